@@ -1,0 +1,73 @@
+"""Fixtures shared by every app's tests: users per role (one refused), API clients, real processes."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from pitchey_incidents.roles import ROLES
+
+
+def pytest_collection_modifyitems(config, items):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" in engine:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://… (.ci/run does)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(settings.BROKER_DIR, ignore_errors=True)
+
+
+def make_user(username: str, role: str | None) -> User:
+    user = User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.com")
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def users(db) -> dict[str, User]:
+    """One user per role, plus ``nobody``: logged in, but with no role, and refused everywhere."""
+    made = {role: make_user(role, role) for role in ROLES}
+    made["nobody"] = make_user("nobody", None)
+    return made
+
+
+@pytest.fixture
+def api(users):
+    """``api(role)`` → an APIClient authenticated with that user's token; ``api(None)`` → anonymous."""
+
+    def client(role: str | None) -> APIClient:
+        c = APIClient()
+        if role:
+            token, _ = Token.objects.get_or_create(user=users[role])
+            c.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return c
+
+    return client
+
+
+@pytest.fixture
+def worker(tmp_path, transactional_db):
+    """``worker(**opts)`` starts a real Celery worker on this test's database and broker."""
+    from pitchey_incidents.testing import start_worker
+
+    started = []
+
+    def start(**opts):
+        proc = start_worker(tmp_path, **opts)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recovery.actions import REGISTRY
+
+from .. import selectors, services
+from ..models import Incident, Mitigation, Service, Source
+from . import serializers as s
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Incidents: declare, list, and drive through the lifecycle."""
+
+    serializer_class = s.IncidentSerializer
+    lookup_value_regex = "[^/]+"
+    write_role = "commander"
+    action_roles = {"acknowledge": "responder", "mitigations": "responder", "updates": "responder"}
+
+    def get_queryset(self):
+        q = self.request.query_params
+        return selectors.incident_list(status=q.get("status"), severity=q.get("severity"), service=q.get("service"))
+
+    def get_object(self) -> Incident:
+        try:
+            incident = selectors.incident_get(self.kwargs["pk"])
+        except Incident.DoesNotExist:
+            raise Http404("no such incident") from None
+        self.check_object_permissions(self.request, incident)
+        return incident
+
+    def _answer(self, incident: Incident, code: int = status.HTTP_200_OK) -> Response:
+        incident = selectors.incident_get(incident.public_id)
+        return Response(s.IncidentSerializer(incident, context={"request": self.request}).data, status=code)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, description="open, or one status"),
+            OpenApiParameter("severity", str),
+            OpenApiParameter("service", str, description="service slug"),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.DeclareSerializer, responses={201: s.IncidentSerializer})
+    def create(self, request):
+        data = _valid(s.DeclareSerializer, request)
+        incident = services.incident_declare(**data, actor=request.user, source=Source.API)
+        return self._answer(incident, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        return self._answer(services.incident_acknowledge(incident=self.get_object(), actor=request.user))
+
+    @extend_schema(request=s.AssignSerializer, responses=s.IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        incident = self.get_object()
+        data = _valid(s.AssignSerializer, request)
+        return self._answer(services.incident_assign(incident=incident, actor=request.user, **data))
+
+    @extend_schema(request=s.SeveritySerializer, responses=s.IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def severity(self, request, pk=None):
+        incident = self.get_object()
+        data = _valid(s.SeveritySerializer, request)
+        return self._answer(services.incident_change_severity(incident=incident, actor=request.user, **data))
+
+    @extend_schema(request=s.UpdateSerializer, responses=s.IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def updates(self, request, pk=None):
+        incident = self.get_object()
+        data = _valid(s.UpdateSerializer, request)
+        return self._answer(services.incident_post_update(incident=incident, actor=request.user, **data))
+
+    @extend_schema(request=s.EscalateSerializer, responses=s.IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def escalate(self, request, pk=None):
+        incident = self.get_object()
+        data = _valid(s.EscalateSerializer, request)
+        return self._answer(services.incident_escalate(incident=incident, actor=request.user, **data))
+
+    @extend_schema(request=None, responses=s.IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def monitor(self, request, pk=None):
+        return self._answer(services.incident_monitor(incident=self.get_object(), actor=request.user))
+
+    @extend_schema(request=s.ResolveSerializer, responses=s.IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        incident = self.get_object()
+        data = _valid(s.ResolveSerializer, request)
+        return self._answer(services.incident_resolve(incident=incident, actor=request.user, **data))
+
+    @extend_schema(responses=s.TimelineEntrySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk=None):
+        entries = selectors.incident_timeline(self.get_object())
+        return Response(s.TimelineEntrySerializer(entries, many=True).data)
+
+    @extend_schema(methods=["GET"], responses=s.MitigationSerializer(many=True))
+    @extend_schema(methods=["POST"], request=s.MitigationRequestSerializer, responses={202: s.MitigationSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def mitigations(self, request, pk=None):
+        incident = self.get_object()
+        if request.method == "GET":
+            return Response(s.MitigationSerializer(selectors.incident_mitigations(incident), many=True).data)
+        data = _valid(s.MitigationRequestSerializer, request)
+        mitigation = services.mitigation_start(incident=incident, actor=request.user, **data)
+        return Response(s.MitigationSerializer(mitigation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class MitigationViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = s.MitigationSerializer
+    queryset = Mitigation.objects.select_related("incident").order_by("-created_at", "-id")
+
+
+class ActionListView(APIView):
+    """The mitigation actions that exist, with their parameters and whether they can run here."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response([impl.describe() for _, impl in sorted(REGISTRY.items())])
+
+
+class ServiceListView(APIView):
+    @extend_schema(responses=s.ServiceSerializer(many=True))
+    def get(self, request):
+        return Response(s.ServiceSerializer(Service.objects.all(), many=True, context={"health": {}}).data)

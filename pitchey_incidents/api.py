@@ -1,0 +1,22 @@
+"""The API's error shape: domain errors → 400 naming the field, or 409 with the current status."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import DomainError, InvalidTransition
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, InvalidTransition):
+        return Response({"detail": exc.message, "status": exc.current_status}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, DomainError):
+        body = {exc.field: [exc.message]} if exc.field else {"detail": exc.message}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        body = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,32 @@
+"""Shared command-line plumbing: subcommands, one-line errors, the acting user."""
+
+from __future__ import annotations
+
+import getpass
+import os
+
+from django.core.management.base import BaseCommand, CommandError
+
+from .errors import DomainError
+
+
+class DomainCommand(BaseCommand):
+    """A command whose domain errors print as one line on stderr with a non-zero exit."""
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except DomainError as exc:
+            where = f"{exc.field}: " if exc.field else ""
+            raise CommandError(f"{where}{exc.message}") from None
+
+
+def cli_actor() -> str:
+    """Who runs the command: ``PITCHEY_ACTOR``, else the login name, as ``cli:<name>``."""
+    name = os.environ.get("PITCHEY_ACTOR")
+    if not name:
+        try:
+            name = getpass.getuser()
+        except Exception:
+            name = "unknown"
+    return f"cli:{name}"

@@ -1,0 +1,41 @@
+"""DRF building blocks named in settings: token auth (``Token`` or ``Bearer``), roles, pagination.
+
+Kept apart from ``api.py`` because DRF imports these while its views module is still loading.
+"""
+
+from __future__ import annotations
+
+from rest_framework import authentication, pagination, permissions
+
+from .roles import has_role
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    keyword = "Token"
+
+
+class BearerTokenAuthentication(authentication.TokenAuthentication):
+    keyword = "Bearer"
+
+
+class RolePermission(permissions.BasePermission):
+    """Reads need ``viewer``; writes need the view's ``write_role`` (default ``commander``);
+    a view can name a role per action in ``action_roles``."""
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        role = self.required_role(request, view)
+        return has_role(request.user, role)
+
+    @staticmethod
+    def required_role(request, view) -> str:
+        if request.method in permissions.SAFE_METHODS:
+            return getattr(view, "read_role", "viewer")
+        action = getattr(view, "action", None)
+        return getattr(view, "action_roles", {}).get(action) or getattr(view, "write_role", "commander")
+
+
+class Pagination(pagination.PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500

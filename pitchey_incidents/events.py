@@ -1,0 +1,41 @@
+"""The event log: every state change appends an ``Event`` in the same transaction as the change.
+
+The database row is the truth. After commit a wake-up is published on Redis (when configured) so
+that live streams read the new rows at once; without Redis they poll the table briefly.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from .models import AuditEntry, Event
+
+log = logging.getLogger(__name__)
+WAKE_CHANNEL = "pitchey:events"
+
+
+def emit(kind: str, subject: str, data: dict[str, Any] | None = None) -> Event:
+    event = Event.objects.create(kind=kind, subject=subject, data=data or {})
+    transaction.on_commit(lambda: _wake(event.id))
+    return event
+
+
+def audit(*, actor: str, action: str, target: str = "", dry_run: bool = False, data: dict | None = None) -> AuditEntry:
+    entry = AuditEntry.objects.create(actor=actor, action=action, target=target, dry_run=dry_run, data=data or {})
+    emit("audit", f"audit:{entry.id}", {"actor": actor, "action": action, "target": target, "dry_run": dry_run})
+    return entry
+
+
+def _wake(event_id: int) -> None:
+    if not settings.REDIS_URL:
+        return
+    try:
+        from .redis import client
+
+        client().publish(WAKE_CHANNEL, str(event_id))
+    except Exception as exc:  # a missed wake-up only delays the stream until its next poll
+        log.warning("event wake-up not published: %s", exc)

@@ -1,0 +1,43 @@
+"""One way to run a job: on a worker (after the transaction commits), or inline.
+
+Rows are the truth: a job only carries ids, and every task re-reads its row and claims it with a
+conditional update, so a lost or doubled message never loses or repeats work. If the broker is
+unreachable the row stays queued and a sweeper dispatches it again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from celery import Task
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+
+def dispatch(task: Task, *args: Any, inline: bool = False, countdown: float | None = None) -> None:
+    """Run ``task(*args)`` once the current transaction commits: inline, or on a worker."""
+    if inline:
+        transaction.on_commit(lambda: task.apply(args=args, throw=True))
+    else:
+        transaction.on_commit(lambda: send(task, *args, countdown=countdown))
+
+
+def send(task: Task, *args: Any, countdown: float | None = None) -> bool:
+    """Publish now; return False (and log) when the broker cannot be reached."""
+    try:
+        task.apply_async(args=args, countdown=countdown, retry=False)
+        return True
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("broker unreachable, %s%r stays queued for the sweeper: %s", task.name, args, exc)
+        return False
+
+
+def backoff_delay(attempt: int, *, base: float = 2.0, cap: float = 600.0, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter; a server's ``Retry-After`` is a floor."""
+    delay = random.uniform(0, min(cap, base * (2**attempt)))
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay

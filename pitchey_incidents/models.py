@@ -1,0 +1,40 @@
+"""Platform-wide records shared by every app: the event log and the audit trail."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Event(models.Model):
+    """One state change anywhere in the platform, in commit order. The live dashboard streams
+    these (server-sent events resume from ``Last-Event-ID``, which is this id)."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=64)  # "incident.declared", "backup.progress", …
+    subject = models.CharField(max_length=64, db_index=True)  # "incident:INC-00001", "backup:12"
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.kind} {self.subject}"
+
+
+class AuditEntry(models.Model):
+    """Who did what destructive or sensitive thing, and whether it was a dry run."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=100)
+    target = models.CharField(max_length=255, blank=True)
+    dry_run = models.BooleanField(default=False)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"

@@ -1,0 +1,267 @@
+"""Settings, read from the environment only (see README's configuration table)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
+from .env import env_bool, env_float, env_int, env_list, env_str, env_url
+from .queues import QUEUES, TASK_ROUTES, broker_transport_options
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Unique per checkout, so two checkouts on one machine never share test databases or queues.
+CHECKOUT_ID = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
+
+DEBUG = env_bool("DEBUG", False)
+TESTING = "pytest" in sys.modules or env_bool("TESTING", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not (DEBUG or TESTING):
+        raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set when DEBUG is off")
+    # A development key, refused by `check --deploy`; production sets SECRET_KEY.
+    SECRET_KEY = "django-insecure-dev-only-" + CHECKOUT_ID
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = env_url("SITE_URL", "http://localhost:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "django_htmx",
+    "template_partials",
+    "pitchey_incidents",
+    "backups",
+    "recovery",
+    "incidents",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "pitchey_incidents.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "pitchey_incidents.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "pitchey_incidents.context_processors.roles",
+            ],
+        },
+    }
+]
+WSGI_APPLICATION = "pitchey_incidents.wsgi.application"
+ASGI_APPLICATION = "pitchey_incidents.asgi.application"
+
+# --- Own database -------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'pitchey.sqlite3'}")
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+except Exception as exc:  # dj_database_url raises several types for a bad URL
+    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{CHECKOUT_ID}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", f"test_pitchey_{CHECKOUT_ID}")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Broker and Redis ---------------------------------------------------------------------------
+BROKER_DIR = Path(env_str("BROKER_DIR", str(VAR_DIR / ("broker" if not TESTING else f"broker-test-{os.getpid()}"))))
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+REDIS_URL = env_url("REDIS_URL", "")
+# Key prefix on Redis (or a per-checkout broker folder) so that parallel test runs never share work.
+CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", f"test-{CHECKOUT_ID}-{os.getpid()}:" if TESTING else "")
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, BROKER_DIR, CELERY_QUEUE_PREFIX)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = [Queue(name) for name in QUEUES]
+CELERY_TASK_ROUTES = {pattern: {"queue": queue} for pattern, queue in TASK_ROUTES.items()}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_POOL_RESTARTS = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- Auth ---------------------------------------------------------------------------------------
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+CELERY_TIMEZONE = TIME_ZONE
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+MEDIA_ROOT = VAR_DIR / "media"
+
+# --- Behind a TLS-terminating proxy: plain HTTP inside, HTTPS outside ----------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", ["security.W008"])  # redirect is the proxy's job
+
+# --- REST API -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "pitchey_incidents.drf.TokenAuthentication",
+        "pitchey_incidents.drf.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["pitchey_incidents.drf.RolePermission"],
+    "DEFAULT_PAGINATION_CLASS": "pitchey_incidents.drf.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "pitchey_incidents.api.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Pitchey Incidents API",
+    "DESCRIPTION": "Incident response and disaster recovery: incidents, alerts, backups, recovery.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Protected platform (what we back up, probe and recover) -------------------------------------
+TARGET_DATABASE_URL = env_str("TARGET_DATABASE_URL", "")  # default: our own database
+TARGET_REDIS_URL = env_url("TARGET_REDIS_URL", "")
+MEDIA_DIR = env_str("MEDIA_DIR", "")
+CONFIG_PATHS = env_list("CONFIG_PATHS", [], sep=":")
+BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
+PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
+# Commands that the run_command action may run: NAME=command line, separated by ';'.
+ALLOWED_COMMANDS = {
+    name.strip(): cmd.strip()
+    for name, _, cmd in (item.partition("=") for item in env_list("ALLOWED_COMMANDS", [], sep=";"))
+    if name.strip() and cmd.strip()
+}
+COMMAND_TIMEOUT_S = env_float("COMMAND_TIMEOUT_S", 60.0)
+CELERY_WORKER_NAMES = env_list("CELERY_WORKER_NAMES", [])
+
+# --- Outside services: each enabled when its credentials are set ---------------------------------
+SLACK_WEBHOOK = env_str("SLACK_WEBHOOK")
+SLACK_WEBHOOK_CRITICAL = env_str("SLACK_WEBHOOK_CRITICAL")
+SLACK_WEBHOOK_WARNING = env_str("SLACK_WEBHOOK_WARNING")
+PAGERDUTY_ROUTING_KEY = env_str("PAGERDUTY_ROUTING_KEY")
+PAGERDUTY_SERVICE_ID = env_str("PAGERDUTY_SERVICE_ID")
+PAGERDUTY_EVENTS_URL = env_url("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com")
+STATUSPAGE_API_KEY = env_str("STATUSPAGE_API_KEY")
+STATUSPAGE_PAGE_ID = env_str("STATUSPAGE_PAGE_ID")
+STATUSPAGE_API_URL = env_url("STATUSPAGE_API_URL", "https://api.statuspage.io/v1")
+NEON_API_KEY = env_str("NEON_API_KEY")
+NEON_PROJECT_ID = env_str("NEON_PROJECT_ID")
+NEON_ENDPOINT_ID = env_str("NEON_ENDPOINT_ID")
+NEON_API_URL = env_url("NEON_API_URL", "https://console.neon.tech/api/v2")
+CF_API_TOKEN = env_str("CF_API_TOKEN")
+CF_ZONE_ID = env_str("CF_ZONE_ID")
+CF_ACCOUNT_ID = env_str("CF_ACCOUNT_ID")
+CF_WORKER_NAME = env_str("CF_WORKER_NAME")
+CLOUDFLARE_API_URL = env_url("CLOUDFLARE_API_URL", "https://api.cloudflare.com/client/v4")
+R2_BUCKET = env_str("R2_BUCKET")
+R2_ARCHIVE_BUCKET = env_str("R2_ARCHIVE_BUCKET")
+S3_ENDPOINT_URL = env_url("S3_ENDPOINT_URL", "")
+AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID")
+AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY")
+AWS_REGION = env_str("AWS_REGION", "auto")
+OUTGOING_WEBHOOK_URL = env_url("OUTGOING_WEBHOOK_URL", "")
+OUTGOING_WEBHOOK_SECRET = env_str("OUTGOING_WEBHOOK_SECRET")
+HTTP_TIMEOUT_S = env_float("HTTP_TIMEOUT_S", 10.0)
+
+EMAIL_URL = env_str("EMAIL_URL")
+if EMAIL_URL:
+    from urllib.parse import unquote, urlparse
+
+    _email = urlparse(EMAIL_URL)
+    if _email.scheme not in {"smtp", "smtps", "submission", "console", "locmem"}:
+        raise ImproperlyConfigured("EMAIL_URL scheme must be smtp, smtps, submission, console or locmem")
+    if _email.scheme in {"console", "locmem"}:
+        EMAIL_BACKEND = f"django.core.mail.backends.{_email.scheme}.EmailBackend"
+    else:
+        EMAIL_HOST = _email.hostname or "localhost"
+        EMAIL_PORT = _email.port or {"smtp": 25, "smtps": 465, "submission": 587}[_email.scheme]
+        EMAIL_HOST_USER = unquote(_email.username or "")
+        EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+        EMAIL_USE_SSL = _email.scheme == "smtps"
+        EMAIL_USE_TLS = _email.scheme == "submission"
+else:
+    EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+    EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+    EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "incidents@localhost")
+CUSTOMER_EMAILS = env_list("CUSTOMER_EMAILS", [])
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

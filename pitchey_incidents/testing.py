@@ -1,0 +1,177 @@
+"""Test support: deadlines instead of sleeps, free ports, real worker and web-server processes.
+
+Every process started here is stopped by its fixture; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def wait_for(
+    condition: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail with ``message`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the database this test process uses (the test database), for child processes."""
+    conf = connection.settings_dict
+    if conf["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{conf['NAME']}"
+    user = conf.get("USER") or ""
+    password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = conf.get("HOST") or "localhost"
+    port = f":{conf['PORT']}" if conf.get("PORT") else ""
+    return f"postgresql://{auth}{host}{port}/{conf['NAME']}"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment for a child process that shares this test run's database, broker and queues."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": database_url_for_subprocess(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_QUEUE_PREFIX": settings.CELERY_QUEUE_PREFIX,
+            "BROKER_DIR": str(settings.BROKER_DIR),
+            "VAR_DIR": str(settings.VAR_DIR),
+            "SECRET_KEY": settings.SECRET_KEY,
+            "DEBUG": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Proc:
+    """A child process with its log file; ``stop()`` ends it, ``kill()`` sends SIGKILL."""
+
+    def __init__(
+        self, argv: list[str], *, env: dict[str, str], log_path: Path, ready: str | None = None, timeout: float = 30.0
+    ):
+        self.argv = argv
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.popen = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        if ready:
+            wait_for(
+                lambda: ready in self.log() or self.popen.poll() is not None,
+                timeout=timeout,
+                message=f"{argv[0]} to print {ready!r}",
+            )
+            if self.popen.poll() is not None:
+                raise AssertionError(f"{' '.join(argv[:3])} exited early:\n{self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the worker and its pool children), as a crash would."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+def start_worker(
+    tmp_path: Path,
+    *,
+    queues: str = "critical,default,long",
+    concurrency: int = 1,
+    name: str = "w1",
+    pool: str = "prefork",
+    **env: str,
+) -> Proc:
+    hostname = f"{name}-{os.getpid()}@%h"
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "pitchey_incidents",
+        "worker",
+        "-Q",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "--pool",
+        pool,
+        "--hostname",
+        hostname,
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    return Proc(argv, env=child_env(**env), log_path=tmp_path / f"worker-{name}.log", ready="ready.", timeout=60)
+
+
+def start_web(tmp_path: Path, *, port: int | None = None, **env: str) -> tuple[Proc, str]:
+    """The production web server (uvicorn on the ASGI app), on a free port. Returns (proc, base URL)."""
+    port = port or free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "pitchey_incidents.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    proc = Proc(argv, env=child_env(DEBUG="1", **env), log_path=tmp_path / f"web-{port}.log")
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.popen.poll() is not None:
+            raise AssertionError(f"web server exited:\n{proc.log()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    wait_for(up, timeout=30, message="the web server to listen")
+    return proc, base
