@@ -118,6 +118,10 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_POOL_RESTARTS = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Fixed housekeeping jobs; beat copies them into django-celery-beat's tables (editable in the admin).
+CELERY_BEAT_SCHEDULE = {
+    "mitigations-sweep": {"task": "incidents.tasks.mitigations_sweep", "schedule": 60.0},
+}
 
 # --- Auth ---------------------------------------------------------------------------------------
 LOGIN_URL = "/accounts/login/"
