@@ -8,8 +8,12 @@ class TokenScheme(OpenApiAuthenticationExtension):
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "`Token <key>`, as printed by `manage.py createuser`."}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>`, as printed by `manage.py createuser`.",
+        }
 
 
 class BearerScheme(OpenApiAuthenticationExtension):

@@ -22,8 +22,9 @@ def run(*args):
 
 def test_start_list_show_ack_mitigate_resolve(users, monkeypatch, django_capture_on_commit_callbacks):
     monkeypatch.setenv("PITCHEY_ACTOR", "alice")
-    out, _ = run("incident", "start", "P0", "Database Outage", "Primary database not responding",
-                 "--service", "database")
+    out, _ = run(
+        "incident", "start", "P0", "Database Outage", "Primary database not responding", "--service", "database"
+    )
     incident = Incident.objects.get()
     assert f"INCIDENT DECLARED: {incident.public_id} P0 Database Outage" in out
     assert incident.description == "Primary database not responding" and incident.declared_by == "cli:alice"
@@ -41,12 +42,15 @@ def test_start_list_show_ack_mitigate_resolve(users, monkeypatch, django_capture
     assert run("incident", "list")[0].strip() == "No open incidents."
 
 
-@pytest.mark.parametrize("args,message", [
-    (("incident", "start", "P0", "  "), "title: is required"),
-    (("incident", "start", "P1", "x", "--service", "nope"), "services: unknown service(s): nope"),
-    (("incident", "show", "INC-77777"), "no incident INC-77777"),
-    (("incident", "mitigate", "INC-77777", "purge_cache"), "no incident INC-77777"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("incident", "start", "P0", "  "), "title: is required"),
+        (("incident", "start", "P1", "x", "--service", "nope"), "services: unknown service(s): nope"),
+        (("incident", "show", "INC-77777"), "no incident INC-77777"),
+        (("incident", "mitigate", "INC-77777", "purge_cache"), "no incident INC-77777"),
+    ],
+)
 def test_errors_are_one_line(users, args, message):
     with pytest.raises(CommandError) as err:
         run(*args)
@@ -77,15 +81,19 @@ def test_createuser_reads_password_from_stdin(client, monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_runbook_script_declares_an_incident_the_api_shows(api):
     script = ROOT / "scripts" / "incident-response.sh"
-    done = subprocess.run([str(script), "start", "P0", "Database Outage", "Primary database not responding"],
-                          capture_output=True, text=True, env=child_env(), timeout=60)
+    done = subprocess.run(
+        [str(script), "start", "P0", "Database Outage", "Primary database not responding"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     incident = Incident.objects.get()
     assert incident.public_id in done.stdout
     body = api("viewer").get(f"/api/v1/incidents/{incident.public_id}/timeline/").json()
     assert body[0]["kind"] == "declared"
-    bad = subprocess.run([str(script), "start", "P5", "x"], capture_output=True, text=True, env=child_env(),
-                         timeout=60)
+    bad = subprocess.run([str(script), "start", "P5", "x"], capture_output=True, text=True, env=child_env(), timeout=60)
     assert bad.returncode != 0 and "P5" in bad.stderr
     unknown = subprocess.run([str(script), "explode"], capture_output=True, text=True, env=child_env(), timeout=60)
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
@@ -94,7 +102,13 @@ def test_runbook_script_declares_an_incident_the_api_shows(api):
 @pytest.mark.django_db(transaction=True)
 def test_runbook_menu_lists_and_quits():
     script = ROOT / "scripts" / "incident-response.sh"
-    done = subprocess.run([str(script), "menu"], input="1\nP2\nSlow pages\nLatency up\n2\nq\n",
-                          capture_output=True, text=True, env=child_env(), timeout=60)
+    done = subprocess.run(
+        [str(script), "menu"],
+        input="1\nP2\nSlow pages\nLatency up\n2\nq\n",
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "INCIDENT DECLARED" in done.stdout and "Slow pages" in done.stdout.split("INCIDENT DECLARED")[1]

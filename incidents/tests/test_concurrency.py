@@ -42,8 +42,7 @@ def test_20_concurrent_resolves_one_success_rest_409(users):
     def resolve(i):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-        r = client.post(f"/api/v1/incidents/{incident.public_id}/resolve/", {"resolution": f"fix {i}"},
-                        format="json")
+        r = client.post(f"/api/v1/incidents/{incident.public_id}/resolve/", {"resolution": f"fix {i}"}, format="json")
         return r.status_code, r.json().get("status")
 
     results = in_threads(20, resolve)

@@ -12,8 +12,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def incident(users):
-    return services.incident_declare(severity="P1", title="High error rate", description="5xx > 50%",
-                                     services=["api", "database"], actor=users["commander"])
+    return services.incident_declare(
+        severity="P1",
+        title="High error rate",
+        description="5xx > 50%",
+        services=["api", "database"],
+        actor=users["commander"],
+    )
 
 
 def kinds(incident):
@@ -30,12 +35,15 @@ def test_declare_writes_timeline_and_event(incident):
     assert event.kind == "incident.declared" and event.data["timeline_id"] == entry.id
 
 
-@pytest.mark.parametrize("field,kwargs", [
-    ("severity", {"severity": "P9"}),
-    ("title", {"title": "   "}),
-    ("title", {"title": "x" * 201}),
-    ("services", {"services": ["nope"]}),
-])
+@pytest.mark.parametrize(
+    "field,kwargs",
+    [
+        ("severity", {"severity": "P9"}),
+        ("title", {"title": "   "}),
+        ("title", {"title": "x" * 201}),
+        ("services", {"services": ["nope"]}),
+    ],
+)
 def test_declare_rejects_bad_input_and_changes_nothing(users, field, kwargs):
     args = {"severity": "P2", "title": "ok", "services": [], "actor": users["commander"]} | kwargs
     with pytest.raises(DomainError) as err:
@@ -50,13 +58,14 @@ def test_full_lifecycle(incident, users, django_capture_on_commit_callbacks):
     assert incident.status == "acknowledged" and incident.acknowledged_at
     assert incident.commander == users["responder"]  # the first to acknowledge takes command
     services.incident_assign(incident=incident, commander="commander", actor=users["commander"])
-    services.incident_change_severity(incident=incident, severity="P0", reason="customers affected",
-                                      actor=users["commander"])
-    services.incident_post_update(incident=incident, public_status="identified", message="Bad deploy",
-                                  actor=users["responder"])
+    services.incident_change_severity(
+        incident=incident, severity="P0", reason="customers affected", actor=users["commander"]
+    )
+    services.incident_post_update(
+        incident=incident, public_status="identified", message="Bad deploy", actor=users["responder"]
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        services.mitigation_start(incident=incident, action="enable_maintenance", actor=users["responder"],
-                                  inline=True)
+        services.mitigation_start(incident=incident, action="enable_maintenance", actor=users["responder"], inline=True)
     services.incident_escalate(incident=incident, actor=users["commander"], reason="need DBA")
     services.incident_monitor(incident=incident, actor=users["commander"])
     services.incident_resolve(incident=incident, resolution="Rolled back", actor=users["commander"])
@@ -66,12 +75,33 @@ def test_full_lifecycle(incident, users, django_capture_on_commit_callbacks):
     assert incident.public_status == "resolved" and incident.resolution == "Rolled back"
     assert incident.commander.username == "commander"
     assert incident.resolved_at >= incident.mitigated_at >= incident.acknowledged_at >= incident.declared_at
-    assert kinds(incident) == ["declared", "acknowledged", "assigned", "severity_changed", "status_update",
-                               "mitigation_requested", "mitigation_succeeded", "escalated", "monitoring", "resolved", "closed"]
+    assert kinds(incident) == [
+        "declared",
+        "acknowledged",
+        "assigned",
+        "severity_changed",
+        "status_update",
+        "mitigation_requested",
+        "mitigation_succeeded",
+        "escalated",
+        "monitoring",
+        "resolved",
+        "closed",
+    ]
     actors = list(TimelineEntry.objects.filter(incident=incident).values_list("actor", flat=True))
-    assert actors == ["commander", "responder", "commander", "commander", "responder", "responder", "system",
-                      "commander",
-                      "commander", "commander", "system"]
+    assert actors == [
+        "commander",
+        "responder",
+        "commander",
+        "commander",
+        "responder",
+        "responder",
+        "system",
+        "commander",
+        "commander",
+        "commander",
+        "system",
+    ]
     assert Event.objects.filter(subject=incident.subject).count() == len(actors) + 1  # + mitigation running
 
 
@@ -107,10 +137,12 @@ def call(name, incident, actor):
         "resolve": lambda: services.incident_resolve(incident=incident, resolution="again", actor=actor),
         "monitor": lambda: services.incident_monitor(incident=incident, actor=actor),
         "escalate": lambda: services.incident_escalate(incident=incident, actor=actor),
-        "severity": lambda: services.incident_change_severity(incident=incident, severity="P3", reason="r",
-                                                              actor=actor),
-        "update": lambda: services.incident_post_update(incident=incident, public_status="monitoring", message="m",
-                                                        actor=actor),
+        "severity": lambda: services.incident_change_severity(
+            incident=incident, severity="P3", reason="r", actor=actor
+        ),
+        "update": lambda: services.incident_post_update(
+            incident=incident, public_status="monitoring", message="m", actor=actor
+        ),
         "assign": lambda: services.incident_assign(incident=incident, commander="commander", actor=actor),
         "mitigate": lambda: services.mitigation_start(incident=incident, action="purge_cache", actor=actor),
         "close": lambda: services.incident_close(incident=incident, actor=actor),
@@ -159,8 +191,12 @@ def test_mitigation_validates_action_and_params(incident, users):
         services.mitigation_start(incident=incident, action="rm_rf", actor=users["responder"])
     assert err.value.field == "action"
     with pytest.raises(DomainError) as err:
-        services.mitigation_start(incident=incident, action="terminate_idle_connections",
-                                  params={"idle_minutes": "soon"}, actor=users["responder"])
+        services.mitigation_start(
+            incident=incident,
+            action="terminate_idle_connections",
+            params={"idle_minutes": "soon"},
+            actor=users["responder"],
+        )
     assert err.value.field == "params.idle_minutes"
     with pytest.raises(DomainError) as err:
         services.mitigation_start(incident=incident, action="purge_cache", params={"x": 1}, actor=users["responder"])
@@ -169,21 +205,24 @@ def test_mitigation_validates_action_and_params(incident, users):
     assert incident.status == "triggered" and incident.mitigations.count() == 0
 
 
-def test_inline_mitigation_records_outcome_and_dry_run_changes_nothing(incident, users,
-                                                                      django_capture_on_commit_callbacks):
+def test_inline_mitigation_records_outcome_and_dry_run_changes_nothing(
+    incident, users, django_capture_on_commit_callbacks
+):
     from recovery.models import RuntimeFlag
 
     with django_capture_on_commit_callbacks(execute=True):
-        dry = services.mitigation_start(incident=incident, action="enable_read_only", actor=users["responder"],
-                                        dry_run=True, inline=True)
+        dry = services.mitigation_start(
+            incident=incident, action="enable_read_only", actor=users["responder"], dry_run=True, inline=True
+        )
     dry.refresh_from_db()
     assert dry.status == "succeeded" and dry.output.startswith("would turn READ_ONLY_MODE on")
     assert not RuntimeFlag.objects.filter(name="READ_ONLY_MODE", enabled=True).exists()
     incident.refresh_from_db()
     assert incident.status == "triggered"  # a dry run is not a mitigation
     with django_capture_on_commit_callbacks(execute=True):
-        real = services.mitigation_start(incident=incident, action="enable_read_only", actor=users["responder"],
-                                         inline=True)
+        real = services.mitigation_start(
+            incident=incident, action="enable_read_only", actor=users["responder"], inline=True
+        )
     real.refresh_from_db()
     assert real.status == "succeeded" and RuntimeFlag.objects.get(name="READ_ONLY_MODE").enabled
     incident.refresh_from_db()
@@ -192,8 +231,9 @@ def test_inline_mitigation_records_outcome_and_dry_run_changes_nothing(incident,
 
 def test_a_claimed_mitigation_never_runs_twice(incident, users, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        m = services.mitigation_start(incident=incident, action="enable_maintenance", actor=users["responder"],
-                                      inline=True)
+        m = services.mitigation_start(
+            incident=incident, action="enable_maintenance", actor=users["responder"], inline=True
+        )
     assert services.mitigation_execute(mitigation_id=m.id) is None
     assert incident.timeline.filter(kind="mitigation_succeeded").count() == 1
 
@@ -203,8 +243,13 @@ def test_sweeper_fails_mitigations_whose_worker_died(incident, users):
 
     from incidents.models import Mitigation
 
-    m = Mitigation.objects.create(incident=incident, action="purge_cache", requested_by="x", status="running",
-                                  started_at=timezone.now() - timezone.timedelta(hours=1))
+    m = Mitigation.objects.create(
+        incident=incident,
+        action="purge_cache",
+        requested_by="x",
+        status="running",
+        started_at=timezone.now() - timezone.timedelta(hours=1),
+    )
     assert services.mitigations_sweep() == {"redispatched": 0, "failed": 1}
     m.refresh_from_db()
     assert m.status == "failed" and "worker lost" in m.output

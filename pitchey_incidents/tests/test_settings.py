@@ -29,8 +29,9 @@ def test_env_helpers_fail_loudly(monkeypatch, tmp_path):
 
 def manage(*args, **env_vars):
     clean = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env_vars}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_no_secret_key_with_debug_off_refuses_to_start():
@@ -44,7 +45,14 @@ def test_bad_value_names_the_variable():
 
 
 def test_check_deploy_is_clean_in_production(tmp_path):
-    done = manage("check", "--deploy", "--fail-level", "WARNING", DEBUG="0", VAR_DIR=str(tmp_path),
-                  SECRET_KEY="x" * 20 + "a-long-random-production-secret-key-0123456789",
-                  ALLOWED_HOSTS="incidents.example.com")
+    done = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        VAR_DIR=str(tmp_path),
+        SECRET_KEY="x" * 20 + "a-long-random-production-secret-key-0123456789",
+        ALLOWED_HOSTS="incidents.example.com",
+    )
     assert done.returncode == 0, done.stdout + done.stderr

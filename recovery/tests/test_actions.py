@@ -21,8 +21,23 @@ def scratch_redis(tmp_path):
     binary = shutil.which("redis-server")
     assert binary, "redis-server is needed (.ci/run installs it)"
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/3"
     client = redis.Redis.from_url(url)
 
@@ -39,8 +54,16 @@ def scratch_redis(tmp_path):
 
 
 def test_registry_lists_the_foundation_actions():
-    assert {"terminate_idle_connections", "purge_cache", "enable_read_only", "disable_read_only",
-            "enable_maintenance", "disable_maintenance", "restart_worker", "run_command"} <= set(REGISTRY)
+    assert {
+        "terminate_idle_connections",
+        "purge_cache",
+        "enable_read_only",
+        "disable_read_only",
+        "enable_maintenance",
+        "disable_maintenance",
+        "restart_worker",
+        "run_command",
+    } <= set(REGISTRY)
     with pytest.raises(DomainError):
         get_action("nope")
 
@@ -97,9 +120,11 @@ def test_terminate_idle_connections_needs_postgres(settings):
 
 @pytest.mark.django_db
 def test_flag_actions_toggle_runtime_flags(api):
-    for name, flag, state in [("enable_read_only", "READ_ONLY_MODE", True),
-                              ("enable_maintenance", "MAINTENANCE_MODE", True),
-                              ("disable_read_only", "READ_ONLY_MODE", False)]:
+    for name, flag, state in [
+        ("enable_read_only", "READ_ONLY_MODE", True),
+        ("enable_maintenance", "MAINTENANCE_MODE", True),
+        ("disable_read_only", "READ_ONLY_MODE", False),
+    ]:
         assert get_action(name).run({}).ok
         assert RuntimeFlag.objects.get(name=flag).enabled is state
     flags = {f["name"]: f["enabled"] for f in api("viewer").get("/api/v1/flags/").json()}
@@ -132,8 +157,11 @@ def test_restart_worker_restarts_a_real_workers_pool(worker):
     result = action.run(action.clean({"workers": dry.data["workers"]}))
     assert result.ok, result.output
     # The prefork pool's children are replaced by new processes.
-    wait_for(lambda: (now := pool_children(proc.popen.pid)) and not (now & before), timeout=30,
-             message="the worker's pool processes to be replaced")
+    wait_for(
+        lambda: (now := pool_children(proc.popen.pid)) and not (now & before),
+        timeout=30,
+        message="the worker's pool processes to be replaced",
+    )
 
 
 def pool_children(pid: int) -> set[int]:
