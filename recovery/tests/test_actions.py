@@ -90,14 +90,30 @@ def test_purge_cache_without_a_target_says_so(settings):
     assert not action.run({}).ok
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_terminate_idle_connections_on_real_postgres(settings):
+@pytest.fixture
+def scratch_pg_url():
+    """A database of its own, so terminating its idle connections harms nobody else."""
+    from django.db import connection
+
     from pitchey_incidents.testing import database_url_for_subprocess
 
-    url = database_url_for_subprocess()
-    settings.TARGET_DATABASE_URL = url
-    idle = psycopg.connect(libpq_url(url), autocommit=True)
+    base = libpq_url(database_url_for_subprocess())
+    name = f"scratch_idle_{os.getpid()}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = base.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    connection.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_terminate_idle_connections_on_real_postgres(settings, scratch_pg_url):
+    settings.TARGET_DATABASE_URL = scratch_pg_url
+    idle = psycopg.connect(scratch_pg_url, autocommit=True)
     idle.execute("SELECT 1")
     pid = idle.info.backend_pid
     action = get_action("terminate_idle_connections")
@@ -109,6 +125,8 @@ def test_terminate_idle_connections_on_real_postgres(settings):
     with pytest.raises(psycopg.OperationalError):
         idle.execute("SELECT 1")
     idle.close()
+    fresh = action.run(action.clean({"idle_minutes": 10}), dry_run=True)
+    assert fresh.ok and fresh.data["pids"] == []
 
 
 def test_terminate_idle_connections_needs_postgres(settings):
