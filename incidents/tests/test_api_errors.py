@@ -177,3 +177,9 @@ def test_mitigation_endpoint_shape(api, incident):
         "run_command",
     } <= set(actions)
     assert actions["terminate_idle_connections"]["params"][0]["name"] == "idle_minutes"
+
+
+def test_detail_can_embed_its_timeline(api, incident):
+    body = api("viewer").get(f"/api/v1/incidents/{incident.public_id}/?include=timeline").json()
+    assert [e["kind"] for e in body["timeline"]] == ["declared"]
+    assert "timeline" not in api("viewer").get(f"/api/v1/incidents/{incident.public_id}/").json()
