@@ -121,6 +121,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Fixed housekeeping jobs; beat copies them into django-celery-beat's tables (editable in the admin).
 CELERY_BEAT_SCHEDULE = {
     "mitigations-sweep": {"task": "incidents.tasks.mitigations_sweep", "schedule": 60.0},
+    "recovery-sweep": {"task": "recovery.tasks.runs_sweep", "schedule": 60.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------------
@@ -237,6 +238,22 @@ AWS_REGION = env_str("AWS_REGION", "auto")
 OUTGOING_WEBHOOK_URL = env_url("OUTGOING_WEBHOOK_URL", "")
 OUTGOING_WEBHOOK_SECRET = env_str("OUTGOING_WEBHOOK_SECRET")
 HTTP_TIMEOUT_S = env_float("HTTP_TIMEOUT_S", 10.0)
+
+# --- Recovery (docs/recovery.md) -----------------------------------------------------------------
+# Health URLs the recovery plans verify, per service slug: "api=https://…/health;auth=https://…".
+SERVICE_HEALTH_URLS = {
+    name.strip(): url.strip()
+    for name, _, url in (item.partition("=") for item in env_list("SERVICE_HEALTH_URLS", [], sep=";"))
+    if name.strip() and url.strip()
+}
+PROVIDER_HTTP_ATTEMPTS = env_int("PROVIDER_HTTP_ATTEMPTS", 5, minimum=1)
+PROVIDER_RETRY_BASE_S = env_float("PROVIDER_RETRY_BASE_S", 1.0)
+NEON_OPERATION_TIMEOUT_S = env_float("NEON_OPERATION_TIMEOUT_S", 600.0)
+NEON_POLL_INTERVAL_S = env_float("NEON_POLL_INTERVAL_S", 2.0)
+DRILL_REDIS_DB = env_int("DRILL_REDIS_DB", 15, minimum=0)
+RECOVERY_ALLOW_SELF_RESTORE = env_bool("RECOVERY_ALLOW_SELF_RESTORE", False)
+DRILL_SLACK_WEBHOOK = env_str("DRILL_SLACK_WEBHOOK")
+RECOVERY_LEASE_S = env_int("RECOVERY_LEASE_S", 3600, minimum=10)
 
 EMAIL_URL = env_str("EMAIL_URL")
 if EMAIL_URL:
