@@ -208,7 +208,7 @@ def run_cancel(*, run: RecoveryRun | int, actor: object) -> RecoveryRun:
     with transaction.atomic():
         run = RecoveryRun.objects.select_for_update().get(id=run_id)
         if run.finished_at:
-            raise InvalidTransition(f"{run.kind} #{run.id} has already finished")
+            raise InvalidTransition(f"{run.kind} #{run.id} has already finished", current_status=run.status)
         run.cancel_requested = True
         run.save(update_fields=["cancel_requested"])
         if run.status == RunStatus.QUEUED:  # nobody is executing it: finish it here
@@ -308,7 +308,8 @@ def _execute_step(run: RecoveryRun, step: RunStep) -> bool:
         probe = _run_spec(step.verify_action, step.verify_params, dry_run=run.dry_run)
         verify_output = probe.output
         if probe.skipped:
-            outcome = Outcome(True, outcome.output, outcome.data, skipped=step.action == "verify")
+            if step.action == "verify":
+                outcome = Outcome(True, probe.output, outcome.data, skipped=True)
         elif probe.ok:
             verified_at = None if run.dry_run else timezone.now()
         else:
@@ -327,7 +328,8 @@ def _after_failure(run: RecoveryRun, step: RunStep) -> bool:
     if step.on_failure == OnFailure.FALLBACK and step.fallback:
         RunStep.objects.filter(run=run, name=step.fallback).update(triggered=True)
         return False
-    return step.on_failure == OnFailure.ABORT and step.status != StepStatus.SKIPPED
+    # A dry run shows the whole plan, so nothing aborts it.
+    return step.on_failure == OnFailure.ABORT and step.status != StepStatus.SKIPPED and not run.dry_run
 
 
 def _resolve(run: RecoveryRun, params: dict) -> dict:

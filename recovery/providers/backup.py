@@ -11,10 +11,10 @@ class Backup(Provider):
     label = "Backups"
 
     def do_emergency(self, *, dry_run: bool, kind: str = "database") -> Outcome:
-        from backups import services
-
         if dry_run:
             return Outcome(True, f"would take an emergency {kind} backup")
+        from backups import services
+
         backup = services.backup_start(kind=kind, actor="recovery", trigger="emergency", inline=True)
         backup.refresh_from_db()
         ok = backup.status == "succeeded"
