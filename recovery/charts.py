@@ -12,7 +12,8 @@ def trend_svg(results: list[dict]) -> str:
     """``results`` from ``selectors.objective_results``: one line per subject, dashed target lines."""
     measured = [r for r in results if r["achieved_s"] is not None]
     if not measured:
-        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="40"><text x="4" y="24">No measured drills yet.</text></svg>'
+        empty = '<text x="4" y="24">No measured drills yet.</text>'
+        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="40">{empty}</svg>'
     subjects = sorted({f"{r['objective']}:{r['service'] or r['data_type']}" for r in measured})
     runs = sorted({r["run"] for r in measured})
     top = max(max(r["achieved_s"] for r in measured), max(r["target_s"] for r in measured)) * 1.1
