@@ -201,6 +201,11 @@ MEDIA_DIR = env_str("MEDIA_DIR", "")
 CONFIG_PATHS = env_list("CONFIG_PATHS", [], sep=":")
 BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
 PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
+# Backups (docs/backups.md): rate limit, worker heartbeat, where restore tests create scratch databases.
+BACKUP_MAX_BYTES_PER_S = env_int("BACKUP_MAX_BYTES_PER_S", 0, minimum=0)
+BACKUP_HEARTBEAT_TIMEOUT_S = env_int("BACKUP_HEARTBEAT_TIMEOUT_S", 120, minimum=5)
+BACKUP_SCRATCH_DATABASE_URL = env_str("BACKUP_SCRATCH_DATABASE_URL", "")
+BACKUP_S3_PART_SIZE_MB = env_int("BACKUP_S3_PART_SIZE_MB", 16, minimum=5)
 # Commands that the run_command action may run: NAME=command line, separated by ';'.
 ALLOWED_COMMANDS = {
     name.strip(): cmd.strip()
@@ -231,6 +236,8 @@ CF_WORKER_NAME = env_str("CF_WORKER_NAME")
 CLOUDFLARE_API_URL = env_url("CLOUDFLARE_API_URL", "https://api.cloudflare.com/client/v4")
 R2_BUCKET = env_str("R2_BUCKET")
 R2_ARCHIVE_BUCKET = env_str("R2_ARCHIVE_BUCKET")
+R2_PREFIX = env_str("R2_PREFIX", "")
+R2_ARCHIVE_PREFIX = env_str("R2_ARCHIVE_PREFIX", "archive/")  # used when R2_ARCHIVE_BUCKET is empty
 S3_ENDPOINT_URL = env_url("S3_ENDPOINT_URL", "")
 AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID")
 AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY")

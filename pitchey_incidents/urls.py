@@ -7,6 +7,7 @@ from . import health
 api_v1 = [
     path("", include("incidents.api.urls")),
     path("", include("recovery.api.urls")),
+    path("", include("backups.api.urls")),
 ]
 
 urlpatterns = [
