@@ -33,11 +33,9 @@ def trend_svg(results: list[dict]) -> str:
         points = " ".join(f"{x[r['run']]:.1f},{y(r['achieved_s'])}" for r in rows)
         target = rows[-1]["target_s"]
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}"/>')
-        parts.append(
-            f'<line x1="{PAD}" x2="{W - PAD}" y1="{y(target)}" y2="{y(target)}" stroke="{color}" stroke-dasharray="4 3"/>'
-        )
-        parts.append(
-            f'<text x="{PAD + 4}" y="{14 + 12 * i}" font-size="11" fill="{color}">{escape(subject)} (target {target}s)</text>'
-        )
+        line = f'x1="{PAD}" x2="{W - PAD}" y1="{y(target)}" y2="{y(target)}"'
+        parts.append(f'<line {line} stroke="{color}" stroke-dasharray="4 3"/>')
+        label = f"{escape(subject)} (target {target}s)"
+        parts.append(f'<text x="{PAD + 4}" y="{14 + 12 * i}" font-size="11" fill="{color}">{label}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -15,7 +15,7 @@ class Backup(Provider):
             return Outcome(True, f"would take an emergency {kind} backup")
         from backups import services
 
-        backup = services.backup_start(kind=kind, actor="recovery", trigger="emergency", inline=True)
+        backup = services.backup_start(kind=kind, actor="recovery", trigger="manual", inline=True)
         backup.refresh_from_db()
         ok = backup.status == "succeeded"
         return Outcome(ok, f"emergency {kind} backup #{backup.id}: {backup.status}", {"backup": backup.id})

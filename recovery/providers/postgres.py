@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 from psycopg import sql
 
-from pitchey_incidents.targets import libpq_url, target_database_url, target_is_postgres
+from pitchey_incidents.targets import libpq_url, target_is_postgres
 
 from .base import Outcome, Provider, register
 
@@ -25,8 +25,8 @@ IDLE_SQL = (
     "AND datname = current_database() AND state_change < now() - make_interval(mins => %s)"
 )
 TABLES_SQL = (
-    "SELECT format('%%I.%%I', schemaname, relname) FROM pg_stat_user_tables "
-    "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
+    "SELECT schemaname, relname FROM pg_stat_user_tables "
+    "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
 )
 
 
@@ -40,9 +40,10 @@ def database_name(url: str) -> str:
 
 
 def row_counts(url: str) -> dict[str, int]:
+    from backups.engines.database import pg_row_counts
+
     with psycopg.connect(libpq_url(url), connect_timeout=5, autocommit=True) as conn:
-        tables = [r[0] for r in conn.execute(TABLES_SQL)]
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
+        return pg_row_counts(conn)
 
 
 def switch_databases(url: str, new_name: str, *, attempts: int = 10) -> str:
@@ -76,6 +77,13 @@ def create_database(url: str, name: str) -> None:
 def drop_database(url: str, name: str) -> None:
     with psycopg.connect(with_database(url, "postgres"), connect_timeout=5, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def target_database_url() -> str:
+    """The protected database (``TARGET_DATABASE_URL``, else the one this process is connected to)."""
+    from backups.targets import database_url
+
+    return database_url()
 
 
 def choose_backup(backup: int | None):
@@ -124,14 +132,14 @@ class Postgres(Provider):
 
     def do_restore(self, *, dry_run: bool, backup: int | None = None, jobs: int = 2) -> Outcome:
         """Restore a backup (default: the newest verified) into a new database and switch to it."""
-        from backups import restore
+        from backups import restore, services
 
         url = libpq_url(target_database_url())
         chosen = choose_backup(backup)
         if chosen is None:
             return Outcome(False, "no verified database backup to restore")
         name = database_name(url)
-        if url == libpq_url(settings.DATABASE_URL) and not settings.RECOVERY_ALLOW_SELF_RESTORE:
+        if not settings.TARGET_DATABASE_URL and not settings.RECOVERY_ALLOW_SELF_RESTORE:
             return Outcome(False, "the target is this tool's own database; set TARGET_DATABASE_URL")
         described = {"backup": chosen.id, "snapshot_at": chosen.snapshot_at.isoformat(), "data_type": "database"}
         if dry_run:
@@ -141,7 +149,10 @@ class Postgres(Provider):
         new_name = f"{name}_restore_{int(time.time())}"[:63]
         create_database(url, new_name)
         try:
-            result = restore.restore_database(backup=chosen, database_url=with_database(url, new_name), jobs=int(jobs))
+            with services.retention_paused(f"recovery restore of backup #{chosen.id}"):
+                result = restore.restore_database(
+                    backup=chosen, database_url=with_database(url, new_name), jobs=int(jobs)
+                )
         except Exception:
             drop_database(url, new_name)
             raise
@@ -156,7 +167,7 @@ class Postgres(Provider):
 
     def do_restore_scratch(self, *, dry_run: bool, backup: int | None = None, jobs: int = 2) -> Outcome:
         """Drill: restore into a scratch database, compare row counts with the live one, drop it."""
-        from backups import restore
+        from backups import restore, services
 
         chosen = choose_backup(backup)
         if chosen is None:
@@ -165,9 +176,9 @@ class Postgres(Provider):
         if dry_run:
             return Outcome(True, f"would restore backup #{chosen.id} into a scratch database", described)
         url = libpq_url(target_database_url())
-        with restore.scratch_database(url) as scratch_url:
-            result = restore.restore_database(backup=chosen, database_url=scratch_url, jobs=int(jobs))
-            restored = row_counts(scratch_url)
+        with services.retention_paused(f"drill restore of backup #{chosen.id}"), restore.scratch_database() as scratch:
+            result = restore.restore_database(backup=chosen, database_url=scratch, jobs=int(jobs))
+            restored = row_counts(scratch)
         live = row_counts(url)
         missing = sorted(set(live) - set(restored))
         differ = {t: [restored[t], live[t]] for t in sorted(set(live) & set(restored)) if restored[t] != live[t]}
