@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import redis as redis_lib
 from django.conf import settings
@@ -13,10 +14,9 @@ from .base import Outcome, Provider, register
 
 
 def _client(url: str, db: int | None) -> redis_lib.Redis:
-    kwargs = {"socket_timeout": 5, "socket_connect_timeout": 5}
-    if db is not None:
-        kwargs["db"] = int(db)
-    return redis_lib.Redis.from_url(url, **kwargs)
+    if db is not None:  # the URL's own /N would win over a db= keyword, so replace it in the URL
+        url = urlunsplit(urlsplit(url)._replace(path=f"/{int(db)}"))
+    return redis_lib.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
 @register
