@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("backups/", include("backups.urls")),
     path("recovery/", include("recovery.urls")),
     path("", include("incidents.urls")),
 ]
