@@ -14,7 +14,7 @@ from recovery import services
 from recovery.models import RecoveryRun, RuntimeFlag
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_recover_full_dry_run_shows_the_runbook_order_and_changes_nothing(capsys):
     with pytest.raises(CommandError):  # nothing is configured here, so the dry run reports failures
         call_command("recover", "full", "--dry-run", "--inline")
@@ -68,7 +68,7 @@ def test_monthly_drill_is_scheduled_first_saturday_0200():
     assert task.enabled and task.queue == "long"
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_cache_drill_flushes_only_the_scratch_redis_db(settings):
     if not settings.REDIS_URL:
         pytest.skip("needs Redis: set REDIS_URL (.ci/run does)")

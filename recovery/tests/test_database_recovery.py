@@ -14,7 +14,7 @@ from incidents import services as incident_services
 from incidents.models import TimelineEntry
 from recovery import selectors, services
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 SEED_SQL = """
 CREATE TABLE accounts (id serial PRIMARY KEY, name text NOT NULL);

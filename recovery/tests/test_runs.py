@@ -51,7 +51,7 @@ def snapshot():
         return {t: cur.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables}  # noqa: S608
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_run_follows_order_fallbacks_and_measures_rto():
     make_plan("flags", FLAGS_PLAN)
     run = services.run_start(plan="flags", actor="tester", inline=True)
@@ -73,7 +73,7 @@ def test_run_follows_order_fallbacks_and_measures_rto():
     assert [r["service"] for r in selectors.objective_results() if r["run"] == run.id] == ["api"]
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_dry_run_changes_nothing():
     make_plan("flags", FLAGS_PLAN)
     before = snapshot()
@@ -84,7 +84,7 @@ def test_dry_run_changes_nothing():
     assert run.objectives.get(kind="rto").achieved_s is None
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_abort_stops_the_run():
     make_plan(
         "aborts",
@@ -100,7 +100,7 @@ def test_abort_stops_the_run():
     assert not RuntimeFlag.objects.filter(name="READ_ONLY_MODE").exists()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_step_found_running_after_a_crash_is_retried_only_if_idempotent(settings, tmp_path):
     marker = tmp_path / "ran"
     settings.ALLOWED_COMMANDS = {"mark": f"sh -c 'echo x >> {marker}'"}
@@ -124,7 +124,7 @@ def test_a_step_found_running_after_a_crash_is_retried_only_if_idempotent(settin
     assert RecoveryRun.objects.get(id=run.id).status == "failed"
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_attached_run_puts_steps_on_the_incident_timeline(users):
     incident = incident_services.incident_declare(severity="P1", title="API down", actor=users["commander"])
     make_plan("flags", FLAGS_PLAN)
@@ -140,7 +140,7 @@ def test_attached_run_puts_steps_on_the_incident_timeline(users):
     assert rto.achieved_s >= 0
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_failed_drill_opens_a_p2_incident():
     make_plan("broken-drill", [("bad", "flags.set", {"params": {"flag": "NOPE", "enabled": True}})], drill=True)
     run = services.drill_start(scenario="broken-drill", actor="beat", inline=True)
@@ -150,7 +150,7 @@ def test_failed_drill_opens_a_p2_incident():
     assert incident.severity == "P2" and "broken-drill" in incident.title
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_cancel_a_queued_run():
     make_plan("flags", FLAGS_PLAN)
     run = services.run_start(plan="flags", actor="tester")
@@ -197,7 +197,7 @@ def test_api_roles_validation_and_shape(api, users):
     assert api("viewer").get("/api/v1/drills/").json()["count"] == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_pages_and_reports(client, users, settings):
     settings.STORAGES = {
         **settings.STORAGES,

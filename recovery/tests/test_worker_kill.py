@@ -14,7 +14,7 @@ from recovery.models import PlanStep, RecoveryPlan, RecoveryRun, RunStep
 from .fakes import FakeServer
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_killed_worker_run_resumes_at_the_interrupted_step(worker, tmp_path, settings):
     marks = tmp_path / "marks.txt"
     commands = f"mark1=sh -c 'echo mark1 >> {marks}';mark2=sh -c 'echo mark2 >> {marks}'"
