@@ -2,6 +2,7 @@
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from incidents import services as incident_services
 from incidents.models import Incident, TimelineEntry
@@ -138,6 +139,10 @@ def test_attached_run_puts_steps_on_the_incident_timeline(users):
     assert any("read only — running" in n for n in notes) and any("read only — succeeded" in n for n in notes)
     rto = RecoveryRun.objects.get(id=run.id).objectives.get(kind="rto")
     assert rto.achieved_s >= 0
+    client = Client()
+    client.force_login(users["viewer"])
+    section = client.get(f"/recovery/incident/{incident.public_id}/").content.decode()
+    assert f"#{run.id} flags" in section and "read only: succeeded" in section and "API Gateway" in section
 
 
 @pytest.mark.django_db(transaction=True)
