@@ -91,7 +91,7 @@ def test_a_busy_target_keeps_the_second_backup_queued(backup_paths):
 
 def test_two_backups_of_one_target_on_two_workers_never_overlap(worker, backup_paths):
     (backup_paths / "media" / "a.bin").write_bytes(os.urandom(MIB))
-    worker(concurrency=2, **_env(backup_paths, BACKUP_MAX_BYTES_PER_S=str(MIB // 2)))
+    worker(concurrency=2, **_env(backup_paths, BACKUP_MAX_BYTES_PER_S=str(2 * MIB)))
     a = services.backup_start(kind="media", actor="t")
     b = services.backup_start(kind="media", actor="t")
     wait_for(lambda: {_status(a.id), _status(b.id)} == {"succeeded"}, timeout=120, message="both backups to succeed")
