@@ -138,3 +138,13 @@ def test_pruning_deletes_cloud_objects(s3, sqlite_target):
     listed = [o["Key"] for o in s3.list_objects_v2(Bucket="pitchey-backups").get("Contents", [])]
     assert not any(f"-{old.id}." in k for k in listed)
     assert s3.head_object(Bucket=bucket, Key=key)
+
+
+def test_unreachable_cloud_fails_the_backup_and_leaves_nothing(settings, sqlite_target, backup_paths):
+    settings.R2_BUCKET = "pitchey-backups"
+    settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings.AWS_ACCESS_KEY_ID, settings.AWS_SECRET_ACCESS_KEY = "k", "s"
+    backup = services.backup_start(kind="database", actor="t", inline=True)
+    assert backup.status == Status.FAILED and "Could not connect" in backup.error
+    assert not BackupLocation.objects.exists()
+    assert not [p for p in (backup_paths / "backups").rglob("*") if p.is_file()]
