@@ -270,6 +270,6 @@ def controls(request):
             )
             extra = {"result": {"action": action, "ok": result.ok, "output": result.output}}
         except DomainError as exc:
-            status, extra = 400, {"errors": {action or "form": exc.message}}
+            status, extra = 400, {"errors": {action if action in REGISTRY else "form": exc.message}}
     template = "incidents/controls.html#state" if request.htmx else "incidents/controls.html"
     return render(request, template, _controls_context(**extra), status=status)

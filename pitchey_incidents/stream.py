@@ -218,6 +218,9 @@ async def event_stream(request):
     if not await sync_to_async(_can_view, thread_sensitive=False)(user):
         return HttpResponse("viewer role required\n", status=403, content_type="text/plain")
     last_id = resume_point(request)
+    # Loading the session and user opened a connection in this request's thread: give it back now,
+    # not when the stream ends hours later.
+    await sync_to_async(_close_connection)()
 
     async def body():
         h = hub()
@@ -244,6 +247,10 @@ async def event_stream(request):
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+def _close_connection() -> None:
+    connection.close()  # looked up here: each thread has its own connection
 
 
 def _can_view(user) -> bool:
