@@ -27,6 +27,26 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(settings.BROKER_DIR, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _runbook_defaults(request):
+    """Put back what the data migrations load (role groups, the runbook's catalog) when a
+    transactional test's flush has emptied the tables; later tests rely on it."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not {"db", "transactional_db"} & set(request.fixturenames):
+        return
+    request.getfixturevalue("db")
+    if Group.objects.exists():
+        return
+    from django.apps import apps
+
+    from backups.defaults import seed as seed_backups
+    from incidents.defaults import seed as seed_incidents
+    from pitchey_incidents.defaults import seed as seed_platform
+
+    for seed in (seed_platform, seed_backups, seed_incidents):
+        seed(apps)
+
+
 def make_user(username: str, role: str | None) -> User:
     user = User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.com")
     if role:

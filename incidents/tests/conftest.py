@@ -28,13 +28,5 @@ def incident(users):
 
 @pytest.fixture
 def live_db(transactional_db):
-    """A committed database another process can read, with the migrations' defaults put back
-    (a transactional test's flush removes the role groups and the runbook catalog)."""
-    from django.apps import apps
-
-    from backups.defaults import seed as seed_backups
-    from incidents.defaults import seed as seed_incidents
-    from pitchey_incidents.defaults import seed as seed_platform
-
-    for seed in (seed_platform, seed_backups, seed_incidents):
-        seed(apps)
+    """A committed database another process (web server, worker) can read; the root conftest
+    puts the migrations' defaults back after earlier flushes."""
