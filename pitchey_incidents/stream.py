@@ -23,7 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import close_old_connections, connection
@@ -221,6 +221,7 @@ async def event_stream(request):
     # Loading the session and user opened a connection in this request's thread: give it back now,
     # not when the stream ends hours later.
     await sync_to_async(_close_connection)()
+    _release_request_thread()
 
     async def body():
         h = hub()
@@ -247,6 +248,16 @@ async def event_stream(request):
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+def _release_request_thread() -> None:
+    """Let the thread that ran this request's sync middleware end now. Django runs sync code of a
+    request in a one-thread executor kept for the whole request; for a stream that lasts hours that
+    is one idle thread per open browser. asgiref makes a new one if the request needs it again."""
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None) if context is not None else None
+    if executor is not None:
+        executor.shutdown(wait=False)
 
 
 def _close_connection() -> None:
