@@ -17,6 +17,7 @@ fetch what they show through their own, permission-checked, partial views.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -119,6 +120,8 @@ class Hub:
             if pubsub is not None:
                 await pubsub.aclose()
             self.task = None
+            if self.listeners > 0:  # a stream arrived while this task was closing
+                self.task = asyncio.create_task(self._run())
 
     async def _subscribe(self):
         if not settings.REDIS_URL:
@@ -154,29 +157,30 @@ class Hub:
         for event_id, kind, subject in sorted(set(rows)):
             if event_id > self.cursor:
                 # Ids are handed out before commit: one skipped here may still commit; look again.
-                self.gaps.update(dict.fromkeys(range(self.cursor + 1, event_id), now))
+                if event_id - self.cursor <= 1000:
+                    self.gaps.update(dict.fromkeys(range(self.cursor + 1, event_id), now))
                 self.cursor = event_id
             elif self.gaps.pop(event_id, None) is None:
                 continue
             self.seq += 1
             fresh.append(Item(self.seq, event_id, kind, subject))
         if fresh:
-            self.items.extend(fresh)
             async with self.changed:
+                self.items.extend(fresh)
                 self.changed.notify_all()
 
     def since(self, seq: int) -> list[Item]:
-        return [item for item in self.items if item.seq > seq]
+        if not self.items or self.items[-1].seq <= seq:
+            return []
+        return list(itertools.islice(self.items, max(0, seq - self.items[0].seq + 1), None))
 
     async def wait(self, seq: int, timeout: float) -> list[Item]:
-        items = self.since(seq)
-        if items:
-            return items
         async with self.changed:
-            try:
-                await asyncio.wait_for(self.changed.wait(), timeout)
-            except TimeoutError:
-                return []
+            if not self.since(seq):  # checked holding the lock that refresh() notifies under
+                try:
+                    await asyncio.wait_for(self.changed.wait(), timeout)
+                except TimeoutError:
+                    pass
         return self.since(seq)
 
 
@@ -203,9 +207,16 @@ async def events_after(hub_: Hub, last_id: int) -> tuple[list[Item], int]:
     buffered = list(hub_.items)
     if buffered and buffered[0].id <= last_id + 1:
         return [i for i in buffered if i.id > last_id], seq
-    # Further behind than the buffer: read the table directly (bounded), then follow the hub.
-    rows = await read(last_id, (), BATCH)
-    return [Item(0, *row) for row in rows], seq
+    # Further behind than the buffer: read the table (in batches, bounded), then follow the hub.
+    missed: list[Item] = []
+    after = last_id
+    for _ in range(20):
+        rows = await read(after, (), BATCH)
+        missed += [Item(0, *row) for row in rows]
+        if len(rows) < BATCH:
+            break
+        after = rows[-1][0]
+    return missed, seq
 
 
 @login_not_required  # answers 401 itself: a redirect to the login page is useless to EventSource
