@@ -253,7 +253,7 @@ def _controls_context(**extra) -> dict:
 def controls(request):
     _require(request, "viewer")
     if request.method == "GET":
-        template = _fragment(request, "incidents/controls.html", {"state"})
+        template = _fragment(request, "incidents/controls.html", {"state", "flags", "audit"})
         return render(request, template, _controls_context())
     _require(request, "commander")
     action = request.POST.get("action") or ""

@@ -87,6 +87,13 @@ def test_purge_cache_without_a_target_reports_failure(page, settings):
     assert Event.objects.filter(kind="control.failed").exists()
 
 
-def test_state_fragment_renders_alone(page):
-    response = page("viewer").get("/controls/?fragment=state", **HX)
+@pytest.mark.parametrize("fragment", ["state", "flags", "audit"])
+def test_fragments_render_alone(page, fragment):
+    response = page("viewer").get(f"/controls/?fragment={fragment}", **HX)
     assert response.status_code == 200 and "<html" not in response.content.decode()
+
+
+def test_live_fragments_follow_control_and_audit_events(page):
+    body = page("viewer").get("/controls/").content.decode()
+    assert 'hx-get="/controls/?fragment=flags" hx-trigger="sse:control"' in body
+    assert 'hx-get="/controls/?fragment=audit" hx-trigger="sse:audit"' in body
