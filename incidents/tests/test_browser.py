@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.db import connections
 
 from incidents.models import Incident
 from pitchey_incidents.models import AuditEntry
@@ -61,6 +62,9 @@ def browser():
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield chromium
         chromium.close()
+        # While Playwright's loop runs, the ORM keeps its connections per context: close the ones
+        # this test opened, or the test database cannot be dropped at the end of the run.
+        connections.close_all()
 
 
 def shot(page, name: str) -> None:

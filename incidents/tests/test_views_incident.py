@@ -223,3 +223,11 @@ def test_activity_shows_mitigations_with_status_and_output(page, users, incident
 def test_get_on_an_action_url_is_not_allowed(page, incident):
     assert page("commander").get(url(incident, "resolve")).status_code == 405
     assert page("commander").post(url(incident, "explode")).status_code == 404
+
+
+def test_after_a_post_the_live_sections_catch_up_once(page, incident):
+    """Events that arrive while a form's answer is on its way went to the sections it replaces."""
+    live = f'hx-trigger="sse:{incident.public_id}, load"'
+    assert live not in page("responder").get(url(incident)).content.decode()
+    body = page("responder").post(url(incident, "acknowledge"), **HX).content.decode()
+    assert body.count(live) == 2
