@@ -14,8 +14,13 @@ from pitchey_incidents.roles import ROLES
 
 
 def pytest_collection_modifyitems(config, items):
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if "postgresql" in engine:
+    # Transactional tests flush the database afterwards; serialized rollback restores what the
+    # migrations seeded (role groups, the runbook's catalog) before each of them.
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and "serialized_rollback" not in marker.kwargs:
+            item.add_marker(pytest.mark.django_db(**marker.kwargs, serialized_rollback=True), append=False)
+    if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://… (.ci/run does)")
     for item in items:
@@ -25,26 +30,6 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(settings.BROKER_DIR, ignore_errors=True)
-
-
-@pytest.fixture(autouse=True)
-def _runbook_defaults(request):
-    """Put back what the data migrations load (role groups, the runbook's catalog) when a
-    transactional test's flush has emptied the tables; later tests rely on it."""
-    marker = request.node.get_closest_marker("django_db")
-    if marker is None and not {"db", "transactional_db"} & set(request.fixturenames):
-        return
-    request.getfixturevalue("db")
-    if Group.objects.exists():
-        return
-    from django.apps import apps
-
-    from backups.defaults import seed as seed_backups
-    from incidents.defaults import seed as seed_incidents
-    from pitchey_incidents.defaults import seed as seed_platform
-
-    for seed in (seed_platform, seed_backups, seed_incidents):
-        seed(apps)
 
 
 def make_user(username: str, role: str | None) -> User:

@@ -24,9 +24,3 @@ def incident(users):
     return services.incident_declare(
         severity="P1", title="High error rate on the API", services=["api"], actor=users["commander"]
     )
-
-
-@pytest.fixture
-def live_db(transactional_db):
-    """A committed database another process (web server, worker) can read; the root conftest
-    puts the migrations' defaults back after earlier flushes."""

@@ -34,6 +34,7 @@ ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),  # the server and the worker read committed rows
     # Skipped only where nobody asked for Chromium; CI sets CHROMIUM_PATH, so a missing one fails there.
     pytest.mark.skipif(
         not Path(CHROMIUM).exists() and not os.environ.get("CHROMIUM_PATH"),
@@ -43,7 +44,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def site(tmp_path, live_db, users, worker, monkeypatch):
+def site(tmp_path, transactional_db, users, worker, monkeypatch):
     users["commander"].password = make_password("correct horse battery", hasher="pbkdf2_sha256")
     users["commander"].save()
     worker()

@@ -11,9 +11,12 @@ from pitchey_incidents.testing import start_web
 
 from .sse import SSEStream, session_cookie
 
+# The web server is another process: it reads committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 @pytest.fixture
-def web(tmp_path, live_db):
+def web(tmp_path, transactional_db):
     proc, base = start_web(tmp_path)
     yield base
     proc.stop()
