@@ -265,8 +265,10 @@ def _release_request_thread() -> None:
     """Let the thread that ran this request's sync middleware end now. Django runs sync code of a
     request in a one-thread executor kept for the whole request; for a stream that lasts hours that
     is one idle thread per open browser. asgiref makes a new one if the request needs it again."""
-    context = SyncToAsync.thread_sensitive_context.get(None)
-    executor = SyncToAsync.context_to_thread_executor.pop(context, None) if context is not None else None
+    contexts = getattr(SyncToAsync, "thread_sensitive_context", None)
+    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
+    context = contexts.get(None) if contexts is not None else None
+    executor = executors.pop(context, None) if context is not None and executors is not None else None
     if executor is not None:
         executor.shutdown(wait=False)
 

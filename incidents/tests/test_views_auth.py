@@ -32,3 +32,10 @@ def test_inactive_user_cannot_log_in(client, users):
     User.objects.filter(username="viewer").update(is_active=False)
     response = client.post("/accounts/login/", {"username": "viewer", "password": "pw-viewer"})
     assert response.status_code == 200 and "didn't match" in response.content.decode()
+
+
+def test_refusal_page_says_why(page):
+    response = page("nobody").get("/")
+    assert response.status_code == 403 and "has no role yet" in response.content.decode()
+    response = page("viewer").get("/incidents/new/")
+    assert response.status_code == 403 and "needs the commander role" in response.content.decode()
