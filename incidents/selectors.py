@@ -6,7 +6,16 @@ from django.db.models import Prefetch, QuerySet
 
 from pitchey_incidents.errors import DomainError
 
-from .models import Incident, Mitigation, Service, SeverityPolicy, Status, TimelineEntry, parse_public_id
+from .models import (
+    Incident,
+    Mitigation,
+    Service,
+    SeverityPolicy,
+    Status,
+    TimelineEntry,
+    format_public_id,
+    parse_public_id,
+)
 
 
 def incident_list(*, status: str | None = None, severity: str | None = None, service: str | None = None) -> QuerySet:
@@ -47,3 +56,51 @@ def incident_mitigations(incident: Incident) -> QuerySet:
 
 def severity_policies() -> dict[str, SeverityPolicy]:
     return {p.severity: p for p in SeverityPolicy.objects.all()}
+
+
+# --- the dashboard ---------------------------------------------------------------------------------
+
+
+def open_incidents_by_severity(*, now=None) -> list[dict]:
+    """Open incidents per severity (P0 first), each with its response-time deadline; 3 queries."""
+    from django.utils import timezone
+
+    now = now or timezone.now()
+    policies = severity_policies()
+    groups = {sev: [] for sev in ("P0", "P1", "P2", "P3")}
+    for incident in incident_list(status="open").order_by("declared_at", "id")[:500]:
+        policy = policies.get(incident.severity)
+        incident.response_due = (incident.declared_at + policy.response_time) if policy else None
+        incident.response_overdue = bool(
+            incident.response_due and not incident.acknowledged_at and now > incident.response_due
+        )
+        incident.response_met = bool(
+            incident.response_due and incident.acknowledged_at and incident.acknowledged_at <= incident.response_due
+        )
+        groups.setdefault(incident.severity, []).append(incident)
+    return [{"severity": sev, "policy": policies.get(sev), "incidents": items} for sev, items in groups.items()]
+
+
+def service_board() -> list[Service]:
+    """Every catalog service with the open incidents affecting it (health comes from detection)."""
+    services = list(Service.objects.all())
+    through = Incident.services.through
+    affected: dict[int, list[str]] = {}
+    for service_id, incident_id in through.objects.filter(
+        incident__in=Incident.objects.open().values("pk")
+    ).values_list("service_id", "incident_id"):
+        affected.setdefault(service_id, []).append(format_public_id(incident_id))
+    for service in services:
+        service.open_incidents = sorted(affected.get(service.id, []))
+        service.health = "unknown"
+    return services
+
+
+def responders() -> list[str]:
+    """Usernames that can command an incident (responder role or above), for the assign form."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    users = get_user_model().objects.filter(is_active=True)
+    users = users.filter(Q(is_superuser=True) | Q(groups__name__in=["responder", "commander", "admin"]))
+    return sorted(set(users.values_list("username", flat=True)))

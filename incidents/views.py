@@ -1,30 +1,275 @@
-"""HTML pages (server-rendered, htmx)."""
+"""HTML pages (server-rendered, htmx). Reads go through selectors, every write through services.
+
+Each page is one template with ``{% partialdef %}`` fragments; ``?fragment=NAME`` (what htmx asks
+for when the live stream says something changed) renders just that fragment. Writes answer an htmx
+request with the page's fragment (errors inline, status 400/409), a plain form post with a redirect.
+"""
 
 from __future__ import annotations
 
-from django.http import Http404
-from django.shortcuts import render
+from django import forms
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
 
-from . import selectors
-from .models import Incident
+from backups.models import DataType
+from pitchey_incidents.errors import DomainError, InvalidTransition
+from pitchey_incidents.models import AuditEntry, Event
+from pitchey_incidents.roles import has_role
+from recovery.actions import REGISTRY, get_action
+from recovery.controls import EMERGENCY_CONTROLS, control_run
+from recovery.models import RuntimeFlag
+
+from . import selectors, services
+from .models import Incident, PublicStatus, Service, Severity
+
+
+def _require(request, role: str) -> None:
+    if not has_role(request.user, role):
+        raise PermissionDenied(f"needs the {role} role")
+
+
+def _fragment(request, template: str, allowed: set[str]) -> str:
+    name = request.GET.get("fragment")
+    if not name:
+        return template
+    if name not in allowed:
+        raise Http404("no such fragment")
+    return f"{template}#{name}"
+
+
+def _live() -> dict:
+    """Where a page's live stream starts: after the newest event when the page was rendered."""
+    return {"last_event_id": Event.objects.order_by("-id").values_list("id", flat=True).first() or 0}
+
+
+# --- the dashboard ---------------------------------------------------------------------------------
 
 
 def dashboard(request):
-    incidents = selectors.incident_list(status="open")[:200]
-    return render(request, "incidents/dashboard.html", {"incidents": incidents})
+    _require(request, "viewer")
+    template = _fragment(request, "incidents/dashboard.html", {"incidents", "services", "backups", "recovery"})
+    context = {
+        "now": timezone.now(),
+        "groups": selectors.open_incidents_by_severity(),
+        "services": selectors.service_board(),
+        "data_types": DataType.objects.all(),
+        **_live(),
+    }
+    context["open_count"] = sum(len(g["incidents"]) for g in context["groups"])
+    return render(request, template, context)
+
+
+# --- declare ---------------------------------------------------------------------------------------
+
+
+class DeclareForm(forms.Form):
+    severity = forms.ChoiceField(choices=Severity.choices, widget=forms.RadioSelect)
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, max_length=20000, widget=forms.Textarea(attrs={"rows": 4}))
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.all(), to_field_name="slug", required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def declare(request):
+    _require(request, "commander")
+    form = DeclareForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                incident = services.incident_declare(
+                    severity=data["severity"],
+                    title=data["title"],
+                    description=data["description"],
+                    services=[s.slug for s in data["services"]],
+                    actor=request.user,
+                )
+            except DomainError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                return redirect(incident)
+        status = 400
+    policies = selectors.severity_policies()
+    return render(request, "incidents/declare.html", {"form": form, "policies": policies}, status=status)
+
+
+# --- the incident page -----------------------------------------------------------------------------
+
+
+def _incident_or_404(public_id: str) -> Incident:
+    try:
+        return selectors.incident_get(public_id)
+    except Incident.DoesNotExist:
+        raise Http404("no such incident") from None
+
+
+def _detail_context(request, incident: Incident, **extra) -> dict:
+    policy = selectors.severity_policies().get(incident.severity)
+    due = incident.declared_at + policy.response_time if policy else None
+    now = timezone.now()
+    action_name = request.GET.get("action") or extra.pop("chosen_action", None) or "enable_read_only"
+    if action_name not in REGISTRY:
+        action_name = next(iter(sorted(REGISTRY)))
+    return {
+        "incident": incident,
+        "now": now,
+        "policy": policy,
+        "response_due": due,
+        "response_overdue": bool(due and not incident.acknowledged_at and now > due),
+        "timeline": selectors.incident_timeline(incident),
+        "mitigations": selectors.incident_mitigations(incident),
+        "actions": [impl.describe() for _, impl in sorted(REGISTRY.items())],
+        "chosen_action": get_action(action_name).describe(),
+        "severities": Severity.choices,
+        "public_statuses": [c for c in PublicStatus.choices if c[0] != PublicStatus.RESOLVED],
+        "responders": selectors.responders(),
+        "errors": {},
+        "values": {},
+        **_live(),
+        **extra,
+    }
 
 
 def incident_detail(request, public_id: str):
+    _require(request, "viewer")
+    incident = _incident_or_404(public_id)
+    template = _fragment(request, "incidents/detail.html", {"summary", "activity", "mitigation_params", "page"})
+    return render(request, template, _detail_context(request, incident))
+
+
+def _mitigation_params(request, action: str) -> dict:
+    impl = get_action(action)
+    params = {}
+    for param in impl.params:
+        values = request.POST.getlist(f"params.{param.name}")
+        params[param.name] = values[-1] if values else None
+    return params
+
+
+# Each form on the incident page: the role it needs, and the service call it makes.
+INCIDENT_ACTIONS = {
+    "acknowledge": ("responder", "Acknowledged", lambda i, r: services.incident_acknowledge(incident=i, actor=r.user)),
+    "assign": (
+        "commander",
+        "Commander assigned",
+        lambda i, r: services.incident_assign(
+            incident=i, commander=r.POST.get("commander") or r.user.get_username(), actor=r.user
+        ),
+    ),
+    "severity": (
+        "commander",
+        "Severity changed",
+        lambda i, r: services.incident_change_severity(
+            incident=i, severity=r.POST.get("severity"), reason=r.POST.get("reason"), actor=r.user
+        ),
+    ),
+    "update": (
+        "responder",
+        "Status update posted",
+        lambda i, r: services.incident_post_update(
+            incident=i, public_status=r.POST.get("public_status"), message=r.POST.get("message"), actor=r.user
+        ),
+    ),
+    "mitigate": (
+        "responder",
+        "Mitigation requested",
+        lambda i, r: services.mitigation_start(
+            incident=i,
+            action=r.POST.get("action") or "",
+            params=_mitigation_params(r, r.POST.get("action") or ""),
+            dry_run=r.POST.get("dry_run") == "on",
+            actor=r.user,
+        ),
+    ),
+    "escalate": (
+        "commander",
+        "Escalated",
+        lambda i, r: services.incident_escalate(incident=i, reason=r.POST.get("reason") or "", actor=r.user),
+    ),
+    "monitor": ("commander", "Now monitoring", lambda i, r: services.incident_monitor(incident=i, actor=r.user)),
+    "resolve": (
+        "commander",
+        "Resolved",
+        lambda i, r: services.incident_resolve(incident=i, resolution=r.POST.get("resolution"), actor=r.user),
+    ),
+}
+
+
+def incident_action(request, public_id: str, action: str):
+    if action not in INCIDENT_ACTIONS:
+        raise Http404("no such action")
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    role, done, call = INCIDENT_ACTIONS[action]
+    _require(request, role)
+    incident = _incident_or_404(public_id)
     try:
-        incident = selectors.incident_get(public_id)
-    except Incident.DoesNotExist:
-        raise Http404("no such incident") from None
-    return render(
-        request,
-        "incidents/detail.html",
-        {
-            "incident": incident,
-            "timeline": selectors.incident_timeline(incident),
-            "mitigations": selectors.incident_mitigations(incident),
-        },
-    )
+        call(incident, request)
+    except DomainError as exc:
+        status = 409 if isinstance(exc, InvalidTransition) else 400
+        errors = {action: {exc.field or "form": exc.message}}
+        context = _detail_context(
+            request,
+            incident,
+            errors=errors,
+            values={action: request.POST},
+            open_form=action,
+            chosen_action=request.POST.get("action") if action == "mitigate" else None,
+        )
+        template = "incidents/detail.html#page" if request.htmx else "incidents/detail.html"
+        return render(request, template, context, status=status)
+    if not request.htmx:
+        return redirect(incident)
+    incident = _incident_or_404(public_id)
+    return render(request, "incidents/detail.html#page", _detail_context(request, incident, flash=done))
+
+
+# --- emergency controls ----------------------------------------------------------------------------
+
+
+def _controls_context(**extra) -> dict:
+    flags = {f.name: f for f in RuntimeFlag.objects.all()}
+    groups: dict[str, list] = {}
+    for control in EMERGENCY_CONTROLS:
+        if control.action in REGISTRY:
+            groups.setdefault(control.group, []).append({"control": control, "action": REGISTRY[control.action]})
+    return {
+        "groups": groups,
+        "flags": [flags.get(name) or RuntimeFlag(name=name) for name in ("READ_ONLY_MODE", "MAINTENANCE_MODE")],
+        "audit": AuditEntry.objects.filter(action__startswith="control.")[:20],
+        "errors": {},
+        **_live(),
+        **extra,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def controls(request):
+    _require(request, "viewer")
+    if request.method == "GET":
+        template = _fragment(request, "incidents/controls.html", {"state", "flags", "audit"})
+        return render(request, template, _controls_context())
+    _require(request, "commander")
+    action = request.POST.get("action") or ""
+    status, extra = 200, {}
+    if request.POST.get("confirm") != "yes":
+        status, extra = 400, {"errors": {action: "Tick the confirmation box to run this control."}}
+    else:
+        try:
+            result = control_run(
+                action=action,
+                params={},
+                actor=request.user.get_username(),
+                dry_run=request.POST.get("dry_run") == "on",
+            )
+            extra = {"result": {"action": action, "ok": result.ok, "output": result.output}}
+        except DomainError as exc:
+            status, extra = 400, {"errors": {action if action in REGISTRY else "form": exc.message}}
+    template = "incidents/controls.html#state" if request.htmx else "incidents/controls.html"
+    return render(request, template, _controls_context(**extra), status=status)

@@ -128,8 +128,13 @@ CELERY_BEAT_SCHEDULE = {
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
-if TESTING:  # fast hashing in tests (and in the servers and workers that tests start)
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+if TESTING:
+    # Fast hashing in tests. PBKDF2 stays accepted: servers that tests start run without TESTING,
+    # so a user who logs in to them through a browser gets a PBKDF2 password.
+    PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

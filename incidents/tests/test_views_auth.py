@@ -1,0 +1,41 @@
+"""Logging in and out of the pages."""
+
+from django.contrib.auth.models import User
+
+
+def test_login_page_renders_and_rejects_a_wrong_password(client, users):
+    assert client.get("/accounts/login/").status_code == 200
+    response = client.post("/accounts/login/", {"username": "viewer", "password": "nope"})
+    body = response.content.decode()
+    assert response.status_code == 200 and "didn't match" in body and 'aria-invalid="true"' in body
+    assert 'value="viewer"' in body  # the username is kept
+
+
+def test_login_then_logout(client, users):
+    response = client.post("/accounts/login/", {"username": "viewer", "password": "pw-viewer", "next": "/controls/"})
+    assert response.status_code == 302 and response["Location"] == "/controls/"
+    assert client.get("/").status_code == 200
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert client.get("/").status_code == 302
+
+
+def test_nav_lists_the_pages(page):
+    body = page("viewer").get("/").content.decode()
+    assert '<a href="/" aria-current="page">Dashboard</a>' in body
+    assert '<a href="/controls/" >Emergency controls</a>' in body
+    assert "Admin" not in body
+    assert 'href="/admin/"' in page("admin").get("/").content.decode()
+
+
+def test_inactive_user_cannot_log_in(client, users):
+    User.objects.filter(username="viewer").update(is_active=False)
+    response = client.post("/accounts/login/", {"username": "viewer", "password": "pw-viewer"})
+    assert response.status_code == 200 and "didn't match" in response.content.decode()
+
+
+def test_refusal_page_says_why(page):
+    response = page("nobody").get("/")
+    assert response.status_code == 403 and "has no role yet" in response.content.decode()
+    response = page("viewer").get("/incidents/new/")
+    assert response.status_code == 403 and "needs the commander role" in response.content.decode()

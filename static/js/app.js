@@ -1,0 +1,64 @@
+// Small page behaviour on top of htmx: resume the live stream where it stopped, show whether it is
+// connected, and tick countdowns and ages every second between server updates.
+(function () {
+  "use strict";
+  var lastEventId = null;
+  var liveState = "Connecting…";
+
+  function showLive() {
+    document.querySelectorAll("[data-live-indicator]").forEach(function (el) {
+      el.textContent = liveState;
+      el.dataset.state = liveState === "Live" ? "live" : "down";
+    });
+  }
+
+  if (window.htmx) {
+    // When the SSE extension has to open a new EventSource (not the browser's own reconnect,
+    // which sends Last-Event-ID by itself), ask the server to resume after the last event seen.
+    htmx.createEventSource = function (url) {
+      if (lastEventId) {
+        var u = new URL(url, window.location.href);
+        u.searchParams.set("last_event_id", lastEventId);
+        url = u.toString();
+      }
+      return new EventSource(url, { withCredentials: true });
+    };
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    showLive();
+    tick();
+    window.setInterval(tick, 1000);
+  });
+  document.addEventListener("htmx:sseMessage", function (e) {
+    if (e.detail && e.detail.lastEventId) lastEventId = e.detail.lastEventId;
+  });
+  document.addEventListener("htmx:sseOpen", function () { liveState = "Live"; showLive(); });
+  document.addEventListener("htmx:sseError", function () { liveState = "Reconnecting…"; showLive(); });
+  document.addEventListener("htmx:afterSwap", function () { showLive(); tick(); });
+
+  function fmt(seconds) {
+    seconds = Math.abs(Math.round(seconds));
+    var d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600);
+    var m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (d) return d + "d " + h + "h";
+    if (h) return h + "h " + pad(m) + "m";
+    if (m) return m + "m " + pad(s) + "s";
+    return s + "s";
+  }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-due]").forEach(function (el) {
+      var left = (Date.parse(el.dataset.due) - now) / 1000;
+      var overdue = left < 0;
+      el.textContent = overdue ? "⚠ OVERDUE by " + fmt(left) : "due in " + fmt(left);
+      el.classList.toggle("overdue", overdue);
+      var row = el.closest("tr");
+      if (row) row.classList.toggle("is-overdue", overdue);
+    });
+    document.querySelectorAll("[data-since]").forEach(function (el) {
+      el.textContent = fmt((now - Date.parse(el.dataset.since)) / 1000);
+    });
+  }
+})();
