@@ -107,7 +107,10 @@ def _assemble(raw: Path, rest_path: Path, dest: Path, *, size: int, tmp_dir: Pat
 
             with open(raw, "rb") as src:
                 head = pipeline.codec(compression).writer(_Out(), level)
-                head.write(src.read(HEAD))
+                left = HEAD
+                while left and (chunk := src.read(min(left, pipeline.CHUNK))):
+                    head.write(chunk)
+                    left -= len(chunk)
                 head.close()
             with open(rest_path, "rb") as rest:
                 while chunk := rest.read(pipeline.CHUNK):
