@@ -374,9 +374,10 @@ def backup_verify(*, backup_id: int, restore_test: bool = False) -> Backup:
     remote ones by size and SHA-256 of their bytes. A copy that fails loses its verified mark."""
     backup = Backup.objects.get(id=backup_id)
     reporter = pipeline.Reporter(listeners=list(progress_listeners))
-    for location in backup.locations.all():
-        depth = ("restore" if restore_test else "list") if location.tier == "local" else "checksum"
-        _verify_location(location, depth=depth, reporter=reporter)
+    with retention_paused(f"verification of backup {backup_id}"):
+        for location in backup.locations.all():
+            depth = ("restore" if restore_test else "list") if location.tier == "local" else "checksum"
+            _verify_location(location, depth=depth, reporter=reporter)
     with transaction.atomic():
         backup = Backup.objects.select_for_update().get(id=backup_id)
         backup.verification = _summarize(backup) | {"restore_test": restore_test}
