@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import pty
 import subprocess
 import sys
@@ -72,3 +73,20 @@ def test_progress_bar_on_a_terminal(backup_paths):
     assert proc.returncode == 0
     text = drawn.decode(errors="replace")
     assert "\r" in text and "[" in text and "%" in text and "MB" in text
+
+
+def test_backup_test_list_and_prune_commands(sqlite_target, capsys):
+    from django.core.management import call_command
+
+    call_command("backup", "test")
+    out = capsys.readouterr().out
+    assert "backup and restore test passed" in out
+    backup = Backup.objects.get()
+    checks = backup.verification["tiers"]["local"]["checks"]
+    assert [c["check"] for c in checks] == ["checksum", "decompress", "list", "restore"]
+    call_command("backup", "list")
+    assert re.search(rf"^\s*{backup.id}\s+database\s+succeeded\s.*verified\s+local$", capsys.readouterr().out, re.M)
+    call_command("backup", "prune", "--dry-run")
+    assert "0 copies would delete" in capsys.readouterr().out
+    with pytest.raises(Exception, match="no backup 999"):
+        call_command("backup", "verify", "999")
