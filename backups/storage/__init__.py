@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
-from botocore.config import Config
 from django.conf import settings
 
 from .base import Storage, StorageError
@@ -14,6 +12,9 @@ __all__ = ["Storage", "StorageError", "configured_tiers", "for_tier", "for_uri"]
 
 
 def s3_client():
+    import boto3  # imported here: a third of a second that local-only commands need not pay
+    from botocore.config import Config
+
     return boto3.client(
         "s3",
         endpoint_url=settings.S3_ENDPOINT_URL or None,

@@ -117,3 +117,13 @@ def test_schedules_are_periodic_tasks_from_the_policies(capsys):
     call_command("backup", "schedule")
     out = capsys.readouterr().out
     assert "backups: database" in out and "every 21600 seconds" in out
+
+
+def test_admin_shows_backups_and_policies(client, users):
+    backup = _verified("database", 10)
+    users["admin"].is_staff = users["admin"].is_superuser = True
+    users["admin"].save()
+    client.force_login(users["admin"])
+    assert client.get("/admin/backups/backuppolicy/").status_code == 200
+    assert client.get(f"/admin/backups/backup/{backup.id}/change/").status_code == 200
+    assert client.get("/admin/django_celery_beat/periodictask/?q=backups").status_code == 200

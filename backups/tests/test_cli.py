@@ -1,0 +1,92 @@
+"""The runbook's scripts/backup-automation.sh and the CLI's progress bar (on a terminal only)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+
+import pytest
+
+from backups.models import Backup
+from pitchey_incidents.testing import ROOT, child_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SCRIPT = str(ROOT / "scripts" / "backup-automation.sh")
+
+
+def _env(paths):
+    return child_env(
+        PYTHON=sys.executable, BACKUP_DIR=str(paths / "backups"), MEDIA_DIR=str(paths / "media"), CONFIG_PATHS=""
+    )
+
+
+def test_script_backup_verify_and_setup_cron(backup_paths):
+    (backup_paths / "media" / "a.txt").write_text("x" * 50_000)
+    env = _env(backup_paths)
+    done = subprocess.run([SCRIPT, "backup", "media"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr  # no progress bar when stderr is not a terminal
+    backup = Backup.objects.get()
+    assert backup.status == "succeeded" and backup.trigger == "manual"
+    artifact = backup.locations.get().uri.removeprefix("file://")
+    verify = subprocess.run([SCRIPT, "verify", artifact], env=env, capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0 and "backup verified" in verify.stdout
+    with open(artifact, "r+b") as fh:
+        fh.seek(10)
+        byte = fh.read(1)
+        fh.seek(10)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    bad = subprocess.run([SCRIPT, "verify", artifact], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "verification failed" in bad.stderr and "Traceback" not in bad.stderr
+    cron = subprocess.run([SCRIPT, "setup-cron"], env=env, capture_output=True, text=True, timeout=120)
+    assert cron.returncode == 0 and "backups: database" in cron.stdout
+    usage = subprocess.run([SCRIPT, "nonsense"], env=env, capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_progress_bar_on_a_terminal(backup_paths):
+    (backup_paths / "media" / "b.bin").write_bytes(os.urandom(2 << 20))
+    env = _env(backup_paths) | {"BACKUP_MAX_BYTES_PER_S": str(4 << 20)}  # about a second: several redraws
+    primary, replica = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "backup", "media", "--inline"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=replica,
+    )
+    os.close(replica)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    proc.wait(timeout=120)
+    os.close(primary)
+    assert proc.returncode == 0
+    text = drawn.decode(errors="replace")
+    assert "\r" in text and "[" in text and "%" in text and "MB" in text
+
+
+def test_backup_test_list_and_prune_commands(sqlite_target, capsys):
+    from django.core.management import call_command
+
+    call_command("backup", "test")
+    out = capsys.readouterr().out
+    assert "backup and restore test passed" in out
+    backup = Backup.objects.get()
+    checks = backup.verification["tiers"]["local"]["checks"]
+    assert [c["check"] for c in checks] == ["checksum", "decompress", "list", "restore"]
+    call_command("backup", "list")
+    assert re.search(rf"^\s*{backup.id}\s+database\s+succeeded\s.*verified\s+local$", capsys.readouterr().out, re.M)
+    call_command("backup", "prune", "--dry-run")
+    assert "0 copies would delete" in capsys.readouterr().out
+    with pytest.raises(Exception, match="no backup 999"):
+        call_command("backup", "verify", "999")
