@@ -200,7 +200,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"SeverityEnum": "incidents.models.Severity.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "SeverityEnum": "incidents.models.Severity.choices",
+        "IncidentStatusEnum": "incidents.models.Status.choices",
+        # Mitigations and backups share one set of job states.
+        "JobStatusEnum": "incidents.models.MitigationStatus.choices",
+        "RecoveryRunStatusEnum": "recovery.models.RunStatus.choices",
+        "RecoveryStepStatusEnum": "recovery.models.StepStatus.choices",
+    },
 }
 
 # --- Protected platform (what we back up, probe and recover) -------------------------------------
