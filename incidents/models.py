@@ -263,3 +263,7 @@ class Mitigation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on {self.incident.public_id} ({self.status})"
+
+
+# Post-mortems and action items live in their own module; importing them here registers them.
+from .models_postmortem import ActionItem, PostMortem, PostMortemDeadline  # noqa: E402, F401

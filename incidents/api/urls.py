@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import postmortems, views
 
 router = SimpleRouter()
 router.register("incidents", views.IncidentViewSet, basename="incident")
@@ -10,5 +10,15 @@ router.register("mitigations", views.MitigationViewSet, basename="mitigation")
 urlpatterns = [
     path("actions/", views.ActionListView.as_view(), name="actions"),
     path("services/", views.ServiceListView.as_view(), name="services"),
+    path("incidents/<str:pk>/postmortem/", postmortems.PostMortemView.as_view(), name="postmortem"),
+    path(
+        "incidents/<str:pk>/postmortem/complete/",
+        postmortems.PostMortemCompleteView.as_view(),
+        name="postmortem-complete",
+    ),
+    path("incidents/<str:pk>/postmortem.md", postmortems.PostMortemMarkdownView.as_view(), name="postmortem-md"),
+    path("action-items/", postmortems.ActionItemListView.as_view(), name="action-items"),
+    path("action-items/<int:pk>/", postmortems.ActionItemDetailView.as_view(), name="action-item"),
+    path("metrics/summary/", postmortems.MetricsSummaryView.as_view(), name="metrics-summary"),
     *router.urls,
 ]
