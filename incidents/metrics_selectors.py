@@ -47,12 +47,13 @@ def parse_period(raw_from: str | None, raw_to: str | None, *, now: datetime | No
 def _parse_bound(raw: str, field: str, *, end: bool) -> datetime:
     raw = raw.strip()
     try:
-        dt = parse_datetime(raw)
-        if dt is None:
-            d = parse_date(raw)
-            if d is None:
-                raise ValueError
+        d = parse_date(raw)  # a bare date first: Python parses it as a datetime at midnight too
+        if d is not None:
             dt = datetime.combine(d + timedelta(days=1) if end else d, time.min)
+        else:
+            dt = parse_datetime(raw)
+            if dt is None:
+                raise ValueError
     except ValueError:
         raise DomainError("must be a date (YYYY-MM-DD) or an ISO 8601 date and time", field=field) from None
     if timezone.is_naive(dt):

@@ -15,3 +15,10 @@ def mitigation_run(mitigation_id: int) -> None:
 @shared_task
 def mitigations_sweep() -> dict:
     return services.mitigations_sweep()
+
+
+@shared_task
+def postmortem_reminders() -> dict:
+    from .postmortem_services import reminders_send
+
+    return reminders_send()

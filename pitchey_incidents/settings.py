@@ -121,6 +121,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Fixed housekeeping jobs; beat copies them into django-celery-beat's tables (editable in the admin).
 CELERY_BEAT_SCHEDULE = {
     "mitigations-sweep": {"task": "incidents.tasks.mitigations_sweep", "schedule": 60.0},
+    "postmortem-reminders": {"task": "incidents.tasks.postmortem_reminders", "schedule": 300.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------------
