@@ -145,6 +145,7 @@ def weekly_series(*, weeks: int = 12, now: datetime | None = None) -> list[dict]
         start = first + timedelta(weeks=i)
         group = buckets.get(start, [])
         durations = _durations(group)
+        per_severity = {sev: _durations([r for r in group if r.severity == sev]) for sev in Severity.values}
         series.append(
             {
                 "week": f"{start.isocalendar().year}-W{start.isocalendar().week:02d}",
@@ -152,6 +153,7 @@ def weekly_series(*, weeks: int = 12, now: datetime | None = None) -> list[dict]
                 "counts": {sev: sum(1 for r in group if r.severity == sev) for sev in Severity.values},
                 "mtta_s": durations["mtta_s"],
                 "mttr_s": durations["mttr_s"],
+                "by_severity": per_severity,
             }
         )
     return series

@@ -1,10 +1,22 @@
 from django.urls import path
 
-from . import views
+from . import postmortem_views, report_views, views
 
 app_name = "incidents"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("incidents/<str:public_id>/", views.incident_detail, name="detail"),
+    path("incidents/<str:public_id>/postmortem/", postmortem_views.postmortem_page, name="postmortem"),
+    path(
+        "incidents/<str:public_id>/postmortem/complete/",
+        postmortem_views.postmortem_complete,
+        name="postmortem-complete",
+    ),
+    path("incidents/<str:public_id>/action-items/", postmortem_views.action_item_add, name="action-item-add"),
+    path("action-items/", postmortem_views.action_item_list, name="action-items"),
+    path("action-items/<int:item_id>/", postmortem_views.action_item_status, name="action-item-status"),
+    path("reports/", report_views.reports, name="reports"),
+    path("reviews/weekly/", report_views.review, {"kind": "weekly"}, name="review-weekly"),
+    path("reviews/monthly/", report_views.review, {"kind": "monthly"}, name="review-monthly"),
 ]
