@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import views
+from .oncall import OnCallView
 
 router = SimpleRouter()
 router.register("incidents", views.IncidentViewSet, basename="incident")
@@ -10,5 +11,6 @@ router.register("mitigations", views.MitigationViewSet, basename="mitigation")
 urlpatterns = [
     path("actions/", views.ActionListView.as_view(), name="actions"),
     path("services/", views.ServiceListView.as_view(), name="services"),
+    path("oncall/", OnCallView.as_view(), name="oncall"),
     *router.urls,
 ]
