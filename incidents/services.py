@@ -79,6 +79,9 @@ def _record(incident: Incident, kind: str, actor: Actor, message: str, data: dic
 
 def _after_change(incident: Incident, change: str, actor: Actor) -> None:
     """Follow-up work for a change, enqueued in the same transaction (outbox rows, timers)."""
+    from .notifications import on_incident_change
+
+    on_incident_change(incident=incident, change=change, actor=actor)
     if change == "resolved":
         from .postmortem_services import postmortem_open
 
@@ -261,6 +264,18 @@ def incident_escalate(*, incident: Incident | int, actor: Actor, reason: str = "
             {"level": incident.escalation_level, "name": name},
         )
         _after_change(incident, "escalated", actor)
+    return incident
+
+
+def incident_escalation_due(*, incident: Incident | int, level: int) -> Incident:
+    """An escalation timer came due: page ``level`` unless someone acknowledged or it was paged."""
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.status != S.TRIGGERED or incident.escalation_level >= level:
+            return incident
+        incident.escalation_level = level
+        incident.save()
+        _after_change(incident, "escalation_due", "escalation")
     return incident
 
 

@@ -122,6 +122,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "mitigations-sweep": {"task": "incidents.tasks.mitigations_sweep", "schedule": 60.0},
     "postmortem-reminders": {"task": "incidents.tasks.postmortem_reminders", "schedule": 300.0},
+    "notification-sweep": {
+        "task": "incidents.tasks.notification_sweep",
+        "schedule": env_float("NOTIFICATION_SWEEP_S", 15.0),
+    },
+    "escalation-fire-due": {
+        "task": "incidents.tasks.escalation_fire_due",
+        "schedule": env_float("ESCALATION_TICK_S", 5.0),
+    },
 }
 
 # --- Auth ---------------------------------------------------------------------------------------
@@ -238,6 +246,12 @@ AWS_REGION = env_str("AWS_REGION", "auto")
 OUTGOING_WEBHOOK_URL = env_url("OUTGOING_WEBHOOK_URL", "")
 OUTGOING_WEBHOOK_SECRET = env_str("OUTGOING_WEBHOOK_SECRET")
 HTTP_TIMEOUT_S = env_float("HTTP_TIMEOUT_S", 10.0)
+# The notification outbox (docs/communications.md): a claimed delivery is the worker's for this long;
+# after that the sweeper may hand it to another worker. Must exceed HTTP_TIMEOUT_S.
+NOTIFICATION_LEASE_S = env_float("NOTIFICATION_LEASE_S", 60.0)
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
+NOTIFICATION_RETRY_BASE_S = env_float("NOTIFICATION_RETRY_BASE_S", 2.0)
+STATUS_PAGE_TITLE = env_str("STATUS_PAGE_TITLE", "Pitchey Platform Status")
 
 EMAIL_URL = env_str("EMAIL_URL")
 if EMAIL_URL:

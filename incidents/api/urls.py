@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import postmortems, views
+from .oncall import OnCallView
 
 router = SimpleRouter()
 router.register("incidents", views.IncidentViewSet, basename="incident")
@@ -20,5 +21,6 @@ urlpatterns = [
     path("action-items/", postmortems.ActionItemListView.as_view(), name="action-items"),
     path("action-items/<int:pk>/", postmortems.ActionItemDetailView.as_view(), name="action-item"),
     path("metrics/summary/", postmortems.MetricsSummaryView.as_view(), name="metrics-summary"),
+    path("oncall/", OnCallView.as_view(), name="oncall"),
     *router.urls,
 ]

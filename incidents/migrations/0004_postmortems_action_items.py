@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0002_runbook_defaults'),
+        ('incidents', '0003_communications'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,59 @@
+"""Fixtures for the communications tests: the runbook's defaults and spec-faithful vendor servers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from django.apps import apps
+
+from incidents import defaults
+
+from .vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """The ``users`` fixture hashes five passwords; PBKDF2 makes that seconds per test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def runbook(db):
+    """The runbook's defaults (a transactional test before this one may have flushed them)."""
+    defaults.seed(apps)
+
+
+@pytest.fixture
+def vendors(settings, runbook):
+    """Local Slack, PagerDuty, Statuspage and webhook receiver, configured in settings; ``.env`` has
+    the same configuration for a worker process."""
+    slack, pd, sp, rx = FakeSlack(), FakePagerDuty(), FakeStatuspage(), FakeReceiver()
+    env = {
+        "SLACK_WEBHOOK": f"{slack.url}/services/T0001/B0001/secret-incidents",
+        "SLACK_WEBHOOK_CRITICAL": f"{slack.url}/services/T0001/B0001/secret-critical",
+        "SLACK_WEBHOOK_WARNING": f"{slack.url}/services/T0001/B0001/secret-warning",
+        "PAGERDUTY_ROUTING_KEY": "R0UT1NGKEY0123456789012345678901",
+        "PAGERDUTY_EVENTS_URL": pd.url,
+        "STATUSPAGE_API_KEY": sp.api_key,
+        "STATUSPAGE_PAGE_ID": sp.page_id,
+        "STATUSPAGE_API_URL": sp.url,
+        "OUTGOING_WEBHOOK_URL": f"{rx.url}/in",
+        "OUTGOING_WEBHOOK_SECRET": "whsec-test",
+    }
+    for name, value in env.items():
+        setattr(settings, name, value)
+    settings.NOTIFICATION_RETRY_BASE_S = 0.2
+    worker_env = {**env, "NOTIFICATION_LEASE_S": "3", "NOTIFICATION_RETRY_BASE_S": "0.2", "HTTP_TIMEOUT_S": "20"}
+    yield SimpleNamespace(slack=slack, pagerduty=pd, statuspage=sp, receiver=rx, env=worker_env)
+    for vendor in (slack, pd, sp, rx):
+        vendor.close()
+
+
+@pytest.fixture
+def pages(settings):
+    """Render pages without a collected static manifest (production uses collectstatic)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
