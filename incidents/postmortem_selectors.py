@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, Prefetch, QuerySet, Value, When
 from django.utils import timezone
 
-from .models import Incident, Mitigation, TimelineEntry
+from .models import CommunicationDue, Incident, Mitigation, Notification, TimelineEntry
 from .models_postmortem import (
     ACTION_ITEM_OPEN_STATUSES,
     SECTIONS,
@@ -79,7 +79,38 @@ def incident_record(incident: Incident) -> dict:
         "severity_changes": [e for e in timeline if e.kind == "severity_changed"],
         "timeline": timeline,
         "mitigations": list(Mitigation.objects.filter(incident=incident).order_by("created_at", "id")),
+        "communications": communication_rows(incident),
+        "notifications": notification_counts(incident),
     }
+
+
+def communication_rows(incident: Incident) -> list[dict]:
+    """The communication matrix for this incident: each audience's due time against when it was sent."""
+    rows = []
+    for due in CommunicationDue.objects.filter(incident=incident).order_by("due_at", "audience"):
+        if due.sent_at is None:
+            state = "not sent" + (" (overdue)" if due.overdue else "")
+        elif due.due_at is None or due.sent_at <= due.due_at:
+            state = "on time"
+        else:
+            state = f"late by {human_duration((due.sent_at - due.due_at).total_seconds())}"
+        rows.append(
+            {
+                "audience": due.get_audience_display(),
+                "requirement": due.get_requirement_display(),
+                "due_at": due.due_at,
+                "sent_at": due.sent_at,
+                "sent_via": due.sent_via,
+                "state": state,
+            }
+        )
+    return rows
+
+
+def notification_counts(incident: Incident) -> list[tuple[str, str, int]]:
+    """(channel, status, count) of the outbox rows for this incident."""
+    rows = Notification.objects.filter(incident=incident).values_list("channel", "status").annotate(n=Count("id"))
+    return sorted(rows.order_by())
 
 
 def draft_summary(incident: Incident) -> str:
@@ -198,7 +229,26 @@ def postmortem_markdown(postmortem: PostMortem, now: datetime | None = None) -> 
     else:
         out.append("_No mitigations were run._")
     out.append("")
+    out += _communications_markdown(record)
     return "\n".join(out)
+
+
+def _communications_markdown(record: dict) -> list[str]:
+    out = ["## Communications", ""]
+    if record["communications"]:
+        out += ["| Audience | Requirement | Due | Sent | Via | State |", "|---|---|---|---|---|---|"]
+        for c in record["communications"]:
+            due = f"{c['due_at']:%Y-%m-%d %H:%M:%S}" if c["due_at"] else "—"
+            sent = f"{c['sent_at']:%Y-%m-%d %H:%M:%S}" if c["sent_at"] else "—"
+            via = _cell(c["sent_via"]) or "—"
+            out.append(f"| {c['audience']} | {c['requirement']} | {due} | {sent} | {via} | {c['state']} |")
+    else:
+        out.append("_No communications were due._")
+    if record["notifications"]:
+        counts = ", ".join(f"{channel} {status}: {n}" for channel, status, n in record["notifications"])
+        out += ["", f"Notifications: {counts}"]
+    out.append("")
+    return out
 
 
 def _line(text: str) -> str:

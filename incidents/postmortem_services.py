@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from pitchey_incidents.errors import DomainError, InvalidTransition
@@ -321,13 +323,30 @@ def action_item_delete(*, item: ActionItem | int, actor: Actor, now: datetime | 
 # --- reminders -----------------------------------------------------------------------------------
 
 
+def _remind(incident: Incident, kind: str, message: str, data: dict) -> None:
+    """A reminder on the timeline and, when Slack is configured, in the notification outbox."""
+    from .channels import REGISTRY
+    from .notifications import notification_enqueue
+
+    services._record(incident, kind, "system", message, data)
+    if REGISTRY["slack"].enabled():
+        url = settings.SITE_URL.rstrip("/") + reverse("incidents:postmortem", args=[incident.public_id])
+        notification_enqueue(
+            incident=incident,
+            channel="slack",
+            kind="postmortem_reminder",
+            context={"message": message, "postmortem_url": url, **data},
+        )
+
+
 def reminders_send(*, now: datetime | None = None) -> dict:
     """Remind once about each overdue deadline and action item.
 
     1. Find overdue deadlines (those of complete post-mortems only for the action items) and open
        action items past their due date that were never reminded.
     2. Claim each with a conditional update of ``reminded_at``, so two workers never remind twice.
-    3. In the same transaction, write the reminder on the incident's timeline.
+    3. In the same transaction, write the reminder on the incident's timeline and queue it in the
+       notification outbox (Slack), which delivers it after commit.
     """
     now = now or timezone.now()
     sent = {"deadlines": 0, "action_items": 0}
@@ -344,10 +363,9 @@ def reminders_send(*, now: datetime | None = None) -> dict:
                 continue
             late = pm_selectors.human_duration((now - deadline.due_at).total_seconds())
             incident = _incident(deadline.postmortem.incident_id)
-            services._record(
+            _remind(
                 incident,
                 "postmortem_overdue",
-                "system",
                 f"Overdue: {deadline.label} was due {deadline.due_at:%Y-%m-%d %H:%M} UTC ({late} ago)",
                 {"deadline": deadline.name, "due_at": deadline.due_at.isoformat()},
             )
@@ -359,10 +377,9 @@ def reminders_send(*, now: datetime | None = None) -> dict:
                 continue
             owner = item.owner.get_username() if item.owner else "unassigned"
             incident = _incident(item.incident_id)
-            services._record(
+            _remind(
                 incident,
                 "action_item_overdue",
-                "system",
                 f"Overdue action item “{item.title}” (owner {owner}) was due {item.due_at:%Y-%m-%d %H:%M} UTC",
                 {"action_item": item.id, "owner": owner, "due_at": item.due_at.isoformat()},
             )

@@ -45,6 +45,7 @@ def _context(incident: Incident, **extra) -> dict:
             deadlines=postmortem_selectors.deadline_rows(pm, now),
             sections=[(name, label, getattr(pm, name)) for name, label in SECTIONS],
             items=list(pm.incident.action_items.all()),
+            record=postmortem_selectors.incident_record(incident),
         )
     return context | extra
 

@@ -158,6 +158,7 @@ def incident_declare(
         raise DomainError("unknown source", field="source")
     with transaction.atomic():
         incident = Incident.objects.create(
+            declared_at=timezone.now(),
             severity=severity,
             title=title,
             description=description,

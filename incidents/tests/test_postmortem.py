@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from incidents import postmortem_services, services
-from incidents.models import Incident, Status, TimelineEntry
+from incidents.channels.base import render
+from incidents.models import Incident, Notification, Status, TimelineEntry
 from incidents.models_postmortem import ActionItem, PostMortem
 from pitchey_incidents.errors import InvalidTransition
 
@@ -115,6 +116,14 @@ def test_resolve_opens_postmortem_with_deadlines_and_a_draft_from_the_record(use
     assert "postmortem_opened" not in timeline  # bookkeeping is not part of the story
     assert "| enable_read_only | commander | succeeded | READ_ONLY_MODE is on |" in text
     assert "## Root cause\n\n_(not written yet)_" in text
+    # Communications sent against their due times (the P1 matrix at declaration; no channels configured).
+    comms = text.split("## Communications", 1)[1]
+    assert "| Internal | Required | 2026-11-02 09:00:00 | — | — | not sent (overdue) |" in comms
+    assert (
+        "| Status page | Required | 2026-11-02 09:15:00 | 2026-11-02 09:00:00 | built-in status page | on time |"
+        in comms
+    )
+    assert "| Customer email | Required | 2026-11-02 10:00:00 | — | — | not sent |" in comms
 
 
 def test_edit_complete_and_close(users, clock, api):
@@ -175,7 +184,7 @@ def test_postmortem_of_unresolved_incident_is_404(users, api):
     assert r.status_code == 404
 
 
-def test_deadline_and_action_item_reminders_are_sent_once_when_overdue(users, clock):
+def test_deadline_and_action_item_reminders_are_sent_once_when_overdue(users, clock, settings):
     incident = resolved_incident(users, clock)  # resolved at T0+42min
     item = postmortem_services.action_item_create(
         incident=incident, title="Disk alert at 80 %", owner="responder", actor=users["commander"]
@@ -194,9 +203,18 @@ def test_deadline_and_action_item_reminders_are_sent_once_when_overdue(users, cl
 
     clock.now = T0 + timedelta(hours=24, minutes=41)
     assert postmortem_services.reminders_send() == {"deadlines": 0, "action_items": 0}
+    settings.SLACK_WEBHOOK = "http://127.0.0.1:9/services/T0/B0/x"  # the outbox row is the assertion
+    settings.SITE_URL = "https://incidents.example.com"
     clock.now = T0 + timedelta(hours=24, minutes=43)
     assert postmortem_services.reminders_send() == {"deadlines": 1, "action_items": 0}
     assert reminders() == ["Overdue: Initial incident report was due 2026-11-03 09:42 UTC (1 min ago)"]
+    outbox = Notification.objects.get(kind="postmortem_reminder")
+    assert outbox.channel == "slack" and outbox.incident_id == incident.pk and outbox.status == "pending"
+    assert outbox.context["message"] == reminders()[0] and outbox.context["deadline"] == "initial_report"
+    assert (
+        outbox.context["postmortem_url"] == f"https://incidents.example.com/incidents/{incident.public_id}/postmortem/"
+    )
+    assert render("postmortem_reminder", outbox.context).startswith(f"⏰ [{incident.public_id}] Overdue: Initial")
     assert postmortem_services.reminders_send() == {"deadlines": 0, "action_items": 0}  # once each
 
     # The meeting gets scheduled before its deadline: no reminder for it.
@@ -216,3 +234,4 @@ def test_deadline_and_action_item_reminders_are_sent_once_when_overdue(users, cl
     postmortem_services.action_item_update(item=item, due_at=T0 + timedelta(days=16), actor="commander")
     clock.now = T0 + timedelta(days=17)
     assert postmortem_services.reminders_send() == {"deadlines": 0, "action_items": 1}
+    assert Notification.objects.filter(kind="postmortem_reminder").count() == 5  # one per reminder
