@@ -335,7 +335,7 @@ def _remind(incident: Incident, kind: str, message: str, data: dict) -> None:
             incident=incident,
             channel="slack",
             kind="postmortem_reminder",
-            context={"message": message, "postmortem_url": url, **data},
+            context={**data, "message": f"⏰ {message}\n{url}", "postmortem_url": url},
         )
 
 
