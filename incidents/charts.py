@@ -26,7 +26,17 @@ def nice_ceiling(value: float) -> float:
 
 
 def fmt(value: float) -> str:
-    return f"{value:.0f}" if value == int(value) or abs(value) >= 10 else f"{value:.1f}"
+    if value == int(value) or abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def axis_top(value: float, *, integer: bool = False) -> float:
+    """An axis maximum whose four grid steps are round numbers (whole numbers for counts)."""
+    step = nice_ceiling(value / 4)
+    if integer:
+        step = max(1.0, math.ceil(step))
+    return step * 4
 
 
 @dataclass
@@ -96,7 +106,10 @@ class Chart:
             out.append(f'<line class="grid" x1="{x}" x2="{x + w}" y1="{ty:.1f}" y2="{ty:.1f}"/>')
             out.append(f'<text class="tick" x="{x - 6}" y="{ty + 4:.1f}" text-anchor="end">{fmt(v)}</text>')
         if self.unit:
-            out.append(f'<text class="tick unit" x="{x - 6}" y="{y - 8}" text-anchor="end">{escape(self.unit)}</text>')
+            out.append(
+                f'<text class="tick unit" transform="rotate(-90)" x="{-(y + h / 2):.1f}" y="12" '
+                f'text-anchor="middle">{escape(self.unit)}</text>'
+            )
         return out
 
     def _x_labels(self, labels: Sequence[str], centers: Sequence[float]) -> list[str]:
@@ -123,7 +136,7 @@ class StackedBars(Chart):
     def body(self) -> list[str]:
         self.legend = [(s.name, s.key) for s in self.series]
         totals = [sum(s.values[i] or 0 for s in self.series) for i in range(len(self.labels))]
-        top = nice_ceiling(max(totals))
+        top = axis_top(max(totals), integer=True)
         x, y, w, h = self.plot_box
         slot = w / len(self.labels)
         out = self._y_axis(top)
@@ -159,7 +172,10 @@ class Lines(Chart):
     def body(self) -> list[str]:
         self.legend = [(s.name, s.key) for s in self.series]
         values = [v for s in self.series for v in s.values if v is not None]
-        top = nice_ceiling(max(values + [r for _, r in self.references if r <= 2 * max(values)]))
+        # Show the references near the data, and always the strictest one (the policy to beat).
+        refs = [r for _, r in self.references]
+        shown = [r for r in refs if r <= 2 * max(values)] + ([min(refs)] if refs else [])
+        top = axis_top(max(values + shown))
         x, y, w, h = self.plot_box
         slot = w / len(self.labels)
         out = self._y_axis(top)
@@ -228,7 +244,7 @@ class TargetBars(Chart):
     def body(self) -> list[str]:
         self.legend = [("met target", "met"), ("within maximum", "late"), ("missed", "missed"), ("target", "target")]
         limits = [r.value or 0 for r in self.rows] + [r.maximum or r.target for r in self.rows]
-        top = nice_ceiling(max(limits) * 1.05)
+        top = axis_top(max(limits) * 1.05)
         x, y, w, h = self.plot_box
         out = [f'<rect class="frame" x="{x}" y="{y}" width="{w}" height="{h}"/>']
         for i in range(5):

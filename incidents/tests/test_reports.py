@@ -63,8 +63,10 @@ def test_charts_render_full_data_to_scale():
         if (r.get("class") or "").startswith("s-") and r.find(f"{ns}title") is not None
     ]
     heights = {r.find(f"{ns}title").text: float(r.get("height")) for r in rects}
-    # Axis max is 5 (the nice ceiling of 3), plot height 260-28-44 = 188 px: 2 incidents → 75.2 px.
-    assert heights == {"W45: 2 P0": 75.2, "W45: 1 P1": 37.6, "W46: 3 P1": 112.8}
+    # Axis max is 4 (four whole-number steps above 3), plot height 260-28-44 = 188 px: 2 incidents → 94 px.
+    assert heights == {"W45: 2 P0": 94.0, "W45: 1 P1": 47.0, "W46: 3 P1": 141.0}
+    ticks = [t.text for t in root.iter(f"{ns}text") if t.get("class") == "tick" and t.get("text-anchor") == "end"]
+    assert ticks == ["0", "1", "2", "3", "4"]
 
     lines = charts.Lines(
         title="MTTA",
