@@ -72,3 +72,24 @@ def collect(now=None) -> Iterator[tuple[str, str, str, list[Sample]]]:
         "Post-mortem deadlines past due and not met, by deadline.",
         [({"deadline": name}, float(n)) for name, n in overdue],
     )
+    period = {"since": now - metrics_selectors.DEFAULT_PERIOD, "until": now}
+    achieved = metrics_selectors.objectives(**period)
+    samples = []
+    for objective in ("rto", "rpo"):
+        for kind in ("run", "drill"):
+            ratio = metrics_selectors.met_ratio([r for r in achieved[objective] if r["kind"] == kind])
+            if ratio is not None:
+                samples.append(({"objective": objective, "kind": kind}, ratio))
+    yield (
+        "pitchey_recovery_objective_met_ratio",
+        "gauge",
+        "Share of achieved RTO/RPO within target in finished recovery runs and drills, last 30 days.",
+        samples,
+    )
+    backups = metrics_selectors.backup_health(**period, now=now)
+    yield (
+        "pitchey_backup_success_ratio",
+        "gauge",
+        "Share of backups finished in the last 30 days that succeeded.",
+        [({}, backups["success_ratio"])] if backups["success_ratio"] is not None else [],
+    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from statistics import fmean
 
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -159,7 +160,62 @@ def weekly_series(*, weeks: int = 12, now: datetime | None = None) -> list[dict]
     return series
 
 
+# --- recovery objectives and backups (from the recovery and backups apps) -----------------------
+
+
+def objectives(*, since: datetime | None, until: datetime | None) -> dict[str, list[dict]]:
+    """Achieved RTO and RPO of finished real recovery runs and drills in the period, oldest first."""
+    from recovery.selectors import objective_results
+
+    rows = objective_results(since=since, until=until)
+    return {
+        "rto": [_objective_row(r, "service") for r in rows if r["objective"] == "rto"],
+        "rpo": [_objective_row(r, "data_type") for r in rows if r["objective"] == "rpo"],
+    }
+
+
+def _objective_row(row: dict, subject: str) -> dict:
+    keys = ("run", "kind", "finished_at", subject, "target_s", "max_s", "achieved_s", "met")
+    return {key: row[key] for key in keys}
+
+
+def met_ratio(rows: list[dict]) -> float | None:
+    decided = [r["met"] for r in rows if r["met"] is not None]
+    return round(sum(decided) / len(decided), 4) if decided else None
+
+
+def backup_health(*, since: datetime, until: datetime, now: datetime | None = None) -> dict:
+    """Share of backups finished in the period that succeeded, and the newest verified backup's age
+    against each data type's RPO (``backups.selectors.rpo_status``)."""
+    from backups.models import Backup, Status
+    from backups.selectors import rpo_status
+
+    finished = Backup.objects.filter(
+        finished_at__gte=since, finished_at__lt=until, status__in=[Status.SUCCEEDED, Status.FAILED]
+    )
+    counts = dict(finished.values_list("status").annotate(n=Count("id")).order_by())
+    total = sum(counts.values())
+    data_types = rpo_status(now=now)
+    ages = [row["age_s"] for row in data_types if row["age_s"] is not None]
+    return {
+        "success_ratio": round(counts.get(Status.SUCCEEDED, 0) / total, 4) if total else None,
+        "succeeded": counts.get(Status.SUCCEEDED, 0),
+        "failed": counts.get(Status.FAILED, 0),
+        "age_s": min(ages) if ages else None,
+        "data_types": data_types,
+    }
+
+
 def metrics_summary(*, since: datetime, until: datetime, now: datetime | None = None) -> dict:
     """What ``GET /api/v1/metrics/summary/`` answers for the period."""
     data = incident_metrics(since=since, until=until, now=now)
-    return {"from": since, "to": until, **data}
+    achieved = objectives(since=since, until=until)
+    return {
+        "from": since,
+        "to": until,
+        **data,
+        **achieved,
+        "rto_met_ratio": met_ratio(achieved["rto"]),
+        "rpo_met_ratio": met_ratio(achieved["rpo"]),
+        "backups": backup_health(since=since, until=until, now=now),
+    }

@@ -80,8 +80,35 @@ def incident_record(incident: Incident) -> dict:
         "timeline": timeline,
         "mitigations": list(Mitigation.objects.filter(incident=incident).order_by("created_at", "id")),
         "communications": communication_rows(incident),
+        "recovery": recovery_rows(incident),
         "notifications": notification_counts(incident),
     }
+
+
+def recovery_rows(incident: Incident) -> list[dict]:
+    """Recovery runs and drills started for this incident, each objective's achieved RTO/RPO vs target."""
+    from recovery.selectors import runs
+
+    rows = []
+    for run in runs(incident=incident.public_id).order_by("created_at", "id"):
+        base = {"run": run.id, "kind": run.kind, "plan": run.plan, "status": run.status, "dry_run": run.dry_run}
+        base["finished_at"] = run.finished_at
+        objectives = sorted(run.objectives.all(), key=lambda o: (o.kind, o.id))
+        if not objectives:
+            rows.append({**base, "objective": None})
+        for o in objectives:
+            rows.append(
+                {
+                    **base,
+                    "objective": o.get_kind_display(),
+                    "subject": o.name or o.subject,
+                    "target_s": o.target_s,
+                    "max_s": o.max_s,
+                    "achieved_s": o.achieved_s,
+                    "met": o.met,
+                }
+            )
+    return rows
 
 
 def communication_rows(incident: Incident) -> list[dict]:
@@ -229,8 +256,33 @@ def postmortem_markdown(postmortem: PostMortem, now: datetime | None = None) -> 
     else:
         out.append("_No mitigations were run._")
     out.append("")
+    out += _recovery_markdown(record)
     out += _communications_markdown(record)
     return "\n".join(out)
+
+
+def _recovery_markdown(record: dict) -> list[str]:
+    out = ["## Recovery: achieved RTO and RPO", ""]
+    if not record["recovery"]:
+        return out + ["_No recovery runs were started for this incident._", ""]
+    out += [
+        "| Run | Plan | Status | Finished | Objective | Of | Target | Maximum | Achieved | Met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in record["recovery"]:
+        finished = f"{r['finished_at']:%Y-%m-%d %H:%M}" if r["finished_at"] else "—"
+        run = f"{r['kind']} #{r['run']}" + (" (dry run)" if r["dry_run"] else "")
+        head = f"| {run} | {r['plan']} | {r['status']} | {finished} |"
+        if r["objective"] is None:
+            out.append(f"{head} — | — | — | — | — | — |")
+            continue
+        met = "—" if r["met"] is None else ("yes" if r["met"] else "**no**")
+        out.append(
+            f"{head} {r['objective']} | {_cell(r['subject'])} | {human_duration(r['target_s'])} | "
+            f"{human_duration(r['max_s'])} | {human_duration(r['achieved_s'])} | {met} |"
+        )
+    out.append("")
+    return out
 
 
 def _communications_markdown(record: dict) -> list[str]:

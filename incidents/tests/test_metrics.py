@@ -133,3 +133,101 @@ def test_collect_yields_prometheus_families(fixtures):
     _, _, samples = families["pitchey_incidents"]
     assert ({"severity": "P0", "status": "triggered"}, 2.0) in samples
     assert families["pitchey_action_items_open"][2] == [({"overdue": "true"}, 0.0), ({"overdue": "false"}, 0.0)]
+
+
+def recovery_fixtures():
+    """A recovery run and a drill with achieved objectives, a dry run (ignored), and backups."""
+    from backups.models import Backup, BackupLocation
+    from recovery.models import Objective, RecoveryRun
+
+    def run(kind, finished, *, dry_run=False, incident=""):
+        return RecoveryRun.objects.create(
+            kind=kind,
+            plan="database",
+            status="succeeded",
+            dry_run=dry_run,
+            incident=incident,
+            requested_by="commander",
+            finished_at=T0 + timedelta(hours=finished) if finished is not None else None,
+        )
+
+    real = run("run", 1, incident="INC-00001")
+    Objective.objects.create(
+        run=real, kind="rto", subject="database", target_s=900, max_s=1800, achieved_s=600, met=True
+    )
+    Objective.objects.create(
+        run=real, kind="rpo", subject="database", target_s=3600, max_s=14400, achieved_s=5000, met=False
+    )
+    drill = run("drill", 30)
+    Objective.objects.create(run=drill, kind="rto", subject="api", target_s=300, max_s=900, achieved_s=1000, met=False)
+    dry = run("run", 2, dry_run=True)
+    Objective.objects.create(run=dry, kind="rto", subject="api", target_s=300, max_s=900, achieved_s=1, met=True)
+
+    def backup(kind, status, finished_h, snapshot_h=None, verified=False):
+        b = Backup.objects.create(
+            kind=kind,
+            status=status,
+            finished_at=T0 + timedelta(hours=finished_h),
+            snapshot_at=T0 + timedelta(hours=snapshot_h) if snapshot_h is not None else None,
+            verified_at=T0 + timedelta(hours=finished_h) if verified else None,
+        )
+        if status == "succeeded":
+            BackupLocation.objects.create(backup=b, tier="local", uri=f"file:///backups/{b.id}")
+        return b
+
+    backup("database", "succeeded", 2, snapshot_h=1.5, verified=True)
+    backup("database", "failed", 8)
+    backup("config", "succeeded", 9, snapshot_h=9, verified=False)  # not verified: not an RPO anchor
+    backup("media", "succeeded", 10, snapshot_h=10, verified=True)
+    backup("database", "succeeded", -48)  # before the period
+
+
+def test_summary_has_achieved_rto_rpo_and_backup_health(api):
+    recovery_fixtures()
+    now = T0 + timedelta(hours=12)
+    m = metrics_selectors.metrics_summary(since=T0, until=T0 + timedelta(days=7), now=now)
+    assert m["rto"] == [
+        {
+            "run": m["rto"][0]["run"],
+            "kind": "run",
+            "finished_at": T0 + timedelta(hours=1),
+            "service": "database",
+            "target_s": 900,
+            "max_s": 1800,
+            "achieved_s": 600.0,
+            "met": True,
+        },
+        {
+            "run": m["rto"][1]["run"],
+            "kind": "drill",
+            "finished_at": T0 + timedelta(hours=30),
+            "service": "api",
+            "target_s": 300,
+            "max_s": 900,
+            "achieved_s": 1000.0,
+            "met": False,
+        },
+    ]
+    assert [(r["data_type"], r["achieved_s"], r["met"]) for r in m["rpo"]] == [("database", 5000.0, False)]
+    assert m["rto_met_ratio"] == 0.5 and m["rpo_met_ratio"] == 0.0
+    backups = m["backups"]
+    assert backups["success_ratio"] == round(3 / 4, 4) and (backups["succeeded"], backups["failed"]) == (3, 1)
+    ages = {row["data_type"]: (row["age_s"], row["state"]) for row in backups["data_types"]}
+    # Newest verified database snapshot at T0+1.5 h, seen at T0+12 h: 10.5 h old, past the 4 h maximum.
+    assert ages["database"] == (37800, "breach") and ages["media"] == (7200, "ok")
+    assert ages["config"] == (None, "unknown") and backups["age_s"] == 7200
+
+    body = api("viewer").get("/api/v1/metrics/summary/?from=2026-11-02&to=2026-11-02").json()
+    assert [r["service"] for r in body["rto"]] == ["database"]  # the drill finished on the 3rd
+    assert body["rto"][0]["finished_at"] == "2026-11-02T10:00:00Z" and body["backups"]["success_ratio"] == 0.75
+
+
+def test_collect_includes_recovery_and_backup_ratios():
+    recovery_fixtures()
+    families = {name: samples for name, _, _, samples in metrics.collect(now=T0 + timedelta(days=2))}
+    assert families["pitchey_recovery_objective_met_ratio"] == [
+        ({"objective": "rto", "kind": "run"}, 1.0),
+        ({"objective": "rto", "kind": "drill"}, 0.0),
+        ({"objective": "rpo", "kind": "run"}, 0.0),
+    ]
+    assert families["pitchey_backup_success_ratio"] == [({}, 0.8)]  # 30 days back: the older backup too

@@ -3,9 +3,11 @@ closes the incident (409 before), Markdown export, reminders once when overdue (
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
 
 from incidents import postmortem_services, services
 from incidents.channels.base import render
@@ -16,6 +18,7 @@ from pitchey_incidents.errors import InvalidTransition
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+PLAIN_STATIC = "django.contrib.staticfiles.storage.StaticFilesStorage"  # tests do not run collectstatic
 FULL = {
     "summary": "Primary database stopped answering.",
     "impact": "API down for 42 minutes.",
@@ -235,3 +238,40 @@ def test_deadline_and_action_item_reminders_are_sent_once_when_overdue(users, cl
     clock.now = T0 + timedelta(days=17)
     assert postmortem_services.reminders_send() == {"deadlines": 0, "action_items": 1}
     assert Notification.objects.filter(kind="postmortem_reminder").count() == 5  # one per reminder
+
+
+def test_draft_has_the_recovery_runs_rto_rpo_table(users, clock, api, settings):
+    from recovery.models import Objective, RecoveryRun
+
+    incident = resolved_incident(users, clock)
+    run = RecoveryRun.objects.create(
+        kind="run",
+        plan="database",
+        status="succeeded",
+        incident=incident.public_id,
+        requested_by="commander",
+        finished_at=T0 + timedelta(minutes=28),
+    )
+    Objective.objects.create(
+        run=run, kind="rto", subject="database", name="Database", target_s=900, max_s=1800, achieved_s=1200, met=False
+    )
+    Objective.objects.create(
+        run=run, kind="rpo", subject="database", name="Database", target_s=3600, max_s=14400, achieved_s=300, met=True
+    )
+    RecoveryRun.objects.create(kind="run", plan="api", status="running", incident="INC-99999", requested_by="x")
+    text = api("viewer").get(f"/api/v1/incidents/{incident.public_id}/postmortem.md").content.decode()
+    table = text.split("## Recovery: achieved RTO and RPO", 1)[1].split("## Communications", 1)[0]
+    assert (
+        f"| run #{run.id} | database | succeeded | 2026-11-02 09:28 | RPO | Database | 1 h | 4 h | 5 min | yes |"
+        in table
+    )
+    assert (
+        f"| run #{run.id} | database | succeeded | 2026-11-02 09:28 "
+        "| RTO | Database | 15 min | 30 min | 20 min | **no** |" in table
+    )
+    assert "api" not in table  # another incident's run
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": PLAIN_STATIC}}
+    client = Client()
+    client.force_login(users["viewer"])
+    page = re.sub(r">\s+<", "><", client.get(f"/incidents/{incident.public_id}/postmortem/").content.decode())
+    assert "<td>RTO</td><td>Database</td><td>15 min</td><td>30 min</td><td>20 min</td><td><strong" in page
