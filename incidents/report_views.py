@@ -54,6 +54,56 @@ def incident_charts(*, weeks: int, now: datetime) -> list[charts.Chart]:
     return [per_week, mtta, mttr]
 
 
+def objective_charts(*, since: datetime, until: datetime, now: datetime) -> list[charts.Chart]:
+    """Achieved RTO and RPO against targets over the latest runs and drills; backup age against RPO."""
+    achieved = metrics_selectors.objectives(since=since, until=until)
+
+    def rows(results: list[dict], subject: str) -> list[charts.TargetRow]:
+        return [
+            charts.TargetRow(
+                f"{r['finished_at']:%m-%d} {r['kind']} #{r['run']} {r[subject]}",
+                _minutes(r["achieved_s"]),
+                r["target_s"] / 60,
+                r["max_s"] / 60,
+            )
+            for r in results[-RECENT_OBJECTIVES:]
+        ]
+
+    backups = metrics_selectors.backup_health(since=since, until=until, now=now)
+    return [
+        charts.TargetBars(
+            title="Achieved RTO against target (bar) and maximum (dashed), latest runs and drills",
+            empty_text="No finished recovery runs or drills measured an RTO in this period.",
+            unit="min",
+            rows=rows(achieved["rto"], "service"),
+        ),
+        charts.TargetBars(
+            title="Achieved RPO against target and maximum, latest runs and drills",
+            empty_text="No finished recovery runs or drills measured an RPO in this period.",
+            unit="min",
+            rows=rows(achieved["rpo"], "data_type"),
+        ),
+        charts.TargetBars(
+            title="Age of the newest verified backup against RPO, per data type (now)",
+            empty_text="No data types are configured.",
+            unit="h",
+            rows=[
+                charts.TargetRow(
+                    row["name"],
+                    None if row["age_s"] is None else round(row["age_s"] / 3600, 2),
+                    row["target_s"] / 3600,
+                    row["max_s"] / 3600,
+                )
+                for row in backups["data_types"]
+            ],
+        ),
+    ]
+
+
+RECENT_OBJECTIVES = 20
+OBJECTIVE_PERIOD = timedelta(days=90)
+
+
 def reports(request):
     try:
         weeks = min(max(int(request.GET.get("weeks", 12)), 4), 52)
@@ -68,6 +118,7 @@ def reports(request):
         {
             "weeks": weeks,
             "charts": incident_charts(weeks=weeks, now=now),
+            "objective_charts": objective_charts(since=now - OBJECTIVE_PERIOD, until=now, now=now),
             "summary": summary,
             "severity_rows": list(summary["by_severity"].items()),
         },
@@ -181,7 +232,16 @@ def review_context(period: Period, now: datetime | None = None) -> dict:
         .select_related("postmortem__incident")
         .order_by("due_at", "id")[:200]
     )
+    achieved = metrics_selectors.objectives(since=period.since, until=period.until)
     return {
+        "drills": drill_rows(period),
+        "rto_missed": [r for r in achieved["rto"] if r["met"] is False],
+        "rpo_missed": [r for r in achieved["rpo"] if r["met"] is False],
+        "rpo_now": [
+            r
+            for r in metrics_selectors.backup_health(since=period.since, until=period.until, now=now)["data_types"]
+            if r["state"] in ("warning", "breach") or (r["state"] == "unknown" and r["backup_kind"])
+        ],
         "period": period,
         "previous": _shift(period, -1),
         "next": _shift(period, 1),
@@ -195,3 +255,22 @@ def review_context(period: Period, now: datetime | None = None) -> dict:
         "now": now,
         "show_incident": True,
     }
+
+
+def drill_rows(period: Period) -> list[dict]:
+    """Drills finished in the period, with how many of their objectives were met."""
+    from recovery.selectors import runs
+
+    drills = runs(kind="drill").filter(finished_at__gte=period.since, finished_at__lt=period.until)
+    rows = []
+    for run in drills.order_by("finished_at", "id"):
+        objectives = list(run.objectives.all())
+        rows.append(
+            {
+                "run": run,
+                "met": sum(1 for o in objectives if o.met),
+                "missed": sum(1 for o in objectives if o.met is False),
+                "objectives": objectives,
+            }
+        )
+    return rows

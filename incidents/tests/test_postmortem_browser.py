@@ -149,7 +149,7 @@ def flow(web, browser, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "postmortem-complete.png"), full_page=True)
 
     page.goto(f"{web}/reports/")
-    assert page.locator("svg.chart").count() == 3
+    assert page.locator("svg.chart").count() == 6
     page.screenshot(path=str(ARTIFACTS / "reports.png"), full_page=True)
     page.goto(f"{web}/reviews/weekly/")
     assert page.locator("text=Checkout errors").count() == 1

@@ -12,7 +12,7 @@ from django.test import Client
 
 from incidents import charts, postmortem_services, report_views
 from incidents.models import Incident, PostMortem, Status
-from incidents.tests.test_metrics import T0, make
+from incidents.tests.test_metrics import T0, make, recovery_fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -97,12 +97,24 @@ def test_reports_page_empty_and_full(users):
     r = client.get("/reports/")
     assert r.status_code == 200
     html = r.content.decode()
-    assert html.count("<svg") == 3 and "No incidents in these weeks." in html
+    assert html.count("<svg") == 6 and "No incidents in these weeks." in html
+    assert "No finished recovery runs or drills measured an RTO in this period." in html
+    assert "No finished recovery runs or drills measured an RPO in this period." in html
+    # No backups yet: the data types are listed with their RPO marks and no bars.
+    assert '">Database</text>' in html and '">Media Files</text>' in html and "newest verified backup — old" in html
     make("P0", 0, detected=60, ack=600, mitigated=1200, resolved=3600, services=["database"])
     shift = datetime.now(UTC) - timedelta(days=1) - T0  # move the fixture into the last 30 days
     fields = ("declared_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
     Incident.objects.update(**{f: F(f) + shift for f in fields})
+    recovery_fixtures()
     html = client.get("/reports/?weeks=8").content.decode()
+    assert "11-02 run #" in html and " database: 10 min (target 15, met)</title>" in html
+    assert (
+        " api: 16.7 min (target 5, missed)</title>" in html and " database: 83.3 min (target 60, late)</title>" in html
+    )
+    assert (
+        "No finished recovery runs" not in html and "3 succeeded, 1 failed" not in html
+    )  # those are older than 30 days
     assert "No incidents in these weeks." not in html and "P0 response time" in html
     flat = re.sub(r">\s+<", "><", html)
     assert "<td>1</td><td>1 min</td><td>10 min</td><td>20 min</td><td>1 h</td><td>100 %</td>" in flat
@@ -121,6 +133,19 @@ def test_weekly_and_monthly_reviews(users):
     client = login(users, "viewer")
     html = client.get("/reviews/weekly/?week=2026-W45").content.decode()
     assert "week 45 of 2026" in html and incident.public_id in html and "Fix the disk alert" in html
+    assert "No drills finished in this period." in html
+    assert "Every measured RTO and RPO of the period" in html
+    recovery_fixtures()
+    html = re.sub(r">\s+<", "><", client.get("/reviews/weekly/?week=2026-W45").content.decode())
+    assert re.search(
+        r">drill #\d+</a></td><td>database</td><td>2026-11-03 15:00</td><td>succeeded</td>"
+        r"<td>0 of 1 <strong class=\"error\">\(1 missed\)</strong></td><td>no</td>",
+        html,
+    )
+    assert "<td>RTO</td><td>api</td><td>5 min</td><td>15 min</td><td>16 min 40 s</td>" in html
+    assert "<td>RPO</td><td>database</td><td>1 h</td><td>4 h</td><td>1 h 23 min</td>" in html
+    assert "breach</strong>: Database — newest verified backup" in html
+    assert "unknown</strong>: Configuration — no verified backup" in html
     assert "?week=2026-W44" in html and "?week=2026-W46" in html and "overdue" in html
     assert "/static/css/reports.css" in html
     empty = client.get("/reviews/weekly/?week=2026-W40").content.decode()
