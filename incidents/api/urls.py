@@ -12,5 +12,6 @@ urlpatterns = [
     path("actions/", views.ActionListView.as_view(), name="actions"),
     path("services/", views.ServiceListView.as_view(), name="services"),
     path("oncall/", OnCallView.as_view(), name="oncall"),
+    path("whoami/", views.WhoAmIView.as_view(), name="whoami"),
     *router.urls,
 ]
