@@ -13,12 +13,6 @@ from .vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """The ``users`` fixture hashes five passwords; PBKDF2 makes that seconds per test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def runbook(request):
     """Role groups and the runbook's defaults: a transactional test before this one flushed them."""
     if request.node.get_closest_marker("django_db") is None:
@@ -53,15 +47,6 @@ def vendors(settings, runbook):
     yield SimpleNamespace(slack=slack, pagerduty=pd, statuspage=sp, receiver=rx, env=worker_env)
     for vendor in (slack, pd, sp, rx):
         vendor.close()
-
-
-@pytest.fixture
-def pages(settings):
-    """Render pages without a collected static manifest (production uses collectstatic)."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 @pytest.fixture

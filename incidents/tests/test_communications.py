@@ -38,7 +38,7 @@ def test_due_times_follow_the_runbook_matrix(users, settings):
     assert CommunicationDue.objects.get(incident=p1, audience="status_page").sent_via == "built-in status page"
 
 
-def test_deliveries_mark_their_audience_sent_and_overdue_ones_remind_once(users, vendors, client, pages):
+def test_deliveries_mark_their_audience_sent_and_overdue_ones_remind_once(users, vendors, client):
     incident = services.incident_declare(severity="P1", title="Auth errors", actor=users["commander"])
     internal = Notification.objects.filter(incident=incident, channel="slack", target="critical").get()
     assert notification_deliver(notification_id=internal.id) == "sent"

@@ -84,6 +84,7 @@ def test_full_lifecycle(incident, users, django_capture_on_commit_callbacks):
         "mitigation_requested",
         "mitigation_succeeded",
         "escalated",
+        "paged",  # the escalate action pages the new level (docs/communications.md)
         "monitoring",
         "resolved",
         "closed",
@@ -98,6 +99,7 @@ def test_full_lifecycle(incident, users, django_capture_on_commit_callbacks):
         "responder",
         "system",
         "commander",
+        "commander",  # paged the new escalation level
         "commander",
         "commander",
         "system",

@@ -74,7 +74,7 @@ def test_oncall_api_lists_rotations_and_emergency_contacts(api, rotation, users)
     assert api("nobody").get("/api/v1/oncall/").status_code == 403
 
 
-def test_dashboard_shows_who_is_on_call(client, users, rotation, pages):
+def test_dashboard_shows_who_is_on_call(client, users, rotation):
     client.force_login(users["viewer"])
     page = client.get("/").content.decode()
     assert "On call now" in page and "<b>primary</b>: commander" in page and "Database Admin" in page

@@ -42,9 +42,7 @@ def incidents(users):
     return db_outage, slow
 
 
-def test_status_page_needs_no_login_and_shows_only_public_things(
-    client, incidents, pages, django_assert_max_num_queries
-):
+def test_status_page_needs_no_login_and_shows_only_public_things(client, incidents, django_assert_max_num_queries):
     db_outage, slow = incidents
     with django_assert_max_num_queries(8):
         r = client.get("/status/")
