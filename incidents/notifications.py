@@ -286,11 +286,12 @@ def _note(row: Notification, kind: str, message: str) -> None:
     incident_note(incident=row.incident_id, message=message, actor="system", kind=kind, data=data)
 
 
-def notification_sweep(*, grace_s: float = 10.0) -> dict[str, int]:
+def notification_sweep(*, grace_s: float | None = None) -> dict[str, int]:
     """Beat: re-dispatch rows whose message never arrived (broker down, worker died), send reminders."""
     from . import tasks
 
     now = timezone.now()
+    grace_s = settings.NOTIFICATION_SWEEP_GRACE_S if grace_s is None else grace_s
     stale = Q(status=N.PENDING, next_attempt_at__lt=now - timedelta(seconds=grace_s)) | Q(
         status=N.SENDING, lease_until__lt=now
     )

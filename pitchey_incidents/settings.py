@@ -137,6 +137,8 @@ CELERY_BEAT_SCHEDULE = {
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+if TESTING:  # fast hashing in tests (and in the servers and workers that tests start)
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -157,7 +159,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
+            if DEBUG or TESTING
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
@@ -175,7 +177,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", ["security.W008"])  # redirect is the proxy's job
+# The HTTPS redirect is the TLS proxy's job (W008); HSTS preloading is the operator's choice (W021).
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", ["security.W008", "security.W021"])
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -196,11 +199,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Incident response and disaster recovery: incidents, alerts, backups, recovery.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["pitchey_incidents.drf.RolePermission"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"SeverityEnum": "incidents.models.Severity.choices"},
 }
 
 # --- Protected platform (what we back up, probe and recover) -------------------------------------
@@ -259,6 +263,7 @@ HTTP_TIMEOUT_S = env_float("HTTP_TIMEOUT_S", 10.0)
 NOTIFICATION_LEASE_S = env_float("NOTIFICATION_LEASE_S", 60.0)
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
 NOTIFICATION_RETRY_BASE_S = env_float("NOTIFICATION_RETRY_BASE_S", 2.0)
+NOTIFICATION_SWEEP_GRACE_S = env_float("NOTIFICATION_SWEEP_GRACE_S", 10.0)
 STATUS_PAGE_TITLE = env_str("STATUS_PAGE_TITLE", "Pitchey Platform Status")
 
 # --- Recovery (docs/recovery.md) -----------------------------------------------------------------

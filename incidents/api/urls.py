@@ -22,5 +22,6 @@ urlpatterns = [
     path("action-items/<int:pk>/", postmortems.ActionItemDetailView.as_view(), name="action-item"),
     path("metrics/summary/", postmortems.MetricsSummaryView.as_view(), name="metrics-summary"),
     path("oncall/", OnCallView.as_view(), name="oncall"),
+    path("whoami/", views.WhoAmIView.as_view(), name="whoami"),
     *router.urls,
 ]

@@ -13,14 +13,13 @@ from .vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """The ``users`` fixture hashes five passwords; PBKDF2 makes that seconds per test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def runbook(request):
+    """Role groups and the runbook's defaults: a transactional test before this one flushed them."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    from pitchey_incidents import defaults as platform_defaults
 
-
-@pytest.fixture
-def runbook(db):
-    """The runbook's defaults (a transactional test before this one may have flushed them)."""
+    platform_defaults.seed(apps)
     defaults.seed(apps)
 
 
@@ -51,9 +50,14 @@ def vendors(settings, runbook):
 
 
 @pytest.fixture
-def pages(settings):
-    """Render pages without a collected static manifest (production uses collectstatic)."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+def clean_broker():
+    """Drop messages earlier tests left on this run's queues (beat ticks, lost deliveries), so a new
+    worker starts on this test's work. The broker and key prefix are this test run's own."""
+    from pitchey_incidents.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("critical", "default", "long"):
+            try:
+                conn.default_channel.queue_purge(queue)
+            except Exception:  # a queue that was never declared has nothing to purge
+                pass

@@ -240,7 +240,7 @@ def test_statuspage_420_and_5xx_back_off_then_give_up(vendors, users, settings):
 @pytest.mark.parametrize(
     "status,body", [(400, "invalid_payload"), (404, "channel_not_found"), (410, "channel_is_archived")]
 )
-def test_slack_400_404_410_fail_permanently_and_show_on_the_incident_page(vendors, users, client, pages, status, body):
+def test_slack_400_404_410_fail_permanently_and_show_on_the_incident_page(vendors, users, client, status, body):
     incident = services.incident_declare(severity="P2", title="Cache misses", actor=users["commander"])
     vendors.slack.fail_next(status, body)
     row = Notification.objects.filter(incident=incident, channel="slack").order_by("id").first()

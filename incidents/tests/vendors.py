@@ -29,6 +29,7 @@ class FakeVendor:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # answer at once, not after a delayed ACK
 
             def log_message(self, *args):
                 pass
