@@ -140,15 +140,17 @@ def restore_database(*, backup, database_url: str, jobs: int = 2) -> dict:
 
     Reads the first copy that passes its checksum, local first. Returns
     ``{"tables": {name: rows}, "duration_s": …, "tier": …}``."""
+    from .storage import StorageError
+
     part = database_part(backup.manifest)
     errors = []
     order = {"local": 0, "cloud": 1, "archive": 2}
     for location in sorted(backup.locations.all(), key=lambda loc: order.get(loc.tier, 9)):
         try:
             return restore_part(location_opener(location), part, database_url, jobs=jobs) | {"tier": location.tier}
-        except RestoreError as exc:
-            if "SHA-256" not in str(exc):
-                raise
+        except (RestoreError, StorageError, OSError) as exc:
+            if isinstance(exc, RestoreError) and "SHA-256" not in str(exc):
+                raise  # the copy was intact; the restore itself failed
             errors.append(f"{location.tier}: {exc}")
     raise RestoreError("no intact copy: " + "; ".join(errors) if errors else "backup has no stored copy")
 

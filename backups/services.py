@@ -258,19 +258,19 @@ def _run(backup: Backup, reporter: pipeline.Reporter) -> None:
     for tier, storage in tiers.items():
         if tier == "local":
             continue
-        reporter.start(f"upload {tier}", manifest["size"])
-        for name in mf.files(manifest):
-            storage.put(outdir / name, f"{backup.kind}/{name}", reporter)
-        copy = mf.for_tier(manifest, tier)
-        tmp = work / mf.name_for(ctx.stem)
-        tmp.write_bytes(mf.dumps(copy))
-        storage.put(tmp, f"{backup.kind}/{mf.name_for(ctx.stem)}")
+        # Recorded before the upload, so that a failure removes whatever part of it arrived.
         location = BackupLocation.objects.create(
             backup=backup,
             tier=tier,
             uri=storage.uri(f"{backup.kind}/{primary['file']}"),
             expires_at=manifest["retention"][tier]["expires_at"],
         )
+        reporter.start(f"upload {tier}", manifest["size"])
+        for name in mf.files(manifest):
+            storage.put(outdir / name, f"{backup.kind}/{name}", reporter)
+        tmp = work / mf.name_for(ctx.stem)
+        tmp.write_bytes(mf.dumps(mf.for_tier(manifest, tier)))
+        storage.put(tmp, f"{backup.kind}/{mf.name_for(ctx.stem)}")
         result = _verify_location(location, depth="checksum", reporter=reporter)
         if not result["ok"]:
             raise BackupFailed(f"{tier} copy failed verification: {result['detail']}")
@@ -408,7 +408,10 @@ def _delete_copy(location: BackupLocation) -> None:
     manifest = location.backup.manifest
     names = mf.files(manifest) + [mf.name_for(stem_for(location.backup))]
     for name in names:
-        storage.delete(storage.sibling(location.uri, name))
+        try:
+            storage.delete(storage.sibling(location.uri, name))
+        except Exception as exc:  # already gone, or the tier is unreachable: say so, keep going
+            log.warning("could not delete %s from %s: %s", name, location.tier, exc)
 
 
 def prune_plan(*, now=None) -> list[dict]:

@@ -14,7 +14,9 @@ def backup_run(self, backup_id: int) -> str:
     outcome = services.backup_execute(backup_id=backup_id)
     if outcome == "busy" and not self.request.is_eager:
         # A backup of the same target is running; this one stays queued and tries again.
-        raise self.retry(countdown=backoff_delay(min(self.request.retries, 6), base=5.0, cap=300.0))
+        # A lock wait, not an error: retry soon (1 s, 2 s, … up to 30 s apart), with jitter.
+        wait = min(30.0, 1.0 + self.request.retries)
+        raise self.retry(countdown=backoff_delay(0, base=1.0, retry_after=wait))
     return outcome
 
 

@@ -305,7 +305,10 @@ def _execute_step(run: RecoveryRun, step: RunStep) -> bool:
         outcome = Outcome(False, f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:500] if str(exc) else ''}")
     verified_at, verify_output = None, ""
     if outcome.ok and step.verify_action and not outcome.skipped:
-        probe = _run_spec(step.verify_action, step.verify_params, dry_run=run.dry_run)
+        try:
+            probe = _run_spec(step.verify_action, step.verify_params, dry_run=run.dry_run)
+        except Exception as exc:  # a broken probe is a failed verification
+            probe = Outcome(False, f"{exc.__class__.__name__}: {str(exc)[:300]}")
         verify_output = probe.output
         if probe.skipped:
             if step.action == "verify":

@@ -62,6 +62,13 @@ def report(request, run_id: int, fmt: str = "html"):
     return render(request, "recovery/report.html", {"run": run, "report": data, "raw": json.dumps(data)[:0]})
 
 
+def incident_runs(request, public_id: str):
+    """The incident page's recovery section (loaded and refreshed by htmx): runs, steps, objectives."""
+    runs = list(selectors.runs(kind="run", incident=public_id)[:10])
+    live = any(r.finished_at is None for r in runs)
+    return render(request, "recovery/incident_runs.html", {"runs": runs, "public_id": public_id, "live": live})
+
+
 def trend(request):
     svg = charts.trend_svg([r for r in selectors.objective_results() if r["kind"] == "drill"])
     return HttpResponse(svg, content_type="image/svg+xml")

@@ -36,11 +36,17 @@ def configured_tiers() -> dict[str, Storage]:
     if settings.R2_BUCKET:
         client = s3_client()
         part = settings.BACKUP_S3_PART_SIZE_MB << 20
-        tiers["cloud"] = S3Storage(
-            tier="cloud", bucket=settings.R2_BUCKET, prefix=settings.R2_PREFIX, client=client, part_size=part
-        )
         archive_bucket = settings.R2_ARCHIVE_BUCKET or settings.R2_BUCKET
-        archive_prefix = settings.R2_ARCHIVE_PREFIX if not settings.R2_ARCHIVE_BUCKET else ""
+        archive_prefix = "" if settings.R2_ARCHIVE_BUCKET else settings.R2_ARCHIVE_PREFIX
+        shared = archive_bucket == settings.R2_BUCKET
+        tiers["cloud"] = S3Storage(
+            tier="cloud",
+            bucket=settings.R2_BUCKET,
+            prefix=settings.R2_PREFIX,
+            client=client,
+            part_size=part,
+            exclude_prefix=archive_prefix if shared else "",
+        )
         tiers["archive"] = S3Storage(
             tier="archive", bucket=archive_bucket, prefix=archive_prefix, client=client, part_size=part
         )

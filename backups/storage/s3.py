@@ -25,8 +25,11 @@ class S3Storage(Storage):
     """An S3-compatible bucket (Cloudflare R2, AWS S3, MinIO, moto): multipart upload with
     equal-sized parts, each sent with its SHA-256 so the server rejects a corrupted part."""
 
-    def __init__(self, *, tier: str, bucket: str, prefix: str, client, part_size: int = 16 * MIB):
+    def __init__(
+        self, *, tier: str, bucket: str, prefix: str, client, part_size: int = 16 * MIB, exclude_prefix: str = ""
+    ):
         self.tier, self.bucket, self.prefix, self.client, self.part_size = tier, bucket, prefix, client, part_size
+        self.exclude_prefix = exclude_prefix  # the archive's prefix when it shares this bucket
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
@@ -98,5 +101,7 @@ class S3Storage(Storage):
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
             for obj in page.get("Contents", []):
+                if self.exclude_prefix and obj["Key"].startswith(self.exclude_prefix):
+                    continue
                 if obj["Key"].endswith(".manifest.json"):
                     yield f"s3://{self.bucket}/{obj['Key']}"

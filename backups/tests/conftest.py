@@ -60,7 +60,9 @@ def runbook_defaults(request):
     from django.apps import apps
 
     from backups.defaults import seed, seed_policies
+    from pitchey_incidents.defaults import seed as seed_roles
 
+    seed_roles(apps)
     seed(apps)
     seed_policies(apps)
 

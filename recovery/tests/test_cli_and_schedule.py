@@ -84,3 +84,26 @@ def test_cache_drill_flushes_only_the_scratch_redis_db(settings):
         assert drill.objectives.get(kind="rto", subject="cache").met
     finally:
         live.delete("drill-test:keep")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_communications_drill_posts_to_the_test_channel_only(settings):
+    from .fakes import FakeServer
+
+    server = FakeServer(lambda method, path, body, headers: (200, b"ok", {"Content-Type": "text/plain"}))
+    settings.DRILL_SLACK_WEBHOOK = server.url + "/services/T0/B0/test"
+    settings.SLACK_WEBHOOK = ""
+    try:
+        drill = services.drill_start(scenario="communications", actor="beat", inline=True)
+    finally:
+        server.close()
+    drill.refresh_from_db()
+    assert drill.status == "succeeded" and not drill.deviated
+    assert [r["path"] for r in server.requests] == ["/services/T0/B0/test"]
+    assert server.requests[0]["body"] == {"text": "Disaster-recovery drill: test message, no action needed."}
+    checklist = {c["item"]: c for c in drill.report["checklist"]}
+    assert checklist["Notifications sent to all channels"] == {
+        "item": "Notifications sent to all channels",
+        "status": "pass",
+        "evidence": "sent: slack-test; failed: none",
+    }

@@ -2,6 +2,7 @@
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from incidents import services as incident_services
 from incidents.models import Incident, TimelineEntry
@@ -138,6 +139,10 @@ def test_attached_run_puts_steps_on_the_incident_timeline(users):
     assert any("read only — running" in n for n in notes) and any("read only — succeeded" in n for n in notes)
     rto = RecoveryRun.objects.get(id=run.id).objectives.get(kind="rto")
     assert rto.achieved_s >= 0
+    client = Client()
+    client.force_login(users["viewer"])
+    section = client.get(f"/recovery/incident/{incident.public_id}/").content.decode()
+    assert f"#{run.id} flags" in section and "read only: succeeded" in section and "API Gateway" in section
 
 
 @pytest.mark.django_db(transaction=True)
@@ -216,3 +221,20 @@ def test_pages_and_reports(client, users, settings):
     assert client.get("/recovery/trend.svg")["Content-Type"] == "image/svg+xml"
     client.logout()
     assert client.get("/recovery/").status_code in (302, 403)
+
+
+@pytest.mark.django_db
+def test_api_attaches_a_run_to_an_incident_and_cancels(api, users):
+    incident = incident_services.incident_declare(severity="P0", title="DB down", actor=users["commander"])
+    answer = api("commander").post(
+        "/api/v1/recovery-runs/", {"plan": "database", "incident": incident.public_id, "dry_run": True}, format="json"
+    )
+    assert answer.status_code == 202, answer.json()
+    body = answer.json()
+    run = RecoveryRun.objects.get(id=body["id"])
+    assert body["incident"] == incident.public_id and run.incident_declared_at == incident.declared_at
+    assert body["report_url"].endswith(f"/recovery/runs/{run.id}/report/")
+    assert [r["service"] for r in body["rto"]] == ["database"] and body["rto"][0]["target_s"] == 900
+    cancel = api("commander").post(f"/api/v1/recovery-runs/{run.id}/cancel/")
+    assert cancel.status_code == 202 and cancel.json()["status"] == "cancelled"
+    assert api("commander").post(f"/api/v1/recovery-runs/{run.id}/cancel/").status_code == 409
