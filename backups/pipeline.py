@@ -74,13 +74,19 @@ class Reporter:
     total: int = 0
     max_bytes_per_s: int = 0
     listeners: list[Callable[[Reporter], None]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds spent per phase
     _t0: float = 0.0
     _done0: int = 0
 
     def start(self, phase: str, total: int = 0) -> None:
+        self._close_phase()
         self.phase, self.done, self.total = phase, 0, max(total, 0)
         self._t0, self._done0 = time.monotonic(), 0
         self._notify()
+
+    def _close_phase(self) -> None:
+        if self.phase and self._t0:
+            self.timings[self.phase] = round(self.timings.get(self.phase, 0) + time.monotonic() - self._t0, 3)
 
     def add(self, n: int) -> None:
         self.done += n
@@ -93,6 +99,11 @@ class Reporter:
     def set(self, done: int) -> None:
         self.done = done
         self._notify()
+
+    def finish(self) -> dict:
+        self._close_phase()
+        self._t0 = 0.0
+        return dict(self.timings)
 
     def snapshot(self) -> dict:
         percent = round(min(100.0, 100.0 * self.done / self.total), 1) if self.total else None

@@ -17,6 +17,7 @@ pg_dump, pg_restore and gzip. Creates and drops its own databases.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -74,8 +75,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="about 40 MB instead of about 1 GB")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scale", type=int, help="pgbench scale (default 35; --quick 2)")
+    parser.add_argument("--text-mb", type=int, help="MB of text rows (default 520; --quick 20)")
     args = parser.parse_args()
     scale, text_mb = (2, 20) if args.quick else (35, 520)
+    scale, text_mb = args.scale or scale, args.text_mb or text_mb
 
     suffix = secrets.token_hex(3)
     src_name, work = f"bench_src_{suffix}", Path(tempfile.mkdtemp(prefix="backup-bench-"))
@@ -124,12 +128,13 @@ def main() -> None:
             f"peak memory {peak / 1e6:.0f} MB"
         )
 
-        restore_times: dict[str, list[float]] = {"ours": [], "stock": []}
-        backup_id = "1"
         listing = subprocess.run(
-            [sys.executable, "manage.py", "backup", "list"], cwd=ROOT, env=env, capture_output=True, text=True
+            [sys.executable, "manage.py", "backup", "list", "--json"], cwd=ROOT, env=env, capture_output=True
         )
-        backup_id = listing.stdout.split()[0]
+        newest = json.loads(listing.stdout)[0]
+        backup_id = str(newest["id"])
+        print("our phases (s):", ", ".join(f"{k} {v}" for k, v in newest["progress"].get("timings", {}).items()))
+        restore_times: dict[str, list[float]] = {"ours": [], "stock": []}
         for run in range(args.runs):
             for which in ("stock", "ours"):
                 name = f"bench_restore_{which}_{run}_{suffix}"

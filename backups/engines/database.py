@@ -6,12 +6,14 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import threading
 
 import psycopg
 from django.utils import timezone
 
 from .. import pipeline, targets
 from .base import BackupFailed, Context, Engine, run_checked
+from .follow import compress_following
 
 ROW_COUNTS_SQL = """
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -73,24 +75,40 @@ class PostgresEngine(Engine):
             raw = ctx.workdir / "database.pgdump"
             argv = ["pg_dump", "-Fc", "-Z0", f"--snapshot={snapshot}", "-f", str(raw), "-d", bare]
             dump = _Dump(argv, env, raw, ctx, expected=size)
+            counts_box: dict = {}
+
+            def count() -> None:
+                try:
+                    counts_box["tables"] = pg_row_counts(conn)
+                except Exception as exc:  # reported below, in this thread
+                    counts_box["error"] = exc
+
+            counter = threading.Thread(target=count, daemon=True)
+            dest = ctx.outdir / f"{ctx.stem}.dump{ctx.suffix()}"
             dump.start()
+            counter.start()
             try:
-                counts = pg_row_counts(conn)
+                _, complete = compress_following(
+                    raw,
+                    dest,
+                    finished=lambda: not dump.alive(),
+                    tmp_dir=ctx.workdir,
+                    compression=ctx.compression,
+                    level=ctx.level,
+                )
             finally:
                 dump.finish()
+                counter.join()
+            if "tables" not in counts_box:
+                raise BackupFailed(f"row counts of the snapshot could not be read: {counts_box.get('error')}")
+            counts = counts_box["tables"]
             conn.rollback()
         with open(raw, "rb") as fh:
             if fh.read(5) != b"PGDMP":
                 raise BackupFailed("pg_dump output is not a custom-format archive")
         ctx.reporter.start("compress", raw.stat().st_size)
-        stored = pipeline.store_file(
-            raw,
-            ctx.outdir / f"{ctx.stem}.dump{ctx.suffix()}",
-            tmp_dir=ctx.workdir,
-            compression=ctx.compression,
-            level=ctx.level,
-            reporter=ctx.reporter,
-        )
+        stored = complete()
+        ctx.reporter.set(raw.stat().st_size)
         raw.unlink()
         ctx.info.update(
             {
@@ -155,6 +173,9 @@ class _Dump:
 
     def start(self):
         self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def finish(self):
         self._thread.join()

@@ -114,3 +114,33 @@ def test_retention_pause_is_visible_to_other_connections(transactional_db):
         assert services.retention_pauses() == ["drill 7"]
         assert services.backups_prune(actor="t")["paused"] == ["drill 7"]
     assert services.retention_pauses() == []
+
+
+@pytest.mark.parametrize("head", [64 * 1024, 512])
+def test_dump_compressed_while_pg_dump_writes_keeps_offsets(pg_target, settings, monkeypatch, head):
+    """With a small head the followed path runs on a small database: 64 KiB holds the TOC (head
+    frame + followed frames); 512 bytes does not (the rewritten TOC is detected, full recompress)."""
+    from backups.engines import follow
+
+    with psycopg.connect(pg_target, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO events (account_id, payload) SELECT 1, jsonb_build_object('x', md5(g::text)) "
+            "FROM generate_series(1, 20000) g"
+        )
+    monkeypatch.setattr(follow, "HEAD", head)
+    monkeypatch.setattr(follow, "BLOCK", 16 * 1024)
+    backup = services.backup_start(kind="database", actor="tester", inline=True)
+    assert backup.status == Status.SUCCEEDED, backup.error
+    followed = backup.manifest["parts"][0]["uncompressed_sha256"] == ""  # the fallback computes it
+    assert followed == (head == 64 * 1024)
+    artifact = backup.locations.get(tier="local").uri.removeprefix("file://")
+    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
+        # decompressed to a file, the archive has its data offsets: a parallel restore works
+        dump = Path(artifact).with_suffix(".restored")
+        subprocess.run(["zstd", "-q", "-d", artifact, "-o", str(dump)], check=True)
+        done = subprocess.run(["pg_restore", "-j", "2", "--exit-on-error", "-d", url, str(dump)], capture_output=True)
+        dump.unlink()
+        assert done.returncode == 0, done.stderr
+        assert fingerprint(url) == fingerprint(pg_target)
+    verified = services.backup_verify(backup_id=backup.id, restore_test=True)
+    assert verified.verification["ok"], verified.verification["detail"]
