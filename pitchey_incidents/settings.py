@@ -204,7 +204,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"SeverityEnum": "incidents.models.Severity.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "SeverityEnum": "incidents.models.Severity.choices",
+        "ActionItemStatusEnum": "incidents.models_postmortem.ActionItemStatus.choices",
+        "PostMortemStatusEnum": "incidents.models_postmortem.PostMortemStatus.choices",
+        # queued/running/succeeded/failed (mitigations, backups) and the same plus cancelled (recovery runs)
+        "WorkStatusEnum": "incidents.models.MitigationStatus.choices",
+        "RecoveryRunStatusEnum": "recovery.models.RunStatus.choices",
+    },
 }
 
 # --- Protected platform (what we back up, probe and recover) -------------------------------------

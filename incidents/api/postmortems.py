@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from .. import metrics_selectors, postmortem_selectors, postmortem_services, selectors
 from ..models import Incident
-from ..models_postmortem import ActionItem, ActionItemStatus, PostMortem
+from ..models_postmortem import ActionItem, ActionItemStatus, PostMortem, PostMortemStatus
 
 # --- serializers ---------------------------------------------------------------------------------
 
@@ -69,7 +69,7 @@ POSTMORTEM_SCHEMA = inline_serializer(
     "PostMortem",
     {
         "incident": serializers.CharField(),
-        "status": serializers.ChoiceField(choices=["draft", "in_review", "complete"]),
+        "status": serializers.ChoiceField(choices=PostMortemStatus.choices),
         "deadlines": serializers.ListField(child=serializers.DictField()),
         "sections": serializers.DictField(child=serializers.CharField()),
         "action_items": ActionItemSerializer(many=True),
