@@ -21,8 +21,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def summary(values: list[float]) -> str:
-    return (f"p50 {percentile(values, 50) * 1000:7.1f} ms  p95 {percentile(values, 95) * 1000:7.1f} ms  "
-            f"mean {statistics.fmean(values) * 1000:7.1f} ms  n={len(values)}")
+    return (
+        f"p50 {percentile(values, 50) * 1000:7.1f} ms  p95 {percentile(values, 95) * 1000:7.1f} ms  "
+        f"mean {statistics.fmean(values) * 1000:7.1f} ms  n={len(values)}"
+    )
 
 
 @contextmanager
@@ -43,15 +45,29 @@ def scratch_database(prefix: str):
 
 def env_for(database_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"DATABASE_URL": database_url, "DEBUG": "0", "SECRET_KEY": "bench-" + "x" * 50,
-                "ALLOWED_HOSTS": "127.0.0.1,localhost", "VAR_DIR": str(ROOT / "var" / "bench")})
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-" + "x" * 50,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "VAR_DIR": str(ROOT / "var" / "bench"),
+        }
+    )
     env.update(extra)
     return env
 
 
 def manage(env: dict[str, str], *args: str, input: str | None = None) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          input=input, check=False)
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        input=input,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stderr[-2000:]}")
     return done.stdout
@@ -65,9 +81,26 @@ def production_server(env: dict[str, str], *, workers: int = 2):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "pitchey_incidents.asgi:application", "--host",
-                             "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-                             "--no-access-log"], cwd=ROOT, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "pitchey_incidents.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     import requests

@@ -28,11 +28,15 @@ def bulk_load(url: str, incidents: int, entries: int) -> None:
         buf = io.StringIO()
         for i in range(1, incidents + 1):
             at = now - timedelta(minutes=incidents - i)
-            buf.write(f"{i}\tP{i % 4}\tIncident {i}\t\t{random.choice(statuses)}\tinvestigating\tapi\tbench\t"
-                      f"{at.isoformat()}\t0\t\t{at.isoformat()}\n")
+            buf.write(
+                f"{i}\tP{i % 4}\tIncident {i}\t\t{random.choice(statuses)}\tinvestigating\tapi\tbench\t"
+                f"{at.isoformat()}\t0\t\t{at.isoformat()}\n"
+            )
         buf.seek(0)
-        with cur.copy("COPY incidents_incident (id, severity, title, description, status, public_status, source, "
-                      "declared_by, declared_at, escalation_level, resolution, updated_at) FROM STDIN") as copy:
+        with cur.copy(
+            "COPY incidents_incident (id, severity, title, description, status, public_status, source, "
+            "declared_by, declared_at, escalation_level, resolution, updated_at) FROM STDIN"
+        ) as copy:
             copy.write(buf.read())
         per = max(1, entries // incidents)
         with cur.copy("COPY incidents_timelineentry (incident_id, at, kind, actor, message, data) FROM STDIN") as cp:
@@ -46,8 +50,10 @@ def bulk_load(url: str, incidents: int, entries: int) -> None:
                     chunk = io.StringIO()
             cp.write(chunk.getvalue())
         cur.execute("SELECT setval(pg_get_serial_sequence('incidents_incident', 'id'), %s)", (incidents,))
-        cur.execute("INSERT INTO incidents_incident_services (incident_id, service_id) "
-                    "SELECT i.id, s.id FROM incidents_incident i JOIN incidents_service s ON s.slug = 'api'")
+        cur.execute(
+            "INSERT INTO incidents_incident_services (incident_id, service_id) "
+            "SELECT i.id, s.id FROM incidents_incident i JOIN incidents_service s ON s.slug = 'api'"
+        )
         conn.commit()
         cur.execute("ANALYZE")
 
@@ -73,8 +79,9 @@ def main() -> None:
         manage(env, "migrate", "--noinput")
         started = time.perf_counter()
         bulk_load(url, incidents, entries)
-        print(f"loaded {incidents:,} incidents and {entries:,} timeline entries in "
-              f"{time.perf_counter() - started:.1f}s")
+        print(
+            f"loaded {incidents:,} incidents and {entries:,} timeline entries in {time.perf_counter() - started:.1f}s"
+        )
         token = manage(env, "createuser", "bench", "--role", "viewer").strip()
         with production_server(env) as (base, _):
             s = requests.Session()
@@ -89,10 +96,14 @@ def main() -> None:
     print(f"incident list (page 1)    {summary(lst)}")
     print(f"detail + timeline         {summary(detail)}")
     base_p95 = percentile(noop, 95)
-    print(f"goal: p95 < 100 ms and <= 3x no-op | list p95 {percentile(lst, 95) * 1000:.1f} ms, "
-          f"detail p95 {percentile(detail, 95) * 1000:.1f} ms")
-    print(f"ratio list/no-op p95 = {percentile(lst, 95) / base_p95:.2f}  "
-          f"detail/no-op p95 = {percentile(detail, 95) / base_p95:.2f}")
+    print(
+        f"goal: p95 < 100 ms and <= 3x no-op | list p95 {percentile(lst, 95) * 1000:.1f} ms, "
+        f"detail p95 {percentile(detail, 95) * 1000:.1f} ms"
+    )
+    print(
+        f"ratio list/no-op p95 = {percentile(lst, 95) / base_p95:.2f}  "
+        f"detail/no-op p95 = {percentile(detail, 95) / base_p95:.2f}"
+    )
 
 
 if __name__ == "__main__":

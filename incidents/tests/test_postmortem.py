@@ -275,3 +275,54 @@ def test_draft_has_the_recovery_runs_rto_rpo_table(users, clock, api, settings):
     client.force_login(users["viewer"])
     page = re.sub(r">\s+<", "><", client.get(f"/incidents/{incident.public_id}/postmortem/").content.decode())
     assert "<td>RTO</td><td>Database</td><td>15 min</td><td>30 min</td><td>20 min</td><td><strong" in page
+
+
+def test_action_items_api(users, clock, api):
+    incident = resolved_incident(users, clock)
+    other = resolved_incident(users, clock, title="Cache stampede")
+    url = "/api/v1/action-items/"
+    assert api("viewer").post(url, {"incident": incident.public_id, "title": "x"}, format="json").status_code == 403
+    assert api(None).get(url).status_code == 401
+    for body, field in (
+        ({"title": "No incident"}, "incident"),
+        ({"incident": "INC-99999", "title": "x"}, "incident"),
+        ({"incident": incident.public_id, "title": "  "}, "title"),
+        ({"incident": incident.public_id, "title": "x", "owner": "ghost"}, "owner"),
+        ({"incident": incident.public_id, "title": "x", "due_at": "soon"}, "due_at"),
+        ({"incident": incident.public_id, "title": "x", "status": "maybe"}, "status"),
+    ):
+        r = api("responder").post(url, body, format="json")
+        assert r.status_code == 400 and field in r.json(), (body, r.content)
+    assert not ActionItem.objects.exists()
+
+    r = api("responder").post(url, {"incident": incident.public_id, "title": "Disk alert", "owner": "responder"})
+    assert r.status_code == 201, r.content
+    first = r.json()
+    assert (
+        first["due_at"] == "2026-11-16T10:24:00Z"
+    )  # two weeks after creation (clock at T0 + 84 min) and first["owner"] == "responder" and first["status"] == "open"
+    assert first["incident"] == incident.public_id and first["overdue"] is False
+    r = api("responder").post(
+        url, {"incident": other.public_id, "title": "Jitter TTLs", "due_at": "2026-11-03T00:00:00Z"}, format="json"
+    )
+    late = r.json()
+    clock.now = T0 + timedelta(days=3)
+    listed = api("viewer").get(url + "?status=open").json()
+    assert [i["title"] for i in listed] == ["Jitter TTLs", "Disk alert"]  # overdue first
+    assert listed[0]["overdue"] is True and listed[0]["owner"] is None
+    assert [i["title"] for i in api("viewer").get(f"{url}?incident={incident.public_id}").json()] == ["Disk alert"]
+    assert api("viewer").get(url + "?status=later").status_code == 400
+
+    r = api("responder").patch(f"{url}{late['id']}/", {"status": "done", "owner": "commander"}, format="json")
+    assert r.status_code == 200 and r.json()["status"] == "done" and r.json()["done_at"] is not None
+    assert (
+        api("responder").patch(f"{url}{late['id']}/", {"incident": incident.public_id}, format="json").status_code
+        == 400
+    )
+    assert [i["title"] for i in api("viewer").get(url + "?status=open").json()] == ["Disk alert"]
+    pm = api("viewer").get(f"/api/v1/incidents/{incident.public_id}/postmortem/").json()
+    assert [(i["title"], i["owner"]) for i in pm["action_items"]] == [("Disk alert", "responder")]
+    assert api("responder").delete(f"{url}{first['id']}/").status_code == 204
+    assert api("viewer").get(f"{url}{first['id']}/").status_code == 404
+    kinds = list(TimelineEntry.objects.filter(incident=incident).values_list("kind", flat=True))
+    assert kinds[-2:] == ["action_item_created", "action_item_deleted"]
