@@ -12,7 +12,7 @@ from django.test import Client
 
 from incidents import charts, postmortem_services, report_views
 from incidents.models import Incident, PostMortem, Status
-from incidents.tests.test_metrics import T0, make, recovery_fixtures
+from incidents.tests.test_mttx_metrics import T0, make, recovery_fixtures
 
 pytestmark = pytest.mark.django_db
 

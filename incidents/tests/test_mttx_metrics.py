@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from incidents import metrics, metrics_selectors
+from incidents import metrics, metrics_postmortem, metrics_selectors
 from incidents.models import Incident, Service
 
 pytestmark = pytest.mark.django_db
@@ -121,7 +121,9 @@ def test_weekly_series_buckets_by_iso_week(fixtures):
 
 
 def test_collect_yields_prometheus_families(fixtures):
-    families = {name: (kind, help_text, samples) for name, kind, help_text, samples in metrics.collect(now=NOW)}
+    families = {
+        name: (kind, help_text, samples) for name, kind, help_text, samples in metrics_postmortem.collect(now=NOW)
+    }
     kind, help_text, samples = families["pitchey_incident_mttr_seconds"]
     assert kind == "gauge" and "resolve" in help_text
     assert dict((labels["severity"], v) for labels, v in samples) == {
@@ -224,10 +226,16 @@ def test_summary_has_achieved_rto_rpo_and_backup_health(api):
 
 def test_collect_includes_recovery_and_backup_ratios():
     recovery_fixtures()
-    families = {name: samples for name, _, _, samples in metrics.collect(now=T0 + timedelta(days=2))}
+    families = {name: samples for name, _, _, samples in metrics_postmortem.collect(now=T0 + timedelta(days=2))}
     assert families["pitchey_recovery_objective_met_ratio"] == [
         ({"objective": "rto", "kind": "run"}, 1.0),
         ({"objective": "rto", "kind": "drill"}, 0.0),
         ({"objective": "rpo", "kind": "run"}, 0.0),
     ]
     assert families["pitchey_backup_success_ratio"] == [({}, 0.8)]  # 30 days back: the older backup too
+
+
+def test_incidents_metrics_module_exports_these_families(fixtures):
+    names = [name for name, *_ in metrics.collect()]
+    for expected in ("pitchey_incident_mtta_seconds", "pitchey_action_items_open", "pitchey_backup_success_ratio"):
+        assert expected in names
