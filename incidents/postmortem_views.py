@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.html import escape
 from django.views.decorators.http import require_http_methods, require_POST
 
 from pitchey_incidents.errors import DomainError
@@ -97,7 +98,7 @@ def postmortem_complete(request, public_id: str):
         postmortem_services.postmortem_complete(incident=incident, actor=request.user)
     except DomainError as exc:
         if request.htmx:
-            return HttpResponse(f'<p class="error" role="alert">Cannot complete: {exc.message}</p>')
+            return HttpResponse(f'<p class="error" role="alert">Cannot complete: {escape(exc.message)}</p>')
         return render(request, TEMPLATE, _context(incident, error=exc.message), status=exc.status_code)
     if request.htmx:
         response = HttpResponse(status=204)
@@ -135,7 +136,7 @@ def action_item_status(request, item_id: int):
     try:
         postmortem_services.action_item_update(item=item, actor=request.user, status=request.POST.get("status"))
     except DomainError as exc:
-        return HttpResponse(f'<tr><td colspan="6" class="error">{exc.message}</td></tr>', status=200)
+        return HttpResponse(f'<tr><td colspan="6" class="error">{escape(exc.message)}</td></tr>')
     item = postmortem_selectors.action_items().get(pk=item_id)
     context = {"item": item, "now": timezone.now(), "statuses": ActionItemStatus.choices, "show_incident": True}
     if request.htmx:
