@@ -35,7 +35,8 @@ def pytest_sessionfinish(session, exitstatus):
 def make_user(username: str, role: str | None) -> User:
     user = User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.com")
     if role:
-        user.groups.add(Group.objects.get(name=role))
+        # get_or_create: a transactional test before this one may have flushed the migration's groups
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
 
 

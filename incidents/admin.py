@@ -20,9 +20,15 @@ class ServiceAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
 
 
+class EscalationTargetInline(admin.TabularInline):
+    model = models.EscalationTarget
+    extra = 0
+
+
 @admin.register(models.EscalationLevel)
 class EscalationLevelAdmin(admin.ModelAdmin):
     list_display = ["level", "name", "delay_s"]
+    inlines = [EscalationTargetInline]
 
 
 @admin.register(models.EmergencyContact)
@@ -66,3 +72,26 @@ class MitigationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class OnCallMemberInline(admin.TabularInline):
+    model = models.OnCallMember
+    extra = 0
+
+
+class OnCallOverrideInline(admin.TabularInline):
+    model = models.OnCallOverride
+    extra = 0
+
+
+@admin.register(models.OnCallRotation)
+class OnCallRotationAdmin(admin.ModelAdmin):
+    list_display = ["name", "handoff_at", "shift_s"]
+    inlines = [OnCallMemberInline, OnCallOverrideInline]
+
+
+@admin.register(models.Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["id", "incident", "channel", "target", "kind", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["status", "channel", "kind"]
+    readonly_fields = [f.name for f in models.Notification._meta.fields]

@@ -89,6 +89,9 @@ class Service(models.Model):
     rto_target_s = models.PositiveIntegerField()
     rto_max_s = models.PositiveIntegerField()
     recovery_order = models.PositiveSmallIntegerField(choices=RecoveryStage.choices)
+    statuspage_component_id = models.CharField(
+        max_length=40, blank=True, help_text="Its component id on Atlassian Statuspage (blank: not published)."
+    )
 
     class Meta:
         ordering = ["recovery_order", "priority", "name"]
@@ -263,3 +266,9 @@ class Mitigation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on {self.incident.public_id} ({self.status})"
+
+
+from .models_comms import *  # noqa: E402,F401,F403  (notifications, escalation timers, on-call)
+
+# Post-mortems and action items live in their own module; importing them here registers them.
+from .models_postmortem import ActionItem, PostMortem, PostMortemDeadline  # noqa: E402, F401, I001

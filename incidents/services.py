@@ -59,7 +59,7 @@ def actor_name(actor: Actor) -> str:
 
 def _record(incident: Incident, kind: str, actor: Actor, message: str, data: dict | None = None) -> TimelineEntry:
     entry = TimelineEntry.objects.create(
-        incident=incident, kind=kind, actor=actor_name(actor), message=message, data=data or {}
+        incident=incident, at=timezone.now(), kind=kind, actor=actor_name(actor), message=message, data=data or {}
     )
     events.emit(
         f"incident.{kind}",
@@ -79,6 +79,13 @@ def _record(incident: Incident, kind: str, actor: Actor, message: str, data: dic
 
 def _after_change(incident: Incident, change: str, actor: Actor) -> None:
     """Follow-up work for a change, enqueued in the same transaction (outbox rows, timers)."""
+    from .notifications import on_incident_change
+
+    on_incident_change(incident=incident, change=change, actor=actor)
+    if change == "resolved":
+        from .postmortem_services import postmortem_open
+
+        postmortem_open(incident=incident, actor=actor)
 
 
 def _lock(incident: Incident | int) -> Incident:
@@ -151,6 +158,7 @@ def incident_declare(
         raise DomainError("unknown source", field="source")
     with transaction.atomic():
         incident = Incident.objects.create(
+            declared_at=timezone.now(),
             severity=severity,
             title=title,
             description=description,
@@ -260,6 +268,18 @@ def incident_escalate(*, incident: Incident | int, actor: Actor, reason: str = "
     return incident
 
 
+def incident_escalation_due(*, incident: Incident | int, level: int) -> Incident:
+    """An escalation timer came due: page ``level`` unless someone acknowledged or it was paged."""
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.status != S.TRIGGERED or incident.escalation_level >= level:
+            return incident
+        incident.escalation_level = level
+        incident.save()
+        _after_change(incident, "escalation_due", "escalation")
+    return incident
+
+
 def incident_monitor(*, incident: Incident | int, actor: Actor, message: str = "") -> Incident:
     with transaction.atomic():
         incident = _lock(incident)
@@ -290,8 +310,13 @@ def incident_resolve(*, incident: Incident | int, resolution: str, actor: Actor)
 
 
 def incident_close(*, incident: Incident | int, actor: Actor) -> Incident:
+    """Close a resolved incident; only once its post-mortem is complete (409 before)."""
+    from .models_postmortem import PostMortem, PostMortemStatus
+
     with transaction.atomic():
         incident = _lock(incident)
+        if not PostMortem.objects.filter(incident=incident, status=PostMortemStatus.COMPLETE).exists():
+            raise InvalidTransition("the post-mortem is not complete yet", current_status=incident.status)
         _move(incident, S.CLOSED)
         incident.closed_at = timezone.now()
         incident.save()

@@ -15,3 +15,31 @@ def mitigation_run(mitigation_id: int) -> None:
 @shared_task
 def mitigations_sweep() -> dict:
     return services.mitigations_sweep()
+
+
+@shared_task
+def postmortem_reminders() -> dict:
+    from .postmortem_services import reminders_send
+
+    return reminders_send()
+
+
+@shared_task(acks_late=True)
+def notification_deliver(notification_id: int) -> str:
+    from .notifications import notification_deliver as deliver
+
+    return deliver(notification_id=notification_id)
+
+
+@shared_task
+def notification_sweep() -> dict:
+    from .notifications import notification_sweep as sweep
+
+    return sweep()
+
+
+@shared_task(acks_late=True)
+def escalation_fire_due() -> int:
+    from .notifications import escalation_fire_due as fire
+
+    return fire()

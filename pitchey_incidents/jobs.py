@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from typing import Any
 
 from celery import Task
@@ -25,12 +26,23 @@ def dispatch(task: Task, *args: Any, inline: bool = False, countdown: float | No
         transaction.on_commit(lambda: send(task, *args, countdown=countdown))
 
 
+# After a failed publish, this process skips publishing for a few seconds: each attempt at a dead
+# broker costs seconds (kombu's connect timeout), and the rows are picked up by a sweeper anyway.
+BROKER_BACKOFF_S = 5.0
+_broker_down_until = 0.0
+
+
 def send(task: Task, *args: Any, countdown: float | None = None) -> bool:
     """Publish now; return False (and log) when the broker cannot be reached."""
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until:
+        log.warning("broker recently unreachable, %s%r stays queued for the sweeper", task.name, args)
+        return False
     try:
         task.apply_async(args=args, countdown=countdown, retry=False)
         return True
     except Exception as exc:  # kombu raises several types for an unreachable broker
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_S
         log.warning("broker unreachable, %s%r stays queued for the sweeper: %s", task.name, args, exc)
         return False
 

@@ -31,6 +31,7 @@ def broker_transport_options(url: str, broker_dir, prefix: str) -> dict:
             "processed_folder": str(broker_dir / "processed"),
             "control_folder": str(broker_dir / "control"),
             "store_processed": False,
+            "polling_interval": 0.1,  # the default 1 s poll would delay every page by up to a second
         }
     options: dict = {"visibility_timeout": 6 * 3600}
     if prefix and url.startswith(("redis://", "rediss://")):

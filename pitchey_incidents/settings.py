@@ -121,6 +121,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Fixed housekeeping jobs; beat copies them into django-celery-beat's tables (editable in the admin).
 CELERY_BEAT_SCHEDULE = {
     "mitigations-sweep": {"task": "incidents.tasks.mitigations_sweep", "schedule": 60.0},
+    "postmortem-reminders": {"task": "incidents.tasks.postmortem_reminders", "schedule": 300.0},
+    "notification-sweep": {
+        "task": "incidents.tasks.notification_sweep",
+        "schedule": env_float("NOTIFICATION_SWEEP_S", 15.0),
+    },
+    "escalation-fire-due": {
+        "task": "incidents.tasks.escalation_fire_due",
+        "schedule": env_float("ESCALATION_TICK_S", 5.0),
+    },
     "recovery-sweep": {"task": "recovery.tasks.runs_sweep", "schedule": 60.0},
 }
 
@@ -203,10 +212,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SeverityEnum": "incidents.models.Severity.choices",
         "IncidentStatusEnum": "incidents.models.Status.choices",
-        # Mitigations and backups share one set of job states.
+        # queued/running/succeeded/failed: mitigations and backups share one set of job states.
         "JobStatusEnum": "incidents.models.MitigationStatus.choices",
         "RecoveryRunStatusEnum": "recovery.models.RunStatus.choices",
         "RecoveryStepStatusEnum": "recovery.models.StepStatus.choices",
+        "ActionItemStatusEnum": "incidents.models_postmortem.ActionItemStatus.choices",
+        "PostMortemStatusEnum": "incidents.models_postmortem.PostMortemStatus.choices",
     },
 }
 
@@ -261,6 +272,13 @@ AWS_REGION = env_str("AWS_REGION", "auto")
 OUTGOING_WEBHOOK_URL = env_url("OUTGOING_WEBHOOK_URL", "")
 OUTGOING_WEBHOOK_SECRET = env_str("OUTGOING_WEBHOOK_SECRET")
 HTTP_TIMEOUT_S = env_float("HTTP_TIMEOUT_S", 10.0)
+# The notification outbox (docs/communications.md): a claimed delivery is the worker's for this long;
+# after that the sweeper may hand it to another worker. Must exceed HTTP_TIMEOUT_S.
+NOTIFICATION_LEASE_S = env_float("NOTIFICATION_LEASE_S", 60.0)
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
+NOTIFICATION_RETRY_BASE_S = env_float("NOTIFICATION_RETRY_BASE_S", 2.0)
+NOTIFICATION_SWEEP_GRACE_S = env_float("NOTIFICATION_SWEEP_GRACE_S", 10.0)
+STATUS_PAGE_TITLE = env_str("STATUS_PAGE_TITLE", "Pitchey Platform Status")
 
 # --- Recovery (docs/recovery.md) -----------------------------------------------------------------
 # Health URLs the recovery plans verify, per service slug: "api=https://…/health;auth=https://…".

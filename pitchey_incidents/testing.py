@@ -120,6 +120,7 @@ def start_worker(
     concurrency: int = 1,
     name: str = "w1",
     pool: str = "prefork",
+    beat: bool = False,
     **env: str,
 ) -> Proc:
     hostname = f"{name}-{os.getpid()}@%h"
@@ -143,6 +144,8 @@ def start_worker(
         "--without-gossip",
         "--without-mingle",
     ]
+    if beat:  # embedded beat on a file schedule: CELERY_BEAT_SCHEDULE without the database scheduler
+        argv += ["-B", "-s", str(tmp_path / f"beat-{name}"), "--scheduler", "celery.beat:PersistentScheduler"]
     return Proc(argv, env=child_env(**env), log_path=tmp_path / f"worker-{name}.log", ready="ready.", timeout=60)
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("status/", include("incidents.status")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("events/stream/", stream.event_stream, name="event-stream"),
     path("api/v1/", include(api_v1)),

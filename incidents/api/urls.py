@@ -1,7 +1,8 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import postmortems, views
+from .oncall import OnCallView
 
 router = SimpleRouter()
 router.register("incidents", views.IncidentViewSet, basename="incident")
@@ -10,6 +11,17 @@ router.register("mitigations", views.MitigationViewSet, basename="mitigation")
 urlpatterns = [
     path("actions/", views.ActionListView.as_view(), name="actions"),
     path("services/", views.ServiceListView.as_view(), name="services"),
+    path("incidents/<str:pk>/postmortem/", postmortems.PostMortemView.as_view(), name="postmortem"),
+    path(
+        "incidents/<str:pk>/postmortem/complete/",
+        postmortems.PostMortemCompleteView.as_view(),
+        name="postmortem-complete",
+    ),
+    path("incidents/<str:pk>/postmortem.md", postmortems.PostMortemMarkdownView.as_view(), name="postmortem-md"),
+    path("action-items/", postmortems.ActionItemListView.as_view(), name="action-items"),
+    path("action-items/<int:pk>/", postmortems.ActionItemDetailView.as_view(), name="action-item"),
+    path("metrics/summary/", postmortems.MetricsSummaryView.as_view(), name="metrics-summary"),
+    path("oncall/", OnCallView.as_view(), name="oncall"),
     path("whoami/", views.WhoAmIView.as_view(), name="whoami"),
     *router.urls,
 ]

@@ -1,9 +1,67 @@
-"""Fixtures for the HTML views: a browser-like client logged in as a given role."""
+"""Fixtures for the incidents tests: pages per role, the runbook's defaults, spec-faithful vendor servers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
+from django.apps import apps
 from django.test import Client
 
-from incidents import services
+from incidents import defaults, services
+
+from .vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
+
+
+@pytest.fixture(autouse=True)
+def runbook(request):
+    """Role groups and the runbook's defaults: a transactional test before this one flushed them."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    from pitchey_incidents import defaults as platform_defaults
+
+    platform_defaults.seed(apps)
+    defaults.seed(apps)
+
+
+@pytest.fixture
+def vendors(settings, runbook):
+    """Local Slack, PagerDuty, Statuspage and webhook receiver, configured in settings; ``.env`` has
+    the same configuration for a worker process."""
+    slack, pd, sp, rx = FakeSlack(), FakePagerDuty(), FakeStatuspage(), FakeReceiver()
+    env = {
+        "SLACK_WEBHOOK": f"{slack.url}/services/T0001/B0001/secret-incidents",
+        "SLACK_WEBHOOK_CRITICAL": f"{slack.url}/services/T0001/B0001/secret-critical",
+        "SLACK_WEBHOOK_WARNING": f"{slack.url}/services/T0001/B0001/secret-warning",
+        "PAGERDUTY_ROUTING_KEY": "R0UT1NGKEY0123456789012345678901",
+        "PAGERDUTY_EVENTS_URL": pd.url,
+        "STATUSPAGE_API_KEY": sp.api_key,
+        "STATUSPAGE_PAGE_ID": sp.page_id,
+        "STATUSPAGE_API_URL": sp.url,
+        "OUTGOING_WEBHOOK_URL": f"{rx.url}/in",
+        "OUTGOING_WEBHOOK_SECRET": "whsec-test",
+    }
+    for name, value in env.items():
+        setattr(settings, name, value)
+    settings.NOTIFICATION_RETRY_BASE_S = 0.2
+    worker_env = {**env, "NOTIFICATION_LEASE_S": "3", "NOTIFICATION_RETRY_BASE_S": "0.2", "HTTP_TIMEOUT_S": "20"}
+    yield SimpleNamespace(slack=slack, pagerduty=pd, statuspage=sp, receiver=rx, env=worker_env)
+    for vendor in (slack, pd, sp, rx):
+        vendor.close()
+
+
+@pytest.fixture
+def clean_broker():
+    """Drop messages earlier tests left on this run's queues (beat ticks, lost deliveries), so a new
+    worker starts on this test's work. The broker and key prefix are this test run's own."""
+    from pitchey_incidents.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("critical", "default", "long"):
+            try:
+                conn.default_channel.queue_purge(queue)
+            except Exception:  # a queue that was never declared has nothing to purge
+                pass
 
 
 @pytest.fixture

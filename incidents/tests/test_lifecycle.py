@@ -2,8 +2,9 @@
 
 import pytest
 
-from incidents import services
+from incidents import postmortem_services, services
 from incidents.models import Incident, Status, TimelineEntry
+from incidents.models_postmortem import SECTION_NAMES
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.models import Event
 
@@ -69,7 +70,12 @@ def test_full_lifecycle(incident, users, django_capture_on_commit_callbacks):
     services.incident_escalate(incident=incident, actor=users["commander"], reason="need DBA")
     services.incident_monitor(incident=incident, actor=users["commander"])
     services.incident_resolve(incident=incident, resolution="Rolled back", actor=users["commander"])
-    services.incident_close(incident=incident, actor="system")
+    # Closing waits for the post-mortem (docs/postmortems.md); completing it closes the incident.
+    with pytest.raises(InvalidTransition):
+        services.incident_close(incident=incident, actor="system")
+    sections = {name: "written" for name in SECTION_NAMES}
+    postmortem_services.postmortem_update(incident=incident, actor="system", sections=sections)
+    postmortem_services.postmortem_complete(incident=incident, actor="system")
     incident.refresh_from_db()
     assert incident.status == "closed" and incident.severity == "P0" and incident.escalation_level == 1
     assert incident.public_status == "resolved" and incident.resolution == "Rolled back"
@@ -84,8 +90,12 @@ def test_full_lifecycle(incident, users, django_capture_on_commit_callbacks):
         "mitigation_requested",
         "mitigation_succeeded",
         "escalated",
+        "paged",  # the escalate action pages the new level (docs/communications.md)
         "monitoring",
         "resolved",
+        "postmortem_opened",
+        "postmortem_updated",
+        "postmortem_completed",
         "closed",
     ]
     actors = list(TimelineEntry.objects.filter(incident=incident).values_list("actor", flat=True))
@@ -98,8 +108,12 @@ def test_full_lifecycle(incident, users, django_capture_on_commit_callbacks):
         "responder",
         "system",
         "commander",
+        "commander",  # paged the new escalation level
         "commander",
         "commander",
+        "commander",  # the post-mortem opens as the incident resolves
+        "system",
+        "system",
         "system",
     ]
     assert Event.objects.filter(subject=incident.subject).count() == len(actors) + 1  # + mitigation running

@@ -137,8 +137,10 @@ def test_commander_lifecycle_through_the_forms(page, users, incident):
         "severity_changed",
         "status_update",
         "escalated",
+        "paged",
         "monitoring",
         "resolved",
+        "postmortem_opened",
     ]
     body = client.get(url(incident)).content.decode()
     assert "Resolution:</strong> Rolled back" in body and "Run mitigation" not in body
