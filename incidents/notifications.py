@@ -205,8 +205,8 @@ def _delivered(row: Notification, response: dict | None, *, note: str = "") -> s
     now = timezone.now()
     with transaction.atomic():
         if not _mine(row).update(
-            status=N.SENT, sent_at=now, in_flight=False, lease_until=None, response=response or {}, last_error=""
-        ):
+            status=N.SENT, sent_at=now, in_flight=False, lease_until=None, response=response or {}
+        ):  # last_error / last_status_code keep the last failed attempt, if any
             return "taken"
         if row.audience and row.incident_id:
             CommunicationDue.objects.filter(incident_id=row.incident_id, audience=row.audience, sent_at=None).update(
