@@ -454,5 +454,5 @@ def on_incident_change(*, incident: Incident, change: str, actor: Any) -> None:
         page_level(incident, incident.escalation_level, actor, policy)
     if incident.status != Status.TRIGGERED:
         escalation_stop(incident)
-    elif change == "declared":
-        escalation_start(incident, policy)
+    elif change == "declared" or (change == "severity_changed" and not incident.escalation_timers.exists()):
+        escalation_start(incident, policy)  # raised to an auto-paged severity: page as if declared so

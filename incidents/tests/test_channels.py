@@ -262,7 +262,15 @@ def test_a_claimed_row_is_not_sent_by_a_second_worker(vendors, users):
     vendors.slack.hold_next()
     import threading
 
-    first = threading.Thread(target=lambda: notification_deliver(notification_id=row.id))
+    def first_worker():
+        from django.db import connection
+
+        try:
+            notification_deliver(notification_id=row.id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    first = threading.Thread(target=first_worker)
     first.start()
     assert vendors.slack.held.wait(10)
     assert notification_deliver(notification_id=row.id) == "busy"  # a second worker, same row
