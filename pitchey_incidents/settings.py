@@ -129,6 +129,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.escalation_fire_due",
         "schedule": env_float("ESCALATION_TICK_S", 5.0),
     },
+    "recovery-sweep": {"task": "recovery.tasks.runs_sweep", "schedule": 60.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------------
@@ -212,6 +213,11 @@ MEDIA_DIR = env_str("MEDIA_DIR", "")
 CONFIG_PATHS = env_list("CONFIG_PATHS", [], sep=":")
 BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
 PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
+# Backups (docs/backups.md): rate limit, worker heartbeat, where restore tests create scratch databases.
+BACKUP_MAX_BYTES_PER_S = env_int("BACKUP_MAX_BYTES_PER_S", 0, minimum=0)
+BACKUP_HEARTBEAT_TIMEOUT_S = env_int("BACKUP_HEARTBEAT_TIMEOUT_S", 120, minimum=5)
+BACKUP_SCRATCH_DATABASE_URL = env_str("BACKUP_SCRATCH_DATABASE_URL", "")
+BACKUP_S3_PART_SIZE_MB = env_int("BACKUP_S3_PART_SIZE_MB", 16, minimum=5)
 # Commands that the run_command action may run: NAME=command line, separated by ';'.
 ALLOWED_COMMANDS = {
     name.strip(): cmd.strip()
@@ -242,6 +248,8 @@ CF_WORKER_NAME = env_str("CF_WORKER_NAME")
 CLOUDFLARE_API_URL = env_url("CLOUDFLARE_API_URL", "https://api.cloudflare.com/client/v4")
 R2_BUCKET = env_str("R2_BUCKET")
 R2_ARCHIVE_BUCKET = env_str("R2_ARCHIVE_BUCKET")
+R2_PREFIX = env_str("R2_PREFIX", "")
+R2_ARCHIVE_PREFIX = env_str("R2_ARCHIVE_PREFIX", "archive/")  # used when R2_ARCHIVE_BUCKET is empty
 S3_ENDPOINT_URL = env_url("S3_ENDPOINT_URL", "")
 AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID")
 AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY")
@@ -256,6 +264,22 @@ NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
 NOTIFICATION_RETRY_BASE_S = env_float("NOTIFICATION_RETRY_BASE_S", 2.0)
 NOTIFICATION_SWEEP_GRACE_S = env_float("NOTIFICATION_SWEEP_GRACE_S", 10.0)
 STATUS_PAGE_TITLE = env_str("STATUS_PAGE_TITLE", "Pitchey Platform Status")
+
+# --- Recovery (docs/recovery.md) -----------------------------------------------------------------
+# Health URLs the recovery plans verify, per service slug: "api=https://…/health;auth=https://…".
+SERVICE_HEALTH_URLS = {
+    name.strip(): url.strip()
+    for name, _, url in (item.partition("=") for item in env_list("SERVICE_HEALTH_URLS", [], sep=";"))
+    if name.strip() and url.strip()
+}
+PROVIDER_HTTP_ATTEMPTS = env_int("PROVIDER_HTTP_ATTEMPTS", 5, minimum=1)
+PROVIDER_RETRY_BASE_S = env_float("PROVIDER_RETRY_BASE_S", 1.0)
+NEON_OPERATION_TIMEOUT_S = env_float("NEON_OPERATION_TIMEOUT_S", 600.0)
+NEON_POLL_INTERVAL_S = env_float("NEON_POLL_INTERVAL_S", 2.0)
+DRILL_REDIS_DB = env_int("DRILL_REDIS_DB", 15, minimum=0)
+RECOVERY_ALLOW_SELF_RESTORE = env_bool("RECOVERY_ALLOW_SELF_RESTORE", False)
+DRILL_SLACK_WEBHOOK = env_str("DRILL_SLACK_WEBHOOK")
+RECOVERY_LEASE_S = env_int("RECOVERY_LEASE_S", 3600, minimum=10)
 
 EMAIL_URL = env_str("EMAIL_URL")
 if EMAIL_URL:
