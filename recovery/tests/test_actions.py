@@ -86,7 +86,8 @@ def test_purge_cache_without_a_target_says_so(settings):
     settings.TARGET_REDIS_URL = ""
     settings.REDIS_URL = ""
     action = get_action("purge_cache")
-    assert action.available() == (False, "no Redis target configured")
+    ok, why = action.available()
+    assert not ok and "TARGET_REDIS_URL" in why
     assert not action.run({}).ok
 
 
@@ -157,7 +158,7 @@ def test_run_command_only_runs_configured_commands(settings):
         action.clean({"command": "rm -rf /"})
     assert err.value.field == "params.command"
     result = action.run(action.clean({"command": "hello"}))
-    assert result.ok and "hello world" in result.output and result.data == {"exit": 0}
+    assert result.ok and "hello world" in result.output and result.data["exit"] == 0
     assert not action.run({"command": "fail"}).ok
     slow = action.run({"command": "slow"})
     assert not slow.ok and "timed out" in slow.output
