@@ -113,6 +113,8 @@ def notification_enqueue(
     impl = get_channel(channel)
     if not isinstance(kind, str) or not kind or len(kind) > 40:
         raise DomainError("must be a name of at most 40 characters", field="kind")
+    if context is not None and not isinstance(context, dict):
+        raise DomainError("must be an object", field="context")
     if not impl.enabled():
         return []
     targets = [target] if target is not None else impl.targets(kind, incident)
