@@ -113,6 +113,8 @@ def notification_enqueue(
     impl = get_channel(channel)
     if not isinstance(kind, str) or not kind or len(kind) > 40:
         raise DomainError("must be a name of at most 40 characters", field="kind")
+    if context is not None and not isinstance(context, dict):
+        raise DomainError("must be an object", field="context")
     if not impl.enabled():
         return []
     targets = [target] if target is not None else impl.targets(kind, incident)
@@ -205,8 +207,8 @@ def _delivered(row: Notification, response: dict | None, *, note: str = "") -> s
     now = timezone.now()
     with transaction.atomic():
         if not _mine(row).update(
-            status=N.SENT, sent_at=now, in_flight=False, lease_until=None, response=response or {}, last_error=""
-        ):
+            status=N.SENT, sent_at=now, in_flight=False, lease_until=None, response=response or {}
+        ):  # last_error / last_status_code keep the last failed attempt, if any
             return "taken"
         if row.audience and row.incident_id:
             CommunicationDue.objects.filter(incident_id=row.incident_id, audience=row.audience, sent_at=None).update(
@@ -454,5 +456,5 @@ def on_incident_change(*, incident: Incident, change: str, actor: Any) -> None:
         page_level(incident, incident.escalation_level, actor, policy)
     if incident.status != Status.TRIGGERED:
         escalation_stop(incident)
-    elif change == "declared":
-        escalation_start(incident, policy)
+    elif change == "declared" or (change == "severity_changed" and not incident.escalation_timers.exists()):
+        escalation_start(incident, policy)  # raised to an auto-paged severity: page as if declared so

@@ -9,7 +9,13 @@ from pitchey_incidents.http import request
 from .base import Channel
 
 SEVERITY = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
-ACTIONS = {"declared": "trigger", "page": "trigger", "acknowledged": "acknowledge", "resolved": "resolve"}
+ACTIONS = {
+    "declared": "trigger",
+    "page": "trigger",
+    "severity_changed": "trigger",
+    "acknowledged": "acknowledge",
+    "resolved": "resolve",
+}
 
 
 def dedup_key(public_id: str) -> str:
@@ -27,9 +33,12 @@ class PagerDuty(Channel):
     def wants(self, kind, incident, policy) -> bool:
         from ..models import Notification
 
-        triggered = Notification.objects.filter(incident=incident, channel=self.name, kind__in=("declared", "page"))
+        triggers = ("declared", "page", "severity_changed")
+        triggered = Notification.objects.filter(incident=incident, channel=self.name, kind__in=triggers)
         if kind == "declared":
             return bool(policy and policy.auto_page)
+        if kind == "severity_changed":  # raised to an auto-paged severity while still unanswered
+            return bool(policy and policy.auto_page and incident.status == "triggered" and not triggered.exists())
         if kind == "page":  # PagerDuty runs its own escalation once triggered: trigger only once
             return not triggered.exists()
         if kind in ("acknowledged", "resolved"):

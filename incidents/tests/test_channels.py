@@ -262,7 +262,15 @@ def test_a_claimed_row_is_not_sent_by_a_second_worker(vendors, users):
     vendors.slack.hold_next()
     import threading
 
-    first = threading.Thread(target=lambda: notification_deliver(notification_id=row.id))
+    def first_worker():
+        from django.db import connection
+
+        try:
+            notification_deliver(notification_id=row.id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    first = threading.Thread(target=first_worker)
     first.start()
     assert vendors.slack.held.wait(10)
     assert notification_deliver(notification_id=row.id) == "busy"  # a second worker, same row
@@ -286,3 +294,40 @@ def test_enqueue_an_arbitrary_message(vendors, users):
     assert vendors.receiver.posts()[-1]["json"]["message"] == "hi"
     with pytest.raises(Exception, match="must be one of"):
         notification_enqueue(incident=incident, channel="carrier-pigeon", kind="x")
+
+
+def _lose_in_flight(row: Notification) -> None:
+    """As a worker SIGKILLed mid-request leaves a row: sending, on the wire, lease expired."""
+    Notification.objects.filter(id=row.id).update(
+        status="sending", in_flight=True, attempts=1, lease_until=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_a_lost_statuspage_create_is_found_again_instead_of_created_twice(vendors, users):
+    incident = declare_p0(users)
+    row = Notification.objects.get(incident=incident, channel="statuspage")
+    assert notification_deliver(notification_id=row.id) == "sent"  # the vendor has it…
+    _lose_in_flight(row)  # …but our worker died before recording it
+    Notification.objects.filter(id=row.id).update(response={})
+    assert notification_deliver(notification_id=row.id) == "reconciled"
+    assert len([r for r in vendors.statuspage.posts() if r["method"] == "POST"]) == 1
+    assert Notification.objects.get(id=row.id).response == {"id": "sp1"}
+
+    other = services.incident_declare(severity="P1", title="Auth down", actor=users["commander"])
+    lost = Notification.objects.get(incident=other, channel="statuspage")
+    _lose_in_flight(lost)  # died before Statuspage got it: found nowhere, so sent again
+    assert notification_deliver(notification_id=lost.id) == "sent"
+    assert Notification.objects.get(id=lost.id).attempts == 2
+
+
+def test_a_lost_slack_post_is_unconfirmed_not_repeated_but_one_lost_before_sending_is_sent(vendors, users):
+    incident = services.incident_declare(severity="P3", title="Typo", actor=users["commander"])
+    on_wire, before_wire = Notification.objects.filter(incident=incident, channel="slack").order_by("id")
+    _lose_in_flight(on_wire)
+    Notification.objects.filter(id=before_wire.id).update(
+        status="sending", in_flight=False, attempts=1, lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert notification_deliver(notification_id=on_wire.id) == "unconfirmed"
+    assert notification_deliver(notification_id=before_wire.id) == "sent"
+    assert len(vendors.slack.messages()) == 1 and vendors.slack.posts()[0]["path"].endswith(before_wire.target)
+    assert incident.timeline.filter(kind="notification_unconfirmed").count() == 1

@@ -23,6 +23,8 @@ def statuses(incident) -> dict[str, str]:
 
 def test_a_p0_pages_pagerduty_posts_to_slack_and_opens_the_status_page_incident(worker, vendors, users):
     worker(**vendors.env)
+    vendors.pagerduty.fail_next(429, '{"status":"throttled"}', {"Retry-After": "1"})
+    vendors.statuspage.fail_next(503, "upstream unavailable")
     incident = services.incident_declare(
         severity="P0", title="Database Outage", services=["database"], actor=users["commander"]
     )
@@ -32,6 +34,11 @@ def test_a_p0_pages_pagerduty_posts_to_slack_and_opens_the_status_page_incident(
     wait_for(lambda: vendors.statuspage.incidents, timeout=30, message="the Statuspage incident")
     wait_for(lambda: set(statuses(incident).values()) == {"sent"}, timeout=30, message="every row sent")
     assert vendors.slack.messages("critical")[0]["text"].startswith(f"🚨 INCIDENT DECLARED: {incident.public_id}")
+    pd = Notification.objects.get(incident=incident, channel="pagerduty")
+    assert pd.attempts == 2 and pd.last_status_code == 429  # throttled once, retried after Retry-After
+    assert Notification.objects.get(incident=incident, channel="statuspage").attempts == 2  # 503 once
+    (throttled, accepted) = [r for r in vendors.pagerduty.requests]
+    assert throttled["json"] == accepted["json"] and accepted["at"] - throttled["at"] >= 1.0
     (sp,) = vendors.statuspage.incidents.values()
     assert sp["name"] == f"[{incident.public_id}] Database Outage" and sp["status"] == "investigating"
     # escalation level 1 (0 minutes) was paged by the worker too, and is on the timeline

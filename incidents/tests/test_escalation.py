@@ -113,3 +113,20 @@ def test_second_long_levels_fire_in_order_survive_a_worker_restart_and_stop_on_a
     wait_for(lambda: pages_settled(6), timeout=30, message="page 3 on Slack and the webhook")
     pages = [m["text"] for m in vendors.slack.messages("critical") if m["text"].startswith("📟")]
     assert [p.split("Escalation level ")[1][:1] for p in pages] == ["1", "2", "3"]
+
+
+@pytest.mark.django_db
+def test_raising_an_unanswered_incident_to_p1_starts_paging(users, vendors):
+    incident = services.incident_declare(severity="P3", title="Odd errors", actor=users["commander"])
+    assert not EscalationTimer.objects.filter(incident=incident).exists()
+    services.incident_change_severity(incident=incident, severity="P1", reason="Spreading", actor=users["commander"])
+    assert EscalationTimer.objects.filter(incident=incident).count() == 4
+    (trigger,) = Notification.objects.filter(incident=incident, channel="pagerduty")
+    assert trigger.kind == "severity_changed"
+    from incidents.channels import REGISTRY
+
+    assert REGISTRY["pagerduty"].payload(trigger)["event_action"] == "trigger"
+    assert REGISTRY["pagerduty"].payload(trigger)["payload"]["severity"] == "error"
+    services.incident_change_severity(incident=incident, severity="P0", reason="Worse", actor=users["commander"])
+    assert EscalationTimer.objects.filter(incident=incident).count() == 4  # not twice
+    assert Notification.objects.filter(incident=incident, channel="pagerduty").count() == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +43,7 @@ class FakeVendor:
                 except ValueError:
                     body = None
                 record = {"method": self.command, "path": self.path, "headers": dict(self.headers), "raw": raw}
+                record["at"] = time.monotonic()
                 record["json"] = body
                 with vendor.lock:
                     vendor.requests.append(record)
