@@ -14,10 +14,11 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from backups.models import DataType
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.models import AuditEntry, Event
 from pitchey_incidents.roles import has_role
+from backups import selectors as backup_selectors
+from recovery import selectors as recovery_selectors
 from recovery.actions import REGISTRY, get_action
 from recovery.controls import EMERGENCY_CONTROLS, control_run
 from recovery.models import RuntimeFlag
@@ -55,9 +56,14 @@ def dashboard(request):
         "now": timezone.now(),
         "groups": selectors.open_incidents_by_severity(),
         "services": selectors.service_board(),
-        "data_types": DataType.objects.all(),
         **_live(),
     }
+    fragment = request.GET.get("fragment")
+    if fragment in (None, "backups"):
+        context["rpo"] = backup_selectors.rpo_status()
+        context["backups_running"] = backup_selectors.running_backups().count()
+    if fragment in (None, "recovery"):
+        context["recent_runs"] = list(recovery_selectors.runs().order_by("-created_at")[:6])
     context["open_count"] = sum(len(g["incidents"]) for g in context["groups"])
     return render(request, template, context)
 
