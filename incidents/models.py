@@ -263,3 +263,6 @@ class Mitigation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} on {self.incident.public_id} ({self.status})"
+
+
+from .models_detection import *  # noqa: E402, F401, F403  (detection models: alerts, probes, rules)

@@ -121,6 +121,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Fixed housekeeping jobs; beat copies them into django-celery-beat's tables (editable in the admin).
 CELERY_BEAT_SCHEDULE = {
     "mitigations-sweep": {"task": "incidents.tasks.mitigations_sweep", "schedule": 60.0},
+    "detection-run": {"task": "incidents.tasks.detection_run", "schedule": env_float("DETECTION_INTERVAL_S", 30.0)},
+    "alerts-auto-resolve": {"task": "incidents.tasks.alerts_auto_resolve", "schedule": 60.0},
+    "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------------
@@ -200,6 +203,14 @@ MEDIA_DIR = env_str("MEDIA_DIR", "")
 CONFIG_PATHS = env_list("CONFIG_PATHS", [], sep=":")
 BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
 PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
+# Detection: HTTP endpoints to probe as SERVICE=URL pairs (comma-separated), history kept, intake limit.
+PROBE_HTTP_ENDPOINTS = [
+    (slug.strip(), url.strip())
+    for slug, _, url in (item.partition("=") for item in env_list("PROBE_HTTP_ENDPOINTS", []))
+    if slug.strip() and url.strip()
+]
+PROBE_HISTORY_DAYS = env_int("PROBE_HISTORY_DAYS", 14, minimum=1)
+ALERT_MAX_BODY_BYTES = env_int("ALERT_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 # Commands that the run_command action may run: NAME=command line, separated by ';'.
 ALLOWED_COMMANDS = {
     name.strip(): cmd.strip()
