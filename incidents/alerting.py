@@ -185,7 +185,7 @@ def _ingest_group(source: AlertSource, key: str, items: list[ParsedAlert], now) 
 
 def _open_group(source: AlertSource, key: str) -> AlertGroup | None:
     group = (
-        AlertGroup.objects.select_for_update()
+        AlertGroup.objects.select_for_update(of=("self",))
         .select_related("incident")
         .filter(source=source, key=key, open=True)
         .first()
@@ -203,7 +203,11 @@ def _create_group(source: AlertSource, key: str, items: list[ParsedAlert], now) 
             group = AlertGroup.objects.create(source=source, key=key, last_alert_at=now, created_at=now)
     except IntegrityError:
         # Another delivery created this group a moment ago and has committed: join it.
-        group = AlertGroup.objects.select_for_update().select_related("incident").get(source=source, key=key, open=True)
+        group = (
+            AlertGroup.objects.select_for_update(of=("self",))
+            .select_related("incident")
+            .get(source=source, key=key, open=True)
+        )
         return group, False
     firing = [a for a in items if a.status == AlertStatus.FIRING]
     severity = min((_severity(source, a) for a in firing), default=source.default_severity)

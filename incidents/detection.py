@@ -170,6 +170,9 @@ def _mitigate(rule: AssessmentRule, probe: Probe, incident: Incident, issue: Iss
     mitigation = services.mitigation_start(
         incident=incident, action=rule.action, params=rule.action_params or {}, actor=ACTOR, inline=True
     )
+    # Inline runs on commit; inside a caller's transaction that is later, so run it now (the claim
+    # makes whichever comes second a no-op).
+    services.mitigation_execute(mitigation_id=mitigation.id)
     mitigation.refresh_from_db()
     issue.mitigation, issue.mitigation_output = mitigation.status, mitigation.output[:500]
     recheck, _ = probe_run(probe)
