@@ -33,6 +33,7 @@ from .models import (
 )
 
 SECRET_PREFIX = "pias_"
+LAST_SEEN_RESOLUTION = timedelta(seconds=1)
 
 
 def hash_secret(secret: str) -> str:
@@ -175,12 +176,18 @@ def _ingest_group(source: AlertSource, key: str, items: list[ParsedAlert], now) 
     if changed:
         fields = ["status", "severity", "summary", "labels", "annotations", "starts_at", "ends_at", "last_seen"]
         Alert.objects.bulk_update(changed, [*fields, "received", "resolution_noted_at"])
-    firing = Alert.objects.filter(group=group, status=AlertStatus.FIRING).exists()
-    group.last_alert_at = now
-    group.all_resolved_at = None if firing else (group.all_resolved_at or now)
-    group.save(update_fields=["last_alert_at", "all_resolved_at"])
-    follow_up = resolved or (bool(new) and not created)
-    return group, follow_up
+    # Only a delivery made entirely of resolutions can leave the group with nothing firing.
+    firing = any(i.status == AlertStatus.FIRING for i in items) or (
+        Alert.objects.filter(group=group, status=AlertStatus.FIRING).exists()
+    )
+    all_resolved_at = None if firing else (group.all_resolved_at or now)
+    # last_alert_at is kept to the second: in a storm most deliveries then skip this UPDATE.
+    if all_resolved_at != group.all_resolved_at or now - group.last_alert_at > LAST_SEEN_RESOLUTION:
+        group.last_alert_at, group.all_resolved_at = now, all_resolved_at
+        group.save(update_fields=["last_alert_at", "all_resolved_at"])
+    # Follow-up only when there is news for the timeline: a resolution, or a worse alert joining.
+    worse = not created and any(a.severity < group.incident.severity for a in new if group.incident)
+    return group, resolved or worse
 
 
 def _open_group(source: AlertSource, key: str) -> AlertGroup | None:

@@ -198,3 +198,21 @@ def test_alertsource_command(db, capsys):
 
     with pytest.raises(CommandError, match="kind"):
         call_command("alertsource", "create", "x", "--kind", "nagios")
+
+
+def test_a_worse_alert_joining_raises_the_severity(db):
+    _, secret = make_source()
+    post(secret, "alertmanager", am_payload("g", [am_alert("Lag", severity="warning")]))
+    incident = Incident.objects.get()
+    assert incident.severity == "P2"
+    post(secret, "alertmanager", am_payload("g", [am_alert("Lag", severity="critical", instance="db-2")]))
+    tasks.alert_group_sync.apply(args=[AlertGroup.objects.get().id], throw=True)
+    incident.refresh_from_db()
+    assert incident.severity == "P1" and incident.timeline.filter(kind="severity_changed").count() == 1
+
+
+def test_resolutions_for_an_unknown_group_open_nothing(db):
+    _, secret = make_source()
+    r = post(secret, "alertmanager", am_payload("gone", [am_alert("Old", status="resolved")]))
+    assert r.status_code == 202 and r.json() == {"received": 1, "incidents": []}
+    assert not Incident.objects.exists() and not AlertGroup.objects.exists()
