@@ -66,3 +66,6 @@ class MitigationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+from . import admin_detection  # noqa: E402, F401  (detection models)

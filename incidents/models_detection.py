@@ -190,6 +190,23 @@ class AssessmentRule(models.Model):
     def __str__(self) -> str:
         return f"{self.name} → {self.severity}"
 
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from recovery.actions import REGISTRY
+
+        if self.action and self.action not in REGISTRY:
+            raise ValidationError({"action": f"unknown action; one of {', '.join(sorted(REGISTRY))}"})
+        if self.op != RuleOp.DOWN and (not self.metric or self.threshold is None):
+            raise ValidationError({"threshold": "a metric and a threshold are needed unless the rule is 'down'"})
+        if self.action:
+            from pitchey_incidents.errors import DomainError
+
+            try:
+                REGISTRY[self.action].clean(self.action_params)
+            except DomainError as exc:
+                raise ValidationError({"action_params": exc.message}) from None
+
 
 class DetectionCase(models.Model):
     """The incident a rule opened for a service; an open case is updated, never duplicated."""

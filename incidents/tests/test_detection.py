@@ -146,3 +146,24 @@ def test_health_and_detect_api(prom, cache, api):
     api("commander").post("/api/v1/detect/")
     services = {s["slug"]: s["health"] for s in api("viewer").get("/api/v1/services/").json()}
     assert services["cache"] == "down" and services["api"] == "healthy"
+
+
+def test_rules_are_admin_editable_and_validated(users, client, settings):
+    from django.core.exceptions import ValidationError
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+    rule = AssessmentRule.objects.get(name="Database connections exhausted")
+    assert rule.action == "terminate_idle_connections" and rule.severity == "P2"
+    rule.action = "reboot_the_world"
+    with pytest.raises(ValidationError, match="unknown action"):
+        rule.full_clean()
+    users["admin"].is_staff = users["admin"].is_superuser = True
+    users["admin"].save()
+    client.force_login(users["admin"])
+    page = client.get(f"/admin/incidents/assessmentrule/{rule.pk}/change/")
+    assert page.status_code == 200 and b"terminate_idle_connections" in page.content
+    assert client.get("/admin/incidents/alertsource/").status_code == 200
