@@ -7,9 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from django.apps import apps
 
-from incidents import defaults
 from incidents.models import Alert, Incident, Status, TimelineEntry
 from pitchey_incidents.testing import Proc, free_port, start_web, wait_for
 
@@ -90,7 +88,6 @@ def alert(name: str, instance: str, *, resolved: bool = False) -> dict:
 
 @pytest.mark.django_db(transaction=True)
 def test_real_alertmanager_alerts_group_dedup_and_resolve(tmp_path, alertmanager, worker):
-    defaults.seed(apps)  # the catalog, in case an earlier transactional test flushed it
     _, secret = make_source("alertmanager-test")
     web, web_base = start_web(tmp_path)
     try:
