@@ -167,3 +167,30 @@ def test_rules_are_admin_editable_and_validated(users, client, settings):
     page = client.get(f"/admin/incidents/assessmentrule/{rule.pk}/change/")
     assert page.status_code == 200 and b"terminate_idle_connections" in page.content
     assert client.get("/admin/incidents/alertsource/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runbook_script_detect_reports_and_exits_non_zero(prom, cache, settings):
+    import subprocess
+
+    from pitchey_incidents.testing import ROOT, child_env
+
+    env = child_env(
+        PROMETHEUS_URL=prom.url,
+        TARGET_REDIS_URL=settings.TARGET_REDIS_URL,
+        TARGET_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/nothing",
+    )
+    done = subprocess.run(
+        ["bash", "scripts/incident-response.sh", "detect"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "✅ Checking error rate... error_rate = 0.20%" in done.stdout
+    assert "❌ Checking database health..." in done.stdout
+    assert "🚨 Issue detected: Database unreachable" in done.stdout
+    assert "detection found problems" in done.stderr
+    assert Incident.objects.get().severity == "P0"
