@@ -12,8 +12,8 @@ no alert lost. Prints the throughput ratio last.
 
     .venv/bin/python benchmarks/alert_storm.py [--quick] [--clients 8] [--web-workers 2]
 
-Uses PostgreSQL when DATABASE_URL points at one (a scratch database is created and dropped),
-else a SQLite file in a temporary folder.
+Uses PostgreSQL when DATABASE_URL points at one (a scratch database is created and dropped; the
+web server gets DB_POOL=1 unless set), else a SQLite file in a temporary folder.
 """
 
 from __future__ import annotations
@@ -153,6 +153,8 @@ def main() -> int:
             "LOG_LEVEL": "WARNING",
         }
     )
+    if admin is not None:
+        env.setdefault("DB_POOL", "1")  # the production setting for uvicorn (README)
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "pitchey_incidents.settings"
     import django

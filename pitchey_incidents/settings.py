@@ -96,6 +96,14 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{CHECKOUT_ID}.sqlite3")}
 else:
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", f"test_pitchey_{CHECKOUT_ID}")}
+    # Under ASGI every request runs in a fresh thread, so persistent connections are not reused;
+    # a psycopg pool per process is (DB_POOL=1, with DB_CONN_MAX_AGE=0).
+    if env_bool("DB_POOL", False):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DB_POOL_MIN", 2, minimum=0),
+            "max_size": env_int("DB_POOL_MAX", 20, minimum=1),
+            "timeout": env_float("DB_POOL_TIMEOUT_S", 10.0),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Broker and Redis ---------------------------------------------------------------------------
