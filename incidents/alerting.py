@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from collections import defaultdict
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pitchey_incidents import events, jobs
@@ -155,27 +156,9 @@ def _ingest_group(source: AlertSource, key: str, items: list[ParsedAlert], now) 
         if not any(a.status == AlertStatus.FIRING for a in items):
             return None, False  # resolutions for a group we no longer track: nothing to open
         group, created = _create_group(source, key, items, now)
-    existing = {a.identity: a for a in Alert.objects.filter(group=group, identity__in=[i.identity for i in items])}
-    new, changed, resolved = [], [], False
-    for item in items:
-        alert = existing.get(item.identity)
-        severity = _severity(source, item)
-        if alert is None:
-            alert = Alert(group=group, identity=item.identity, first_seen=now, received=0)
-            new.append(alert)
-        else:
-            changed.append(alert)
-            if alert.status == AlertStatus.RESOLVED and item.status == AlertStatus.FIRING:
-                alert.resolution_noted_at = None  # fired again: its next resolution is news
-        resolved |= item.status == AlertStatus.RESOLVED and alert.status != AlertStatus.RESOLVED
-        alert.status, alert.severity, alert.summary = item.status, severity, item.summary
-        alert.labels, alert.annotations = item.labels, item.annotations
-        alert.starts_at, alert.ends_at = item.starts_at or alert.starts_at, item.ends_at
-        alert.last_seen, alert.received = now, alert.received + 1
-    Alert.objects.bulk_create(new)
-    if changed:
-        fields = ["status", "severity", "summary", "labels", "annotations", "starts_at", "ends_at", "last_seen"]
-        Alert.objects.bulk_update(changed, [*fields, "received", "resolution_noted_at"])
+    rows = _upsert_alerts(source, group, items, now)
+    resolved = any(status == AlertStatus.RESOLVED and noted is None for _, status, _, noted in rows)
+    new_severities = [severity for _, _, received, severity in _with_severity(rows, items, source) if received == 1]
     # Only a delivery made entirely of resolutions can leave the group with nothing firing.
     firing = any(i.status == AlertStatus.FIRING for i in items) or (
         Alert.objects.filter(group=group, status=AlertStatus.FIRING).exists()
@@ -186,8 +169,59 @@ def _ingest_group(source: AlertSource, key: str, items: list[ParsedAlert], now) 
         group.last_alert_at, group.all_resolved_at = now, all_resolved_at
         group.save(update_fields=["last_alert_at", "all_resolved_at"])
     # Follow-up only when there is news for the timeline: a resolution, or a worse alert joining.
-    worse = not created and any(a.severity < group.incident.severity for a in new if group.incident)
+    worse = not created and group.incident is not None and any(sev < group.incident.severity for sev in new_severities)
     return group, resolved or worse
+
+
+UPSERT_SQL = """
+INSERT INTO {t} (group_id, identity, status, severity, summary, labels, annotations, starts_at, ends_at,
+                 first_seen, last_seen, received, resolution_noted_at)
+VALUES {values}
+ON CONFLICT (group_id, identity) DO UPDATE SET
+    status = excluded.status, severity = excluded.severity, summary = excluded.summary,
+    labels = excluded.labels, annotations = excluded.annotations,
+    starts_at = COALESCE(excluded.starts_at, {t}.starts_at), ends_at = excluded.ends_at,
+    last_seen = excluded.last_seen, received = {t}.received + 1,
+    resolution_noted_at = CASE WHEN {t}.status = 'resolved' AND excluded.status = 'firing' THEN NULL
+                               ELSE {t}.resolution_noted_at END
+RETURNING identity, status, received, resolution_noted_at
+"""
+
+
+def _upsert_alerts(source: AlertSource, group: AlertGroup, items: list[ParsedAlert], now) -> list[tuple]:
+    """Insert new alerts and update repeats in one statement (PostgreSQL and SQLite ≥ 3.35 both
+    speak ``ON CONFLICT … DO UPDATE … RETURNING``): one round trip however many alerts a delivery
+    carries. Returns ``(identity, status, received, resolution_noted_at)`` per alert; a
+    ``received`` of 1 is a new alert. A repeat that fires again clears its resolution note."""
+    ops = connection.ops
+    params: list = []
+    for item in items:
+        params += [
+            group.id,
+            item.identity,
+            item.status,
+            _severity(source, item),
+            item.summary,
+            json.dumps(item.labels),
+            json.dumps(item.annotations),
+            ops.adapt_datetimefield_value(item.starts_at),
+            ops.adapt_datetimefield_value(item.ends_at),
+            ops.adapt_datetimefield_value(now),
+            ops.adapt_datetimefield_value(now),
+            1,
+            None,
+        ]
+    row = "(" + ", ".join(["%s"] * 13) + ")"
+    sql = UPSERT_SQL.format(t=connection.ops.quote_name(Alert._meta.db_table), values=", ".join([row] * len(items)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _with_severity(rows: list[tuple], items: list[ParsedAlert], source: AlertSource):
+    severity = {i.identity: _severity(source, i) for i in items}
+    for identity, status, received, _ in rows:
+        yield identity, status, received, severity[identity]
 
 
 def _open_group(source: AlertSource, key: str) -> AlertGroup | None:
