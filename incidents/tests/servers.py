@@ -12,8 +12,8 @@ import redis
 from pitchey_incidents.testing import Proc, free_port, wait_for
 
 
-def start_redis(tmp_path) -> tuple[Proc, str]:
-    port = free_port()
+def start_redis(tmp_path, port: int | None = None) -> tuple[Proc, str]:
+    port = port or free_port()
     argv = [
         "redis-server",
         "--port",

@@ -53,7 +53,7 @@ def test_all_healthy_prints_the_runbook_lines_and_exits_zero(prom, cache):
     assert ProbeResult.objects.filter(probe__name="error-rate", status="ok").exists()
 
 
-def test_stopped_redis_opens_one_incident_and_exits_non_zero(prom, cache):
+def test_stopped_redis_opens_one_incident_and_exits_non_zero(prom, cache, settings, tmp_path):
     assert run_cli()[0] == 0
     cache.stop()
     code, out = run_cli()
@@ -65,6 +65,15 @@ def test_stopped_redis_opens_one_incident_and_exits_non_zero(prom, cache):
     code, out = run_cli()  # still down: the same incident is updated, not duplicated
     assert code == 1 and "(already open)" in out and Incident.objects.count() == 1
     assert DetectionCase.objects.get().hits == 2
+    port = int(settings.TARGET_REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+    again, _ = start_redis(tmp_path, port=port)  # Redis is back: the incident moves to monitoring
+    try:
+        assert run_cli()[0] == 0
+        incident.refresh_from_db()
+        assert incident.status == Status.MONITORING
+        assert incident.timeline.last().message.startswith("cache health passes again")
+    finally:
+        again.stop()
 
 
 def test_failed_mitigation_is_re_checked_and_escalated(prom, cache):
