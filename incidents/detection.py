@@ -277,6 +277,10 @@ def report_lines(report: Report) -> list[str]:
                 lines.append(f"⬆️ Issue persists: {i.incident} escalated")
         elif i.new:
             lines.append(f"📟 {i.incident} opened; no automated mitigation for this finding")
+    skipped = sum(c.status == ProbeStatus.SKIPPED for c in report.checks)
     if report.ok:
-        lines.append("✅ All checks passed" if not report.issues else "✅ All issues resolved")
+        lines.append(
+            ("✅ All issues resolved" if report.issues else "✅ All checks passed")
+            + (f" ({skipped} not configured)" if skipped else "")
+        )
     return lines

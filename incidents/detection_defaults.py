@@ -52,10 +52,17 @@ def seed(apps) -> None:
     Probe = apps.get_model("incidents", "Probe")
     AssessmentRule = apps.get_model("incidents", "AssessmentRule")
     services = {s.slug: s for s in Service.objects.all()}
-    for name, label, kind, slug, config in PROBES:
+    for position, (name, label, kind, slug, config) in enumerate(PROBES, start=1):
         if slug in services:
             Probe.objects.get_or_create(
-                name=name, defaults={"label": label, "kind": kind, "service": services[slug], "config": config}
+                name=name,
+                defaults={
+                    "label": label,
+                    "kind": kind,
+                    "service": services[slug],
+                    "config": config,
+                    "position": position * 10,
+                },
             )
     for name, kind, probe, op, metric, threshold, severity, action, params in RULES:
         AssessmentRule.objects.get_or_create(

@@ -127,9 +127,10 @@ class Probe(models.Model):
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="probes")
     config = models.JSONField(default=dict, blank=True, help_text="Kind-specific settings and thresholds.")
     enabled = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=100, help_text="Order in detect's output.")
 
     class Meta:
-        ordering = ["service__recovery_order", "name"]
+        ordering = ["position", "name"]
 
     def __str__(self) -> str:
         return self.name

@@ -60,7 +60,7 @@ def alertmanager(tmp_path):
             except requests.RequestException:
                 return False
 
-        wait_for(ready, timeout=30, message="Alertmanager to be ready")
+        wait_for(ready, timeout=60, message="Alertmanager to be ready")
         return base
 
     yield start
@@ -94,19 +94,19 @@ def test_real_alertmanager_alerts_group_dedup_and_resolve(tmp_path, alertmanager
         worker(queues="critical")
         am = alertmanager(f"{web_base}/api/v1/alerts/alertmanager/", secret)
         fire(am, alert("HighErrorRate", "api-1"), alert("HighErrorRate", "api-2"))
-        wait_for(lambda: Alert.objects.count() == 2, timeout=30, message="both alerts to arrive")
+        wait_for(lambda: Alert.objects.count() == 2, timeout=60, message="both alerts to arrive")
         incident = Incident.objects.get()
         assert (incident.source, incident.severity, incident.status) == ("alertmanager", "P1", "triggered")
         assert [s.slug for s in incident.services.all()] == ["api"]
         assert incident.title == "HighErrorRate (2 alerts)"
 
         fire(am, alert("DiskFull", "db-1"))  # another group → another incident
-        wait_for(lambda: Incident.objects.count() == 2, timeout=30, message="the second group's incident")
+        wait_for(lambda: Incident.objects.count() == 2, timeout=60, message="the second group's incident")
 
         fire(am, alert("HighErrorRate", "api-1", resolved=True))
         wait_for(
             lambda: TimelineEntry.objects.filter(incident=incident, kind="alert_resolved").count() == 1,
-            timeout=30,
+            timeout=60,
             message="the resolved alert on the timeline",
         )
         # Alertmanager re-sent the group with api-2 still firing: counted, not a new incident.
@@ -116,7 +116,7 @@ def test_real_alertmanager_alerts_group_dedup_and_resolve(tmp_path, alertmanager
         fire(am, alert("HighErrorRate", "api-2", resolved=True))
         wait_for(
             lambda: Incident.objects.get(pk=incident.pk).status == Status.MONITORING,
-            timeout=30,
+            timeout=60,
             message="the incident to move to monitoring once every alert resolved",
         )
         notes = TimelineEntry.objects.filter(incident=incident, kind="alert_resolved").order_by("id")
@@ -125,5 +125,8 @@ def test_real_alertmanager_alerts_group_dedup_and_resolve(tmp_path, alertmanager
             "Alert resolved: HighErrorRate on api-2",
         ]
         assert notes[0].actor == "alertmanager:alertmanager-test"
+    except AssertionError as exc:
+        logs = {p.name: p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("*.log")}
+        raise AssertionError(f"{exc}\n" + "\n".join(f"--- {k}\n{v}" for k, v in logs.items())) from None
     finally:
         web.stop()

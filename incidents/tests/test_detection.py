@@ -47,7 +47,9 @@ def test_all_healthy_prints_the_runbook_lines_and_exits_zero(prom, cache):
     assert "✅ Checking error rate... error_rate = 0.20%" in out
     assert "✅ Checking API latency... p99_latency_ms = 250 ms" in out
     assert "✅ Checking cache health... PING in" in out
-    assert out.strip().endswith("✅ All checks passed")
+    assert out.splitlines()[-1].startswith("✅ All checks passed")
+    lines = out.splitlines()
+    assert lines[0].startswith("✅ Checking error rate") and "Checking database health" in lines[1]
     assert any("http_requests_total" in q for q in prom.queries)
     assert Incident.objects.count() == 0
     assert ProbeResult.objects.filter(probe__name="error-rate", status="ok").exists()
