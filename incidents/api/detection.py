@@ -74,7 +74,7 @@ class AlertIntakeView(AlertIntakeBase):
             return Response({"detail": refusal}, status=status.HTTP_401_UNAUTHORIZED)
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise DomainError("must be JSON", field="body") from None
         alerts = intake.parse(payload)
         incidents = alerting.alerts_ingest(source=source, alerts=alerts)

@@ -143,6 +143,7 @@ def test_grafana_signature_is_checked_when_configured(db, monkeypatch):
     "body, field",
     [
         ("{not json", "body"),
+        ("[" * 100_000 + "]" * 100_000, "body"),
         ({"alerts": "nope"}, "alerts"),
         ({"alerts": [{"status": "burning", "labels": {}, "fingerprint": "f"}]}, "alerts[0].status"),
         ({"alerts": [am_alert("X"), {**am_alert("Y"), "startsAt": "yesterday"}]}, "alerts[1].startsAt"),
