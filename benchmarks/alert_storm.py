@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -254,6 +255,7 @@ def main() -> int:
             client = redis.Redis.from_url(env["CELERY_BROKER_URL"])
             for key in client.scan_iter(match=f"{env['CELERY_QUEUE_PREFIX']}*"):
                 client.delete(key)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
