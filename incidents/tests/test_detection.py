@@ -104,7 +104,7 @@ def test_mitigation_that_works_resolves_the_incident(prom, cache):
     code, out = run_cli()
     assert code == 0, out
     lines = out.splitlines()
-    assert "⚠️ Checking error rate... error_rate = 0.30%" not in lines  # the re-check's result is shown
+    assert "✅ Checking error rate... error_rate = 0.30%" in lines  # the re-check's result is shown
     assert "🚨 Issue detected: High error rate (api: error_rate = 12.00%)" in out
     assert "🔧 Applying automated mitigation... enable_read_only: succeeded" in lines
     assert "✅ Issue resolved" in lines
