@@ -205,3 +205,36 @@ def test_runbook_script_detect_reports_and_exits_non_zero(prom, cache, settings)
     assert "🚨 Issue detected: Database unreachable" in done.stdout
     assert "detection found problems" in done.stderr
     assert Incident.objects.get().severity == "P0"
+
+
+def test_http_endpoint_probe_from_settings(settings):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = [200]
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(answers[0] if self.path == "/health" else 404)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings.PROMETHEUS_URL = settings.TARGET_REDIS_URL = settings.REDIS_URL = ""
+        settings.PROBE_HTTP_ENDPOINTS = [("api", f"http://127.0.0.1:{server.server_address[1]}/health")]
+        report = detection.detection_run()
+        http = next(c for c in report.checks if c.check == "http-api")
+        assert (http.status, http.metrics["status_code"], http.service) == ("ok", 200, "api")
+        answers[0] = 503
+        report = detection.detection_run()
+        assert [(i.rule, i.severity, i.check) for i in report.issues] == [("API endpoint down", "P1", "http-api")]
+        assert "HTTP 503" in report.issues[0].detail
+    finally:
+        server.shutdown()
+        server.server_close()
