@@ -14,8 +14,13 @@ from pitchey_incidents.roles import ROLES
 
 
 def pytest_collection_modifyitems(config, items):
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if "postgresql" in engine:
+    # Transactional tests flush the database afterwards; serialized rollback restores what the
+    # migrations seeded (role groups, the runbook's catalog) before each of them.
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and "serialized_rollback" not in marker.kwargs:
+            item.add_marker(pytest.mark.django_db(**marker.kwargs, serialized_rollback=True), append=False)
+    if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://… (.ci/run does)")
     for item in items:

@@ -26,3 +26,52 @@ def seed(apps) -> None:
                 "backup_kind": kind,
             },
         )
+
+
+DAY = 24 * HOUR
+
+# The runbook's backup frequencies and retention table (days per tier; None = indefinitely).
+# kind, every, local, cloud, archive
+POLICIES = [
+    ("database", 6 * HOUR, 7, 30, 90),
+    ("config", 12 * HOUR, 30, 90, 365),
+    ("media", DAY, 3, 90, None),
+    ("full", 7 * DAY, 14, 90, 365),
+]
+
+# Housekeeping schedules besides one backup per policy: name, task, every.
+HOUSEKEEPING = [
+    ("backups: prune", "backups.tasks.backups_prune", DAY),
+    ("backups: verify latest (restore test)", "backups.tasks.backups_verify_latest", DAY),
+    ("backups: sweep", "backups.tasks.backups_sweep", MIN),
+]
+
+
+def seed_policies(apps) -> None:
+    """Backup policies and their django-celery-beat periodic tasks (existing rows are kept)."""
+    import json
+
+    BackupPolicy = apps.get_model("backups", "BackupPolicy")
+    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+
+    def every(seconds: int):
+        schedule, _ = IntervalSchedule.objects.get_or_create(every=seconds, period="seconds")
+        return schedule
+
+    for kind, every_s, local, cloud, archive in POLICIES:
+        policy, _ = BackupPolicy.objects.get_or_create(
+            kind=kind, defaults={"every_s": every_s, "local_days": local, "cloud_days": cloud, "archive_days": archive}
+        )
+        PeriodicTask.objects.get_or_create(
+            name=f"backups: {kind}",
+            defaults={
+                "task": "backups.tasks.backup_scheduled",
+                "interval": every(policy.every_s),
+                "kwargs": json.dumps({"kind": kind}),
+                "queue": "long",
+                "description": f"The runbook's {kind} backup (retention in Backups › Backup policies).",
+            },
+        )
+    for name, task, every_s in HOUSEKEEPING:
+        PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": every(every_s)})

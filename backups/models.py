@@ -1,6 +1,8 @@
-"""Backups: the runbook's data types with their recovery point objectives."""
+"""Backups: data types with their RPO, backup policies, backups and their copies per storage tier."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.db import models
 
@@ -24,3 +26,141 @@ class DataType(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Kind(models.TextChoices):
+    DATABASE = "database"
+    CONFIG = "config"
+    MEDIA = "media"
+    FULL = "full"
+
+
+class Tier(models.TextChoices):
+    LOCAL = "local"
+    CLOUD = "cloud"
+    ARCHIVE = "archive"
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Trigger(models.TextChoices):
+    MANUAL = "manual"
+    API = "api"
+    SCHEDULE = "schedule"
+    DRILL = "drill"
+    IMPORT = "import"
+
+
+class Compression(models.TextChoices):
+    ZSTD = "zstd"
+    GZIP = "gzip"
+
+
+class BackupPolicy(models.Model):
+    """How often a kind is backed up and how long each tier keeps it (the runbook's tables).
+
+    Retention in days per tier; empty means kept indefinitely. Schedules live in
+    django-celery-beat's periodic tasks (seeded from these rows, editable in the admin)."""
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, unique=True)
+    every_s = models.PositiveIntegerField(help_text="How often the schedule takes one (seconds).")
+    local_days = models.PositiveIntegerField(null=True, blank=True)
+    cloud_days = models.PositiveIntegerField(null=True, blank=True)
+    archive_days = models.PositiveIntegerField(null=True, blank=True)
+    compression = models.CharField(max_length=10, choices=Compression.choices, default=Compression.ZSTD)
+    level = models.PositiveSmallIntegerField(default=3)
+
+    class Meta:
+        verbose_name_plural = "backup policies"
+        ordering = ["kind"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} every {self.every_s // 3600} h"
+
+    def retention_days(self, tier: str) -> int | None:
+        return getattr(self, f"{tier}_days")
+
+
+class Backup(models.Model):
+    """One backup: a set of files described by one manifest, copied to one or more tiers."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    snapshot_at = models.DateTimeField(null=True, blank=True, help_text="The data is as of this time (RPO anchor).")
+    # The primary artifact (the database dump for database and full backups); every file is in the manifest.
+    artifact = models.CharField(max_length=255, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True, help_text="Stored bytes, all files.")
+    uncompressed_bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the stored primary artifact.")
+    compression = models.CharField(max_length=10, choices=Compression.choices, default=Compression.ZSTD)
+    compression_level = models.PositiveSmallIntegerField(default=3)
+    format = models.CharField(max_length=40, blank=True)
+    progress = models.JSONField(default=dict, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "status", "-snapshot_at"])]
+
+    def __str__(self) -> str:
+        return f"backup {self.id} {self.kind} {self.status}"
+
+    @property
+    def subject(self) -> str:
+        return f"backup:{self.id}"
+
+
+class BackupLocation(models.Model):
+    """One stored copy of a backup in one tier, with its own verification."""
+
+    backup = models.ForeignKey(Backup, on_delete=models.CASCADE, related_name="locations")
+    tier = models.CharField(max_length=20, choices=Tier.choices)
+    uri = models.CharField(max_length=1000, help_text="Where the primary artifact is; the manifest sits beside it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: kept indefinitely.")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["backup_id", "tier"]
+        constraints = [models.UniqueConstraint(fields=["backup", "tier"], name="backup_location_one_per_tier")]
+
+    def __str__(self) -> str:
+        return f"{self.tier}: {self.uri}"
+
+
+class TargetLock(models.Model):
+    """Held while a backup reads a target, so two backups of the same target never run at once."""
+
+    target = models.CharField(max_length=255, unique=True)
+    backup = models.ForeignKey(Backup, on_delete=models.CASCADE, related_name="locks")
+    acquired_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.target
+
+
+class RetentionPause(models.Model):
+    """While any unexpired row exists, pruning does nothing (a restore or drill is reading backups)."""
+
+    reason = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(help_text="A crashed holder cannot pause retention forever.")
+
+    def __str__(self) -> str:
+        return self.reason

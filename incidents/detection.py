@@ -79,8 +79,8 @@ class Report:
 
 
 def probes_sync_http() -> None:
-    """Make the HTTP probes named in ``PROBE_HTTP_ENDPOINTS`` (``service=url,…``) exist."""
-    for slug, url in settings.PROBE_HTTP_ENDPOINTS:
+    """Make an HTTP probe exist for each of ``SERVICE_HEALTH_URLS`` (``service=url;…``)."""
+    for slug, url in getattr(settings, "SERVICE_HEALTH_URLS", {}).items():
         service = Service.objects.filter(slug=slug).first()
         if service is None:
             continue

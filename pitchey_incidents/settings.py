@@ -132,12 +132,15 @@ CELERY_BEAT_SCHEDULE = {
     "detection-run": {"task": "incidents.tasks.detection_run", "schedule": env_float("DETECTION_INTERVAL_S", 30.0)},
     "alerts-auto-resolve": {"task": "incidents.tasks.alerts_auto_resolve", "schedule": 60.0},
     "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},
+    "recovery-sweep": {"task": "recovery.tasks.runs_sweep", "schedule": 60.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------------
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+if TESTING:  # fast hashing in tests (and in the servers and workers that tests start)
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -158,7 +161,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
+            if DEBUG or TESTING
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
@@ -176,7 +179,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", ["security.W008"])  # redirect is the proxy's job
+# The HTTPS redirect is the TLS proxy's job (W008); HSTS preloading is the operator's choice (W021).
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", ["security.W008", "security.W021"])
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -197,11 +201,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Incident response and disaster recovery: incidents, alerts, backups, recovery.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["pitchey_incidents.drf.RolePermission"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"SeverityEnum": "incidents.models.Severity.choices"},
 }
 
 # --- Protected platform (what we back up, probe and recover) -------------------------------------
@@ -211,14 +216,14 @@ MEDIA_DIR = env_str("MEDIA_DIR", "")
 CONFIG_PATHS = env_list("CONFIG_PATHS", [], sep=":")
 BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
 PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
-# Detection: HTTP endpoints to probe as SERVICE=URL pairs (comma-separated), history kept, intake limit.
-PROBE_HTTP_ENDPOINTS = [
-    (slug.strip(), url.strip())
-    for slug, _, url in (item.partition("=") for item in env_list("PROBE_HTTP_ENDPOINTS", []))
-    if slug.strip() and url.strip()
-]
+# Detection (docs/detection.md): probe history kept, intake limit. HTTP probes: SERVICE_HEALTH_URLS.
 PROBE_HISTORY_DAYS = env_int("PROBE_HISTORY_DAYS", 14, minimum=1)
 ALERT_MAX_BODY_BYTES = env_int("ALERT_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+# Backups (docs/backups.md): rate limit, worker heartbeat, where restore tests create scratch databases.
+BACKUP_MAX_BYTES_PER_S = env_int("BACKUP_MAX_BYTES_PER_S", 0, minimum=0)
+BACKUP_HEARTBEAT_TIMEOUT_S = env_int("BACKUP_HEARTBEAT_TIMEOUT_S", 120, minimum=5)
+BACKUP_SCRATCH_DATABASE_URL = env_str("BACKUP_SCRATCH_DATABASE_URL", "")
+BACKUP_S3_PART_SIZE_MB = env_int("BACKUP_S3_PART_SIZE_MB", 16, minimum=5)
 # Commands that the run_command action may run: NAME=command line, separated by ';'.
 ALLOWED_COMMANDS = {
     name.strip(): cmd.strip()
@@ -249,6 +254,8 @@ CF_WORKER_NAME = env_str("CF_WORKER_NAME")
 CLOUDFLARE_API_URL = env_url("CLOUDFLARE_API_URL", "https://api.cloudflare.com/client/v4")
 R2_BUCKET = env_str("R2_BUCKET")
 R2_ARCHIVE_BUCKET = env_str("R2_ARCHIVE_BUCKET")
+R2_PREFIX = env_str("R2_PREFIX", "")
+R2_ARCHIVE_PREFIX = env_str("R2_ARCHIVE_PREFIX", "archive/")  # used when R2_ARCHIVE_BUCKET is empty
 S3_ENDPOINT_URL = env_url("S3_ENDPOINT_URL", "")
 AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID")
 AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY")
@@ -256,6 +263,22 @@ AWS_REGION = env_str("AWS_REGION", "auto")
 OUTGOING_WEBHOOK_URL = env_url("OUTGOING_WEBHOOK_URL", "")
 OUTGOING_WEBHOOK_SECRET = env_str("OUTGOING_WEBHOOK_SECRET")
 HTTP_TIMEOUT_S = env_float("HTTP_TIMEOUT_S", 10.0)
+
+# --- Recovery (docs/recovery.md) -----------------------------------------------------------------
+# Health URLs the recovery plans verify, per service slug: "api=https://…/health;auth=https://…".
+SERVICE_HEALTH_URLS = {
+    name.strip(): url.strip()
+    for name, _, url in (item.partition("=") for item in env_list("SERVICE_HEALTH_URLS", [], sep=";"))
+    if name.strip() and url.strip()
+}
+PROVIDER_HTTP_ATTEMPTS = env_int("PROVIDER_HTTP_ATTEMPTS", 5, minimum=1)
+PROVIDER_RETRY_BASE_S = env_float("PROVIDER_RETRY_BASE_S", 1.0)
+NEON_OPERATION_TIMEOUT_S = env_float("NEON_OPERATION_TIMEOUT_S", 600.0)
+NEON_POLL_INTERVAL_S = env_float("NEON_POLL_INTERVAL_S", 2.0)
+DRILL_REDIS_DB = env_int("DRILL_REDIS_DB", 15, minimum=0)
+RECOVERY_ALLOW_SELF_RESTORE = env_bool("RECOVERY_ALLOW_SELF_RESTORE", False)
+DRILL_SLACK_WEBHOOK = env_str("DRILL_SLACK_WEBHOOK")
+RECOVERY_LEASE_S = env_int("RECOVERY_LEASE_S", 3600, minimum=10)
 
 EMAIL_URL = env_str("EMAIL_URL")
 if EMAIL_URL:

@@ -7,6 +7,7 @@ from . import health, metrics
 api_v1 = [
     path("", include("incidents.api.urls")),
     path("", include("recovery.api.urls")),
+    path("", include("backups.api.urls")),
 ]
 
 urlpatterns = [
@@ -18,5 +19,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("backups/", include("backups.urls")),
+    path("recovery/", include("recovery.urls")),
     path("", include("incidents.urls")),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.urls import reverse
 
 
 class RuntimeFlag(models.Model):
@@ -19,3 +20,179 @@ class RuntimeFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={'on' if self.enabled else 'off'}"
+
+
+class OnFailure(models.TextChoices):
+    ABORT = "abort", "Abort the run"
+    CONTINUE = "continue", "Continue"
+    FALLBACK = "fallback", "Run the fallback step"
+
+
+class RecoveryPlan(models.Model):
+    """A runbook procedure as data: ordered steps. ``full`` includes the service plans in recovery order."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    service = models.SlugField(blank=True, help_text="The catalog service this plan recovers (blank: several).")
+    is_drill = models.BooleanField(default=False, help_text="A drill scenario: scratch resources only.")
+
+    class Meta:
+        ordering = ["is_drill", "slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanStep(models.Model):
+    plan = models.ForeignKey(RecoveryPlan, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.SlugField(help_text="Unique within the plan; fallbacks and references use it.")
+    title = models.CharField(max_length=200)
+    service = models.SlugField(blank=True)
+    action = models.CharField(
+        max_length=80, help_text="provider.action (e.g. neon.restart_endpoint), or include.PLAN / include.services"
+    )
+    params = models.JSONField(default=dict, blank=True)
+    on_failure = models.CharField(max_length=10, choices=OnFailure.choices, default=OnFailure.ABORT)
+    fallback = models.SlugField(blank=True, help_text="Name of the step to run when this one fails.")
+    only_as_fallback = models.BooleanField(default=False, help_text="Runs only when another step falls back to it.")
+    requires = models.SlugField(blank=True, help_text="Runs only if this named step succeeded.")
+    verify_action = models.CharField(max_length=80, blank=True, help_text="Verification probe, provider.action.")
+    verify_params = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["plan", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "position"], name="plan_step_position"),
+            models.UniqueConstraint(fields=["plan", "name"], name="plan_step_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan.slug}#{self.position} {self.name}"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class RunKind(models.TextChoices):
+    RUN = "run", "Recovery run"
+    DRILL = "drill", "Drill"
+
+
+class RecoveryRun(models.Model):
+    """One execution of a plan (or a drill scenario); its steps are copied in at creation."""
+
+    kind = models.CharField(max_length=5, choices=RunKind.choices, default=RunKind.RUN)
+    plan = models.SlugField()
+    scenario = models.SlugField(blank=True)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    dry_run = models.BooleanField(default=False)
+    incident = models.CharField(max_length=20, blank=True, db_index=True, help_text="Public id, e.g. INC-00001.")
+    incident_declared_at = models.DateTimeField(null=True, blank=True, help_text="RTO clock start.")
+    incident_started_at = models.DateTimeField(null=True, blank=True, help_text="Data after this is at risk (RPO).")
+    requested_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    cancel_requested = models.BooleanField(default=False)
+    deviated = models.BooleanField(default=False)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    steady_state = models.JSONField(default=dict, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.id} {self.plan} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("recovery:run", args=[self.id])
+
+    @property
+    def subject(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def clock_start(self):
+        return self.incident_declared_at or self.started_at
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
+
+
+class RunStep(models.Model):
+    run = models.ForeignKey(RecoveryRun, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=100)
+    title = models.CharField(max_length=200)
+    service = models.SlugField(blank=True)
+    action = models.CharField(max_length=80)
+    params = models.JSONField(default=dict, blank=True)
+    on_failure = models.CharField(max_length=10, choices=OnFailure.choices, default=OnFailure.ABORT)
+    fallback = models.CharField(max_length=100, blank=True)
+    only_as_fallback = models.BooleanField(default=False)
+    requires = models.CharField(max_length=100, blank=True)
+    verify_action = models.CharField(max_length=80, blank=True)
+    verify_params = models.JSONField(default=dict, blank=True)
+    idempotent = models.BooleanField(default=False)
+    triggered = models.BooleanField(default=False, help_text="A failed step fell back to this one.")
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    output = models.TextField(blank=True)
+    verify_output = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "position"], name="run_step_position")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} #{self.position} {self.name} ({self.status})"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return round((self.finished_at - self.started_at).total_seconds(), 3)
+        return None
+
+
+class Objective(models.Model):
+    """One measured objective of a run: RTO of a service or RPO of a data type, against its targets."""
+
+    class Kind(models.TextChoices):
+        RTO = "rto", "RTO"
+        RPO = "rpo", "RPO"
+
+    run = models.ForeignKey(RecoveryRun, on_delete=models.CASCADE, related_name="objectives")
+    kind = models.CharField(max_length=3, choices=Kind.choices)
+    subject = models.SlugField(help_text="Service slug (RTO) or data type slug (RPO).")
+    name = models.CharField(max_length=100, blank=True)
+    target_s = models.PositiveIntegerField()
+    max_s = models.PositiveIntegerField()
+    achieved_s = models.FloatField(null=True, blank=True)
+    met = models.BooleanField(null=True)
+
+    class Meta:
+        ordering = ["run", "kind", "id"]
+        constraints = [models.UniqueConstraint(fields=["run", "kind", "subject"], name="one_objective_per_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject}: {self.achieved_s} / {self.target_s}"

@@ -42,7 +42,7 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     def get_url(self, obj) -> str:
         request = self.context.get("request")
-        path = obj.get_absolute_url()
+        path = f"/incidents/{obj.public_id}/"  # incidents:detail, without a reverse() per row
         return request.build_absolute_uri(path) if request else path
 
 

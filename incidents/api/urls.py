@@ -14,5 +14,6 @@ urlpatterns = [
     path("alerts/<str:kind>/", detection.AlertIntakeView.as_view(), name="alerts"),
     path("health/", detection.HealthView.as_view(), name="health"),
     path("detect/", detection.DetectView.as_view(), name="detect"),
+    path("whoami/", views.WhoAmIView.as_view(), name="whoami"),
     *router.urls,
 ]

@@ -54,6 +54,14 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
+    @extend_schema(parameters=[OpenApiParameter("include", str, description="`timeline` embeds the timeline")])
+    def retrieve(self, request, *args, **kwargs):
+        incident = self.get_object()
+        data = s.IncidentSerializer(incident, context={"request": request}).data
+        if request.query_params.get("include") == "timeline":
+            data["timeline"] = s.TimelineEntrySerializer(selectors.incident_timeline(incident), many=True).data
+        return Response(data)
+
     @extend_schema(request=s.DeclareSerializer, responses={201: s.IncidentSerializer})
     def create(self, request):
         data = _valid(s.DeclareSerializer, request)
@@ -141,3 +149,13 @@ class ServiceListView(APIView):
     def get(self, request):
         health = selectors.service_health()
         return Response(s.ServiceSerializer(Service.objects.all(), many=True, context={"health": health}).data)
+
+
+class WhoAmIView(APIView):
+    """The caller's username and role: a cheap authenticated endpoint for clients and benchmarks."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        from pitchey_incidents.roles import role_of
+
+        return Response({"username": request.user.get_username(), "role": role_of(request.user)})

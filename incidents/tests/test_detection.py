@@ -207,7 +207,7 @@ def test_runbook_script_detect_reports_and_exits_non_zero(prom, cache, settings)
     assert Incident.objects.get().severity == "P0"
 
 
-def test_http_endpoint_probe_from_settings(settings):
+def test_http_endpoint_probe_from_service_health_urls(settings):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -227,7 +227,7 @@ def test_http_endpoint_probe_from_settings(settings):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         settings.PROMETHEUS_URL = settings.TARGET_REDIS_URL = settings.REDIS_URL = ""
-        settings.PROBE_HTTP_ENDPOINTS = [("api", f"http://127.0.0.1:{server.server_address[1]}/health")]
+        settings.SERVICE_HEALTH_URLS = {"api": f"http://127.0.0.1:{server.server_address[1]}/health"}
         report = detection.detection_run()
         http = next(c for c in report.checks if c.check == "http-api")
         assert (http.status, http.metrics["status_code"], http.service) == ("ok", 200, "api")

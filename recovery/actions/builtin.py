@@ -1,102 +1,100 @@
-"""The actions that run for real on any installation (cloud ones come with their providers)."""
+"""Mitigation actions: thin adapters over the providers (``recovery/providers/``), keyed by name."""
 
 from __future__ import annotations
 
-import shlex
-import subprocess
-
-import psycopg
-import redis
 from django.conf import settings
-from django.db import transaction
 
-from pitchey_incidents.targets import libpq_url, target_database_url, target_is_postgres, target_redis_url
-
-from ..models import RuntimeFlag
+from ..providers import REGISTRY
 from .base import Action, ActionResult, Param, register
 
-IDLE_SQL = (
-    "SELECT pid FROM pg_stat_activity WHERE state = 'idle' AND pid <> pg_backend_pid() "
-    "AND datname = current_database() AND state_change < now() - make_interval(mins => %s)"
-)
 
+class ProviderAction(Action):
+    """An action that runs ``provider.action`` with the cleaned params (renamed by ``param_map``)."""
 
-@register
-class TerminateIdleConnections(Action):
-    name = "terminate_idle_connections"
-    label = "Terminate idle database connections"
-    description = "The runbook's pg_terminate_backend on connections idle for longer than the limit."
-    params = (Param("idle_minutes", "int", default=10, minimum=0, maximum=1440, help="Idle for at least"),)
+    provider: str
+    provider_action: str
+    fixed: dict = {}
 
     def available(self):
-        return (True, "") if target_is_postgres() else (False, "no PostgreSQL target configured")
+        return REGISTRY[self.provider].available()
 
     def run(self, params, *, dry_run=False):
-        if not target_is_postgres():
-            return ActionResult(False, "no PostgreSQL target: set TARGET_DATABASE_URL")
-        with psycopg.connect(libpq_url(target_database_url()), connect_timeout=5, autocommit=True) as conn:
-            pids = [row[0] for row in conn.execute(IDLE_SQL, (params["idle_minutes"],))]
-            if dry_run:
-                return ActionResult(True, f"would terminate {len(pids)} idle connection(s)", {"pids": pids})
-            killed = [pid for pid in pids if conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]]
-        return ActionResult(True, f"terminated {len(killed)} idle connection(s)", {"pids": killed})
+        outcome = REGISTRY[self.provider].run(self.provider_action, {**self.fixed, **params}, dry_run=dry_run)
+        return ActionResult(outcome.ok, outcome.output, outcome.data)
 
 
-@register
-class PurgeCache(Action):
-    name = "purge_cache"
-    label = "Purge cache"
-    description = "Flush the cache Redis database (TARGET_REDIS_URL)."
-
-    def available(self):
-        return (True, "") if target_redis_url() else (False, "no Redis target configured")
-
-    def run(self, params, *, dry_run=False):
-        url = target_redis_url()
-        if not url:
-            return ActionResult(False, "no Redis target: set TARGET_REDIS_URL")
-        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-        keys = client.dbsize()
-        if dry_run:
-            return ActionResult(True, f"would flush {keys} key(s)", {"keys": keys})
-        client.flushdb()
-        return ActionResult(True, f"flushed {keys} key(s)", {"keys": keys})
-
-
-class FlagAction(Action):
-    flag: str
-    enable: bool
-    destructive = False
-
-    def run(self, params, *, dry_run=False):
-        state = "on" if self.enable else "off"
-        if dry_run:
-            return ActionResult(True, f"would turn {self.flag} {state}")
-        with transaction.atomic():
-            RuntimeFlag.objects.update_or_create(name=self.flag, defaults={"enabled": self.enable})
-        return ActionResult(True, f"{self.flag} is {state}", {"flag": self.flag, "enabled": self.enable})
-
-
-def _flag_action(name: str, flag: str, enable: bool, label: str) -> None:
+def _action(name: str, label: str, spec: str, *, description: str = "", params=(), fixed=None, destructive=True):
+    provider, _, provider_action = spec.partition(".")
     register(
         type(
             name,
-            (FlagAction,),
+            (ProviderAction,),
             {
                 "name": name,
-                "flag": flag,
-                "enable": enable,
                 "label": label,
-                "description": f"Sets {flag} {'on' if enable else 'off'} at /api/v1/flags/.",
+                "description": description or f"{label} ({spec}).",
+                "params": tuple(params),
+                "provider": provider,
+                "provider_action": provider_action,
+                "fixed": fixed or {},
+                "destructive": destructive,
             },
         )
     )
 
 
-_flag_action("enable_read_only", "READ_ONLY_MODE", True, "Enable read-only mode (stop all writes)")
-_flag_action("disable_read_only", "READ_ONLY_MODE", False, "Disable read-only mode")
-_flag_action("enable_maintenance", "MAINTENANCE_MODE", True, "Enable maintenance mode")
-_flag_action("disable_maintenance", "MAINTENANCE_MODE", False, "Disable maintenance mode")
+_action(
+    "terminate_idle_connections",
+    "Terminate idle database connections",
+    "postgres.terminate_idle",
+    description="The runbook's pg_terminate_backend on connections idle for longer than the limit.",
+    params=[Param("idle_minutes", "int", default=10, minimum=0, maximum=1440, help="Idle for at least")],
+)
+_action("purge_cache", "Purge cache", "redis.flush", description="Flush the cache Redis database (TARGET_REDIS_URL).")
+for _name, _flag, _on, _label in [
+    ("enable_read_only", "READ_ONLY_MODE", True, "Enable read-only mode (stop all writes)"),
+    ("disable_read_only", "READ_ONLY_MODE", False, "Disable read-only mode"),
+    ("enable_maintenance", "MAINTENANCE_MODE", True, "Enable maintenance mode"),
+    ("disable_maintenance", "MAINTENANCE_MODE", False, "Disable maintenance mode"),
+]:
+    _action(
+        _name,
+        _label,
+        "flags.set",
+        description=f"Sets {_flag} {'on' if _on else 'off'} at /api/v1/flags/.",
+        fixed={"flag": _flag, "enabled": _on},
+        destructive=False,
+    )
+# Cloud actions (enabled when their provider is configured).
+_action(
+    "rollback_deploy",
+    "Roll back the Worker deployment",
+    "cloudflare.rollback_worker",
+    description="Redeploy the previous Worker version at 100 % (the runbook's wrangler rollback).",
+)
+_action(
+    "purge_edge_cache",
+    "Purge the edge cache",
+    "cloudflare.purge_cache",
+    description="Cloudflare purge_everything on CF_ZONE_ID.",
+)
+_action(
+    "branch_from_pitr",
+    "Create a recovery branch from PITR",
+    "neon.branch_from_pitr",
+    description="A Neon branch at a past timestamp or LSN, with a read-write endpoint.",
+    params=[Param("timestamp", help="RFC 3339 time; default: now"), Param("lsn", help="Or an LSN")],
+)
+_action(
+    "scale_database",
+    "Scale the database compute",
+    "neon.resize",
+    description="Set the Neon endpoint's autoscaling limits (compute units).",
+    params=[
+        Param("min_cu", "int", default=1, minimum=1, maximum=56),
+        Param("max_cu", "int", default=4, minimum=1, maximum=56),
+    ],
+)
 
 
 @register
@@ -127,35 +125,18 @@ class RestartWorker(Action):
 
 
 @register
-class RunCommand(Action):
+class RunCommand(ProviderAction):
     name = "run_command"
     label = "Run a configured command"
     description = "Runs one of the commands named in ALLOWED_COMMANDS, with a timeout."
     params = (Param("command", "str", required=True, help="Name of a configured command"),)
+    provider, provider_action = "command", "run"
 
     def clean(self, raw):
+        from pitchey_incidents.errors import DomainError
+
         cleaned = super().clean(raw)
         if cleaned["command"] not in settings.ALLOWED_COMMANDS:
-            from pitchey_incidents.errors import DomainError
-
             allowed = ", ".join(sorted(settings.ALLOWED_COMMANDS)) or "none configured"
             raise DomainError(f"not a configured command (allowed: {allowed})", field="params.command")
         return cleaned
-
-    def available(self):
-        return (True, "") if settings.ALLOWED_COMMANDS else (False, "no commands in ALLOWED_COMMANDS")
-
-    def run(self, params, *, dry_run=False):
-        argv = shlex.split(settings.ALLOWED_COMMANDS[params["command"]])
-        if dry_run:
-            return ActionResult(True, f"would run: {shlex.join(argv)}")
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=settings.COMMAND_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            return ActionResult(False, f"timed out after {settings.COMMAND_TIMEOUT_S:g}s")
-        except OSError as exc:
-            return ActionResult(False, f"could not start: {exc.strerror}")
-        output = (done.stdout + done.stderr)[-8000:]
-        return ActionResult(
-            done.returncode == 0, f"exit {done.returncode}\n{output}".strip(), {"exit": done.returncode}
-        )

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .. import selectors, services
 from ..models import RuntimeFlag
+from . import serializers as s
 
 
 class FlagSerializer(serializers.ModelSerializer):
@@ -23,3 +26,65 @@ class FlagListView(APIView):
         for name in ("MAINTENANCE_MODE", "READ_ONLY_MODE"):
             flags.setdefault(name, RuntimeFlag(name=name, enabled=False))
         return Response(FlagSerializer(sorted(flags.values(), key=lambda f: f.name), many=True).data)
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class _RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    kind = "run"
+    write_role = "commander"
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.runs(kind=self.kind, status=params.get("status") or None)
+
+    def _answer(self, run, code=status.HTTP_200_OK):
+        run = selectors.run_with_steps(run.id)
+        return Response(self.get_serializer(run).data, status=code)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._answer(services.run_cancel(run=self.get_object(), actor=request.user), status.HTTP_202_ACCEPTED)
+
+
+class RecoveryRunViewSet(_RunViewSet):
+    """Recovery runs: a plan executed step by step, resumable, with measured RTO/RPO and a report."""
+
+    serializer_class = s.RecoveryRunSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("status", str)])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.StartRunSerializer, responses={202: s.RecoveryRunSerializer})
+    def create(self, request):
+        data = _valid(s.StartRunSerializer, request)
+        extra = {}
+        if data.get("incident"):
+            info = services.incident_info(data["incident"])
+            extra = {
+                "incident": info["public_id"],
+                "incident_declared_at": info["declared_at"],
+                "incident_started_at": info.get("started_at"),
+            }
+        run = services.run_start(plan=data["plan"], dry_run=data["dry_run"], actor=request.user, **extra)
+        return self._answer(run, status.HTTP_202_ACCEPTED)
+
+
+class DrillViewSet(_RunViewSet):
+    """Drills: the runbook's test scenarios on scratch resources, with steady-state checks."""
+
+    serializer_class = s.DrillSerializer
+    kind = "drill"
+
+    @extend_schema(request=s.StartDrillSerializer, responses={202: s.DrillSerializer})
+    def create(self, request):
+        data = _valid(s.StartDrillSerializer, request)
+        return self._answer(
+            services.drill_start(scenario=data["scenario"], actor=request.user), status.HTTP_202_ACCEPTED
+        )

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from pitchey_incidents.errors import DomainError
+
+from .. import selectors, services
+from ..models import Backup, Kind, Status, Trigger
+from . import serializers as s
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Backups: start one (202), list, show, verify (202), and the RPO status per data type."""
+
+    serializer_class = s.BackupSerializer
+    lookup_value_regex = r"[0-9]+"
+    write_role = "commander"
+
+    def get_queryset(self):
+        q = self.request.query_params
+        kind, state = q.get("kind"), q.get("status")
+        if kind and kind not in Kind.values:
+            raise DomainError(f"must be one of {', '.join(Kind.values)}", field="kind")
+        if state and state not in Status.values:
+            raise DomainError(f"must be one of {', '.join(Status.values)}", field="status")
+        return selectors.backup_list(kind=kind, status=state)
+
+    def get_object(self) -> Backup:
+        try:
+            return selectors.backup_get(int(self.kwargs["pk"]))
+        except (Backup.DoesNotExist, ValueError):
+            raise Http404("no such backup") from None
+
+    @extend_schema(parameters=[OpenApiParameter("kind", str), OpenApiParameter("status", str)])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.StartSerializer, responses={202: s.BackupSerializer})
+    def create(self, request):
+        data = _valid(s.StartSerializer, request)
+        backup = services.backup_start(kind=data["kind"], actor=request.user, trigger=Trigger.API)
+        return Response(s.BackupSerializer(selectors.backup_get(backup.id)).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.VerifySerializer, responses={202: s.BackupSerializer})
+    @action(detail=True, methods=["post"])
+    def verify(self, request, pk=None):
+        backup = self.get_object()
+        data = _valid(s.VerifySerializer, request)
+        services.backup_verify_start(backup=backup, actor=request.user, restore_test=data["restore_test"])
+        return Response(s.BackupSerializer(selectors.backup_get(backup.id)).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=s.RpoSerializer(many=True))
+    @action(detail=False, methods=["get"])
+    def rpo(self, request):
+        return Response(s.RpoSerializer(selectors.rpo_status(), many=True).data)

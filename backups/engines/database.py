@@ -1,0 +1,220 @@
+"""Database engines: PostgreSQL through pg_dump (custom format), SQLite through its online backup API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+
+import psycopg
+from django.utils import timezone
+
+from .. import pipeline, targets
+from .base import BackupFailed, Context, Engine, run_checked
+
+ROW_COUNTS_SQL = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+
+def pg_env(url: str) -> tuple[str, dict]:
+    bare, password = targets.split_password(url)
+    env = dict(os.environ)
+    if password:
+        env["PGPASSWORD"] = password
+    return bare, env
+
+
+def tool_version(tool: str) -> str:
+    try:
+        out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def pg_row_counts(conn) -> dict[str, int]:
+    counts = {}
+    for schema, table in conn.execute(ROW_COUNTS_SQL).fetchall():
+        ident = psycopg.sql.Identifier(schema, table)
+        query = psycopg.sql.SQL("SELECT count(*) FROM {}").format(ident)
+        counts[f"{schema}.{table}"] = conn.execute(query).fetchone()[0]
+    return counts
+
+
+class PostgresEngine(Engine):
+    """1. Export a snapshot in a repeatable-read transaction (its time is the RPO anchor).
+    2. ``pg_dump -Fc -Z0 --snapshot`` to a file (a seekable file keeps data offsets, so
+       ``pg_restore -j`` stays parallel), counting rows per table in the same snapshot meanwhile.
+    3. Compress and hash the dump through the pipeline; keep the roles (``pg_dumpall --globals-only``)."""
+
+    name = "postgres"
+
+    def run(self, ctx: Context) -> list[dict]:
+        url = targets.database_url()
+        bare, env = pg_env(url)
+        try:
+            conn = psycopg.connect(url, autocommit=False)
+        except psycopg.Error as exc:
+            raise BackupFailed(f"cannot connect to the database: {str(exc).strip().splitlines()[0]}") from None
+        with conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            snapshot, snapshot_at, server, size = conn.execute(
+                "SELECT pg_export_snapshot(), transaction_timestamp(), current_setting('server_version'),"
+                " pg_database_size(current_database())"
+            ).fetchone()
+            ctx.took_snapshot(snapshot_at)
+            raw = ctx.workdir / "database.pgdump"
+            argv = ["pg_dump", "-Fc", "-Z0", f"--snapshot={snapshot}", "-f", str(raw), "-d", bare]
+            dump = _Dump(argv, env, raw, ctx, expected=size)
+            dump.start()
+            try:
+                counts = pg_row_counts(conn)
+            finally:
+                dump.finish()
+            conn.rollback()
+        with open(raw, "rb") as fh:
+            if fh.read(5) != b"PGDMP":
+                raise BackupFailed("pg_dump output is not a custom-format archive")
+        ctx.reporter.start("compress", raw.stat().st_size)
+        stored = pipeline.store_file(
+            raw,
+            ctx.outdir / f"{ctx.stem}.dump{ctx.suffix()}",
+            tmp_dir=ctx.workdir,
+            compression=ctx.compression,
+            level=ctx.level,
+            reporter=ctx.reporter,
+        )
+        raw.unlink()
+        ctx.info.update(
+            {
+                "server_version": server,
+                "pg_dump_version": tool_version("pg_dump"),
+                "target": targets.redact_url(url),
+            }
+        )
+        parts = [
+            stored.describe()
+            | {"part": "database", "format": "pg_dump-custom", "compression": ctx.compression, "tables": counts}
+        ]
+        parts += self._globals(bare, env, ctx)
+        return parts
+
+    def _globals(self, bare: str, env: dict, ctx: Context) -> list[dict]:
+        """Roles and tablespaces; a non-superuser may not read passwords, then we keep roles without them."""
+        raw = ctx.workdir / "globals.sql"
+        notes = []
+        for extra in ([], ["--no-role-passwords"]):
+            try:
+                run_checked(
+                    ["pg_dumpall", "--globals-only", *extra, "-d", bare],
+                    env=env,
+                    output=raw,
+                    ctx=ctx,
+                    phase="globals",
+                    expected=0,
+                )
+                break
+            except BackupFailed as exc:
+                notes.append(str(exc))
+        else:
+            return [{"part": "globals", "skipped": True, "reason": "; ".join(notes)}]
+        stored = pipeline.store_file(
+            raw,
+            ctx.outdir / f"{ctx.stem}.globals.sql{ctx.suffix()}",
+            tmp_dir=ctx.workdir,
+            compression=ctx.compression,
+            level=ctx.level,
+        )
+        entry = stored.describe() | {"part": "globals", "format": "sql", "compression": ctx.compression}
+        if notes:
+            entry["note"] = "without role passwords: " + notes[0]
+        return [entry]
+
+
+class _Dump:
+    """pg_dump in a thread of its own, so the snapshot's row counts run at the same time."""
+
+    def __init__(self, argv, env, raw, ctx, expected):
+        import threading
+
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(argv, env, raw, ctx, expected), daemon=True)
+
+    def _run(self, argv, env, raw, ctx, expected):
+        try:
+            run_checked(argv, env=env, output=raw, ctx=ctx, phase="dump", expected=expected, to_stdout=False)
+        except BaseException as exc:  # re-raised in the calling thread
+            self.error = exc
+
+    def start(self):
+        self._thread.start()
+
+    def finish(self):
+        self._thread.join()
+        if self.error:
+            raise self.error
+
+
+class SqliteEngine(Engine):
+    """SQLite's online backup API copies a consistent database while others keep writing."""
+
+    name = "sqlite"
+
+    def run(self, ctx: Context) -> list[dict]:
+        url = targets.database_url()
+        path = targets.sqlite_path(url)
+        if not path.exists():
+            raise BackupFailed(f"no SQLite database at {path}")
+        raw = ctx.workdir / "database.sqlite3"
+        ctx.reporter.start("dump", path.stat().st_size)
+        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        dst = sqlite3.connect(raw)
+        try:
+            ctx.took_snapshot(timezone.now())
+            src.backup(
+                dst, pages=1024, progress=lambda _s, remaining, total: ctx.reporter.set((total - remaining) * 4096)
+            )
+            counts = sqlite_row_counts(dst)
+        finally:
+            src.close()
+            dst.close()
+        ctx.reporter.start("compress", raw.stat().st_size)
+        stored = pipeline.store_file(
+            raw,
+            ctx.outdir / f"{ctx.stem}.sqlite3{ctx.suffix()}",
+            tmp_dir=ctx.workdir,
+            compression=ctx.compression,
+            level=ctx.level,
+            reporter=ctx.reporter,
+        )
+        raw.unlink()
+        ctx.info.update({"server_version": f"SQLite {sqlite3.sqlite_version}", "target": str(path)})
+        return [
+            stored.describe()
+            | {"part": "database", "format": "sqlite", "compression": ctx.compression, "tables": counts}
+        ]
+
+
+def sqlite_row_counts(conn) -> dict[str, int]:
+    names = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+
+
+def database_engine() -> Engine:
+    return PostgresEngine() if targets.is_postgres(targets.database_url()) else SqliteEngine()
+
+
+def which(tool: str) -> bool:
+    return shutil.which(tool) is not None

@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from django.core.management.base import CommandError
+
+from pitchey_incidents.cli import DomainCommand, cli_actor
+
+from ... import selectors, services
+from ...models import Backup, Kind, Status
+from ...restore import RestoreError, restore_database
+from ...verify import verify_path
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, drawn only on a terminal."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, reporter) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1:
+            return
+        self.last = now
+        snap = reporter.snapshot()
+        width = 30
+        filled = int(width * (snap["percent"] or 0) / 100)
+        total = f"/{_mb(snap['total_bytes'])}" if snap["total_bytes"] else ""
+        pct = f"{snap['percent']:5.1f}%" if snap["percent"] is not None else "  ...  "
+        self.stream.write(
+            f"\r{snap['phase'][:16]:<16} [{'#' * filled}{' ' * (width - filled)}] {pct} "
+            f"{_mb(snap['done_bytes'])}{total}   "
+        )
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _show(backup: Backup) -> str:
+    size = _mb(backup.size_bytes) if backup.size_bytes is not None else "-"
+    tiers = ",".join(loc.tier for loc in backup.locations.all()) or "-"
+    verified = "verified" if backup.verified_at else "unverified"
+    when = backup.snapshot_at or backup.created_at
+    return (
+        f"{backup.id:>5}  {backup.kind:<8}  {backup.status:<9}  {when:%Y-%m-%d %H:%M}  "
+        f"{size:>10}  {verified:<10}  {tiers}"
+    )
+
+
+class Command(DomainCommand):
+    help = "Backups: take, verify, list, prune, show schedules (the runbook's backup-automation.sh)."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="verb", required=True, parser_class=type(parser))
+        for kind in Kind.values:
+            p = sub.add_parser(kind, help=f"Take a {kind} backup")
+            p.add_argument("--inline", action="store_true", help="Run here instead of on a worker")
+            p.add_argument("--compression", choices=["zstd", "gzip"])
+            p.add_argument("--level", type=int)
+            p.add_argument("--json", action="store_true")
+        v = sub.add_parser("verify", help="Verify a backup file (with its manifest) or a catalog id")
+        v.add_argument("target", help="PATH of a backup file or manifest, or a backup ID")
+        v.add_argument("--restore-test", action="store_true", help="Also restore it into a scratch database")
+        v.add_argument("--json", action="store_true")
+        sub.add_parser("test", help="Take a database backup and prove it restores (the runbook's test)")
+        lst = sub.add_parser("list", help="List backups, newest first")
+        lst.add_argument("--kind", choices=Kind.values)
+        lst.add_argument("--json", action="store_true")
+        pr = sub.add_parser("prune", help="Apply the retention policy")
+        pr.add_argument("--dry-run", action="store_true", help="Only show what would be deleted")
+        sch = sub.add_parser("schedule", help="Show the backup schedules (the runbook's setup-cron)")
+        sch.add_argument("--json", action="store_true")
+        sub.add_parser("import", help="Rebuild the catalog from the manifests in every tier")
+        rs = sub.add_parser("restore", help="Restore a database backup into an existing empty database")
+        rs.add_argument("id", type=int)
+        rs.add_argument("--database-url", required=True)
+        rs.add_argument("--jobs", type=int, default=2)
+        sub.add_parser("sweep", help="Fail backups whose worker died; clean their files")
+
+    def handle(self, *args, verb, **opts):
+        if verb in Kind.values:
+            return self.do_backup(kind=verb, **opts)
+        getattr(self, f"do_{verb}")(**opts)
+
+    def _bar(self):
+        bar = ProgressBar() if sys.stderr.isatty() else None
+        if bar:
+            services.progress_listeners.append(bar)
+        return bar
+
+    def _unbar(self, bar):
+        if bar:
+            services.progress_listeners.remove(bar)
+            bar.close()
+
+    def do_backup(self, *, kind, inline, compression, level, json, **_):
+        bar = self._bar() if inline else None
+        try:
+            backup = services.backup_start(
+                kind=kind, actor=cli_actor(), inline=inline, compression=compression, level=level
+            )
+        finally:
+            self._unbar(bar)
+        backup = selectors.backup_get(backup.id)
+        if json:
+            from ...api.serializers import BackupSerializer
+
+            self.stdout.write(_dumps(BackupSerializer(backup).data))
+        elif backup.status == Status.QUEUED and not inline:
+            self.stdout.write(f"📦 backup {backup.id} ({kind}) queued")
+        else:
+            self.stdout.write(_show(backup))
+            for loc in backup.locations.all():
+                self.stdout.write(f"       {loc.tier}: {loc.uri}")
+        if backup.status == Status.FAILED:
+            raise CommandError(f"backup {backup.id} failed: {backup.error}")
+        if inline and backup.status == Status.QUEUED:
+            raise CommandError(f"backup {backup.id} stays queued: a backup of the same target is running")
+
+    def do_verify(self, *, target, restore_test, json, **_):
+        depth = "restore" if restore_test else "list"
+        path = Path(target)
+        bar = self._bar()
+        try:
+            if target.isdigit() and not path.exists():
+                try:
+                    backup = Backup.objects.get(id=int(target))
+                except Backup.DoesNotExist:
+                    raise CommandError(f"no backup {target}") from None
+                backup = services.backup_verify(backup_id=backup.id, restore_test=restore_test)
+                result = backup.verification
+                checks = [c for r in result.get("tiers", {}).values() for c in r.get("checks", [])]
+            else:
+                try:
+                    result = verify_path(path, depth=depth)
+                except (FileNotFoundError, ValueError) as exc:
+                    raise CommandError(str(exc)) from None
+                checks = result["checks"]
+        finally:
+            self._unbar(bar)
+        if json:
+            self.stdout.write(_dumps(result))
+        else:
+            for c in checks:
+                mark = "✓" if c["ok"] else "✗"
+                self.stdout.write(f"{mark} {c['check']:<10} {c['file']}  ({c['duration_s']} s)  {c['detail']}")
+        if not result["ok"]:
+            raise CommandError(f"verification failed: {result['detail']}")
+        self.stdout.write("✅ backup verified")
+
+    def do_test(self, **_):
+        bar = self._bar()
+        try:
+            backup = services.backup_start(kind="database", actor=cli_actor(), inline=True)
+            if backup.status != Status.SUCCEEDED:
+                raise CommandError(f"backup {backup.id} {backup.status}: {backup.error}")
+            backup = services.backup_verify(backup_id=backup.id, restore_test=True)
+        finally:
+            self._unbar(bar)
+        self.stdout.write(_show(backup))
+        self.stdout.write(backup.verification["detail"])
+        if not backup.verification["ok"]:
+            raise CommandError("restore test failed")
+        self.stdout.write("✅ backup and restore test passed")
+
+    def do_list(self, *, kind, json, **_):
+        rows = list(selectors.backup_list(kind=kind)[:200])
+        if json:
+            from ...api.serializers import BackupSerializer
+
+            self.stdout.write(_dumps(BackupSerializer(rows, many=True).data))
+            return
+        if not rows:
+            self.stdout.write("No backups.")
+        for backup in rows:
+            self.stdout.write(_show(backup))
+
+    def do_prune(self, *, dry_run, **_):
+        result = services.backups_prune(actor=cli_actor(), dry_run=dry_run)
+        if result["paused"]:
+            self.stdout.write("⏸ retention paused: " + "; ".join(result["paused"]))
+            return
+        verb = "would delete" if dry_run else "deleted"
+        for item in result["deleted"]:
+            self.stdout.write(
+                f"{verb} backup {item['backup']} {item['kind']} {item['tier']} "
+                f"(snapshot {item['snapshot_at'][:16]}, keep {item['retention_days']} d): {item['uri']}"
+            )
+        self.stdout.write(f"{len(result['deleted'])} copies {verb}")
+
+    def do_schedule(self, *, json, **_):
+        from django_celery_beat.models import PeriodicTask
+
+        tasks = PeriodicTask.objects.filter(task__startswith="backups.").select_related("interval", "crontab")
+        rows = [
+            {
+                "name": t.name,
+                "task": t.task,
+                "every": str(t.interval or t.crontab or t.clocked or t.solar),
+                "kwargs": t.kwargs,
+                "enabled": t.enabled,
+                "last_run_at": t.last_run_at.isoformat() if t.last_run_at else None,
+            }
+            for t in tasks.order_by("name")
+        ]
+        if json:
+            self.stdout.write(_dumps(rows))
+            return
+        for r in rows:
+            state = "on " if r["enabled"] else "off"
+            self.stdout.write(f"{state}  {r['name']:<40} {r['every']:<22} last run: {r['last_run_at'] or 'never'}")
+        self.stdout.write("Edit schedules in the admin: Periodic tasks; retention in Backup policies.")
+
+    def do_import(self, **_):
+        result = services.backups_import(actor=cli_actor())
+        self.stdout.write(f"imported {result['backups']} backups, {result['locations']} copies")
+
+    def do_restore(self, *, id, database_url, jobs, **_):
+        try:
+            backup = selectors.backup_get(id)
+        except Backup.DoesNotExist:
+            raise CommandError(f"no backup {id}") from None
+        with services.retention_paused(f"restore of backup {id} by {cli_actor()}"):
+            try:
+                result = restore_database(backup=backup, database_url=database_url, jobs=jobs)
+            except RestoreError as exc:
+                raise CommandError(str(exc)) from None
+        rows = sum(result["tables"].values())
+        self.stdout.write(
+            f"✅ restored backup {id}: {len(result['tables'])} tables, {rows} rows in {result['duration_s']} s"
+        )
+
+    def do_sweep(self, **_):
+        self.stdout.write(_dumps(services.backups_sweep()))
+
+
+def _dumps(data) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)

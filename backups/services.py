@@ -1,0 +1,558 @@
+"""Every write about backups: start, execute, verify, prune, sweep, pause retention, import."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from pitchey_incidents import events, jobs
+from pitchey_incidents.errors import DomainError
+
+from . import manifest as mf
+from . import pipeline, targets, verify
+from .engines import BackupFailed, Context, engines_for
+from .models import Backup, BackupLocation, BackupPolicy, Kind, RetentionPause, Status, TargetLock, Tier, Trigger
+from .restore import location_opener
+from .storage import configured_tiers
+
+log = logging.getLogger(__name__)
+
+# Callables called with the Reporter on every progress step (the CLI's progress bar listens here).
+progress_listeners: list[Callable[[pipeline.Reporter], None]] = []
+
+
+def actor_name(actor) -> str:
+    return getattr(actor, "username", None) or str(actor or "system")
+
+
+def _policy(kind: str) -> BackupPolicy:
+    from .defaults import POLICIES
+
+    policy = BackupPolicy.objects.filter(kind=kind).first()
+    if policy:
+        return policy
+    _, every, local, cloud, archive = next(p for p in POLICIES if p[0] == kind)
+    return BackupPolicy(kind=kind, every_s=every, local_days=local, cloud_days=cloud, archive_days=archive)
+
+
+def backup_dir() -> Path:
+    return Path(settings.BACKUP_DIR)
+
+
+def workdir_for(backup: Backup) -> Path:
+    return backup_dir() / ".tmp" / f"backup-{backup.id}"
+
+
+def stem_for(backup: Backup) -> str:
+    return mf.stem(backup.kind, backup.created_at, backup.id)
+
+
+# --- start ---------------------------------------------------------------------------------------
+
+
+def backup_start(
+    *,
+    kind: str,
+    actor,
+    trigger: str = Trigger.MANUAL,
+    inline: bool = False,
+    compression: str | None = None,
+    level: int | None = None,
+) -> Backup:
+    """Queue a backup of ``kind`` and run it on a worker (or here, with ``inline``)."""
+    if kind not in Kind.values:
+        raise DomainError(f"must be one of {', '.join(Kind.values)}", field="kind")
+    if trigger not in Trigger.values:
+        raise DomainError(f"must be one of {', '.join(Trigger.values)}", field="trigger")
+    policy = _policy(kind)
+    compression = compression or policy.compression
+    if compression not in pipeline.CODECS:
+        raise DomainError("must be zstd or gzip", field="compression")
+    level = policy.level if level is None else level
+    if level not in pipeline.LEVELS[compression]:
+        raise DomainError(f"out of range for {compression}", field="level")
+    from . import tasks
+
+    with transaction.atomic():
+        backup = Backup.objects.create(
+            kind=kind,
+            trigger=trigger,
+            requested_by=actor_name(actor),
+            compression=compression,
+            compression_level=level,
+        )
+        events.emit("backup.queued", backup.subject, {"backup": backup.id, "kind": kind, "trigger": trigger})
+        jobs.dispatch(tasks.backup_run, backup.id, inline=inline)
+    if inline:
+        backup.refresh_from_db()
+    return backup
+
+
+# --- execute -------------------------------------------------------------------------------------
+
+
+class _Heartbeat(threading.Thread):
+    """Writes the heartbeat and progress at most twice a second from its own connection; the
+    sweeper fails a backup whose heartbeat stops (its worker died)."""
+
+    interval = 0.5
+
+    def __init__(self, backup_id: int, reporter: pipeline.Reporter, subject: str):
+        super().__init__(daemon=True, name=f"backup-{backup_id}-heartbeat")
+        self.backup_id, self.reporter, self.subject = backup_id, reporter, subject
+        self.halt = threading.Event()
+        self.lost = False
+
+    def run(self) -> None:
+        last = None
+        try:
+            while not self.halt.wait(self.interval):
+                snap = self.reporter.snapshot()
+                alive = Backup.objects.filter(id=self.backup_id, status=Status.RUNNING).update(
+                    heartbeat_at=timezone.now(), progress=snap
+                )
+                if not alive:
+                    self.lost = True
+                    return
+                if snap != last:
+                    events.emit("backup.progress", self.subject, {"backup": self.backup_id, **snap})
+                    last = snap
+        except Exception as exc:  # a missed beat is retried on the next tick; never crash the backup
+            log.warning("backup %s heartbeat: %s", self.backup_id, exc)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(timeout=10)
+
+
+def _claim(backup_id: int) -> Backup | None | str:
+    """queued → running, holding a lock on every target; ``"busy"`` when a target is held."""
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            claimed = Backup.objects.filter(id=backup_id, status=Status.QUEUED).update(
+                status=Status.RUNNING, started_at=now, heartbeat_at=now, error=""
+            )
+            if not claimed:
+                return None
+            backup = Backup.objects.get(id=backup_id)
+            for key in targets.target_keys(backup.kind):
+                TargetLock.objects.create(target=key[:255], backup=backup)
+            events.emit("backup.running", backup.subject, {"backup": backup.id, "kind": backup.kind})
+            return backup
+    except IntegrityError:
+        return "busy"
+
+
+def backup_execute(*, backup_id: int) -> str:
+    """Run a queued backup once. Returns ``done``, ``busy`` (a backup of the same target runs;
+    this one stays queued) or ``skipped`` (not queued: another worker has it, or it ran).
+
+    1. Claim it and lock its targets. 2. Run each engine into a work folder on the backup volume;
+    finished files are fsynced and renamed into ``BACKUP_DIR/<kind>/``. 3. Write the manifest.
+    4. Verify the local copy (checksum, decompression, table of contents). 5. Copy to the other
+    tiers, verifying each copy. 6. Succeed, or fail and remove every file written."""
+    claimed = _claim(backup_id)
+    if claimed is None or claimed == "busy":
+        return claimed or "skipped"
+    backup = claimed
+    reporter = pipeline.Reporter(max_bytes_per_s=settings.BACKUP_MAX_BYTES_PER_S)
+    heartbeat = _Heartbeat(backup.id, reporter, backup.subject)
+
+    def abort_if_lost(_r):
+        if heartbeat.lost:
+            raise BackupFailed("marked failed while running (heartbeat lost)")
+
+    reporter.listeners[:] = [abort_if_lost, *progress_listeners]
+    heartbeat.start()
+    try:
+        _run(backup, reporter)
+        ok, error = True, ""
+    except Exception as exc:  # any failure is the backup's outcome, recorded in one line
+        ok, error = False, (f"{exc}" if isinstance(exc, BackupFailed) else f"{exc.__class__.__name__}: {exc}")
+        log.warning("backup %s failed: %s", backup.id, error)
+    finally:
+        heartbeat.stop()
+        shutil.rmtree(workdir_for(backup), ignore_errors=True)
+    _finish(backup, ok=ok, error=error.splitlines()[0][:2000] if error else "", reporter=reporter)
+    return "done"
+
+
+def _run(backup: Backup, reporter: pipeline.Reporter) -> None:
+    work = workdir_for(backup)
+    work.mkdir(parents=True, exist_ok=True)
+    outdir = backup_dir() / backup.kind
+    ctx = Context(
+        workdir=work,
+        outdir=outdir,
+        stem=stem_for(backup),
+        compression=backup.compression,
+        level=backup.compression_level,
+        reporter=reporter,
+    )
+    parts: list[dict] = []
+    for engine in engines_for(backup.kind):
+        parts += engine.run(ctx)
+    stored = mf.stored_parts({"parts": parts})
+    finished = timezone.now()
+    policy = _policy(backup.kind)
+    primary = stored[0]
+    manifest = {
+        "manifest_version": mf.MANIFEST_VERSION,
+        "tool": "pitchey-incidents",
+        "id": backup.id,
+        "uuid": str(backup.uuid),
+        "kind": backup.kind,
+        "trigger": backup.trigger,
+        "requested_by": backup.requested_by,
+        "started_at": backup.started_at.isoformat(),
+        "finished_at": finished.isoformat(),
+        "snapshot_at": ctx.snapshot_at.isoformat() if ctx.snapshot_at else finished.isoformat(),
+        "artifact": primary["file"],
+        "format": primary["format"],
+        "compression": backup.compression,
+        "compression_level": backup.compression_level,
+        "size": sum(p["size"] for p in stored),
+        "sha256": primary["sha256"],
+        "uncompressed_size": sum(p["uncompressed_size"] for p in stored),
+        "parts": parts,
+        "retention": {
+            tier: {"days": policy.retention_days(tier), "expires_at": mf.expiry(finished, policy.retention_days(tier))}
+            for tier in Tier.values
+        },
+        **ctx.info,
+    }
+    manifest["restore"] = mf.restore_hint(manifest)
+    pipeline.write_atomic(outdir / mf.name_for(ctx.stem), mf.dumps(mf.for_tier(manifest, "local")), tmp_dir=work)
+    Backup.objects.filter(id=backup.id).update(
+        manifest=manifest,
+        artifact=primary["file"],
+        format=primary["format"],
+        size_bytes=manifest["size"],
+        uncompressed_bytes=manifest["uncompressed_size"],
+        sha256=primary["sha256"],
+        snapshot_at=manifest["snapshot_at"],
+    )
+    backup.refresh_from_db()
+    tiers = configured_tiers()
+    local = BackupLocation.objects.create(
+        backup=backup,
+        tier="local",
+        uri=tiers["local"].uri(f"{backup.kind}/{primary['file']}"),
+        expires_at=manifest["retention"]["local"]["expires_at"],
+    )
+    result = _verify_location(local, depth="list", reporter=reporter)
+    if not result["ok"]:
+        raise BackupFailed(f"verification failed: {result['detail']}")
+    for tier, storage in tiers.items():
+        if tier == "local":
+            continue
+        # Recorded before the upload, so that a failure removes whatever part of it arrived.
+        location = BackupLocation.objects.create(
+            backup=backup,
+            tier=tier,
+            uri=storage.uri(f"{backup.kind}/{primary['file']}"),
+            expires_at=manifest["retention"][tier]["expires_at"],
+        )
+        reporter.start(f"upload {tier}", manifest["size"])
+        for name in mf.files(manifest):
+            storage.put(outdir / name, f"{backup.kind}/{name}", reporter)
+        tmp = work / mf.name_for(ctx.stem)
+        tmp.write_bytes(mf.dumps(mf.for_tier(manifest, tier)))
+        storage.put(tmp, f"{backup.kind}/{mf.name_for(ctx.stem)}")
+        result = _verify_location(location, depth="checksum", reporter=reporter)
+        if not result["ok"]:
+            raise BackupFailed(f"{tier} copy failed verification: {result['detail']}")
+
+
+def _finish(backup: Backup, *, ok: bool, error: str, reporter: pipeline.Reporter) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        if ok:
+            updated = Backup.objects.filter(id=backup.id, status=Status.RUNNING).update(
+                status=Status.SUCCEEDED,
+                finished_at=now,
+                progress=reporter.snapshot() | {"phase": "done"},
+                verified_at=now,
+            )
+        else:
+            updated = Backup.objects.filter(id=backup.id, status=Status.RUNNING).update(
+                status=Status.FAILED, finished_at=now, error=error, progress=reporter.snapshot()
+            )
+        TargetLock.objects.filter(backup_id=backup.id).delete()
+        backup.refresh_from_db()
+        if updated and ok:
+            backup.verification = _summarize(backup)
+            backup.save(update_fields=["verification"])
+            events.emit("backup.succeeded", backup.subject, _brief(backup))
+        elif updated:
+            events.emit("backup.failed", backup.subject, _brief(backup) | {"error": error})
+    if not ok or not updated:
+        _remove_files(backup)
+
+
+def _brief(backup: Backup) -> dict:
+    return {"backup": backup.id, "kind": backup.kind, "status": backup.status, "size_bytes": backup.size_bytes}
+
+
+def _remove_files(backup: Backup) -> None:
+    """A failed backup leaves nothing behind: no work folder, no partial or finished files, no copies."""
+    shutil.rmtree(workdir_for(backup), ignore_errors=True)
+    stem = stem_for(backup)
+    for path in (backup_dir() / backup.kind).glob(f"{stem}.*"):
+        path.unlink(missing_ok=True)
+    for location in BackupLocation.objects.filter(backup=backup).exclude(tier="local"):
+        _delete_copy(location)
+    BackupLocation.objects.filter(backup=backup).delete()
+
+
+# --- verify --------------------------------------------------------------------------------------
+
+
+def _verify_location(location: BackupLocation, *, depth: str, reporter=None, scratch_url=None) -> dict:
+    result = verify.verify(
+        location.backup.manifest, location_opener(location), depth=depth, reporter=reporter, scratch_url=scratch_url
+    )
+    location.verification = result
+    location.verified_at = timezone.now() if result["ok"] else None
+    location.save(update_fields=["verification", "verified_at"])
+    return result
+
+
+def _summarize(backup: Backup) -> dict:
+    results = {loc.tier: loc.verification for loc in backup.locations.all()}
+    failed = {t: r for t, r in results.items() if not r.get("ok")}
+    ok = bool(results) and not failed
+    detail = "; ".join(f"{t}: {r.get('detail', 'not verified')}" for t, r in failed.items()) or "; ".join(
+        f"{t}: {r.get('detail')}" for t, r in results.items()
+    )
+    checked = max((r.get("checked_at") or "" for r in results.values()), default=None)
+    return {"ok": ok, "checked_at": checked, "detail": detail, "tiers": results}
+
+
+def backup_verify_start(*, backup: Backup, actor, restore_test: bool = False, inline: bool = False) -> Backup:
+    if backup.status != Status.SUCCEEDED:
+        from pitchey_incidents.errors import InvalidTransition
+
+        raise InvalidTransition("only a succeeded backup can be verified", current_status=backup.status)
+    from . import tasks
+
+    with transaction.atomic():
+        events.emit(
+            "backup.verify_requested",
+            backup.subject,
+            {"backup": backup.id, "restore_test": restore_test, "actor": actor_name(actor)},
+        )
+        jobs.dispatch(tasks.backup_verify_run, backup.id, restore_test, inline=inline)
+    if inline:
+        backup.refresh_from_db()
+    return backup
+
+
+def backup_verify(*, backup_id: int, restore_test: bool = False) -> Backup:
+    """Verify every stored copy: the local one in full depth (``restore`` with ``restore_test``),
+    remote ones by size and SHA-256 of their bytes. A copy that fails loses its verified mark."""
+    backup = Backup.objects.get(id=backup_id)
+    reporter = pipeline.Reporter(listeners=list(progress_listeners))
+    for location in backup.locations.all():
+        depth = ("restore" if restore_test else "list") if location.tier == "local" else "checksum"
+        _verify_location(location, depth=depth, reporter=reporter)
+    with transaction.atomic():
+        backup = Backup.objects.select_for_update().get(id=backup_id)
+        backup.verification = _summarize(backup) | {"restore_test": restore_test}
+        backup.verified_at = timezone.now() if backup.verification["ok"] else None
+        backup.save(update_fields=["verification", "verified_at"])
+        events.emit(
+            "backup.verified" if backup.verification["ok"] else "backup.verification_failed",
+            backup.subject,
+            {"backup": backup.id, "ok": backup.verification["ok"], "detail": backup.verification["detail"][:500]},
+        )
+    return backup
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def retention_paused(reason: str, *, max_s: int = 6 * 3600) -> Iterator[RetentionPause]:
+    """Pause pruning (in every process) while a restore or drill reads backups."""
+    pause = RetentionPause.objects.create(reason=reason[:255], expires_at=timezone.now() + timedelta(seconds=max_s))
+    try:
+        yield pause
+    finally:
+        RetentionPause.objects.filter(id=pause.id).delete()
+
+
+def retention_pauses() -> list[str]:
+    return list(RetentionPause.objects.filter(expires_at__gt=timezone.now()).values_list("reason", flat=True))
+
+
+def _delete_copy(location: BackupLocation) -> None:
+    from .storage import for_tier, for_uri
+
+    try:
+        storage = for_tier(location.tier)
+    except Exception:
+        storage = for_uri(location.uri)
+    manifest = location.backup.manifest
+    names = mf.files(manifest) + [mf.name_for(stem_for(location.backup))]
+    for name in names:
+        try:
+            storage.delete(storage.sibling(location.uri, name))
+        except Exception as exc:  # already gone, or the tier is unreachable: say so, keep going
+            log.warning("could not delete %s from %s: %s", name, location.tier, exc)
+
+
+def prune_plan(*, now=None) -> list[dict]:
+    """What retention would delete now: per kind and tier, copies older than the policy's days,
+    ordered by their recorded snapshot time, never the newest verified copy of a kind in a tier."""
+    now = now or timezone.now()
+    plan = []
+    for kind in Kind.values:
+        policy = _policy(kind)
+        for tier in Tier.values:
+            days = policy.retention_days(tier)
+            if days is None:
+                continue  # kept indefinitely
+            locations = list(
+                BackupLocation.objects.filter(tier=tier, backup__kind=kind, backup__status=Status.SUCCEEDED)
+                .select_related("backup")
+                .order_by("-backup__snapshot_at", "-backup__id")
+            )
+            newest_verified = next((loc.id for loc in locations if loc.verified_at and loc.backup.verified_at), None)
+            cutoff = now - timedelta(days=days)
+            for loc in locations:
+                recorded = loc.backup.snapshot_at or loc.backup.finished_at
+                if recorded and recorded < cutoff and loc.id != newest_verified:
+                    plan.append(
+                        {
+                            "location": loc.id,
+                            "backup": loc.backup_id,
+                            "kind": kind,
+                            "tier": tier,
+                            "uri": loc.uri,
+                            "snapshot_at": recorded.isoformat(),
+                            "retention_days": days,
+                        }
+                    )
+    return plan
+
+
+def backups_prune(*, actor="system", dry_run: bool = False, now=None) -> dict:
+    """Delete what ``prune_plan`` lists (or only show it, with ``dry_run``); every deletion is audited."""
+    pauses = retention_pauses()
+    if pauses:
+        return {"paused": pauses, "deleted": [], "dry_run": dry_run}
+    plan = prune_plan(now=now)
+    if dry_run:
+        events.audit(actor=actor_name(actor), action="backup.prune", dry_run=True, data={"would_delete": plan})
+        return {"paused": [], "deleted": plan, "dry_run": True}
+    deleted = []
+    for item in plan:
+        location = BackupLocation.objects.select_related("backup").filter(id=item["location"]).first()
+        if location is None:
+            continue
+        if retention_pauses():
+            break  # a restore started meanwhile
+        _delete_copy(location)
+        with transaction.atomic():
+            location.delete()
+            events.audit(actor=actor_name(actor), action="backup.delete", target=item["uri"], data=item)
+        deleted.append(item)
+    return {"paused": [], "deleted": deleted, "dry_run": False}
+
+
+# --- sweeper -------------------------------------------------------------------------------------
+
+
+def backups_sweep(*, heartbeat_timeout_s: int | None = None, queued_after_s: int = 60) -> dict:
+    """Fail running backups whose heartbeat stopped (their worker died) and remove their files;
+    re-dispatch queued ones the broker never delivered; drop stale locks and expired pauses."""
+    from . import tasks
+
+    timeout = heartbeat_timeout_s if heartbeat_timeout_s is not None else settings.BACKUP_HEARTBEAT_TIMEOUT_S
+    now = timezone.now()
+    lost = list(Backup.objects.filter(status=Status.RUNNING, heartbeat_at__lt=now - timedelta(seconds=timeout)))
+    failed = 0
+    for backup in lost:
+        with transaction.atomic():
+            updated = Backup.objects.filter(
+                id=backup.id, status=Status.RUNNING, heartbeat_at__lt=now - timedelta(seconds=timeout)
+            ).update(status=Status.FAILED, finished_at=now, error="worker lost: heartbeat stopped")
+            TargetLock.objects.filter(backup_id=backup.id).delete()
+            if updated:
+                backup.refresh_from_db()
+                events.emit("backup.failed", backup.subject, _brief(backup) | {"error": backup.error})
+        if updated:
+            _remove_files(backup)
+            failed += 1
+    TargetLock.objects.exclude(backup__status=Status.RUNNING).delete()
+    RetentionPause.objects.filter(expires_at__lte=now).delete()
+    stale = list(
+        Backup.objects.filter(status=Status.QUEUED, created_at__lt=now - timedelta(seconds=queued_after_s)).values_list(
+            "id", flat=True
+        )[:100]
+    )
+    for backup_id in stale:
+        jobs.send(tasks.backup_run, backup_id)
+    return {"failed": failed, "redispatched": len(stale)}
+
+
+# --- catalog rebuild -----------------------------------------------------------------------------
+
+
+def backups_import(*, actor="system") -> dict:
+    """Rebuild catalog rows from the manifests in every configured tier (matching on uuid)."""
+    created = added = 0
+    for tier, storage in configured_tiers().items():
+        for uri in storage.manifests():
+            with storage.open(uri) as fh:
+                try:
+                    manifest = mf.loads(fh.read())
+                except ValueError:
+                    continue
+            with transaction.atomic():
+                backup, new = Backup.objects.get_or_create(
+                    uuid=manifest["uuid"],
+                    defaults={
+                        "kind": manifest["kind"],
+                        "status": Status.SUCCEEDED,
+                        "trigger": Trigger.IMPORT,
+                        "requested_by": actor_name(actor),
+                        "started_at": manifest["started_at"],
+                        "finished_at": manifest["finished_at"],
+                        "snapshot_at": manifest["snapshot_at"],
+                        "artifact": manifest["artifact"],
+                        "format": manifest["format"],
+                        "size_bytes": manifest["size"],
+                        "uncompressed_bytes": manifest["uncompressed_size"],
+                        "sha256": manifest["sha256"],
+                        "compression": manifest["compression"],
+                        "compression_level": manifest["compression_level"],
+                        "manifest": {k: v for k, v in manifest.items() if k not in ("tier", "expires_at")},
+                    },
+                )
+                created += new
+                _, made = BackupLocation.objects.get_or_create(
+                    backup=backup,
+                    tier=tier,
+                    defaults={
+                        "uri": storage.sibling(uri, manifest["artifact"]),
+                        "expires_at": manifest.get("expires_at"),
+                    },
+                )
+                added += made
+    if created or added:
+        events.audit(actor=actor_name(actor), action="backup.import", data={"backups": created, "locations": added})
+    return {"backups": created, "locations": added}

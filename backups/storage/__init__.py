@@ -1,0 +1,69 @@
+"""Storage tiers by name: ``local`` always; ``cloud`` and ``archive`` when ``R2_BUCKET`` is set."""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+from django.conf import settings
+
+from .base import Storage, StorageError
+from .local import LocalStorage
+from .s3 import S3Storage
+
+__all__ = ["Storage", "StorageError", "configured_tiers", "for_tier", "for_uri"]
+
+
+def s3_client():
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.S3_ENDPOINT_URL or None,
+        aws_access_key_id=settings.AWS_ACCESS_KEY_ID or None,
+        aws_secret_access_key=settings.AWS_SECRET_ACCESS_KEY or None,
+        region_name=settings.AWS_REGION or None,
+        # We send our own SHA-256 per part; no extra default CRC that some S3-compatible servers refuse.
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=120,
+        ),
+    )
+
+
+def configured_tiers() -> dict[str, Storage]:
+    tiers: dict[str, Storage] = {"local": LocalStorage(settings.BACKUP_DIR)}
+    if settings.R2_BUCKET:
+        client = s3_client()
+        part = settings.BACKUP_S3_PART_SIZE_MB << 20
+        archive_bucket = settings.R2_ARCHIVE_BUCKET or settings.R2_BUCKET
+        archive_prefix = "" if settings.R2_ARCHIVE_BUCKET else settings.R2_ARCHIVE_PREFIX
+        shared = archive_bucket == settings.R2_BUCKET
+        tiers["cloud"] = S3Storage(
+            tier="cloud",
+            bucket=settings.R2_BUCKET,
+            prefix=settings.R2_PREFIX,
+            client=client,
+            part_size=part,
+            exclude_prefix=archive_prefix if shared else "",
+        )
+        tiers["archive"] = S3Storage(
+            tier="archive", bucket=archive_bucket, prefix=archive_prefix, client=client, part_size=part
+        )
+    return tiers
+
+
+def for_tier(tier: str) -> Storage:
+    tiers = configured_tiers()
+    if tier not in tiers:
+        raise StorageError(f"tier {tier} is not configured")
+    return tiers[tier]
+
+
+def for_uri(uri: str) -> Storage:
+    if uri.startswith("file://"):
+        return LocalStorage(settings.BACKUP_DIR)
+    if uri.startswith("s3://"):
+        bucket = uri[len("s3://") :].split("/", 1)[0]
+        return S3Storage(tier="cloud", bucket=bucket, prefix="", client=s3_client())
+    raise StorageError(f"unknown storage URI: {uri}")

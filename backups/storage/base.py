@@ -1,0 +1,35 @@
+"""A storage tier holds copies of backup files: put, open, delete, list manifests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ..pipeline import Reporter
+
+
+class StorageError(Exception):
+    pass
+
+
+class Storage:
+    tier = ""
+
+    def put(self, path: Path, key: str, reporter: Reporter | None = None) -> str:
+        """Store the local file ``path`` as ``key`` (``kind/filename``); return its URI."""
+        raise NotImplementedError
+
+    def open(self, uri: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def delete(self, uri: str) -> None:
+        raise NotImplementedError
+
+    def manifests(self) -> Iterator[str]:
+        """URIs of every manifest in this tier (to rebuild the catalog from storage)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def sibling(uri: str, name: str) -> str:
+        return uri.rsplit("/", 1)[0] + "/" + name

@@ -1,0 +1,92 @@
+"""Backups tests: each test gets its own BACKUP_DIR, media and config folders; PostgreSQL tests
+get a target database of their own with known data (created and dropped here)."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+
+import psycopg
+import pytest
+
+from backups import restore, targets
+
+SEED_SQL = """
+CREATE TABLE accounts (id serial PRIMARY KEY, name text NOT NULL, balance numeric(12, 2), notes text);
+CREATE TABLE events (id bigserial PRIMARY KEY, account_id int REFERENCES accounts(id), payload jsonb,
+                     blob bytea, at timestamptz DEFAULT now());
+CREATE INDEX events_account ON events(account_id);
+INSERT INTO accounts (name, balance, notes)
+  SELECT 'acct-' || g, g * 1.5, repeat(md5(g::text), 1 + g % 7) FROM generate_series(1, 500) g;
+INSERT INTO events (account_id, payload, blob)
+  SELECT 1 + g % 500, jsonb_build_object('n', g, 'tag', md5(g::text)), decode(md5(g::text), 'hex')
+  FROM generate_series(1, 3000) g;
+CREATE TABLE empty_table (id int);
+"""
+
+FINGERPRINT_SQL = """
+SELECT (SELECT md5(string_agg(a::text, '|' ORDER BY id)) FROM accounts a),
+       (SELECT md5(string_agg(e::text, '|' ORDER BY id)) FROM events e),
+       (SELECT count(*) FROM empty_table),
+       (SELECT last_value FROM accounts_id_seq)
+"""
+
+
+def fingerprint(url: str) -> tuple:
+    """What the data is, not whether a tool exited 0: a hash of every row of every table."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(FINGERPRINT_SQL).fetchone()
+
+
+@pytest.fixture(autouse=True)
+def backup_paths(settings, tmp_path):
+    settings.BACKUP_DIR = tmp_path / "backups"
+    settings.MEDIA_DIR = str(tmp_path / "media")
+    settings.CONFIG_PATHS = []
+    settings.R2_BUCKET = ""
+    settings.R2_ARCHIVE_BUCKET = ""
+    settings.BACKUP_MAX_BYTES_PER_S = 0
+    # The users fixture hashes five passwords; a fast hasher keeps these tests quick.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    (tmp_path / "media").mkdir()
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def runbook_defaults(request):
+    """Transactional tests flush the tables that migrations seeded; put the runbook's rows back."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    from django.apps import apps
+
+    from backups.defaults import seed, seed_policies
+    from pitchey_incidents.defaults import seed as seed_roles
+
+    seed_roles(apps)
+    seed(apps)
+    seed_policies(apps)
+
+
+@pytest.fixture
+def pg_target(settings, transactional_db):
+    """A PostgreSQL database with known data, set as TARGET_DATABASE_URL."""
+    base = targets.database_url()
+    name = f"pitchey_target_{secrets.token_hex(4)}"
+    url = restore.create_database(base, name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(SEED_SQL)
+    settings.TARGET_DATABASE_URL = url
+    settings.BACKUP_SCRATCH_DATABASE_URL = base
+    yield url
+    settings.TARGET_DATABASE_URL = ""
+    restore.drop_database(base, name)
+
+
+@pytest.fixture
+def sqlite_target(settings, tmp_path):
+    path = tmp_path / "target.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (id integer primary key, body text)")
+        conn.executemany("INSERT INTO notes (body) VALUES (?)", [(f"note {i} " * 20,) for i in range(400)])
+    settings.TARGET_DATABASE_URL = f"sqlite:///{path}"
+    return path

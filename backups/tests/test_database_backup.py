@@ -1,0 +1,116 @@
+"""Database backups of PostgreSQL: dump, manifest, restore with our code and with stock tools."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from backups import restore, selectors, services
+from backups.models import Status
+
+from .conftest import fingerprint
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_backup_restores_the_same_data(pg_target, settings):
+    backup = services.backup_start(kind="database", actor="tester", inline=True)
+
+    assert backup.status == Status.SUCCEEDED, backup.error
+    assert backup.format == "pg_dump-custom" and backup.compression == "zstd"
+    assert backup.verified_at is not None and backup.verification["ok"]
+    local = backup.locations.get(tier="local")
+    artifact = Path(local.uri.removeprefix("file://"))
+    assert artifact.exists() and artifact.name.endswith(".dump.zst")
+    manifest = json.loads(artifact.with_name(artifact.name.split(".")[0] + ".manifest.json").read_text())
+    assert manifest["sha256"] == backup.sha256 and manifest["tier"] == "local"
+    assert manifest["parts"][0]["tables"] == {"public.accounts": 500, "public.events": 3000, "public.empty_table": 0}
+    assert manifest["server_version"] and manifest["pg_dump_version"].startswith("pg_dump")
+    assert "***" not in manifest["target"] or "@" in manifest["target"]
+    assert manifest["retention"]["local"]["days"] == 7
+    assert {p["part"] for p in manifest["parts"]} == {"database", "globals"}
+    assert selectors.latest_verified_backup("database") == backup
+
+    # Data written after the backup must not be in the restore: the snapshot is the RPO anchor.
+    with psycopg.connect(pg_target, autocommit=True) as conn:
+        expected = fingerprint(pg_target)
+        conn.execute("INSERT INTO accounts (name) VALUES ('after the backup')")
+    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
+        result = restore.restore_database(backup=backup, database_url=url)
+        assert fingerprint(url) == expected
+    assert result["tables"]["public.events"] == 3000 and result["duration_s"] > 0
+
+
+def test_stock_one_liner_restores_the_backup(pg_target, settings):
+    """The README's command, with nothing of ours: zstd -dc FILE | pg_restore -d NEWDB."""
+    backup = services.backup_start(kind="database", actor="tester", inline=True)
+    artifact = backup.locations.get(tier="local").uri.removeprefix("file://")
+    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
+        done = subprocess.run(
+            f"zstd -dc '{artifact}' | pg_restore --no-owner -d '{url}'", shell=True, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert fingerprint(url) == fingerprint(pg_target)
+
+
+def test_gzip_option_restores_with_gzip(pg_target, settings):
+    backup = services.backup_start(kind="database", actor="tester", inline=True, compression="gzip", level=6)
+    assert backup.status == Status.SUCCEEDED, backup.error
+    artifact = backup.locations.get(tier="local").uri.removeprefix("file://")
+    assert artifact.endswith(".dump.gz")
+    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
+        done = subprocess.run(f"gzip -dc '{artifact}' | pg_restore -d '{url}'", shell=True, capture_output=True)
+        assert done.returncode == 0, done.stderr
+        assert fingerprint(url) == fingerprint(pg_target)
+
+
+def test_restore_test_compares_row_counts(pg_target):
+    backup = services.backup_start(kind="database", actor="tester", inline=True)
+    verified = services.backup_verify(backup_id=backup.id, restore_test=True)
+    checks = verified.verification["tiers"]["local"]["checks"]
+    assert [c["check"] for c in checks if c["file"] == backup.artifact] == ["checksum", "decompress", "list", "restore"]
+    assert all(c["ok"] and c["duration_s"] >= 0 for c in checks)
+    assert "3500 rows match" in checks[3]["detail"]
+
+    # A manifest that disagrees with the data is caught by the restore test (it compares counts).
+    manifest = backup.manifest
+    manifest["parts"][0]["tables"]["public.accounts"] = 499
+    type(backup).objects.filter(id=backup.id).update(manifest=manifest)
+    failed = services.backup_verify(backup_id=backup.id, restore_test=True)
+    assert not failed.verification["ok"] and failed.verified_at is None
+    assert "public.accounts: 499 expected, 500 restored" in failed.verification["detail"]
+    assert selectors.latest_verified_backup("database") is None
+    assert selectors.latest_succeeded_backup("database").id == backup.id
+
+
+def test_failed_dump_is_a_failed_backup_and_leaves_nothing(settings, transactional_db, backup_paths):
+    settings.TARGET_DATABASE_URL = settings.BACKUP_SCRATCH_DATABASE_URL = ""
+    base = restore.targets.database_url()
+    settings.TARGET_DATABASE_URL = restore.targets.with_dbname(base, "no_such_database_here")
+    backup = services.backup_start(kind="database", actor="tester", inline=True)
+    assert backup.status == Status.FAILED
+    assert "no_such_database_here" in backup.error or "does not exist" in backup.error
+    assert not backup.locations.exists() and backup.verified_at is None
+    leftovers = [p for p in (backup_paths / "backups").rglob("*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_scratch_database_is_dropped(pg_target, settings):
+    base = settings.BACKUP_SCRATCH_DATABASE_URL
+    with restore.scratch_database(base) as url:
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select current_database()").fetchone()[0] == name
+    with psycopg.connect(base) as conn:
+        assert conn.execute("select count(*) from pg_database where datname = %s", [name]).fetchone()[0] == 0
+
+
+def test_retention_pause_is_visible_to_other_connections(transactional_db):
+    with services.retention_paused("drill 7"):
+        assert services.retention_pauses() == ["drill 7"]
+        assert services.backups_prune(actor="t")["paused"] == ["drill 7"]
+    assert services.retention_pauses() == []

@@ -1,0 +1,119 @@
+"""RPO status per data type: states by age, the backups page (live fragment), metrics, schedules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from backups import metrics, selectors
+from backups.models import Backup, BackupLocation, Status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def plain_static(settings):
+    # Pages are rendered without `collectstatic` in tests.
+    settings.STORAGES = settings.STORAGES | {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+
+
+def _verified(kind: str, age_s: int, *, verified=True) -> Backup:
+    now = timezone.now()
+    backup = Backup.objects.create(
+        kind=kind,
+        status=Status.SUCCEEDED,
+        snapshot_at=now - timedelta(seconds=age_s),
+        finished_at=now - timedelta(seconds=age_s),
+        verified_at=now if verified else None,
+        size_bytes=10,
+    )
+    BackupLocation.objects.create(backup=backup, tier="local", uri=f"file:///x/{backup.id}", verified_at=now)
+    return backup
+
+
+def test_rpo_states_follow_target_and_maximum():
+    _verified("database", 1800)  # target 1 h → ok
+    _verified("config", 13 * 3600)  # target 12 h, max 24 h → warning
+    _verified("media", 3 * 86400)  # max 48 h → breach
+    _verified("media", 60, verified=False)  # a newer but unverified backup does not count
+    states = {r["data_type"]: (r["state"], r["age_s"]) for r in selectors.rpo_status()}
+    assert states["database"][0] == "ok" and 1790 <= states["database"][1] <= 1810
+    assert states["config"][0] == "warning"
+    assert states["media"][0] == "breach"
+    assert states["sessions"] == ("unknown", None)
+
+
+def test_full_backup_counts_for_every_data_type():
+    _verified("full", 600)
+    states = {r["data_type"]: r["state"] for r in selectors.rpo_status()}
+    assert states["database"] == states["config"] == states["media"] == "ok"
+
+
+def test_backup_without_copies_does_not_count():
+    backup = _verified("database", 60)
+    backup.locations.all().delete()
+    assert selectors.latest_verified_backup("database") is None
+    assert {r["data_type"]: r["state"] for r in selectors.rpo_status()}["database"] == "unknown"
+
+
+def test_metrics_collect():
+    _verified("database", 100)
+    families = {name: (kind, samples) for name, kind, _help, samples in metrics.collect()}
+    kind, samples = families["pitchey_rpo_state"]
+    assert kind == "gauge"
+    assert ({"data_type": "database"}, 0) in samples and ({"data_type": "sessions"}, -1) in samples
+    assert ({"kind": "database", "status": "succeeded"}, 1) in families["pitchey_backups"][1]
+    ages = dict((labels["data_type"], v) for labels, v in families["pitchey_rpo_age_seconds"][1])
+    assert 95 <= ages["database"] <= 105
+
+
+def test_backups_page_and_live_fragment(client, users):
+    backup = Backup.objects.create(
+        kind="media",
+        status=Status.RUNNING,
+        progress={"phase": "media", "done_bytes": 50, "total_bytes": 200, "percent": 25.0},
+    )
+    client.force_login(users["viewer"])
+    page = client.get("/backups/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "Recovery point objectives" in html and "<progress" in html
+    assert 'value="25.0"' in html and "Take a backup now" not in html
+    fragment = client.get("/backups/", headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<div id="live"') and "<html" not in fragment
+    assert f"Backup {backup.id}" in fragment
+    client.force_login(users["nobody"])
+    assert client.get("/backups/").status_code == 403
+    assert client.post("/backups/start/", {"kind": "media"}).status_code == 403
+
+
+def test_page_needs_login(client):
+    assert client.get("/backups/").status_code == 302
+
+
+def test_commander_starts_a_backup_from_the_page(client, users, django_capture_on_commit_callbacks):
+    client.force_login(users["commander"])
+    assert "Take a backup now" in client.get("/backups/").content.decode()
+    with django_capture_on_commit_callbacks(execute=False):
+        answer = client.post("/backups/start/", {"kind": "config"})
+    assert answer.status_code == 302
+    assert Backup.objects.get().kind == "config"
+    client.post("/backups/start/", {"kind": "bogus"})
+    assert Backup.objects.count() == 1
+
+
+def test_schedules_are_periodic_tasks_from_the_policies(capsys):
+    tasks = {t.name: t for t in PeriodicTask.objects.filter(task__startswith="backups.")}
+    every = {name: t.interval.every for name, t in tasks.items()}
+    assert every["backups: database"] == 6 * 3600 and every["backups: config"] == 12 * 3600
+    assert every["backups: media"] == 86400 and every["backups: full"] == 7 * 86400
+    assert every["backups: prune"] == 86400 and every["backups: verify latest (restore test)"] == 86400
+    assert tasks["backups: database"].kwargs == '{"kind": "database"}'
+    call_command("backup", "schedule")
+    out = capsys.readouterr().out
+    assert "backups: database" in out and "every 21600 seconds" in out

@@ -1,0 +1,150 @@
+"""Cloud and archive tiers on a real S3-compatible server (moto in server mode)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from backups import restore, services
+from backups.models import Backup, BackupLocation, Status
+from backups.storage.s3 import S3Storage
+from pitchey_incidents.testing import free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+MIB = 1 << 20
+
+
+@pytest.fixture
+def s3(settings):
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)  # moto's state is per process: start empty
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test-key",
+        aws_secret_access_key="test-secret",
+        region_name="us-east-1",
+        config=Config(request_checksum_calculation="when_required"),
+    )
+    for bucket in ("pitchey-backups", "pitchey-archive"):
+        client.create_bucket(Bucket=bucket)
+    settings.R2_BUCKET, settings.R2_ARCHIVE_BUCKET = "pitchey-backups", "pitchey-archive"
+    settings.S3_ENDPOINT_URL, settings.AWS_REGION = endpoint, "us-east-1"
+    settings.AWS_ACCESS_KEY_ID, settings.AWS_SECRET_ACCESS_KEY = "test-key", "test-secret"
+    settings.BACKUP_S3_PART_SIZE_MB = 5
+    yield client
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+    server.stop()
+
+
+def _key(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def test_multipart_upload_sends_equal_parts_each_with_its_sha256(s3, tmp_path):
+    sent = []
+    s3.meta.events.register("provide-client-params.s3.UploadPart", lambda params, **_: sent.append(dict(params)))
+    path = tmp_path / "big.bin"
+    data = os.urandom(12 * MIB + 123)
+    path.write_bytes(data)
+    uri = S3Storage(tier="cloud", bucket="pitchey-backups", prefix="p/", client=s3, part_size=5 * MIB).put(
+        path, "media/big.bin"
+    )
+    assert uri == "s3://pitchey-backups/p/media/big.bin"
+    assert [len(p["Body"]) for p in sent] == [5 * MIB, 5 * MIB, 2 * MIB + 123]
+    for part in sent:
+        assert part["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(part["Body"]).digest()).decode()
+    assert s3.get_object(Bucket="pitchey-backups", Key="p/media/big.bin")["Body"].read() == data
+
+
+def test_backup_lands_on_every_tier_and_corruption_in_any_copy_is_caught(s3, backup_paths):
+    (backup_paths / "media" / "video.bin").write_bytes(os.urandom(7 * MIB))  # > one 5 MiB part
+    backup = services.backup_start(kind="media", actor="t", inline=True)
+    assert backup.status == Status.SUCCEEDED, backup.error
+    locations = {loc.tier: loc for loc in backup.locations.all()}
+    assert set(locations) == {"local", "cloud", "archive"}
+    assert locations["cloud"].uri.startswith("s3://pitchey-backups/media/")
+    assert locations["archive"].uri.startswith("s3://pitchey-archive/media/")
+    assert all(loc.verified_at for loc in locations.values())
+    assert locations["archive"].expires_at is None  # media is kept indefinitely in the archive
+    local_bytes = Path(locations["local"].uri.removeprefix("file://")).read_bytes()
+    for tier in ("cloud", "archive"):
+        bucket, key = _key(locations[tier].uri)
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == local_bytes
+        manifest_key = key.split(".")[0] + ".manifest.json"
+        assert f'"tier": "{tier}"' in s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read().decode()
+
+    bucket, key = _key(locations["archive"].uri)
+    flipped = bytearray(local_bytes)
+    flipped[len(flipped) // 2] ^= 0x04
+    s3.put_object(Bucket=bucket, Key=key, Body=bytes(flipped))
+    after = services.backup_verify(backup_id=backup.id)
+    assert not after.verification["ok"] and after.verified_at is None
+    tiers = {loc.tier: loc for loc in after.locations.all()}
+    assert tiers["archive"].verified_at is None and "SHA-256" in tiers["archive"].verification["detail"]
+    assert tiers["local"].verified_at and tiers["cloud"].verified_at
+
+
+def test_archive_prefix_in_the_same_bucket_and_restore_from_cloud(s3, sqlite_target, settings, backup_paths):
+    settings.R2_ARCHIVE_BUCKET = ""
+    backup = services.backup_start(kind="database", actor="t", inline=True)
+    assert backup.status == Status.SUCCEEDED, backup.error
+    archive = backup.locations.get(tier="archive")
+    assert archive.uri.startswith("s3://pitchey-backups/archive/database/")
+    # The local copy is lost: the restore reads the cloud copy.
+    Path(backup.locations.get(tier="local").uri.removeprefix("file://")).unlink()
+    dest = backup_paths / "restored.sqlite3"
+    result = restore.restore_database(backup=backup, database_url=f"sqlite:///{dest}")
+    assert result["tier"] == "cloud" and result["tables"] == {"notes": 400}
+
+
+def test_catalog_is_rebuilt_from_the_manifests(s3, sqlite_target):
+    backup = services.backup_start(kind="database", actor="t", inline=True)
+    uuid, sha = backup.uuid, backup.sha256
+    Backup.objects.all().delete()
+    result = services.backups_import(actor="t")
+    assert result == {"backups": 1, "locations": 3}
+    rebuilt = Backup.objects.get(uuid=uuid)
+    assert rebuilt.sha256 == sha and rebuilt.status == Status.SUCCEEDED and rebuilt.trigger == "import"
+    assert set(BackupLocation.objects.values_list("tier", flat=True)) == {"local", "cloud", "archive"}
+    assert services.backups_import(actor="t") == {"backups": 0, "locations": 0}
+    verified = services.backup_verify(backup_id=rebuilt.id)
+    assert verified.verification["ok"], verified.verification["detail"]
+
+
+def test_pruning_deletes_cloud_objects(s3, sqlite_target):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = services.backup_start(kind="database", actor="t", inline=True)
+    services.backup_start(kind="database", actor="t", inline=True)
+    Backup.objects.filter(id=old.id).update(snapshot_at=timezone.now() - timedelta(days=45))
+    deleted = services.backups_prune(actor="t")["deleted"]
+    assert {d["tier"] for d in deleted} == {"local", "cloud"}  # archive keeps database backups 90 days
+    bucket, key = _key(old.locations.get(tier="archive").uri)
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket="pitchey-backups").get("Contents", [])]
+    assert not any(f"-{old.id}." in k for k in listed)
+    assert s3.head_object(Bucket=bucket, Key=key)
+
+
+def test_unreachable_cloud_fails_the_backup_and_leaves_nothing(settings, sqlite_target, backup_paths):
+    settings.R2_BUCKET = "pitchey-backups"
+    settings.S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings.AWS_ACCESS_KEY_ID, settings.AWS_SECRET_ACCESS_KEY = "k", "s"
+    backup = services.backup_start(kind="database", actor="t", inline=True)
+    assert backup.status == Status.FAILED and "Could not connect" in backup.error
+    assert not BackupLocation.objects.exists()
+    assert not [p for p in (backup_paths / "backups").rglob("*") if p.is_file()]

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "backups"
+
+urlpatterns = [
+    path("", views.backups_page, name="index"),
+    path("start/", views.backup_start, name="start"),
+]

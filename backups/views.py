@@ -1,0 +1,40 @@
+"""The backups page: RPO per data type, backups in progress (live progress bars), recent backups."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from pitchey_incidents.errors import DomainError
+from pitchey_incidents.roles import has_role
+
+from . import selectors, services
+from .models import Kind, Trigger
+
+
+def backups_page(request):
+    if not has_role(request.user, "viewer"):
+        raise PermissionDenied("viewer role needed")
+    running = list(selectors.running_backups())
+    context = {
+        "rpo": selectors.rpo_status(),
+        "running": running,
+        "backups": selectors.backup_list()[:50],
+        "kinds": Kind.values,
+    }
+    template = "backups/index.html#live" if request.htmx else "backups/index.html"
+    return render(request, template, context)
+
+
+@require_POST
+def backup_start(request):
+    if not has_role(request.user, "commander"):
+        raise PermissionDenied("commander role needed")
+    try:
+        backup = services.backup_start(kind=request.POST.get("kind", ""), actor=request.user, trigger=Trigger.MANUAL)
+        messages.success(request, f"Backup {backup.id} ({backup.kind}) queued.")
+    except DomainError as exc:
+        messages.error(request, f"{exc.field or 'error'}: {exc.message}")
+    return redirect("backups:index")

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from ..models import RecoveryRun
+
+
+class RunStepSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    service = serializers.CharField()
+    action = serializers.CharField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    output = serializers.CharField()
+
+
+class RecoveryRunSerializer(serializers.ModelSerializer):
+    steps = RunStepSerializer(many=True, read_only=True)
+    rto = serializers.SerializerMethodField()
+    rpo = serializers.SerializerMethodField()
+    report_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RecoveryRun
+        fields = [
+            "id",
+            "plan",
+            "status",
+            "dry_run",
+            "incident",
+            "started_at",
+            "finished_at",
+            "steps",
+            "rto",
+            "rpo",
+            "summary",
+            "report_url",
+        ]
+
+    def _objectives(self, run, kind):
+        return [o for o in run.objectives.all() if o.kind == kind]
+
+    def get_rto(self, run) -> list[dict]:
+        return [
+            {"service": o.subject, "target_s": o.target_s, "max_s": o.max_s, "achieved_s": o.achieved_s, "met": o.met}
+            for o in self._objectives(run, "rto")
+        ]
+
+    def get_rpo(self, run) -> list[dict]:
+        return [
+            {"data_type": o.subject, "target_s": o.target_s, "max_s": o.max_s, "achieved_s": o.achieved_s, "met": o.met}
+            for o in self._objectives(run, "rpo")
+        ]
+
+    def get_report_url(self, run) -> str:
+        request = self.context.get("request")
+        url = run.get_absolute_url() + "report/"
+        return request.build_absolute_uri(url) if request else url
+
+
+class DrillSerializer(RecoveryRunSerializer):
+    class Meta(RecoveryRunSerializer.Meta):
+        fields = [*RecoveryRunSerializer.Meta.fields, "scenario", "deviated"]
+
+
+class StartRunSerializer(serializers.Serializer):
+    plan = serializers.CharField()
+    incident = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    dry_run = serializers.BooleanField(required=False, default=False)
+
+
+class StartDrillSerializer(serializers.Serializer):
+    scenario = serializers.CharField()

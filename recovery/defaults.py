@@ -1,0 +1,252 @@
+"""The runbook's recovery plans and drill scenarios, seeded by a data migration (existing rows kept).
+
+A step: (name, title, action, options). ``action`` is ``provider.action``; ``verify`` runs only the
+step's verification probe; ``include.services`` (full plan) expands into every service plan in the
+catalog's recovery order. Options: service, params, on_failure, fallback, only_as_fallback, requires,
+verify_action, verify_params.
+"""
+
+from __future__ import annotations
+
+FB, CONT = "fallback", "continue"
+PG_HEALTH = {"verify_action": "postgres.health"}
+
+
+def http_check(service: str) -> dict:
+    return {"verify_action": "http.verify", "verify_params": {"service": service}}
+
+
+PLANS: dict[str, dict] = {
+    "database": {
+        "name": "Database recovery",
+        "service": "database",
+        "description": "Restart the endpoint; if that fails restore the newest verified backup (or branch "
+        "from PITR); update the connection; redeploy; verify.",
+        "steps": [
+            (
+                "restart_endpoint",
+                "Restart the Neon endpoint",
+                "neon.restart_endpoint",
+                {"on_failure": FB, "fallback": "restore_backup"} | PG_HEALTH,
+            ),
+            (
+                "restore_backup",
+                "Restore the newest verified backup and switch to it",
+                "postgres.restore",
+                {"only_as_fallback": True, "on_failure": FB, "fallback": "branch_pitr"} | PG_HEALTH,
+            ),
+            ("branch_pitr", "Create a recovery branch from PITR", "neon.branch_from_pitr", {"only_as_fallback": True}),
+            (
+                "update_connection",
+                "Update the connection string",
+                "cloudflare.set_secret",
+                {
+                    "requires": "branch_pitr",
+                    "params": {"secret": "DATABASE_URL", "value": "$branch_pitr.connection_uri"},
+                },
+            ),
+            (
+                "redeploy",
+                "Redeploy the Worker with the new connection",
+                "cloudflare.redeploy_worker",
+                {"requires": "branch_pitr"},
+            ),
+            ("verify", "Verify the database answers", "verify", PG_HEALTH),
+        ],
+    },
+    "auth": {
+        "name": "Authentication recovery",
+        "service": "auth",
+        "description": "Check the auth endpoint; redeploy if it fails; check the session store; verify.",
+        "steps": [
+            (
+                "check",
+                "Check the auth endpoint",
+                "verify",
+                {"on_failure": FB, "fallback": "redeploy"} | http_check("auth"),
+            ),
+            ("redeploy", "Redeploy the Worker", "cloudflare.redeploy_worker", {"only_as_fallback": True}),
+            ("sessions", "Check the session store", "redis.health", {"on_failure": CONT}),
+            ("verify", "Verify users can log in", "verify", http_check("auth")),
+        ],
+    },
+    "api": {
+        "name": "API recovery",
+        "service": "api",
+        "description": "Redeploy; if it still fails roll back to the previous version; as a last resort "
+        "enable maintenance mode.",
+        "steps": [
+            (
+                "redeploy",
+                "Redeploy the Worker",
+                "cloudflare.redeploy_worker",
+                {"on_failure": FB, "fallback": "rollback"} | http_check("api"),
+            ),
+            (
+                "rollback",
+                "Roll back to the previous version",
+                "cloudflare.rollback_worker",
+                {"only_as_fallback": True, "on_failure": FB, "fallback": "maintenance"} | http_check("api"),
+            ),
+            (
+                "maintenance",
+                "Enable maintenance mode",
+                "cloudflare.set_secret",
+                {"only_as_fallback": True, "params": {"secret": "MAINTENANCE_MODE", "value": "true"}},
+            ),
+            ("verify", "Verify the API answers", "verify", http_check("api")),
+        ],
+    },
+    "websocket": {
+        "name": "WebSocket recovery",
+        "service": "websocket",
+        "description": "Check the WebSocket endpoint; redeploy if it fails; verify.",
+        "steps": [
+            (
+                "check",
+                "Check the WebSocket endpoint",
+                "verify",
+                {"on_failure": FB, "fallback": "redeploy"} | http_check("websocket"),
+            ),
+            ("redeploy", "Redeploy the Worker", "cloudflare.redeploy_worker", {"only_as_fallback": True}),
+            ("verify", "Verify WebSocket connections", "verify", http_check("websocket")),
+        ],
+    },
+    "media": {
+        "name": "Media recovery",
+        "service": "media",
+        "description": "Check media delivery; purge the edge cache if it fails; verify.",
+        "steps": [
+            ("check", "Check media delivery", "verify", {"on_failure": FB, "fallback": "purge"} | http_check("media")),
+            ("purge", "Purge the edge cache", "cloudflare.purge_cache", {"only_as_fallback": True}),
+            ("verify", "Verify media is served", "verify", http_check("media")),
+        ],
+    },
+    "cache": {
+        "name": "Cache recovery",
+        "service": "cache",
+        "description": "Check the cache; flush it if unhealthy; purge the edge cache; verify.",
+        "steps": [
+            ("check", "Check the cache", "redis.health", {"on_failure": FB, "fallback": "flush"}),
+            ("flush", "Flush the cache", "redis.flush", {"only_as_fallback": True}),
+            ("purge_edge", "Purge the edge cache", "cloudflare.purge_cache", {"on_failure": CONT}),
+            ("verify", "Verify the cache answers", "verify", {"verify_action": "redis.health"}),
+        ],
+    },
+    "full": {
+        "name": "Full system recovery",
+        "service": "",
+        "description": "The runbook's disaster-recovery.sh full: emergency backup (if possible), damage "
+        "assessment, every service's plan in recovery order, verification, report.",
+        "steps": [
+            ("emergency_backup", "Create an emergency backup (if possible)", "backup.emergency", {"on_failure": CONT}),
+            ("assess", "Assess the damage", "probe.assess", {"on_failure": CONT}),
+            ("services", "Recover every service in recovery order", "include.services", {}),
+            ("verify", "Verify the whole platform", "probe.steady_state", {}),
+            ("report", "Generate the report", "report.generate", {"on_failure": CONT}),
+        ],
+    },
+    # Drills: scratch resources only, with steady-state checks before and after (done by the engine).
+    "backup-restore": {
+        "name": "Drill: backup restoration",
+        "service": "database",
+        "drill": True,
+        "description": "Restore the latest verified backup into a scratch database and compare row counts.",
+        "steps": [
+            (
+                "restore_scratch",
+                "Restore the latest backup into a scratch database",
+                "postgres.restore_scratch",
+                {"service": "database"} | PG_HEALTH,
+            ),
+        ],
+    },
+    "database-failover": {
+        "name": "Drill: database failover",
+        "service": "database",
+        "drill": True,
+        "description": "Create a throwaway PITR branch (Neon) and a scratch restore, then delete them.",
+        "steps": [
+            (
+                "branch",
+                "Create a drill branch from PITR",
+                "neon.branch_from_pitr",
+                {"on_failure": CONT, "params": {"name": "drill-failover"}},
+            ),
+            (
+                "delete_branch",
+                "Delete the drill branch",
+                "neon.delete_branch",
+                {"requires": "branch", "on_failure": CONT, "params": {"branch_id": "$branch.branch_id"}},
+            ),
+            ("failover", "Bring up a scratch copy from the latest backup", "postgres.restore_scratch", PG_HEALTH),
+        ],
+    },
+    "api-rollback": {
+        "name": "Drill: API rollback",
+        "service": "api",
+        "drill": True,
+        "description": "Find the version a rollback would deploy (no deployment) and check the API.",
+        "steps": [
+            ("rollback_check", "Find the rollback version", "cloudflare.rollback_check", {}),
+            ("verify", "Check the API answers", "verify", http_check("api")),
+        ],
+    },
+    "cache-recovery": {
+        "name": "Drill: cache recovery",
+        "service": "cache",
+        "drill": True,
+        "description": "Fill, flush and check a scratch Redis database (DRILL_REDIS_DB).",
+        "steps": [
+            (
+                "scratch_cycle",
+                "Flush and recover a scratch Redis database",
+                "redis.scratch_cycle",
+                {"verify_action": "redis.health", "verify_params": {"db": None}},
+            ),
+        ],
+    },
+    "communications": {
+        "name": "Drill: communication channels",
+        "service": "",
+        "drill": True,
+        "description": "Send a test message to the test channels.",
+        "steps": [("test_message", "Send to the test channels", "notify.test", {})],
+    },
+}
+SCENARIOS = [slug for slug, plan in PLANS.items() if plan.get("drill")]
+SERVICE_PLANS = [slug for slug, plan in PLANS.items() if not plan.get("drill") and plan["service"]]
+DEFAULT_RECOVERY_ORDER = ["database", "auth", "api", "websocket", "media", "cache"]
+
+
+def seed(apps) -> None:
+    Plan = apps.get_model("recovery", "RecoveryPlan")
+    Step = apps.get_model("recovery", "PlanStep")
+    for slug, spec in PLANS.items():
+        plan, created = Plan.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "name": spec["name"],
+                "service": spec["service"],
+                "description": spec["description"],
+                "is_drill": spec.get("drill", False),
+            },
+        )
+        if not created:
+            continue
+        for position, (name, title, action, opts) in enumerate(spec["steps"], start=1):
+            Step.objects.create(
+                plan=plan,
+                position=position,
+                name=name,
+                title=title,
+                action=action,
+                service=opts.get("service", spec["service"]),
+                params=opts.get("params", {}),
+                on_failure=opts.get("on_failure", "abort"),
+                fallback=opts.get("fallback", ""),
+                only_as_fallback=opts.get("only_as_fallback", False),
+                requires=opts.get("requires", ""),
+                verify_action=opts.get("verify_action", ""),
+                verify_params=opts.get("verify_params", {}),
+            )

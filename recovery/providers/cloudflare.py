@@ -1,0 +1,105 @@
+"""Cloudflare API v4: purge the edge cache, roll a Worker back or redeploy it, set Worker secrets.
+
+Workers have no rollback call: we list deployments (the first is live) and deploy another version at
+100 %. Cloudflare refuses a deployment that would drop a newer one's settings with error 10220; then
+we retry with ``?force=true`` as its docs say.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from pitchey_incidents import http
+from pitchey_incidents.http import TransportError
+
+from .base import ApiProvider, Outcome, register
+
+FORCE_REQUIRED = 10220
+SECRET_NAMES = ("MAINTENANCE_MODE", "READ_ONLY_MODE", "DATABASE_URL")
+
+
+@register
+class Cloudflare(ApiProvider):
+    name = "cloudflare"
+    label = "Cloudflare"
+    idempotent = frozenset({"purge_cache", "set_secret", "redeploy_worker"})
+
+    def available(self):
+        return (True, "") if settings.CF_API_TOKEN else (False, "set CF_API_TOKEN")
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        url = settings.CLOUDFLARE_API_URL.rstrip("/") + path
+        headers = {"Authorization": f"Bearer {settings.CF_API_TOKEN}", "Content-Type": "application/json"}
+        answer = self._with_retries(lambda: http.request(method, url, json=body, headers=headers)).json or {}
+        if not answer.get("success", False):
+            errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in answer.get("errors", []))
+            raise TransportError(f"{method} {path.split('?')[0]}: {errors or 'success=false'}", permanent=True)
+        return answer.get("result") or {}
+
+    def _script(self) -> str:
+        if not (settings.CF_ACCOUNT_ID and settings.CF_WORKER_NAME):
+            raise TransportError("set CF_ACCOUNT_ID and CF_WORKER_NAME", permanent=True)
+        return f"/accounts/{settings.CF_ACCOUNT_ID}/workers/scripts/{settings.CF_WORKER_NAME}"
+
+    def do_purge_cache(self, *, dry_run: bool, files: list | None = None, prefixes: list | None = None) -> Outcome:
+        if not settings.CF_ZONE_ID:
+            return Outcome(False, "set CF_ZONE_ID")
+        body = {"files": files} if files else {"prefixes": prefixes} if prefixes else {"purge_everything": True}
+        what = ", ".join(files or prefixes or ["everything"])
+        if dry_run:
+            return Outcome(True, f"would purge {what}")
+        result = self._call("POST", f"/zones/{settings.CF_ZONE_ID}/purge_cache", body)
+        return Outcome(True, f"purged {what}", {"purge_id": result.get("id")})
+
+    def _deployments(self) -> list[dict]:
+        return self._call("GET", self._script() + "/deployments").get("deployments", [])
+
+    def _deploy(self, version_id: str) -> dict:
+        body = {"strategy": "percentage", "versions": [{"version_id": version_id, "percentage": 100}]}
+        path = self._script() + "/deployments"
+        try:
+            return self._call("POST", path, body)
+        except TransportError as exc:
+            if str(FORCE_REQUIRED) not in exc.message:
+                raise
+            return self._call("POST", path + "?force=true", body)
+
+    @staticmethod
+    def _main_version(deployment: dict) -> str:
+        versions = sorted(deployment.get("versions", []), key=lambda v: -v.get("percentage", 0))
+        return versions[0]["version_id"] if versions else ""
+
+    def do_rollback_worker(self, *, dry_run: bool) -> Outcome:
+        deployments = self._deployments()
+        if len(deployments) < 2:
+            return Outcome(False, "no previous deployment to roll back to")
+        live, previous = self._main_version(deployments[0]), self._main_version(deployments[1])
+        if dry_run:
+            return Outcome(True, f"would roll back from version {live} to {previous}", {"from": live, "to": previous})
+        result = self._deploy(previous)
+        return Outcome(
+            True, f"rolled back to version {previous}", {"from": live, "to": previous, "deployment": result.get("id")}
+        )
+
+    def do_redeploy_worker(self, *, dry_run: bool) -> Outcome:
+        deployments = self._deployments()
+        if not deployments:
+            return Outcome(False, "the Worker has no deployment")
+        live = self._main_version(deployments[0])
+        if dry_run:
+            return Outcome(True, f"would redeploy version {live} at 100 %", {"version": live})
+        result = self._deploy(live)
+        return Outcome(True, f"redeployed version {live}", {"version": live, "deployment": result.get("id")})
+
+    def do_set_secret(self, *, dry_run: bool, secret: str, value: str = "true") -> Outcome:
+        if secret not in SECRET_NAMES:
+            return Outcome(False, f"secret must be one of {', '.join(SECRET_NAMES)}")
+        shown = "(hidden)" if secret == "DATABASE_URL" else value
+        if dry_run:
+            return Outcome(True, f"would set {secret}={shown}")
+        self._call("PUT", self._script() + "/secrets", {"name": secret, "text": str(value), "type": "secret_text"})
+        return Outcome(True, f"{secret} set to {shown}", {"secret": secret})
+
+    def do_rollback_check(self, *, dry_run: bool) -> Outcome:
+        """Drill: find the version a rollback would deploy, without deploying it."""
+        return self.do_rollback_worker(dry_run=True)

@@ -1,0 +1,193 @@
+"""The protected PostgreSQL: health, idle connections, and restoring a backup.
+
+A restore goes into a new database first; only when it has finished do we switch, by renaming the
+damaged database aside (kept as ``<name>_pre_<time>`` for forensics) and the new one into its place,
+so connection strings do not change. In ``scratch`` mode (drills) it restores into a throwaway
+database, compares row counts with the live one, and drops it.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from django.conf import settings
+from django.utils import timezone
+from psycopg import sql
+
+from pitchey_incidents.targets import libpq_url, target_is_postgres
+
+from .base import Outcome, Provider, register
+
+IDLE_SQL = (
+    "SELECT pid FROM pg_stat_activity WHERE state = 'idle' AND pid <> pg_backend_pid() "
+    "AND datname = current_database() AND state_change < now() - make_interval(mins => %s)"
+)
+TABLES_SQL = (
+    "SELECT schemaname, relname FROM pg_stat_user_tables "
+    "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+)
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(libpq_url(url))
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def row_counts(url: str) -> dict[str, int]:
+    from backups.engines.database import pg_row_counts
+
+    with psycopg.connect(libpq_url(url), connect_timeout=5, autocommit=True) as conn:
+        return pg_row_counts(conn)
+
+
+def switch_databases(url: str, new_name: str, *, attempts: int = 10) -> str:
+    """Rename the database of ``url`` aside and ``new_name`` into its place; return the aside name."""
+    name = database_name(libpq_url(url))
+    aside = f"{name}_pre_{timezone.now():%Y%m%d%H%M%S}"[:63]
+    with psycopg.connect(with_database(url, "postgres"), connect_timeout=5, autocommit=True) as conn:
+        for attempt in range(attempts):
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            try:
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(name), sql.Identifier(aside))
+                )
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2)
+        conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(new_name), sql.Identifier(name)))
+    return aside
+
+
+def create_database(url: str, name: str) -> None:
+    with psycopg.connect(with_database(url, "postgres"), connect_timeout=5, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(url: str, name: str) -> None:
+    with psycopg.connect(with_database(url, "postgres"), connect_timeout=5, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def target_database_url() -> str:
+    """The protected database (``TARGET_DATABASE_URL``, else the one this process is connected to)."""
+    from backups.targets import database_url
+
+    return database_url()
+
+
+def choose_backup(backup: int | None):
+    from backups import selectors
+    from backups.models import Backup
+
+    if backup:
+        return Backup.objects.filter(id=backup, kind="database").first()
+    return selectors.latest_verified_backup(kind="database")
+
+
+@register
+class Postgres(Provider):
+    name = "postgres"
+    label = "PostgreSQL"
+    idempotent = frozenset({"health", "terminate_idle", "restore_scratch"})
+
+    def available(self):
+        return (True, "") if target_is_postgres() else (False, "set TARGET_DATABASE_URL to a PostgreSQL URL")
+
+    def do_health(self, *, dry_run: bool, min_tables: int = 1) -> Outcome:
+        started = time.monotonic()
+        try:
+            with psycopg.connect(libpq_url(target_database_url()), connect_timeout=5, autocommit=True) as conn:
+                conn.execute("SELECT 1")
+                tables = len(conn.execute(TABLES_SQL).fetchall())
+                connections = conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0]
+                limit = int(conn.execute("SHOW max_connections").fetchone()[0])
+        except psycopg.Error as exc:
+            return Outcome(False, f"database unreachable: {str(exc).splitlines()[0][:200]}")
+        ms = round((time.monotonic() - started) * 1000, 1)
+        ok = tables >= min_tables
+        return Outcome(
+            ok,
+            f"answers in {ms} ms; {tables} table(s); {connections}/{limit} connections",
+            {"latency_ms": ms, "tables": tables, "connections": connections, "max_connections": limit},
+        )
+
+    def do_terminate_idle(self, *, dry_run: bool, idle_minutes: int = 10) -> Outcome:
+        with psycopg.connect(libpq_url(target_database_url()), connect_timeout=5, autocommit=True) as conn:
+            pids = [row[0] for row in conn.execute(IDLE_SQL, (int(idle_minutes),))]
+            if dry_run:
+                return Outcome(True, f"would terminate {len(pids)} idle connection(s)", {"pids": pids})
+            killed = [pid for pid in pids if conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]]
+        return Outcome(True, f"terminated {len(killed)} idle connection(s)", {"pids": killed})
+
+    def do_restore(self, *, dry_run: bool, backup: int | None = None, jobs: int = 2) -> Outcome:
+        """Restore a backup (default: the newest verified) into a new database and switch to it."""
+        from backups import restore, services
+
+        url = libpq_url(target_database_url())
+        chosen = choose_backup(backup)
+        if chosen is None:
+            return Outcome(False, "no verified database backup to restore")
+        name = database_name(url)
+        if not settings.TARGET_DATABASE_URL and not settings.RECOVERY_ALLOW_SELF_RESTORE:
+            return Outcome(False, "the target is this tool's own database; set TARGET_DATABASE_URL")
+        described = {"backup": chosen.id, "snapshot_at": chosen.snapshot_at.isoformat(), "data_type": "database"}
+        if dry_run:
+            return Outcome(
+                True, f"would restore backup #{chosen.id} ({chosen.snapshot_at:%Y-%m-%d %H:%M}) into {name}", described
+            )
+        new_name = f"{name}_restore_{int(time.time())}"[:63]
+        create_database(url, new_name)
+        try:
+            with services.retention_paused(f"recovery restore of backup #{chosen.id}"):
+                result = restore.restore_database(
+                    backup=chosen, database_url=with_database(url, new_name), jobs=int(jobs)
+                )
+        except Exception:
+            drop_database(url, new_name)
+            raise
+        aside = switch_databases(url, new_name)
+        tables = result.get("tables", {})
+        return Outcome(
+            True,
+            f"restored backup #{chosen.id} ({len(tables)} tables, {sum(tables.values())} rows) in "
+            f"{result.get('duration_s', 0):.1f}s; damaged database kept as {aside}",
+            described | {"tables": tables, "duration_s": result.get("duration_s"), "kept_as": aside},
+        )
+
+    def do_restore_scratch(self, *, dry_run: bool, backup: int | None = None, jobs: int = 2) -> Outcome:
+        """Drill: restore into a scratch database, compare row counts with the live one, drop it."""
+        from backups import restore, services
+
+        chosen = choose_backup(backup)
+        if chosen is None:
+            return Outcome(False, "no verified database backup to restore")
+        described = {"backup": chosen.id, "snapshot_at": chosen.snapshot_at.isoformat(), "data_type": "database"}
+        if dry_run:
+            return Outcome(True, f"would restore backup #{chosen.id} into a scratch database", described)
+        url = libpq_url(target_database_url())
+        with services.retention_paused(f"drill restore of backup #{chosen.id}"), restore.scratch_database() as scratch:
+            result = restore.restore_database(backup=chosen, database_url=scratch, jobs=int(jobs))
+            restored = row_counts(scratch)
+        live = row_counts(url)
+        missing = sorted(set(live) - set(restored))
+        differ = {t: [restored[t], live[t]] for t in sorted(set(live) & set(restored)) if restored[t] != live[t]}
+        ok = bool(restored) and not missing
+        summary = (
+            f"{len(restored)} tables, {sum(restored.values())} rows restored in {result.get('duration_s', 0):.1f}s"
+        )
+        if missing:
+            summary += f"; missing: {', '.join(missing[:5])}"
+        if differ:
+            summary += f"; {len(differ)} table(s) changed since the snapshot"
+        return Outcome(ok, summary, described | {"tables": restored, "missing": missing, "differ": differ})

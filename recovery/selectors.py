@@ -1,0 +1,53 @@
+"""Reads for pages, the API and other apps (post-mortems, metrics)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Prefetch, QuerySet
+
+from .models import Objective, RecoveryPlan, RecoveryRun, RunStatus
+
+
+def runs(*, kind: str | None = None, status: str | None = None, incident: str | None = None) -> QuerySet[RecoveryRun]:
+    qs = RecoveryRun.objects.prefetch_related("steps", "objectives")
+    if kind:
+        qs = qs.filter(kind=kind)
+    if status:
+        qs = qs.filter(status=status)
+    if incident:
+        qs = qs.filter(incident=incident)
+    return qs
+
+
+def plans() -> QuerySet[RecoveryPlan]:
+    return RecoveryPlan.objects.prefetch_related("steps")
+
+
+def objective_results(*, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
+    """Every measured objective of finished, real (not dry) runs and drills, oldest first."""
+    qs = Objective.objects.select_related("run").filter(run__finished_at__isnull=False, run__dry_run=False)
+    qs = qs.exclude(run__status=RunStatus.CANCELLED)
+    if since:
+        qs = qs.filter(run__finished_at__gte=since)
+    if until:
+        qs = qs.filter(run__finished_at__lt=until)
+    return [
+        {
+            "run": o.run_id,
+            "kind": o.run.kind,
+            "objective": o.kind,
+            "finished_at": o.run.finished_at,
+            "service": o.subject if o.kind == "rto" else None,
+            "data_type": o.subject if o.kind == "rpo" else None,
+            "target_s": o.target_s,
+            "max_s": o.max_s,
+            "achieved_s": o.achieved_s,
+            "met": o.met,
+        }
+        for o in qs.order_by("run__finished_at", "id")
+    ]
+
+
+def run_with_steps(run_id: int) -> RecoveryRun:
+    return RecoveryRun.objects.prefetch_related(Prefetch("steps"), "objectives").get(id=run_id)

@@ -1,0 +1,198 @@
+"""The built-in mitigation actions against the real PostgreSQL, Redis and Celery."""
+
+import os
+import shutil
+import subprocess
+
+import psycopg
+import pytest
+import redis
+
+from pitchey_incidents.errors import DomainError
+from pitchey_incidents.targets import libpq_url
+from pitchey_incidents.testing import free_port, wait_for
+from recovery.actions import REGISTRY, get_action
+from recovery.models import RuntimeFlag
+
+
+@pytest.fixture
+def scratch_redis(tmp_path):
+    """A throwaway redis-server on a free port, so flushing it harms nobody."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed (.ci/run installs it)"
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/3"
+    client = redis.Redis.from_url(url)
+
+    def up():
+        try:
+            return client.ping()
+        except redis.ConnectionError:
+            return False
+
+    wait_for(up, timeout=10, message="redis-server")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_registry_lists_the_foundation_actions():
+    assert {
+        "terminate_idle_connections",
+        "purge_cache",
+        "enable_read_only",
+        "disable_read_only",
+        "enable_maintenance",
+        "disable_maintenance",
+        "restart_worker",
+        "run_command",
+    } <= set(REGISTRY)
+    with pytest.raises(DomainError):
+        get_action("nope")
+
+
+def test_purge_cache_flushes_the_target_redis_database(scratch_redis, settings):
+    settings.TARGET_REDIS_URL = scratch_redis
+    client = redis.Redis.from_url(scratch_redis)
+    other_db = redis.Redis.from_url(scratch_redis.rsplit("/", 1)[0] + "/4")
+    client.mset({"a": 1, "b": 2, "c": 3})
+    other_db.set("keep", 1)
+    action = get_action("purge_cache")
+    dry = action.run(action.clean({}), dry_run=True)
+    assert dry.ok and dry.output == "would flush 3 key(s)" and client.dbsize() == 3
+    done = action.run(action.clean({}))
+    assert done.ok and done.data == {"keys": 3}
+    assert client.dbsize() == 0 and other_db.get("keep") == b"1"
+
+
+def test_purge_cache_without_a_target_says_so(settings):
+    settings.TARGET_REDIS_URL = ""
+    settings.REDIS_URL = ""
+    action = get_action("purge_cache")
+    ok, why = action.available()
+    assert not ok and "TARGET_REDIS_URL" in why
+    assert not action.run({}).ok
+
+
+@pytest.fixture
+def scratch_pg_url():
+    """A database of its own, so terminating its idle connections harms nobody else."""
+    from django.db import connection
+
+    from pitchey_incidents.testing import database_url_for_subprocess
+
+    base = libpq_url(database_url_for_subprocess())
+    name = f"scratch_idle_{os.getpid()}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = base.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    connection.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_terminate_idle_connections_on_real_postgres(settings, scratch_pg_url):
+    settings.TARGET_DATABASE_URL = scratch_pg_url
+    idle = psycopg.connect(scratch_pg_url, autocommit=True)
+    idle.execute("SELECT 1")
+    pid = idle.info.backend_pid
+    action = get_action("terminate_idle_connections")
+    dry = action.run(action.clean({"idle_minutes": 0}), dry_run=True)
+    assert dry.ok and pid in dry.data["pids"]
+    assert idle.execute("SELECT 1").fetchone() == (1,)  # the dry run killed nothing
+    done = action.run(action.clean({"idle_minutes": "0"}))
+    assert done.ok and pid in done.data["pids"]
+    with pytest.raises(psycopg.OperationalError):
+        idle.execute("SELECT 1")
+    idle.close()
+    fresh = action.run(action.clean({"idle_minutes": 10}), dry_run=True)
+    assert fresh.ok and fresh.data["pids"] == []
+
+
+def test_terminate_idle_connections_needs_postgres(settings):
+    settings.TARGET_DATABASE_URL = "sqlite:///x.db"
+    action = get_action("terminate_idle_connections")
+    assert not action.available()[0]
+    assert not action.run({"idle_minutes": 10}).ok
+
+
+@pytest.mark.django_db
+def test_flag_actions_toggle_runtime_flags(api):
+    for name, flag, state in [
+        ("enable_read_only", "READ_ONLY_MODE", True),
+        ("enable_maintenance", "MAINTENANCE_MODE", True),
+        ("disable_read_only", "READ_ONLY_MODE", False),
+    ]:
+        assert get_action(name).run({}).ok
+        assert RuntimeFlag.objects.get(name=flag).enabled is state
+    flags = {f["name"]: f["enabled"] for f in api("viewer").get("/api/v1/flags/").json()}
+    assert flags == {"MAINTENANCE_MODE": True, "READ_ONLY_MODE": False}
+
+
+def test_run_command_only_runs_configured_commands(settings):
+    settings.ALLOWED_COMMANDS = {"hello": "echo hello world", "fail": "false", "slow": "sleep 5"}
+    settings.COMMAND_TIMEOUT_S = 0.5
+    action = get_action("run_command")
+    with pytest.raises(DomainError) as err:
+        action.clean({"command": "rm -rf /"})
+    assert err.value.field == "params.command"
+    result = action.run(action.clean({"command": "hello"}))
+    assert result.ok and "hello world" in result.output and result.data["exit"] == 0
+    assert not action.run({"command": "fail"}).ok
+    slow = action.run({"command": "slow"})
+    assert not slow.ok and "timed out" in slow.output
+    assert action.run({"command": "hello"}, dry_run=True).output == "would run: echo hello world"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restart_worker_restarts_a_real_workers_pool(worker):
+    proc = worker(name="restartme", concurrency=1)
+    action = get_action("restart_worker")
+    dry = action.run(action.clean({}), dry_run=True)
+    assert dry.ok and any("restartme" in w for w in dry.data["workers"]), dry.output
+    before = pool_children(proc.popen.pid)
+    assert before
+    result = action.run(action.clean({"workers": dry.data["workers"]}))
+    assert result.ok, result.output
+    # The prefork pool's children are replaced by new processes.
+    wait_for(
+        lambda: (now := pool_children(proc.popen.pid)) and not (now & before),
+        timeout=30,
+        message="the worker's pool processes to be replaced",
+    )
+
+
+def pool_children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (any of its threads may have forked them)."""
+    children = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                children.add(int(entry))
+    return children

@@ -1,0 +1,211 @@
+"""Neon and Cloudflare providers against local servers that answer as the vendors' specs say."""
+
+import pytest
+
+from recovery.providers import REGISTRY
+
+from .fakes import FakeServer
+
+PROJECT, ENDPOINT, ACCOUNT, ZONE, WORKER = "proj-1", "ep-1", "acct-1", "zone-1", "pitchey-api"
+
+
+@pytest.fixture
+def neon(settings):
+    state = {"polls": 0, "rate_limited": False}
+
+    def handler(method, path, body, headers):
+        if headers.get("Authorization") != "Bearer neon-key":
+            return 401, {"code": "", "message": "authorization failed"}, {}
+        base = f"/api/v2/projects/{PROJECT}"
+        if method == "POST" and path == f"{base}/endpoints/{ENDPOINT}/restart":
+            if not state["rate_limited"]:
+                state["rate_limited"] = True
+                return 429, {"code": "", "message": "rate limit"}, {"Retry-After": "0"}
+            return (
+                200,
+                {
+                    "endpoint": {"id": ENDPOINT},
+                    "operations": [{"id": "op-1", "action": "restart_compute", "status": "running"}],
+                },
+                {},
+            )
+        if method == "GET" and path == f"{base}/operations/op-1":
+            state["polls"] += 1
+            status = "finished" if state["polls"] >= 2 else "running"
+            return 200, {"operation": {"id": "op-1", "action": "restart_compute", "status": status}}, {}
+        if method == "POST" and path == f"{base}/branches":
+            return (
+                201,
+                {
+                    "branch": {"id": "br-new", "name": body["branch"]["name"]},
+                    "endpoints": [{"id": "ep-new", "host": "ep-new.example.neon.tech"}],
+                    "operations": [{"id": "op-2", "action": "create_branch", "status": "running"}],
+                    "connection_uris": [{"connection_uri": "postgresql://u:secret@ep-new/db"}],
+                },
+                {},
+            )
+        if method == "GET" and path == f"{base}/operations/op-2":
+            return 200, {"operation": {"id": "op-2", "status": "failed", "error": "no space"}}, {}
+        if method == "PATCH" and path == f"{base}/endpoints/{ENDPOINT}":
+            return 400, {"code": "", "message": "autoscaling_limit_max_cu too large", "request_id": "r1"}, {}
+        return 404, {"code": "", "message": "not found"}, {}
+
+    server = FakeServer(handler)
+    settings.NEON_API_URL = server.url + "/api/v2"
+    settings.NEON_API_KEY, settings.NEON_PROJECT_ID, settings.NEON_ENDPOINT_ID = "neon-key", PROJECT, ENDPOINT
+    settings.NEON_POLL_INTERVAL_S = 0.01
+    settings.PROVIDER_RETRY_BASE_S = 0.01
+    yield server, state
+    server.close()
+
+
+def test_neon_restart_retries_429_and_waits_for_the_operation(neon):
+    server, state = neon
+    outcome = REGISTRY["neon"].run("restart_endpoint")
+    assert outcome.ok, outcome.output
+    calls = [(r["method"], r["path"]) for r in server.requests]
+    restart = ("POST", f"/api/v2/projects/{PROJECT}/endpoints/{ENDPOINT}/restart")
+    assert calls[:2] == [restart, restart]  # the 429 was retried
+    assert calls.count(("GET", f"/api/v2/projects/{PROJECT}/operations/op-1")) == 2
+    assert outcome.data["operations"] == [
+        {"id": "op-1", "action": "restart_compute", "status": "finished", "error": None}
+    ]
+
+
+def test_neon_branch_from_pitr_sends_the_spec_shape_and_reports_a_failed_operation(neon):
+    server, _ = neon
+    outcome = REGISTRY["neon"].run("branch_from_pitr", {"timestamp": "2026-11-27T01:00:00Z", "name": "rec-1"})
+    sent = server.requests[0]
+    assert sent["body"] == {
+        "branch": {"name": "rec-1", "parent_timestamp": "2026-11-27T01:00:00Z"},
+        "endpoints": [{"type": "read_write"}],
+    }
+    assert not outcome.ok and "failed" in outcome.output
+    assert outcome.data["branch_id"] == "br-new" and outcome.data["point_in_time"] == "2026-11-27T01:00:00Z"
+    assert "secret" not in outcome.output
+
+
+def test_neon_branch_by_lsn_and_dry_run(neon):
+    server, _ = neon
+    dry = REGISTRY["neon"].run("branch_from_pitr", {"lsn": "0/1A2B3C"}, dry_run=True)
+    assert dry.ok and "would create" in dry.output and server.requests == []
+    REGISTRY["neon"].run("branch_from_pitr", {"lsn": "0/1A2B3C", "name": "x"})
+    assert server.requests[0]["body"]["branch"] == {"name": "x", "parent_lsn": "0/1A2B3C"}
+
+
+def test_neon_error_is_permanent_and_named(neon):
+    server, _ = neon
+    outcome = REGISTRY["neon"].run("resize", {"min_cu": 1, "max_cu": 8})
+    assert not outcome.ok and "HTTP 400" in outcome.output and outcome.data["permanent"]
+    assert len(server.requests) == 1  # a 400 is not retried
+    assert server.requests[0]["body"] == {
+        "endpoint": {"autoscaling_limit_min_cu": 1.0, "autoscaling_limit_max_cu": 8.0}
+    }
+
+
+def test_neon_unconfigured_is_skipped(settings):
+    settings.NEON_API_KEY = ""
+    outcome = REGISTRY["neon"].run("restart_endpoint")
+    assert outcome.skipped and not outcome.ok
+
+
+@pytest.fixture
+def cloudflare(settings):
+    state = {"deploys": 0, "purges": 0}
+    script = f"/client/v4/accounts/{ACCOUNT}/workers/scripts/{WORKER}"
+
+    def ok(result):
+        return 200, {"success": True, "errors": [], "messages": [], "result": result}, {}
+
+    def handler(method, path, body, headers):
+        if headers.get("Authorization") != "Bearer cf-token":
+            return 403, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}, {}
+        if method == "POST" and path == f"/client/v4/zones/{ZONE}/purge_cache":
+            state["purges"] += 1
+            if state["purges"] == 1:
+                return (
+                    429,
+                    {"success": False, "errors": [{"code": 971, "message": "rate limited"}]},
+                    {"Retry-After": "0"},
+                )
+            return ok({"id": "purge-1"})
+        if method == "GET" and path == f"{script}/deployments":
+            return ok(
+                {
+                    "deployments": [
+                        {"id": "d-live", "versions": [{"version_id": "v3", "percentage": 100}]},
+                        {
+                            "id": "d-prev",
+                            "versions": [
+                                {"version_id": "v2", "percentage": 90},
+                                {"version_id": "v1", "percentage": 10},
+                            ],
+                        },
+                    ]
+                }
+            )
+        if method == "POST" and path == f"{script}/deployments":
+            return 400, {"success": False, "errors": [{"code": 10220, "message": "use force"}], "result": None}, {}
+        if method == "POST" and path == f"{script}/deployments?force=true":
+            state["deploys"] += 1
+            return ok({"id": "d-new"})
+        if method == "PUT" and path == f"{script}/secrets":
+            return ok({"name": body["name"], "type": "secret_text"})
+        return 404, {"success": False, "errors": [{"code": 7003, "message": "no route"}]}, {}
+
+    server = FakeServer(handler)
+    settings.CLOUDFLARE_API_URL = server.url + "/client/v4"
+    settings.CF_API_TOKEN, settings.CF_ACCOUNT_ID, settings.CF_ZONE_ID, settings.CF_WORKER_NAME = (
+        "cf-token",
+        ACCOUNT,
+        ZONE,
+        WORKER,
+    )
+    settings.PROVIDER_RETRY_BASE_S = 0.01
+    yield server, state
+    server.close()
+
+
+def test_cloudflare_rollback_deploys_previous_version_at_100_with_force_on_10220(cloudflare):
+    server, state = cloudflare
+    outcome = REGISTRY["cloudflare"].run("rollback_worker")
+    assert outcome.ok, outcome.output
+    assert outcome.data["from"] == "v3" and outcome.data["to"] == "v2"
+    posts = [r for r in server.requests if r["method"] == "POST"]
+    assert [p["path"].rsplit("/", 1)[-1] for p in posts] == ["deployments", "deployments?force=true"]
+    assert posts[-1]["body"] == {"strategy": "percentage", "versions": [{"version_id": "v2", "percentage": 100}]}
+    assert state["deploys"] == 1
+
+
+def test_cloudflare_purge_retries_429_and_sends_purge_everything(cloudflare):
+    server, state = cloudflare
+    outcome = REGISTRY["cloudflare"].run("purge_cache")
+    assert outcome.ok and state["purges"] == 2
+    assert server.requests[-1]["body"] == {"purge_everything": True}
+
+
+def test_cloudflare_secret_shape_and_dry_run(cloudflare):
+    server, _ = cloudflare
+    assert REGISTRY["cloudflare"].run("set_secret", {"secret": "MAINTENANCE_MODE"}, dry_run=True).ok
+    assert server.requests == []
+    outcome = REGISTRY["cloudflare"].run("set_secret", {"secret": "READ_ONLY_MODE", "value": "true"})
+    assert outcome.ok
+    assert server.requests[0]["body"] == {"name": "READ_ONLY_MODE", "text": "true", "type": "secret_text"}
+    refused = REGISTRY["cloudflare"].run("set_secret", {"secret": "AWS_KEY"})
+    assert not refused.ok and len(server.requests) == 1
+
+
+def test_cloudflare_auth_error_fails_without_retry(cloudflare, settings):
+    server, _ = cloudflare
+    settings.CF_API_TOKEN = "wrong"
+    outcome = REGISTRY["cloudflare"].run("redeploy_worker")
+    assert not outcome.ok and "HTTP 403" in outcome.output and len(server.requests) == 1
+
+
+def test_cloud_actions_are_in_the_registry(cloudflare):
+    from recovery.actions import get_action
+
+    result = get_action("purge_edge_cache").run({}, dry_run=True)
+    assert result.ok and "would purge everything" in result.output
+    for name in ("rollback_deploy", "branch_from_pitr", "scale_database", "purge_edge_cache"):
+        assert get_action(name).describe()["name"] == name

@@ -1,0 +1,74 @@
+"""The recovery page: plans, runs and drills with live step progress (htmx polling), reports."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from pitchey_incidents.errors import DomainError
+from pitchey_incidents.roles import has_role
+
+from . import charts, selectors, services
+from .models import RecoveryRun
+from .reports import render_markdown
+
+
+def index(request):
+    runs = list(selectors.runs()[:30])
+    context = {
+        "plans": selectors.plans(),
+        "runs": runs,
+        "chart": charts.trend_svg([r for r in selectors.objective_results() if r["kind"] == "drill"]),
+        "can_run": has_role(request.user, "commander"),
+    }
+    template = "recovery/index.html#runs" if request.htmx else "recovery/index.html"
+    return render(request, template, context)
+
+
+@require_POST
+def start(request):
+    if not has_role(request.user, "commander"):
+        return HttpResponse("commander role required", status=403)
+    try:
+        if request.POST.get("scenario"):
+            run = services.drill_start(scenario=request.POST["scenario"], actor=request.user)
+        else:
+            run = services.run_start(
+                plan=request.POST.get("plan", ""), dry_run=bool(request.POST.get("dry_run")), actor=request.user
+            )
+    except DomainError as exc:
+        messages.error(request, f"{exc.field}: {exc.message}")
+        return redirect("recovery:index")
+    return redirect(run.get_absolute_url())
+
+
+def run_detail(request, run_id: int):
+    run = get_object_or_404(RecoveryRun.objects.prefetch_related("steps", "objectives"), id=run_id)
+    template = "recovery/run.html#steps" if request.htmx else "recovery/run.html"
+    return render(request, template, {"run": run, "report": run.report})
+
+
+def report(request, run_id: int, fmt: str = "html"):
+    run = get_object_or_404(RecoveryRun, id=run_id)
+    data = run.report or {}
+    if fmt == "json":
+        return JsonResponse(data, json_dumps_params={"indent": 2})
+    if fmt == "md":
+        return HttpResponse(render_markdown(data) if data else "", content_type="text/markdown; charset=utf-8")
+    return render(request, "recovery/report.html", {"run": run, "report": data, "raw": json.dumps(data)[:0]})
+
+
+def incident_runs(request, public_id: str):
+    """The incident page's recovery section (loaded and refreshed by htmx): runs, steps, objectives."""
+    runs = list(selectors.runs(kind="run", incident=public_id)[:10])
+    live = any(r.finished_at is None for r in runs)
+    return render(request, "recovery/incident_runs.html", {"runs": runs, "public_id": public_id, "live": live})
+
+
+def trend(request):
+    svg = charts.trend_svg([r for r in selectors.objective_results() if r["kind"] == "drill"])
+    return HttpResponse(svg, content_type="image/svg+xml")
