@@ -206,7 +206,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"SeverityEnum": "incidents.models.Severity.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "SeverityEnum": "incidents.models.Severity.choices",
+        "IncidentStatusEnum": "incidents.models.Status.choices",
+        "JobStatusEnum": "incidents.models.MitigationStatus.choices",  # mitigations and backups
+        "RunStatusEnum": "recovery.models.RunStatus.choices",
+        "StepStatusEnum": "recovery.models.StepStatus.choices",
+    },
 }
 
 # --- Protected platform (what we back up, probe and recover) -------------------------------------
