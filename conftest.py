@@ -77,3 +77,36 @@ def worker(tmp_path, transactional_db):
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reseed_after_flush(request):
+    """A transactional test flushes every table when it ends; put back what the data migrations
+    seed (role groups, runbook defaults) before the next one. Seeds use get_or_create, so this is
+    a no-op when nothing was flushed."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" not in request.fixturenames and not (marker and marker.kwargs.get("transaction")):
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.operations import RunPython
+
+    loader = MigrationLoader(connection)
+    editor = SimpleNamespace(connection=connection)  # what seed functions read from a schema editor
+    for key in _plan(loader):
+        for operation in loader.graph.nodes[key].operations:
+            if isinstance(operation, RunPython):
+                operation.code(apps, editor)
+    yield
+
+
+def _plan(loader) -> list:
+    plan: list = []
+    for leaf in loader.graph.leaf_nodes():
+        plan += [key for key in loader.graph.forwards_plan(leaf) if key not in plan]
+    return plan

@@ -95,3 +95,6 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["id", "incident", "channel", "target", "kind", "status", "attempts", "created_at", "sent_at"]
     list_filter = ["status", "channel", "kind"]
     readonly_fields = [f.name for f in models.Notification._meta.fields]
+
+
+from . import admin_detection  # noqa: E402, F401  (detection models)

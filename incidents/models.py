@@ -269,6 +269,7 @@ class Mitigation(models.Model):
 
 
 from .models_comms import *  # noqa: E402,F401,F403  (notifications, escalation timers, on-call)
+from .models_detection import *  # noqa: E402, F401, F403  (detection models: alerts, probes, rules)
 
 # Post-mortems and action items live in their own module; importing them here registers them.
 from .models_postmortem import ActionItem, PostMortem, PostMortemDeadline  # noqa: E402, F401, I001

@@ -90,9 +90,10 @@ def service_board() -> list[Service]:
         incident__in=Incident.objects.open().values("pk")
     ).values_list("service_id", "incident_id"):
         affected.setdefault(service_id, []).append(format_public_id(incident_id))
+    health = service_health()
     for service in services:
         service.open_incidents = sorted(affected.get(service.id, []))
-        service.health = "unknown"
+        service.health = health.get(service.slug, "unknown")
     return services
 
 
@@ -104,3 +105,35 @@ def responders() -> list[str]:
     users = get_user_model().objects.filter(is_active=True)
     users = users.filter(Q(is_superuser=True) | Q(groups__name__in=["responder", "commander", "admin"]))
     return sorted(set(users.values_list("username", flat=True)))
+
+
+# --- detection ------------------------------------------------------------------------------------
+
+HEALTH_ORDER = {"down": 3, "degraded": 2, "ok": 1}
+HEALTH_WORDS = {"down": "down", "degraded": "degraded", "ok": "healthy"}
+
+
+def probes_with_latest() -> list:
+    """Every enabled probe with ``latest`` (its newest ProbeResult or None), in two queries."""
+    from django.db.models import OuterRef, Subquery
+
+    from .models import Probe, ProbeResult
+
+    newest = ProbeResult.objects.filter(probe=OuterRef("pk")).order_by("-at", "-id").values("id")[:1]
+    probes = list(Probe.objects.filter(enabled=True).select_related("service").annotate(latest_id=Subquery(newest)))
+    results = ProbeResult.objects.in_bulk([p.latest_id for p in probes if p.latest_id])
+    for probe in probes:
+        probe.latest = results.get(probe.latest_id)
+    return probes
+
+
+def service_health() -> dict[str, str]:
+    """slug → healthy | degraded | down, from each service's probes' latest results (worst wins)."""
+    worst: dict[str, str] = {}
+    for probe in probes_with_latest():
+        if probe.latest is None:
+            continue
+        slug, status = probe.service.slug, probe.latest.status
+        if HEALTH_ORDER.get(status, 0) > HEALTH_ORDER.get(worst.get(slug, ""), 0):
+            worst[slug] = status
+    return {slug: HEALTH_WORDS[status] for slug, status in worst.items()}

@@ -43,3 +43,31 @@ def escalation_fire_due() -> int:
     from .notifications import escalation_fire_due as fire
 
     return fire()
+
+
+@shared_task(acks_late=True)
+def alert_group_sync(group_id: int) -> None:
+    from . import alerting
+
+    alerting.alert_group_sync(group_id=group_id)
+
+
+@shared_task
+def alerts_auto_resolve() -> list:
+    from . import alerting
+
+    return alerting.alerts_auto_resolve()
+
+
+@shared_task
+def detection_run() -> dict:
+    from . import detection
+
+    return {"ok": detection.detection_run().ok}
+
+
+@shared_task
+def probe_results_prune() -> int:
+    from . import detection
+
+    return detection.probe_results_prune()

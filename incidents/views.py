@@ -14,10 +14,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from backups import selectors as backup_selectors
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.models import AuditEntry, Event
 from pitchey_incidents.roles import has_role
-from backups import selectors as backup_selectors
 from recovery import selectors as recovery_selectors
 from recovery.actions import REGISTRY, get_action
 from recovery.controls import EMERGENCY_CONTROLS, control_run

@@ -96,6 +96,14 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{CHECKOUT_ID}.sqlite3")}
 else:
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", f"test_pitchey_{CHECKOUT_ID}")}
+    # Under ASGI every request runs in a fresh thread, so persistent connections are not reused;
+    # a psycopg pool per process is (DB_POOL=1, with DB_CONN_MAX_AGE=0).
+    if env_bool("DB_POOL", False):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DB_POOL_MIN", 2, minimum=0),
+            "max_size": env_int("DB_POOL_MAX", 20, minimum=1),
+            "timeout": env_float("DB_POOL_TIMEOUT_S", 10.0),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Broker and Redis ---------------------------------------------------------------------------
@@ -130,6 +138,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.escalation_fire_due",
         "schedule": env_float("ESCALATION_TICK_S", 5.0),
     },
+    "detection-run": {"task": "incidents.tasks.detection_run", "schedule": env_float("DETECTION_INTERVAL_S", 30.0)},
+    "alerts-auto-resolve": {"task": "incidents.tasks.alerts_auto_resolve", "schedule": 60.0},
+    "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},
     "recovery-sweep": {"task": "recovery.tasks.runs_sweep", "schedule": 60.0},
 }
 
@@ -228,6 +239,9 @@ MEDIA_DIR = env_str("MEDIA_DIR", "")
 CONFIG_PATHS = env_list("CONFIG_PATHS", [], sep=":")
 BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
 PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
+# Detection (docs/detection.md): probe history kept, intake limit. HTTP probes: SERVICE_HEALTH_URLS.
+PROBE_HISTORY_DAYS = env_int("PROBE_HISTORY_DAYS", 14, minimum=1)
+ALERT_MAX_BODY_BYTES = env_int("ALERT_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 # Backups (docs/backups.md): rate limit, worker heartbeat, where restore tests create scratch databases.
 BACKUP_MAX_BYTES_PER_S = env_int("BACKUP_MAX_BYTES_PER_S", 0, minimum=0)
 BACKUP_HEARTBEAT_TIMEOUT_S = env_int("BACKUP_HEARTBEAT_TIMEOUT_S", 120, minimum=5)

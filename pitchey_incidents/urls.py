@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import health, stream
+from . import health, metrics, stream
 
 api_v1 = [
     path("", include("incidents.api.urls")),
@@ -13,6 +13,7 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.MetricsView.as_view(), name="metrics"),
     path("admin/", admin.site.urls),
     path("status/", include("incidents.status")),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import postmortems, views
+from . import detection, postmortems, views
 from .oncall import OnCallView
 
 router = SimpleRouter()
@@ -22,6 +22,10 @@ urlpatterns = [
     path("action-items/<int:pk>/", postmortems.ActionItemDetailView.as_view(), name="action-item"),
     path("metrics/summary/", postmortems.MetricsSummaryView.as_view(), name="metrics-summary"),
     path("oncall/", OnCallView.as_view(), name="oncall"),
+    path("alerts/<str:kind>/ping/", detection.AlertPingView.as_view(), name="alerts-ping"),
+    path("alerts/<str:kind>/", detection.AlertIntakeView.as_view(), name="alerts"),
+    path("health/", detection.HealthView.as_view(), name="health"),
+    path("detect/", detection.DetectView.as_view(), name="detect"),
     path("whoami/", views.WhoAmIView.as_view(), name="whoami"),
     *router.urls,
 ]

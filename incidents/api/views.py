@@ -147,7 +147,8 @@ class ActionListView(APIView):
 class ServiceListView(APIView):
     @extend_schema(responses=s.ServiceSerializer(many=True))
     def get(self, request):
-        return Response(s.ServiceSerializer(Service.objects.all(), many=True, context={"health": {}}).data)
+        health = selectors.service_health()
+        return Response(s.ServiceSerializer(Service.objects.all(), many=True, context={"health": health}).data)
 
 
 class WhoAmIView(APIView):

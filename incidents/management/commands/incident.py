@@ -41,6 +41,10 @@ class Command(DomainCommand):
         mit.add_argument("--param", action="append", default=[], help="NAME=VALUE")
         mit.add_argument("--dry-run", action="store_true")
         mit.add_argument("--inline", action="store_true", help="Run here instead of on a worker")
+        det = sub.add_parser("detect", help="Run the probes, assess findings and apply automated mitigations")
+        det.add_argument("--inline", action="store_true", help="Accepted for symmetry: detection always runs here")
+        det.add_argument("--no-mitigate", action="store_true", help="Assess only; open incidents but change nothing")
+        det.add_argument("--json", action="store_true")
         res = sub.add_parser("resolve", help="Resolve an incident")
         res.add_argument("id")
         res.add_argument("resolution")
@@ -107,6 +111,18 @@ class Command(DomainCommand):
         )
         if mitigation.status == "failed":
             raise CommandError(f"mitigation {mitigation.id} failed")
+
+    def do_detect(self, *, no_mitigate, json, **_):
+        from ...detection import detection_run, report_lines
+
+        report = detection_run(mitigate=not no_mitigate)
+        if json:
+            self.stdout.write(_dumps(report.as_dict()))
+        else:
+            for line in report_lines(report):
+                self.stdout.write(line)
+        if not report.ok:
+            raise CommandError("detection found problems")
 
     def do_resolve(self, *, id, resolution, **_):
         incident = services.incident_resolve(incident=_get(id), resolution=resolution, actor=cli_actor())

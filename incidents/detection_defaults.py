@@ -1,0 +1,80 @@
+"""The runbook's checks and key-metric thresholds, seeded by a data migration (admin-editable)."""
+
+from __future__ import annotations
+
+# Key metrics from the runbook: error rate < 1 %, p99 < 1000 ms, DB connections < 80 % of the limit,
+# cache hit rate > 70 %, auth success > 99 %.
+ERROR_RATE_QUERY = 'sum(rate(http_requests_total{status=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
+P99_QUERY = "histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket[5m])) by (le)) * 1000"
+AUTH_QUERY = 'sum(rate(auth_attempts_total{result="success"}[5m])) / sum(rate(auth_attempts_total[5m]))'
+
+# name, label, kind, service slug, config
+PROBES = [
+    ("error-rate", "error rate", "prometheus", "api", {"query": ERROR_RATE_QUERY, "metric": "error_rate", "max": 0.01}),
+    ("database", "database health", "postgres", "database", {"max_connections_ratio": 0.8, "max_latency_ms": 1000}),
+    ("p99-latency", "API latency", "prometheus", "api", {"query": P99_QUERY, "metric": "p99_latency_ms", "max": 1000}),
+    ("cache", "cache health", "redis", "cache", {"min_hit_ratio": 0.7, "min_lookups": 100}),
+    (
+        "auth-success",
+        "auth success rate",
+        "prometheus",
+        "auth",
+        {"query": AUTH_QUERY, "metric": "auth_success_ratio", "min": 0.99},
+    ),
+]
+
+# name, probe kind, probe name, op, metric, threshold, severity, action, action params
+RULES = [
+    ("Database unreachable", "postgres", "", "down", "", None, "P0", "", {}),
+    (
+        "Database connections exhausted",
+        "postgres",
+        "",
+        "gt",
+        "connections_ratio",
+        0.8,
+        "P2",
+        "terminate_idle_connections",
+        {"idle_minutes": 10},
+    ),
+    ("Critical error rate", "prometheus", "error-rate", "gt", "error_rate", 0.5, "P1", "", {}),
+    ("High error rate", "prometheus", "error-rate", "gt", "error_rate", 0.05, "P2", "", {}),
+    ("Slow API responses", "prometheus", "p99-latency", "gt", "p99_latency_ms", 1000, "P2", "", {}),
+    ("Authentication failures", "prometheus", "auth-success", "lt", "auth_success_ratio", 0.99, "P1", "", {}),
+    ("Redis down", "redis", "", "down", "", None, "P2", "", {}),
+    ("Low cache hit rate", "redis", "", "lt", "hit_ratio", 0.7, "P3", "", {}),
+    ("API endpoint down", "http", "", "down", "", None, "P1", "", {}),
+]
+
+
+def seed(apps) -> None:
+    Service = apps.get_model("incidents", "Service")
+    Probe = apps.get_model("incidents", "Probe")
+    AssessmentRule = apps.get_model("incidents", "AssessmentRule")
+    services = {s.slug: s for s in Service.objects.all()}
+    for position, (name, label, kind, slug, config) in enumerate(PROBES, start=1):
+        if slug in services:
+            Probe.objects.get_or_create(
+                name=name,
+                defaults={
+                    "label": label,
+                    "kind": kind,
+                    "service": services[slug],
+                    "config": config,
+                    "position": position * 10,
+                },
+            )
+    for name, kind, probe, op, metric, threshold, severity, action, params in RULES:
+        AssessmentRule.objects.get_or_create(
+            name=name,
+            defaults={
+                "probe_kind": kind,
+                "probe_name": probe,
+                "op": op,
+                "metric": metric,
+                "threshold": threshold,
+                "severity": severity,
+                "action": action,
+                "action_params": params,
+            },
+        )
