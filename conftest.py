@@ -15,11 +15,15 @@ from pitchey_incidents.roles import ROLES
 
 def pytest_collection_modifyitems(config, items):
     # Transactional tests flush the database afterwards; serialized rollback restores what the
-    # migrations seeded (role groups, the runbook's catalog) before each of them.
+    # migrations seeded (role groups, the runbook's catalog, schedules) before each of them. This is
+    # the one mechanism for it: a test that needs the seeds relies on it, none re-seeds by hand.
     for item in items:
         marker = item.get_closest_marker("django_db")
-        if marker and marker.kwargs.get("transaction") and "serialized_rollback" not in marker.kwargs:
-            item.add_marker(pytest.mark.django_db(**marker.kwargs, serialized_rollback=True), append=False)
+        kwargs = dict(marker.kwargs) if marker else {}
+        transactional = kwargs.get("transaction") or "transactional_db" in getattr(item, "fixturenames", ())
+        if transactional and "serialized_rollback" not in kwargs:
+            kwargs.update(transaction=True, serialized_rollback=True)
+            item.add_marker(pytest.mark.django_db(**kwargs), append=False)
     if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://… (.ci/run does)")
@@ -35,8 +39,7 @@ def pytest_sessionfinish(session, exitstatus):
 def make_user(username: str, role: str | None) -> User:
     user = User.objects.create_user(username=username, password="pw-" + username, email=f"{username}@example.com")
     if role:
-        # get_or_create: a transactional test before this one may have flushed the migration's groups
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
+        user.groups.add(Group.objects.get(name=role))
     return user
 
 
@@ -77,36 +80,3 @@ def worker(tmp_path, transactional_db):
     yield start
     for proc in started:
         proc.stop()
-
-
-@pytest.fixture(autouse=True)
-def _reseed_after_flush(request):
-    """A transactional test flushes every table when it ends; put back what the data migrations
-    seed (role groups, runbook defaults) before the next one. Seeds use get_or_create, so this is
-    a no-op when nothing was flushed."""
-    marker = request.node.get_closest_marker("django_db")
-    if "transactional_db" not in request.fixturenames and not (marker and marker.kwargs.get("transaction")):
-        yield
-        return
-    request.getfixturevalue("transactional_db")
-    from types import SimpleNamespace
-
-    from django.apps import apps
-    from django.db import connection
-    from django.db.migrations.loader import MigrationLoader
-    from django.db.migrations.operations import RunPython
-
-    loader = MigrationLoader(connection)
-    editor = SimpleNamespace(connection=connection)  # what seed functions read from a schema editor
-    for key in _plan(loader):
-        for operation in loader.graph.nodes[key].operations:
-            if isinstance(operation, RunPython):
-                operation.code(apps, editor)
-    yield
-
-
-def _plan(loader) -> list:
-    plan: list = []
-    for leaf in loader.graph.leaf_nodes():
-        plan += [key for key in loader.graph.forwards_plan(leaf) if key not in plan]
-    return plan

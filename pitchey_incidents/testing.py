@@ -19,6 +19,19 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(settings.BASE_DIR)
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots the browser tests save (gitignored)
+CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+# Headless Chromium on a machine with no network beyond loopback.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def wait_for(
@@ -178,3 +191,34 @@ def start_web(tmp_path: Path, *, port: int | None = None, **env: str) -> tuple[P
 
     wait_for(up, timeout=30, message="the web server to listen")
     return proc, base
+
+
+def start_redis(tmp_path: Path, port: int | None = None) -> tuple[Proc, str]:
+    """A throwaway redis-server on a free port (so flushing or stopping it harms nobody)."""
+    import redis
+
+    port = port or free_port()
+    argv = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
+    proc = Proc(argv, env={"PATH": "/usr/bin:/bin"}, log_path=tmp_path / f"redis-{port}.log")
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def up():
+        try:
+            return redis.Redis.from_url(url, socket_timeout=0.5).ping()
+        except redis.RedisError:
+            return False
+
+    wait_for(up, timeout=20, message="redis-server to answer PING")
+    return proc, url

@@ -46,25 +46,8 @@ def backup_paths(settings, tmp_path):
     settings.R2_BUCKET = ""
     settings.R2_ARCHIVE_BUCKET = ""
     settings.BACKUP_MAX_BYTES_PER_S = 0
-    # The users fixture hashes five passwords; a fast hasher keeps these tests quick.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     (tmp_path / "media").mkdir()
     return tmp_path
-
-
-@pytest.fixture(autouse=True)
-def runbook_defaults(request):
-    """Transactional tests flush the tables that migrations seeded; put the runbook's rows back."""
-    if request.node.get_closest_marker("django_db") is None:
-        return
-    from django.apps import apps
-
-    from backups.defaults import seed, seed_policies
-    from pitchey_incidents.defaults import seed as seed_roles
-
-    seed_roles(apps)
-    seed(apps)
-    seed_policies(apps)
 
 
 @pytest.fixture

@@ -119,7 +119,10 @@ def test_retention_pause_is_visible_to_other_connections(transactional_db):
 @pytest.mark.parametrize("head", [64 * 1024, 512])
 def test_dump_compressed_while_pg_dump_writes_keeps_offsets(pg_target, settings, monkeypatch, head):
     """With a small head the followed path runs on a small database: 64 KiB holds the TOC (head
-    frame + followed frames); 512 bytes does not (the rewritten TOC is detected, full recompress)."""
+    frame + followed frames); 512 bytes does not, and then either the rewritten TOC is detected
+    (full recompress) or, when pg_dump finished before the follower read that far, the follower
+    read the final bytes. Which of the two happens is timing; the artifact is right either way
+    (the fallback on its own is tested deterministically below)."""
     from backups.engines import follow
 
     with psycopg.connect(pg_target, autocommit=True) as conn:
@@ -132,7 +135,8 @@ def test_dump_compressed_while_pg_dump_writes_keeps_offsets(pg_target, settings,
     backup = services.backup_start(kind="database", actor="tester", inline=True)
     assert backup.status == Status.SUCCEEDED, backup.error
     followed = backup.manifest["parts"][0]["uncompressed_sha256"] == ""  # the fallback computes it
-    assert followed == (head == 64 * 1024)
+    if head == 64 * 1024:
+        assert followed
     artifact = backup.locations.get(tier="local").uri.removeprefix("file://")
     with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
         # decompressed to a file, the archive has its data offsets: a parallel restore works

@@ -5,27 +5,15 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from django.apps import apps
 from django.test import Client
 
-from incidents import defaults, services
+from incidents import services
 
 from .vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
 
 
-@pytest.fixture(autouse=True)
-def runbook(request):
-    """Role groups and the runbook's defaults: a transactional test before this one flushed them."""
-    if request.node.get_closest_marker("django_db") is None:
-        return
-    from pitchey_incidents import defaults as platform_defaults
-
-    platform_defaults.seed(apps)
-    defaults.seed(apps)
-
-
 @pytest.fixture
-def vendors(settings, runbook):
+def vendors(settings):
     """Local Slack, PagerDuty, Statuspage and webhook receiver, configured in settings; ``.env`` has
     the same configuration for a worker process."""
     slack, pd, sp, rx = FakeSlack(), FakePagerDuty(), FakeStatuspage(), FakeReceiver()

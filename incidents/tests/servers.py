@@ -7,37 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-import redis
-
-from pitchey_incidents.testing import Proc, free_port, wait_for
-
-
-def start_redis(tmp_path, port: int | None = None) -> tuple[Proc, str]:
-    port = port or free_port()
-    argv = [
-        "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(tmp_path),
-    ]
-    proc = Proc(argv, env={"PATH": "/usr/bin:/bin"}, log_path=tmp_path / f"redis-{port}.log")
-    url = f"redis://127.0.0.1:{port}/0"
-
-    def up():
-        try:
-            return redis.Redis.from_url(url, socket_timeout=0.5).ping()
-        except redis.RedisError:
-            return False
-
-    wait_for(up, timeout=20, message="redis-server to answer PING")
-    return proc, url
+from pitchey_incidents.testing import free_port, start_redis  # noqa: F401  (start_redis: used by the detection tests)
 
 
 class FakePrometheus:

@@ -15,29 +15,16 @@ from django.db import connections
 
 from incidents.models import Incident
 from pitchey_incidents.models import AuditEntry
-from pitchey_incidents.testing import start_web
+from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH, start_web
 
 from .sse import session_cookie
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),  # the server and the worker read committed rows
     # Skipped only where nobody asked for Chromium; CI sets CHROMIUM_PATH, so a missing one fails there.
     pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and not os.environ.get("CHROMIUM_PATH"),
+        not Path(CHROMIUM_PATH).exists() and not os.environ.get("CHROMIUM_PATH"),
         reason="needs Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run does)",
     ),
 ]
@@ -60,7 +47,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        chromium = pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()
         # While Playwright's loop runs, the ORM keeps its connections per context: close the ones

@@ -3,29 +3,11 @@ action item, export Markdown, complete it (the incident closes). Screenshots go 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from django.apps import apps
-from django.conf import settings
 
-from incidents import defaults, services
+from incidents import services
 from incidents.models import Incident, PostMortem, Status
-from pitchey_incidents.roles import ROLES
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,7 +29,7 @@ def browser(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        chromium = p.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
@@ -68,9 +50,6 @@ def test_postmortem_edit_export_and_complete(web, browser, tmp_path, settings):
 def flow(web, browser, tmp_path):
     from django.contrib.auth.models import Group, User
 
-    defaults.seed(apps)  # a transactional test starts from an empty database
-    for role in ROLES:
-        Group.objects.get_or_create(name=role)
     commander = User.objects.create_user("cmdr", password="pw-cmdr-123")
     commander.groups.add(Group.objects.get(name="commander"))
     incident = services.incident_declare(severity="P1", title="Checkout errors", services=["api"], actor=commander)
@@ -113,6 +92,8 @@ def flow(web, browser, tmp_path):
     page.click("#item-form button[type=submit]")
     row = page.locator("#action-items tr", has_text="Add a canary stage")
     row.wait_for()
+    # htmx wires up swapped-in content before it settles; a change event before that goes unheard.
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     with page.expect_response(lambda r: "/action-items/" in r.url and r.request.method == "POST") as answer:
         row.locator("select[name=status]").select_option("done")
     assert answer.value.status == 200

@@ -1,8 +1,6 @@
 """The built-in mitigation actions against the real PostgreSQL, Redis and Celery."""
 
 import os
-import shutil
-import subprocess
 
 import psycopg
 import pytest
@@ -10,47 +8,17 @@ import redis
 
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.targets import libpq_url
-from pitchey_incidents.testing import free_port, wait_for
+from pitchey_incidents.testing import start_redis, wait_for
 from recovery.actions import REGISTRY, get_action
 from recovery.models import RuntimeFlag
 
 
 @pytest.fixture
 def scratch_redis(tmp_path):
-    """A throwaway redis-server on a free port, so flushing it harms nobody."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is needed (.ci/run installs it)"
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/3"
-    client = redis.Redis.from_url(url)
-
-    def up():
-        try:
-            return client.ping()
-        except redis.ConnectionError:
-            return False
-
-    wait_for(up, timeout=10, message="redis-server")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    """A throwaway redis-server, so flushing it harms nobody; database 3 of it is the target."""
+    proc, url = start_redis(tmp_path)
+    yield url.rsplit("/", 1)[0] + "/3"
+    proc.stop()
 
 
 def test_registry_lists_the_foundation_actions():
