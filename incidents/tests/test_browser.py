@@ -116,8 +116,10 @@ def test_commander_runs_an_incident_while_a_viewer_watches_live(site, browser, u
     assert viewer.evaluate("window.__notReloaded") is True
     shot(viewer, "dashboard-live")
 
-    # The viewer follows the incident page, where there is nothing to press.
-    row.get_by_role("link").click()
+    # The viewer follows the incident page, where there is nothing to press. (The link's target is
+    # followed with goto: a click can land while a live update is swapping the row it sits in.)
+    viewer.goto(base + row.get_by_role("link").get_attribute("href"))
+    expect(viewer).to_have_url(base + f"/incidents/{incident.public_id}/")
     expect(viewer.locator("[data-live-indicator]")).to_have_text("Live")
     expect(viewer.locator("#incident-page button")).to_have_count(0)
     viewer.evaluate("window.__notReloaded = true")
