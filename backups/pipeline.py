@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import os
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,17 +23,17 @@ import zstandard
 CHUNK = 1 << 20
 
 
-class Codec:
+class Codec(ABC):
     """A compression format: a streaming writer over a file, a streaming reader of it."""
 
     name = ""
     suffix = ""
 
-    def writer(self, out: BinaryIO, level: int):
-        raise NotImplementedError
+    @abstractmethod
+    def writer(self, out: BinaryIO, level: int): ...
 
-    def reader(self, raw: BinaryIO) -> BinaryIO:
-        raise NotImplementedError
+    @abstractmethod
+    def reader(self, raw: BinaryIO) -> BinaryIO: ...
 
 
 class ZstdCodec(Codec):

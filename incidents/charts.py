@@ -7,6 +7,7 @@ come from CSS classes (``s-<key>``), so plots follow the page's light/dark theme
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -47,7 +48,7 @@ class Series:
 
 
 @dataclass
-class Chart:
+class Chart(ABC):
     title: str
     empty_text: str = "No data for this period."
     unit: str = ""
@@ -63,11 +64,11 @@ class Chart:
         top, right, bottom, left = self.margin
         return left, top, self.width - left - right, self.height - top - bottom
 
-    def is_empty(self) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def is_empty(self) -> bool: ...
 
-    def body(self) -> list[str]:
-        raise NotImplementedError
+    @abstractmethod
+    def body(self) -> list[str]: ...
 
     def render(self) -> SafeString:
         label = escape(self.title)

@@ -399,6 +399,9 @@ def escalation_fire_due(*, limit: int = 200) -> int:
     fired = 0
     for timer_id, incident_id, level in due.values_list("id", "incident_id", "level")[:limit]:
         with transaction.atomic():
+            # Lock the incident before its timer, in the order every incident change takes them
+            # (lock the incident, then cancel its timers): the reverse order deadlocks.
+            Incident.objects.select_for_update().filter(pk=incident_id).values_list("pk", flat=True).first()
             if not EscalationTimer.objects.filter(id=timer_id, fired_at=None, cancelled_at=None).update(fired_at=now):
                 continue
             incident_escalation_due(incident=incident_id, level=level)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,12 +35,13 @@ class Context:
             self.snapshot_at = at
 
 
-class Engine:
+class Engine(ABC):
     name = ""
 
+    @abstractmethod
     def run(self, ctx: Context) -> list[dict]:
         """Write this engine's parts into ``ctx.outdir``; return their manifest entries."""
-        raise NotImplementedError
+        ...
 
 
 def run_checked(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -13,22 +14,24 @@ class StorageError(Exception):
     pass
 
 
-class Storage:
+class Storage(ABC):
     tier = ""
 
+    @abstractmethod
     def put(self, path: Path, key: str, reporter: Reporter | None = None) -> str:
         """Store the local file ``path`` as ``key`` (``kind/filename``); return its URI."""
-        raise NotImplementedError
+        ...
 
-    def open(self, uri: str) -> BinaryIO:
-        raise NotImplementedError
+    @abstractmethod
+    def open(self, uri: str) -> BinaryIO: ...
 
-    def delete(self, uri: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def delete(self, uri: str) -> None: ...
 
+    @abstractmethod
     def manifests(self) -> Iterator[str]:
         """URIs of every manifest in this tier (to rebuild the catalog from storage)."""
-        raise NotImplementedError
+        ...
 
     @staticmethod
     def sibling(uri: str, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from django.template.loader import select_template
@@ -19,7 +20,7 @@ def render(kind: str, context: dict[str, Any], *, prefix: str = "") -> str:
     return template.render(context).strip()
 
 
-class Channel:
+class Channel(ABC):
     """One way of telling people. Subclasses are small: what they hear about, and how they send.
 
     ``idempotent`` channels may be re-sent after a worker died mid-request because the vendor
@@ -31,8 +32,8 @@ class Channel:
     label: str = ""
     idempotent: bool = False
 
-    def enabled(self) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def enabled(self) -> bool: ...
 
     def wants(self, kind: str, incident: Incident, policy: SeverityPolicy | None) -> bool:
         """Whether a change (or message) of this kind goes to this channel."""
@@ -42,9 +43,10 @@ class Channel:
         """Where inside the channel the message goes (Slack routes); never secrets."""
         return [""]
 
+    @abstractmethod
     def send(self, notification: Notification) -> dict[str, Any]:
         """Deliver once. Return what later messages need; raise ``TransportError`` on failure."""
-        raise NotImplementedError
+        ...
 
     def reconcile(self, notification: Notification) -> dict[str, Any] | None:
         """After a lost in-flight attempt: the vendor's record of it if it has one, else None.
