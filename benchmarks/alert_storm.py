@@ -22,18 +22,16 @@ import argparse
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import requests
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import production_server
 
 
 def pct(values: list[float], q: float) -> float:
@@ -165,38 +163,12 @@ def main() -> int:
 
     from incidents import alerting
     from incidents.models import Alert, Incident
-    from pitchey_incidents.testing import free_port, wait_for
 
-    web = None
+    servers = ExitStack()
     try:
         call_command("migrate", verbosity=0)
         _, secret = alerting.alertsource_create(name="bench", kind="alertmanager", actor="bench")
-        port = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "pitchey_incidents.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.web_workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-        web = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
-
-        def up():
-            try:
-                return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_for(up, timeout=60, message="uvicorn to answer")
+        base, _ = servers.enter_context(production_server(env, workers=args.web_workers))
         total = 2_000 if args.quick and args.alerts == 10_000 else args.alerts
         per_group = total // args.groups
         storm = [batch(g, start, 10) for start in range(0, per_group, 10) for g in range(args.groups)]
@@ -240,9 +212,7 @@ def main() -> int:
         print(f"ratio intake/no-op throughput: {rate / noop_rate:.2f} (goal >= 0.50)")
         return 0 if ok else 1
     finally:
-        if web is not None:
-            os.killpg(web.pid, 15)
-            web.wait(timeout=20)
+        servers.close()
         from django.db import connections
 
         connections.close_all()

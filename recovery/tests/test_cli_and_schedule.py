@@ -9,7 +9,7 @@ import redis
 from django.core.management import CommandError, call_command
 from django_celery_beat.models import PeriodicTask
 
-from pitchey_incidents.testing import ROOT, child_env
+from pitchey_incidents.testing import ROOT, child_env, start_redis
 from recovery import services
 from recovery.models import RecoveryRun, RuntimeFlag
 
@@ -69,11 +69,10 @@ def test_monthly_drill_is_scheduled_first_saturday_0200():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_cache_drill_flushes_only_the_scratch_redis_db(settings):
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis: set REDIS_URL (.ci/run does)")
-    settings.TARGET_REDIS_URL = settings.REDIS_URL
-    live = redis.Redis.from_url(settings.REDIS_URL)
+def test_cache_drill_flushes_only_the_scratch_redis_db(settings, tmp_path):
+    proc, url = start_redis(tmp_path)  # a redis-server of the test's own: never skipped, harms nobody
+    settings.TARGET_REDIS_URL = url
+    live = redis.Redis.from_url(url)
     live.set("drill-test:keep", "1")
     try:
         drill = services.drill_start(scenario="cache-recovery", actor="beat", inline=True)
@@ -83,7 +82,7 @@ def test_cache_drill_flushes_only_the_scratch_redis_db(settings):
         assert live.get("drill-test:keep") == b"1"  # the protected cache is untouched
         assert drill.objectives.get(kind="rto", subject="cache").met
     finally:
-        live.delete("drill-test:keep")
+        proc.stop()
 
 
 @pytest.mark.django_db(transaction=True)
