@@ -68,8 +68,12 @@ def api(users):
 @pytest.fixture
 def worker(tmp_path, transactional_db):
     """``worker(**opts)`` starts a real Celery worker on this test's database and broker."""
+    from pitchey_incidents.celery import app
     from pitchey_incidents.testing import start_worker
 
+    # A message an earlier test left queued (a beat tick, a task nobody consumed) must not run against this
+    # test's database: the queues are this session's own (per-process prefix), so emptying them is safe.
+    app.control.purge()
     started = []
 
     def start(**opts):
