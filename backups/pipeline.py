@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import os
 import time
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,6 +58,9 @@ class GzipCodec(Codec):
     def reader(self, raw):
         return gzip.GzipFile(fileobj=raw, mode="rb")
 
+
+# What the readers raise on damaged input: a bad frame or checksum, a truncated stream.
+DECODE_ERRORS = (zstandard.ZstdError, gzip.BadGzipFile, zlib.error, EOFError)
 
 CODECS: dict[str, Codec] = {c.name: c for c in (ZstdCodec(), GzipCodec())}
 LEVELS = {"zstd": range(1, 23), "gzip": range(1, 10)}
@@ -115,7 +119,7 @@ class Reporter:
             listener(self)
 
 
-class _HashingWriter:
+class HashingWriter:
     def __init__(self, fh: BinaryIO):
         self.fh, self.sha, self.size = fh, hashlib.sha256(), 0
 
@@ -163,7 +167,7 @@ class Stored:
 class StoreWriter:
     """A writable file object: what is written is compressed, hashed and stored (see module doc)."""
 
-    def __init__(self, compressor, raw_out: _HashingWriter, reporter: Reporter | None):
+    def __init__(self, compressor, raw_out: HashingWriter, reporter: Reporter | None):
         self._compressor, self._out, self._reporter = compressor, raw_out, reporter
         self.sha, self.size = hashlib.sha256(), 0
 
@@ -190,7 +194,7 @@ def store(dest: Path, *, tmp_dir: Path, compression: str, level: int, reporter: 
     tmp = tmp_dir / f"{dest.name}.part"
     try:
         with open(tmp, "wb") as fh:
-            out = _HashingWriter(fh)
+            out = HashingWriter(fh)
             compressor = codec(compression).writer(out, level)
             writer = StoreWriter(compressor, out, reporter)
             yield writer

@@ -3,6 +3,7 @@ created and dropped on the same cluster, SQLite by decompressing the copy."""
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import secrets
@@ -19,7 +20,8 @@ from psycopg import sql
 
 from . import manifest as mf
 from . import pipeline, targets
-from .engines.database import pg_env, pg_row_counts, sqlite_row_counts
+from .engines import pgarchive
+from .engines.database import pg_count, pg_env, pg_row_counts, sqlite_row_counts
 
 Opener = Callable[[str], BinaryIO]
 
@@ -79,19 +81,184 @@ def decompress_to(opener: Opener, part: dict, dest: Path, reporter: pipeline.Rep
         raise RestoreError(f"{part['file']}: SHA-256 differs from the manifest; refusing to restore it")
 
 
-def pg_restore(dump: Path, database_url: str, *, jobs: int = 2, no_owner: bool = True) -> None:
+def _pg_restore_argv(database_url: str, *options: str, no_owner: bool = True) -> tuple[list[str], dict]:
     bare, env = pg_env(database_url)
-    argv = ["pg_restore", "--exit-on-error", f"--jobs={jobs}", "-d", bare]
+    argv = ["pg_restore", "--exit-on-error", *options, "-d", bare]
     if no_owner:
         argv += ["--no-owner", "--no-privileges"]
+    return argv, env
+
+
+def _pg_restore_failed(returncode: int, stderr: str) -> RestoreError:
+    lines = stderr.strip().splitlines()
+    return RestoreError(f"pg_restore exited {returncode}: {lines[-1] if lines else 'no output'}")
+
+
+def pg_restore(dump: Path, database_url: str, *options: str, jobs: int = 2, no_owner: bool = True) -> None:
+    argv, env = _pg_restore_argv(database_url, f"--jobs={jobs}", *options, no_owner=no_owner)
     done = subprocess.run([*argv, str(dump)], env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        raise RestoreError(f"pg_restore exited {done.returncode}: {lines[-1] if lines else 'no output'}")
+        raise _pg_restore_failed(done.returncode, done.stderr)
 
 
-def restore_part(opener: Opener, part: dict, database_url: str, *, jobs: int = 2) -> dict:
-    """Restore a database part (PostgreSQL custom dump or SQLite copy) into ``database_url``."""
+def _seekable(opener: Opener, name: str) -> bool:
+    with opener(name) as fh:
+        return bool(getattr(fh, "seekable", lambda: False)())
+
+
+def restore_streaming(
+    opener: Opener, part: dict, database_url: str, *, work: Path, jobs: int = 2, checksum_first: bool = True
+) -> dict[str, int]:
+    """Restore a followed dump (one with a frame index) without writing it out uncompressed.
+
+    What ``pg_restore -j`` does, with the decompression inside the pipeline instead of before it:
+    1. the table of contents (the first frame) is read, and the stored copy's SHA-256 checked:
+       before anything is restored when another copy could be tried instead (``checksum_first``),
+       else alongside the restore (every frame carries its own checksum too);
+    2. ``pg_restore --section=pre-data`` creates the schema from the table of contents alone;
+    3. ``jobs`` loaders run at once, largest table first: each decompresses only its table's data
+       block (from the frame that holds it) into ``pg_restore --data-only`` reading the table of
+       contents and that block from a pipe, counts the rows, then builds the table's own indexes
+       and keys while the other loaders go on;
+    4. the data entries without a block (sequence values), then ``pg_restore --section=post-data
+       -j`` for the rest (foreign keys, triggers, …) from the table of contents.
+    Returns the rows of every table."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    codec = pipeline.codec(part["compression"])
+    with opener(part["file"]) as raw:
+        head = codec.reader(raw).read(part["toc_size"])
+    try:
+        toc = pgarchive.parse_toc(head)
+    except (pgarchive.NeedMore, pgarchive.NotAnArchive) as exc:
+        raise RestoreError(f"{part['file']}: unreadable table of contents ({exc.__class__.__name__})") from None
+
+    def checksum() -> None:
+        with opener(part["file"]) as raw:
+            _, sha256 = pipeline.sha256_stream(raw)
+        if sha256 != part["sha256"]:
+            raise RestoreError(f"{part['file']}: SHA-256 differs from the manifest; refusing to restore it")
+
+    toc_path = work / "toc.dump"
+    toc_path.write_bytes(head)
+    entries = {entry.dump_id: entry for entry in toc.entries}
+    blocks = sorted(((entries[d], start, n) for d, start, n in part["blocks"]), key=lambda block: -block[2])
+    frames = [tuple(f) for f in part["frames"]]
+    own = _own_indexes(toc)
+    counted: dict[str, int] = {}
+
+    def load(block) -> None:
+        entry = block[0]
+        _load_block(opener, part["file"], codec, frames, head, *block, database_url, work)
+        if entry.desc == "TABLE DATA":
+            with psycopg.connect(database_url) as conn:
+                counted[entry.qualified] = pg_count(conn, entry.namespace, entry.tag)
+        if own.get(entry.dump_id):
+            listing = _listing(work / f"{entry.dump_id}.post.list", own[entry.dump_id])
+            pg_restore(toc_path, database_url, "--section=post-data", "--use-list", listing, jobs=1)
+
+    if checksum_first:
+        checksum()
+    with ThreadPoolExecutor(1, thread_name_prefix="restore-checksum") as side:
+        checked = None if checksum_first else side.submit(checksum)
+        pg_restore(toc_path, database_url, "--section=pre-data", jobs=1)
+        with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="restore-load") as loaders:
+            list(loaders.map(load, blocks))
+        if checked is not None:
+            checked.result()
+    placed = {entry.dump_id for entry, _, _ in blocks}
+    rest = [e for e in toc.entries if e.section == pgarchive.SECTION_DATA and e.dump_id not in placed]
+    if rest:
+        pg_restore(toc_path, database_url, "--section=data", "--use-list", _listing(work / "rest.list", rest), jobs=1)
+    done = {e.dump_id for batch in own.values() for e in batch}
+    left = [e for e in toc.entries if e.section == pgarchive.SECTION_POST_DATA and e.dump_id not in done]
+    if left:
+        everything_else = [e for e in toc.entries if e.dump_id not in done]  # comments follow their objects
+        listing = _listing(work / "post.list", everything_else)
+        pg_restore(toc_path, database_url, "--section=post-data", "--use-list", listing, jobs=jobs)
+    with psycopg.connect(database_url) as conn:
+        return pg_row_counts(conn, counted)
+
+
+def _own_indexes(toc: pgarchive.Toc) -> dict[int, list[pgarchive.Entry]]:
+    """Post-data entries that need one table's data and nothing restored after it: its indexes,
+    primary key and unique constraints, keyed by the id of the table's data entry. Foreign keys,
+    triggers and anything else that may need another table wait for the final post-data step."""
+    by_id = {e.dump_id: e for e in toc.entries}
+    data_of = {dep: e.dump_id for e in toc.entries if e.desc == "TABLE DATA" for dep in e.deps}
+    own: dict[int, list[pgarchive.Entry]] = {}
+    for entry in toc.entries:
+        if entry.section != pgarchive.SECTION_POST_DATA or entry.desc not in ("INDEX", "CONSTRAINT"):
+            continue
+        tables = {data_of[d] for d in entry.deps if d in data_of}
+        others = [d for d in entry.deps if d not in data_of]
+        if len(tables) == 1 and all(d in by_id and by_id[d].section == pgarchive.SECTION_PRE_DATA for d in others):
+            own.setdefault(tables.pop(), []).append(entry)
+    # Their comments and labels (no section of their own: pg_restore gives them the section of the
+    # entry before them) go right after them, in the same step.
+    batch_of = {e.dump_id: key for key, batch in own.items() for e in batch}
+    for entry in toc.entries:
+        keys = {batch_of.get(d) for d in entry.deps}
+        if entry.section == pgarchive.SECTION_NONE and entry.deps and len(keys) == 1 and None not in keys:
+            own[keys.pop()].append(entry)
+    return own
+
+
+def _listing(path: Path, entries: list[pgarchive.Entry]) -> str:
+    path.write_text("".join(f"{e.dump_id}; {e.desc} {e.namespace} {e.tag}\n" for e in entries))
+    return str(path)
+
+
+def _load_block(opener, name, codec, frames, head, entry, start, length, database_url, work) -> None:
+    """Feed the table of contents and one data block to ``pg_restore --data-only`` through a pipe."""
+    listing = _listing(work / f"{entry.dump_id}.list", [entry])
+    argv, env = _pg_restore_argv(database_url, "--format=custom", "--data-only", "--use-list", listing)
+    raw_at, stored_at = frames[bisect.bisect_right(frames, (start, float("inf"))) - 1]
+    err_path = work / f"{entry.dump_id}.stderr"
+    with open(err_path, "w+") as err:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            with opener(name) as raw:
+                raw.seek(stored_at)
+                reader = codec.reader(raw)
+                _skip(reader, start - raw_at)
+                proc.stdin.write(head)
+                left = length
+                while left:
+                    data = reader.read(min(pipeline.CHUNK, left))
+                    if not data:
+                        raise RestoreError(f"{name}: ends inside the data of {entry.qualified}")
+                    proc.stdin.write(data)
+                    left -= len(data)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # pg_restore stopped reading: its exit status and message say why
+        except pipeline.DECODE_ERRORS as exc:
+            proc.kill()
+            raise RestoreError(f"{name}: damaged data in {entry.qualified} ({exc})") from None
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            returncode = proc.wait()
+        if returncode != 0:
+            err.seek(0)
+            raise _pg_restore_failed(returncode, err.read())
+
+
+def _skip(reader, n: int) -> None:
+    while n:
+        data = reader.read(min(pipeline.CHUNK, n))
+        if not data:
+            raise RestoreError("the frame index points past the end of the copy")
+        n -= len(data)
+
+
+def restore_part(opener: Opener, part: dict, database_url: str, *, jobs: int = 2, checksum_first: bool = True) -> dict:
+    """Restore a database part (PostgreSQL custom dump or SQLite copy) into ``database_url``.
+
+    ``checksum_first=False`` lets a followed dump's checksum run alongside its restore (for the
+    last copy there is: nothing else could be tried should it differ)."""
     t0 = time.monotonic()
     work = temp_dir("restore")
     try:
@@ -105,7 +272,9 @@ def restore_part(opener: Opener, part: dict, database_url: str, *, jobs: int = 2
 
             with contextlib.closing(sqlite3.connect(dest)) as conn:
                 tables = sqlite_row_counts(conn)
-        elif part["format"] == "pg_dump-custom":
+        elif part["format"] == "pg_dump-custom" and part.get("frames") and _seekable(opener, part["file"]):
+            tables = restore_streaming(opener, part, database_url, work=work, jobs=jobs, checksum_first=checksum_first)
+        elif part["format"] == "pg_dump-custom":  # made before frame indexes, or a copy we cannot seek in
             dump = work / "database.pgdump"
             decompress_to(opener, part, dump)
             pg_restore(dump, database_url, jobs=jobs)
@@ -147,9 +316,11 @@ def restore_database(*, backup, database_url: str, jobs: int = 2) -> dict:
     errors = []
     order = {"local": 0, "cloud": 1, "archive": 2}
     with retention_paused(f"restore of backup {backup.id}"):  # its files must not be pruned meanwhile
-        for location in sorted(backup.locations.all(), key=lambda loc: order.get(loc.tier, 9)):
+        locations = sorted(backup.locations.all(), key=lambda loc: order.get(loc.tier, 9))
+        for n, location in enumerate(locations, 1):
             try:
-                result = restore_part(location_opener(location), part, database_url, jobs=jobs)
+                last = n == len(locations)
+                result = restore_part(location_opener(location), part, database_url, jobs=jobs, checksum_first=not last)
                 return result | {"tier": location.tier}
             except (RestoreError, StorageError, OSError) as exc:
                 if isinstance(exc, RestoreError) and "SHA-256" not in str(exc):

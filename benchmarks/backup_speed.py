@@ -71,6 +71,13 @@ def timed(argv, *, env=None, shell=False) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss * 1024
 
 
+def newest_backup(env: dict) -> dict:
+    listing = subprocess.run(
+        [sys.executable, "manage.py", "backup", "list", "--json"], cwd=ROOT, env=env, capture_output=True, check=True
+    )
+    return json.loads(listing.stdout)[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="about 40 MB instead of about 1 GB")
@@ -119,7 +126,11 @@ def main() -> None:
             times["c"].append(t)
             peak = max(peak, rss)
             sizes["c"] = sum(p.stat().st_size for p in (work / "ours" / "database").glob("*.zst"))
-            print(f"run {run + 1}: a {times['a'][-1]:.2f} s  b {times['b'][-1]:.2f} s  c {times['c'][-1]:.2f} s")
+            phases = newest_backup(env)["progress"].get("timings", {})
+            print(
+                f"run {run + 1}: a {times['a'][-1]:.2f} s  b {times['b'][-1]:.2f} s  c {times['c'][-1]:.2f} s  "
+                f"(c's phases: {', '.join(f'{k} {v}' for k, v in phases.items())})"
+            )
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"median: (a) pg_dump | gzip {med['a']:.2f} s, {sizes['a'] / 1e6:.1f} MB")
         print(f"median: (b) pg_dump -Fc -Z0 {med['b']:.2f} s, {sizes['b'] / 1e6:.1f} MB")
@@ -128,12 +139,7 @@ def main() -> None:
             f"peak memory {peak / 1e6:.0f} MB"
         )
 
-        listing = subprocess.run(
-            [sys.executable, "manage.py", "backup", "list", "--json"], cwd=ROOT, env=env, capture_output=True
-        )
-        newest = json.loads(listing.stdout)[0]
-        backup_id = str(newest["id"])
-        print("our phases (s):", ", ".join(f"{k} {v}" for k, v in newest["progress"].get("timings", {}).items()))
+        backup_id = str(newest_backup(env)["id"])
         restore_times: dict[str, list[float]] = {"ours": [], "stock": []}
         for run in range(args.runs):
             for which in ("stock", "ours"):

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import health, metrics, stream
+from . import health, metrics, schema, stream  # noqa: F401  (schema registers the OpenAPI auth extensions)
 
 api_v1 = [
     path("", include("incidents.api.urls")),

@@ -40,13 +40,18 @@ def tool_version(tool: str) -> str:
         return ""
 
 
-def pg_row_counts(conn) -> dict[str, int]:
+def pg_row_counts(conn, known: dict[str, int] | None = None) -> dict[str, int]:
+    """Exact rows of every user table (``schema.table``); ``known`` ones are taken as given."""
     counts = {}
     for schema, table in conn.execute(ROW_COUNTS_SQL).fetchall():
-        ident = psycopg.sql.Identifier(schema, table)
-        query = psycopg.sql.SQL("SELECT count(*) FROM {}").format(ident)
-        counts[f"{schema}.{table}"] = conn.execute(query).fetchone()[0]
+        name = f"{schema}.{table}"
+        counts[name] = known[name] if known and name in known else pg_count(conn, schema, table)
     return counts
+
+
+def pg_count(conn, schema: str, table: str) -> int:
+    query = psycopg.sql.SQL("SELECT count(*) FROM {}").format(psycopg.sql.Identifier(schema, table))
+    return conn.execute(query).fetchone()[0]
 
 
 class PostgresEngine(Engine):
@@ -88,7 +93,7 @@ class PostgresEngine(Engine):
             dump.start()
             counter.start()
             try:
-                _, complete = compress_following(
+                complete = compress_following(
                     raw,
                     dest,
                     finished=lambda: not dump.alive(),
@@ -107,9 +112,10 @@ class PostgresEngine(Engine):
             if fh.read(5) != b"PGDMP":
                 raise BackupFailed("pg_dump output is not a custom-format archive")
         ctx.reporter.start("compress", raw.stat().st_size)
-        stored = complete()
+        followed = complete()
         ctx.reporter.set(raw.stat().st_size)
-        raw.unlink()
+        # Freeing a dump of many GB takes a while and nothing waits for it (the work folder goes anyway).
+        threading.Thread(target=raw.unlink, kwargs={"missing_ok": True}, name="drop-dump", daemon=True).start()
         ctx.info.update(
             {
                 "server_version": server,
@@ -118,7 +124,7 @@ class PostgresEngine(Engine):
             }
         )
         parts = [
-            stored.describe()
+            followed.describe()
             | {"part": "database", "format": "pg_dump-custom", "compression": ctx.compression, "tables": counts}
         ]
         parts += self._globals(bare, env, ctx)

@@ -1,33 +1,62 @@
 """Compress a pg_dump custom-format file while pg_dump is still writing it.
 
 pg_dump writes a seekable file as: header and table of contents (TOC), then every table's data,
-and at the end it seeks back and rewrites the TOC (same length) with the data offsets that make
-``pg_restore -j`` fast. Piping pg_dump into a compressor loses those offsets; compressing the file
-after pg_dump has finished costs a second pass. So we follow the file as it grows:
+and at the end it seeks back and rewrites the TOC (same length) with the position of every data
+block. Compressing the file after pg_dump has finished costs a second pass; so we follow it:
 
-1. Everything from ``HEAD`` bytes on is compressed as soon as it is written (its own frames),
-   keeping a cheap checksum of every 1 MiB block.
-2. When pg_dump has exited, the first ``HEAD`` bytes (header + TOC, now with offsets) are
-   compressed as the first frame, every followed block is re-checked against the final file, and
-   the artifact is the head frame followed by the rest (concatenated frames: ``zstd -dc`` and
-   ``gzip -dc`` read them as one stream).
-3. Should anything beyond the head have changed (a TOC larger than ``HEAD``), the whole file is
-   compressed again from scratch: slower, never wrong.
+1. Read the header and TOC as soon as they are written (``pgarchive``) and store them as the
+   first frame. From then on every byte pg_dump appends is final the moment it is written.
+2. Compress what it appends as it arrives, hashing the stored bytes on the way, in frames of
+   ``FRAME`` bytes; the frame index (uncompressed offset → stored offset) lets a restore start
+   reading at any table's data without decompressing what comes before it.
+3. Keep pace with pg_dump: the configured level is the ceiling; while the compressor falls behind
+   the dump, the next frames use a faster level, and climb back once it has caught up (like
+   ``zstd --adapt``). The manifest records how many bytes went through each level.
+4. Give back what is compressed: the bytes behind the follower are punched out of pg_dump's file
+   (a sparse file, where the filesystem supports it), so they are never written to disk and the
+   scratch space a backup needs stays small whatever the size of the database.
+5. When pg_dump has exited: read the rewritten TOC for the data positions (the manifest keeps
+   them; the stored TOC is the first one, as in a dump written through a pipe), fsync, rename.
+   ``zstd -dc`` / ``gzip -dc`` read the frames as one stream that ``pg_restore`` reads as is.
+6. Should the stored TOC have been read while pg_dump rewrote it (a torn copy), the artifact is
+   rebuilt with the final TOC in front of the same compressed frames. Should the TOC not be
+   readable at all, the whole file is compressed after pg_dump has finished: slower, never wrong.
 """
 
 from __future__ import annotations
 
-import hashlib
+import ctypes
+import ctypes.util
 import os
 import time
-import zlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import pipeline
+from . import pgarchive
+from .base import BackupFailed
 
-HEAD = 32 << 20
-BLOCK = 1 << 20
+FRAME = 8 << 20  # uncompressed bytes per frame: the granularity of a restore's random access
+READ = 1 << 20
+HEAD_LIMIT = 64 << 20  # a larger TOC (millions of objects) is compressed afterwards
+BEHIND, CAUGHT_UP = 4 * FRAME, FRAME // 2  # bytes not yet compressed that lower / raise the level
+
+
+@dataclass
+class Followed:
+    stored: pipeline.Stored
+    toc_size: int = 0
+    frames: list[tuple[int, int]] = field(default_factory=list)  # (uncompressed offset, stored offset)
+    blocks: list[tuple[int, int, int]] = field(default_factory=list)  # (dump id, start, length)
+    levels: dict[int, int] = field(default_factory=dict)  # level → uncompressed bytes
+
+    def describe(self) -> dict:
+        out = self.stored.describe()
+        if self.frames:
+            out |= {"toc_size": self.toc_size, "frames": self.frames, "blocks": self.blocks}
+        out["levels"] = {str(k): v for k, v in sorted(self.levels.items())}
+        return out
 
 
 def compress_following(
@@ -38,91 +67,127 @@ def compress_following(
     tmp_dir: Path,
     compression: str,
     level: int,
-) -> tuple[pipeline.Stored | None, Callable[[], pipeline.Stored]]:
+) -> Callable[[], Followed]:
     """Follow ``raw`` until ``finished()``; return a function that completes the artifact once the
     writer has exited successfully (it must only be called then)."""
-    rest_path = tmp_dir / f"{dest.name}.rest"
-    sums: list[tuple[int, int, int]] = []
-    pos = HEAD
-    with open(rest_path, "wb") as rest:
-        compressor = pipeline.codec(compression).writer(rest, level)
-        src = None
-        try:
-            while True:
-                done = finished()  # read before the size: after the writer exits, read to the end
-                size = raw.stat().st_size if raw.exists() else 0
-                if src is None and size > HEAD:
-                    src = open(raw, "rb")
-                while src is not None and (pos + BLOCK <= size or (done and pos < size)):
-                    src.seek(pos)
-                    data = src.read(min(BLOCK, size - pos))
-                    compressor.write(data)
-                    sums.append((pos, len(data), zlib.adler32(data)))
-                    pos += len(data)
-                if done:
-                    break
-                time.sleep(0.02)
-        finally:
-            if src is not None:
-                src.close()
-        compressor.close()
-
-    def complete() -> pipeline.Stored:
-        size = raw.stat().st_size
-        if size <= HEAD or not _unchanged(raw, sums, size):
-            rest_path.unlink(missing_ok=True)
-            return pipeline.store_file(raw, dest, tmp_dir=tmp_dir, compression=compression, level=level)
-        return _assemble(raw, rest_path, dest, size=size, tmp_dir=tmp_dir, compression=compression, level=level)
-
-    return None, complete
-
-
-def _unchanged(raw: Path, sums: list[tuple[int, int, int]], size: int) -> bool:
-    if not sums or sums[-1][0] + sums[-1][1] != size:
-        return False
-    with open(raw, "rb") as fh:
-        fh.seek(HEAD)
-        for _pos, length, checksum in sums:
-            if zlib.adler32(fh.read(length)) != checksum:
-                return False
-    return True
-
-
-def _assemble(raw: Path, rest_path: Path, dest: Path, *, size: int, tmp_dir: Path, compression: str, level: int):
+    codec = pipeline.codec(compression)
+    toc = _wait_for_toc(raw, finished)
+    if toc is None:
+        return lambda: _from_scratch(raw, dest, tmp_dir=tmp_dir, compression=compression, level=level)
     tmp = tmp_dir / f"{dest.name}.part"
-    sha, stored = hashlib.sha256(), 0
-    try:
-        with open(tmp, "wb") as out:
+    frames: list[tuple[int, int]] = []
+    levels: dict[int, int] = {}
+    current, pos = level, 0
+    with open(tmp, "wb") as fh, open(raw, "r+b") as src:  # writable: to punch out what is compressed
+        out = pipeline.HashingWriter(fh)
 
-            class _Out:
-                def write(self, data):
-                    nonlocal stored
-                    sha.update(data)
-                    stored += len(data)
-                    out.write(data)
-                    return len(data)
+        def frame(end: int, at_level: int) -> None:
+            nonlocal pos
+            frames.append((pos, out.size))
+            compressor = codec.writer(out, at_level)
+            src.seek(pos)
+            while pos < end:
+                data = src.read(min(READ, end - pos))
+                if not data:
+                    raise OSError(f"{raw.name} shrank while it was being compressed")
+                compressor.write(data)
+                pos += len(data)
+            compressor.close()
+            levels[at_level] = levels.get(at_level, 0) + end - frames[-1][0]
 
-                def flush(self):
-                    pass
+        frame(toc.end, level)
+        while True:
+            done = finished()  # read before the size: after the writer exits, read to the end
+            size = raw.stat().st_size
+            while pos + FRAME <= size or (done and pos < size):
+                behind = size - pos
+                if not done and behind > BEHIND:
+                    current = max(1, current - 1)
+                elif behind < CAUGHT_UP:
+                    current = min(level, current + 1)
+                start = pos
+                frame(min(pos + FRAME, size), current)
+                _punch(src.fileno(), start, pos - start)
+            if done:
+                break
+            time.sleep(0.02)
+        fh.flush()
+        os.fsync(fh.fileno())
+    sha256, stored_size = out.sha.hexdigest(), out.size
 
-            with open(raw, "rb") as src:
-                head = pipeline.codec(compression).writer(_Out(), level)
-                left = HEAD
-                while left and (chunk := src.read(min(left, pipeline.CHUNK))):
-                    head.write(chunk)
-                    left -= len(chunk)
-                head.close()
-            with open(rest_path, "rb") as rest:
-                while chunk := rest.read(pipeline.CHUNK):
-                    _Out().write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+    def complete() -> Followed:
+        nonlocal sha256, stored_size, frames
+        if pos != raw.stat().st_size:
+            raise BackupFailed("pg_dump's file changed after it exited")
+        final = pgarchive.read_toc(raw, limit=HEAD_LIMIT)
+        if final.end != toc.end or [e.dump_id for e in final.entries] != [e.dump_id for e in toc.entries]:
+            raise BackupFailed("pg_dump rewrote its table of contents with another layout")
+        torn = zip(toc.entries, final.entries, strict=True)
+        if any(before.data_pos not in (None, after.data_pos) for before, after in torn):
+            frames, stored_size, sha256 = _rehead(raw, tmp, frames, codec=codec, level=level, head_len=toc.end)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
         pipeline.fsync_dir(dest.parent)
+        blocks = [(entry.dump_id, start, length) for entry, start, length in final.data_blocks(pos)]
+        stored = pipeline.Stored(dest, stored_size, sha256, pos, "")
+        return Followed(stored=stored, toc_size=toc.end, frames=frames, blocks=blocks, levels=levels)
+
+    return complete
+
+
+def _wait_for_toc(raw: Path, finished: Callable[[], bool]) -> pgarchive.Toc | None:
+    while True:
+        done = finished()
+        try:
+            toc = pgarchive.read_toc(raw, limit=HEAD_LIMIT)
+            return None if toc.compressed else toc
+        except FileNotFoundError:
+            pass
+        except pgarchive.NotAnArchive:
+            return None
+        except pgarchive.NeedMore:
+            if raw.stat().st_size >= HEAD_LIMIT:
+                return None
+        if done:
+            return None
+        time.sleep(0.02)
+
+
+def _rehead(raw: Path, tmp: Path, frames, *, codec, level: int, head_len: int):
+    """The stored TOC was read while pg_dump rewrote it: put the final one in front of the same
+    compressed frames (they hold the data, which never changed). Returns the new frame index,
+    stored size and SHA-256."""
+    rebuilt = tmp.with_name(tmp.name + ".rehead")
+    try:
+        with open(raw, "rb") as src, open(tmp, "rb") as old, open(rebuilt, "wb") as fh:
+            out = pipeline.HashingWriter(fh)
+            compressor = codec.writer(out, level)
+            compressor.write(src.read(head_len))
+            compressor.close()
+            rest_at = frames[1][1] if len(frames) > 1 else os.fstat(old.fileno()).st_size
+            shift = out.size - rest_at
+            old.seek(rest_at)
+            while chunk := old.read(pipeline.CHUNK):
+                out.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(rebuilt, tmp)
     finally:
-        tmp.unlink(missing_ok=True)
-        rest_path.unlink(missing_ok=True)
-    # The uncompressed SHA-256 is not computed (it would take a pass of its own); the frames carry
-    # their own content checksums, and the stored SHA-256 covers every stored byte.
-    return pipeline.Stored(dest, stored, sha.hexdigest(), size, "")
+        rebuilt.unlink(missing_ok=True)
+    return [frames[0]] + [(at, stored + shift) for at, stored in frames[1:]], out.size, out.sha.hexdigest()
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_PUNCH_HOLE = 0x01 | 0x02  # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
+
+
+def _punch(fd: int, start: int, length: int) -> None:
+    """Free ``length`` bytes at ``start`` of the file (it keeps its size, reading zeros there); a
+    no-op where the filesystem cannot (the bytes then stay until the file is removed)."""
+    if length > 0 and hasattr(_libc, "fallocate"):
+        _libc.fallocate(fd, _PUNCH_HOLE, ctypes.c_int64(start), ctypes.c_int64(length))
+
+
+def _from_scratch(raw: Path, dest: Path, *, tmp_dir: Path, compression: str, level: int) -> Followed:
+    stored = pipeline.store_file(raw, dest, tmp_dir=tmp_dir, compression=compression, level=level)
+    return Followed(stored=stored, levels={level: raw.stat().st_size})

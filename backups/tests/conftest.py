@@ -22,18 +22,27 @@ INSERT INTO events (account_id, payload, blob)
   SELECT 1 + g % 500, jsonb_build_object('n', g, 'tag', md5(g::text)), decode(md5(g::text), 'hex')
   FROM generate_series(1, 3000) g;
 CREATE TABLE empty_table (id int);
+COMMENT ON TABLE accounts IS 'customer accounts';
+COMMENT ON INDEX events_account IS 'events by account';
+SELECT lo_from_bytea(0, convert_to('a large object, restored in the data section', 'UTF8'));
 """
 
 FINGERPRINT_SQL = """
 SELECT (SELECT md5(string_agg(a::text, '|' ORDER BY id)) FROM accounts a),
        (SELECT md5(string_agg(e::text, '|' ORDER BY id)) FROM events e),
        (SELECT count(*) FROM empty_table),
-       (SELECT last_value FROM accounts_id_seq)
+       (SELECT last_value FROM accounts_id_seq),
+       (SELECT string_agg(convert_from(lo_get(oid), 'UTF8'), ',') FROM pg_largeobject_metadata),
+       obj_description('accounts'::regclass), obj_description('events_account'::regclass),
+       (SELECT string_agg(indexdef, ';' ORDER BY indexdef) FROM pg_indexes WHERE schemaname = 'public'),
+       (SELECT string_agg(conname || ':' || contype::text, ',' ORDER BY conname) FROM pg_constraint
+        WHERE connamespace = 'public'::regnamespace)
 """
 
 
 def fingerprint(url: str) -> tuple:
-    """What the data is, not whether a tool exited 0: a hash of every row of every table."""
+    """What the data is, not whether a tool exited 0: a hash of every row of every table, the
+    sequence, the large object, comments, indexes and constraints."""
     with psycopg.connect(url) as conn:
         return conn.execute(FINGERPRINT_SQL).fetchone()
 

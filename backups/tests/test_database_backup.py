@@ -116,13 +116,10 @@ def test_retention_pause_is_visible_to_other_connections(transactional_db):
     assert services.retention_pauses() == []
 
 
-@pytest.mark.parametrize("head", [64 * 1024, 512])
-def test_dump_compressed_while_pg_dump_writes_keeps_offsets(pg_target, settings, monkeypatch, head):
-    """With a small head the followed path runs on a small database: 64 KiB holds the TOC (head
-    frame + followed frames); 512 bytes does not, and then either the rewritten TOC is detected
-    (full recompress) or, when pg_dump finished before the follower read that far, the follower
-    read the final bytes. Which of the two happens is timing; the artifact is right either way
-    (the fallback on its own is tested deterministically below)."""
+def test_followed_dump_restores_table_by_table(pg_target, settings, monkeypatch):
+    """Frames of 16 KiB: the manifest's frame index and data positions let the restore start one
+    loader per table at its own frame; the same copy also restores with stock tools, in parallel
+    once decompressed to a file."""
     from backups.engines import follow
 
     with psycopg.connect(pg_target, autocommit=True) as conn:
@@ -130,21 +127,47 @@ def test_dump_compressed_while_pg_dump_writes_keeps_offsets(pg_target, settings,
             "INSERT INTO events (account_id, payload) SELECT 1, jsonb_build_object('x', md5(g::text)) "
             "FROM generate_series(1, 20000) g"
         )
-    monkeypatch.setattr(follow, "HEAD", head)
-    monkeypatch.setattr(follow, "BLOCK", 16 * 1024)
+    monkeypatch.setattr(follow, "FRAME", 16 * 1024)
     backup = services.backup_start(kind="database", actor="tester", inline=True)
     assert backup.status == Status.SUCCEEDED, backup.error
-    followed = backup.manifest["parts"][0]["uncompressed_sha256"] == ""  # the fallback computes it
-    if head == 64 * 1024:
-        assert followed
+    part = backup.manifest["parts"][0]
+    assert len(part["frames"]) > 10 and part["toc_size"] == part["frames"][1][0]
+    assert {p["part"] for p in backup.manifest["parts"]} == {"database", "globals"}
+    expected = fingerprint(pg_target)
+    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
+        result = restore.restore_database(backup=backup, database_url=url)
+        assert fingerprint(url) == expected
+        assert result["tables"] == {"public.accounts": 500, "public.events": 23000, "public.empty_table": 0}
     artifact = backup.locations.get(tier="local").uri.removeprefix("file://")
     with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
-        # decompressed to a file, the archive has its data offsets: a parallel restore works
         dump = Path(artifact).with_suffix(".restored")
         subprocess.run(["zstd", "-q", "-d", artifact, "-o", str(dump)], check=True)
         done = subprocess.run(["pg_restore", "-j", "2", "--exit-on-error", "-d", url, str(dump)], capture_output=True)
         dump.unlink()
         assert done.returncode == 0, done.stderr
-        assert fingerprint(url) == fingerprint(pg_target)
-    verified = services.backup_verify(backup_id=backup.id, restore_test=True)
-    assert verified.verification["ok"], verified.verification["detail"]
+        assert fingerprint(url) == expected
+    # A backup made before frame indexes (or a copy that cannot seek) restores the old way, the same.
+    for key in ("frames", "blocks", "toc_size"):
+        part.pop(key)
+    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
+        assert restore.restore_database(backup=backup, database_url=url)["tables"] == result["tables"]
+        assert fingerprint(url) == expected
+
+
+def test_a_corrupt_copy_is_refused_before_or_caught_during_the_restore(pg_target, settings):
+    backup = services.backup_start(kind="database", actor="tester", inline=True)
+    part = backup.manifest["parts"][0]
+    location = backup.locations.get(tier="local")
+    artifact = Path(location.uri.removeprefix("file://"))
+    data = bytearray(artifact.read_bytes())
+    data[part["frames"][-1][1] + 20] ^= 0xFF  # inside the last frame: the events data
+    artifact.write_bytes(bytes(data))
+    opener = restore.location_opener(location)
+    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
+        with pytest.raises(restore.RestoreError, match="SHA-256 differs"):
+            restore.restore_part(opener, part, url, checksum_first=True)
+        with psycopg.connect(url) as conn:  # refused before anything was restored
+            assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
+        # The last copy there is: checked alongside, and the damaged frame stops the restore anyway.
+        with pytest.raises(restore.RestoreError, match="damaged data in public.events"):
+            restore.restore_part(opener, part, url, checksum_first=False)
