@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import fcntl
 import hashlib
 import secrets
 import shutil
@@ -24,6 +25,7 @@ from .engines import pgarchive
 from .engines.database import pg_count, pg_env, pg_row_counts, sqlite_row_counts
 
 Opener = Callable[[str], BinaryIO]
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 class RestoreError(Exception):
@@ -217,6 +219,8 @@ def _load_block(opener, name, codec, frames, head, entry, start, length, databas
     err_path = work / f"{entry.dump_id}.stderr"
     with open(err_path, "w+") as err:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        with contextlib.suppress(OSError):  # a 1 MiB pipe: one write per chunk instead of sixteen
+            fcntl.fcntl(proc.stdin.fileno(), F_SETPIPE_SZ, pipeline.CHUNK)
         try:
             with opener(name) as raw:
                 raw.seek(stored_at)
