@@ -1,3 +1,2 @@
-from .celery import app as celery_app
-
-__all__ = ("celery_app",)
+"""Pitchey Incidents. The Celery application lives in ``pitchey_incidents.celery`` (``celery -A
+pitchey_incidents`` finds it there); ``pitchey_incidents.jobs`` loads it before sending a task."""

@@ -10,16 +10,25 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from celery import Task
 from django.db import transaction
+
+if TYPE_CHECKING:
+    from celery import Task
 
 log = logging.getLogger(__name__)
 
 
+def _app() -> None:
+    """Our Celery application, configured from settings, is the one tasks are sent through. It is
+    loaded on first use rather than with Django: commands that send nothing start faster."""
+    from . import celery  # noqa: F401
+
+
 def dispatch(task: Task, *args: Any, inline: bool = False, countdown: float | None = None) -> None:
     """Run ``task(*args)`` once the current transaction commits: inline, or on a worker."""
+    _app()
     if inline:
         transaction.on_commit(lambda: task.apply(args=args, throw=True))
     else:
@@ -35,6 +44,7 @@ _broker_down_until = 0.0
 def send(task: Task, *args: Any, countdown: float | None = None) -> bool:
     """Publish now; return False (and log) when the broker cannot be reached."""
     global _broker_down_until
+    _app()
     if time.monotonic() < _broker_down_until:
         log.warning("broker recently unreachable, %s%r stays queued for the sweeper", task.name, args)
         return False
