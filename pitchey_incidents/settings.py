@@ -9,10 +9,9 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
 
 from .env import env_bool, env_float, env_int, env_list, env_str, env_url
-from .queues import QUEUES, TASK_ROUTES, broker_transport_options
+from .queues import TASK_ROUTES, broker_transport_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -116,7 +115,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, BR
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = [Queue(name) for name in QUEUES]
+# The queues themselves (kombu objects) are declared in pitchey_incidents/celery.py from QUEUES.
 CELERY_TASK_ROUTES = {pattern: {"queue": queue} for pattern, queue in TASK_ROUTES.items()}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
