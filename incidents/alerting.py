@@ -224,13 +224,27 @@ def _with_severity(rows: list[tuple], items: list[ParsedAlert], source: AlertSou
         yield identity, status, received, severity[identity]
 
 
+OPEN_GROUP_SQL = """
+SELECT g.*, i.status AS incident_status, i.severity AS incident_severity
+FROM {groups} g LEFT JOIN {incidents} i ON i.id = g.incident_id
+WHERE g.source_id = %s AND g.key = %s AND g.open{lock}
+"""
+
+
 def _open_group(source: AlertSource, key: str) -> AlertGroup | None:
-    group = (
-        AlertGroup.objects.select_for_update(of=("self",))
-        .select_related("incident")
-        .filter(source=source, key=key, open=True)
-        .first()
+    """The source's open group of this key, locked, with its incident's status and severity (the
+    one statement every delivery runs: written out, it skips the ORM's compilation per request)."""
+    sql = OPEN_GROUP_SQL.format(
+        groups=connection.ops.quote_name(AlertGroup._meta.db_table),
+        incidents=connection.ops.quote_name(Incident._meta.db_table),
+        lock=" FOR UPDATE OF g" if connection.features.has_select_for_update_of else "",
     )
+    group = next(iter(AlertGroup.objects.raw(sql, [source.id, key])), None)
+    if group is not None and group.incident_id is not None:
+        known = {"id": group.incident_id, "status": group.incident_status, "severity": group.incident_severity}
+        names = [f.attname for f in Incident._meta.concrete_fields if f.attname in known]  # from_db's order
+        incident = Incident.from_db(group._state.db, names, [known[n] for n in names])
+        AlertGroup.incident.field.set_cached_value(group, incident)  # the rest of it loads if asked for
     if group is not None and (group.incident is None or not group.incident.is_open):
         group.open = False  # its incident was resolved: the next firing alert opens a new one
         group.save(update_fields=["open"])
