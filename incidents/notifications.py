@@ -321,6 +321,34 @@ def communications_plan(incident: Incident, policy: SeverityPolicy | None) -> li
     return CommunicationDue.objects.bulk_create(rows)
 
 
+def communications_replan(incident: Incident, policy: SeverityPolicy | None) -> None:
+    """On a change of severity: the new severity's matrix applies from now on. A communication not
+    yet sent takes the new requirement and the earlier of its due time and now + the new delay;
+    one the new severity asks for is added, due from now; one it does not ask for any more is
+    dropped unless already sent (what was sent stays on record)."""
+    if policy is None:
+        return
+    now = timezone.now()
+    rules = {rule.audience: rule for rule in policy.communications.all() if rule.requirement != Requirement.NONE}
+    rows = {row.audience: row for row in CommunicationDue.objects.select_for_update().filter(incident=incident)}
+    for audience, row in rows.items():
+        if row.sent_at is None and audience not in rules:
+            row.delete()
+    for audience, rule in rules.items():
+        due = now + timedelta(seconds=rule.due_s) if rule.due_s is not None else None
+        row = rows.get(audience)
+        if row is None:
+            row = CommunicationDue(incident=incident, audience=audience, requirement=rule.requirement, due_at=due)
+            if audience == Audience.STATUS_PAGE and not REGISTRY["statuspage"].enabled():
+                row.sent_at, row.sent_via = now, "built-in status page"
+            row.save()
+        elif row.sent_at is None:
+            row.requirement = rule.requirement
+            if due is not None and (row.due_at is None or due < row.due_at):
+                row.due_at = due
+            row.save(update_fields=["requirement", "due_at"])
+
+
 def _mark_sent(incident: Incident, audience: str, via: str) -> None:
     CommunicationDue.objects.filter(incident=incident, audience=audience, sent_at=None).update(
         sent_at=timezone.now(), sent_via=via
@@ -442,6 +470,8 @@ def on_incident_change(*, incident: Incident, change: str, actor: Any) -> None:
     extra["actor"] = actor_name(actor)
     if change == "declared":
         communications_plan(incident, policy)
+    if change == "severity_changed":
+        communications_replan(incident, policy)
     if change == "status_update":
         _mark_sent(incident, Audience.EXTERNAL, "public update")
     if change not in ("escalated", "escalation_due"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import models
 from django.utils import timezone
 
 from incidents import services
@@ -36,6 +37,33 @@ def test_due_times_follow_the_runbook_matrix(users, settings):
     assert set(dues(p3)) == {"internal", "external", "status_page"}  # customer email: "No"
     # without Statuspage configured, the built-in /status/ page carries it at once
     assert CommunicationDue.objects.get(incident=p1, audience="status_page").sent_via == "built-in status page"
+
+
+def test_a_new_severity_brings_its_own_matrix_from_now_on(users, settings):
+    incident = services.incident_declare(severity="P2", title="Slow checkout", actor=users["commander"])
+    CommunicationDue.objects.filter(incident=incident).update(
+        due_at=models.F("due_at") - timedelta(minutes=20)
+    )  # declared 20 minutes ago, nothing sent but the built-in status page
+    before = timezone.now()
+    services.incident_change_severity(
+        incident=incident, severity="P0", reason="checkout down for everyone", actor=users["commander"]
+    )
+    rows = {d.audience: d for d in CommunicationDue.objects.filter(incident=incident)}
+    after = timezone.now()
+    # P0: internal immediate (it was already overdue at P2: the earlier time stays), external 15 min
+    # from now (tighter than P2's 2 hours), customer email newly required within 30 min from now.
+    assert rows["internal"].due_at < before and rows["internal"].requirement == "required"
+    assert before + timedelta(minutes=15) <= rows["external"].due_at <= after + timedelta(minutes=15)
+    assert rows["customer_email"].requirement == "required"
+    assert before + timedelta(minutes=30) <= rows["customer_email"].due_at <= after + timedelta(minutes=30)
+    assert rows["status_page"].sent_via == "built-in status page"
+    external_due = rows["external"].due_at
+
+    services.incident_change_severity(incident=incident, severity="P3", reason="workaround", actor=users["commander"])
+    rows = {d.audience: d for d in CommunicationDue.objects.filter(incident=incident)}
+    assert "customer_email" not in rows  # P3: no customer email; it had not been sent
+    assert rows["external"].due_at == external_due  # a looser deadline never postpones a promised one
+    assert rows["status_page"].sent_via == "built-in status page"  # what was sent stays on record
 
 
 def test_deliveries_mark_their_audience_sent_and_overdue_ones_remind_once(users, vendors, client):
