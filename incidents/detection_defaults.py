@@ -21,6 +21,10 @@ PROBES = [
         "auth",
         {"query": AUTH_QUERY, "metric": "auth_success_ratio", "min": 0.99},
     ),
+    # The runbook's RPO table: the newest verified backup of each data type against its RPO.
+    ("database-backups", "database backups", "backup_rpo", "database", {"data_types": ["database"]}),
+    ("config-backups", "configuration backups", "backup_rpo", "api", {"data_types": ["config"]}),
+    ("media-backups", "media backups", "backup_rpo", "media", {"data_types": ["media"]}),
 ]
 
 # name, probe kind, probe name, op, metric, threshold, severity, action, action params
@@ -44,16 +48,21 @@ RULES = [
     ("Redis down", "redis", "", "down", "", None, "P2", "", {}),
     ("Low cache hit rate", "redis", "", "lt", "hit_ratio", 0.7, "P3", "", {}),
     ("API endpoint down", "http", "", "down", "", None, "P1", "", {}),
+    ("Backups past their RPO", "backup_rpo", "", "gt", "breaches", 0, "P2", "", {}),
 ]
 
 
-def seed(apps) -> None:
+BACKUP_PROBES = {"database-backups", "config-backups", "media-backups", "Backups past their RPO"}
+
+
+def seed(apps, only: set[str] | None = None) -> None:
+    """Create the default probes and rules that are missing (``only``: just these names)."""
     Service = apps.get_model("incidents", "Service")
     Probe = apps.get_model("incidents", "Probe")
     AssessmentRule = apps.get_model("incidents", "AssessmentRule")
     services = {s.slug: s for s in Service.objects.all()}
     for position, (name, label, kind, slug, config) in enumerate(PROBES, start=1):
-        if slug in services:
+        if slug in services and (only is None or name in only):
             Probe.objects.get_or_create(
                 name=name,
                 defaults={
@@ -65,6 +74,8 @@ def seed(apps) -> None:
                 },
             )
     for name, kind, probe, op, metric, threshold, severity, action, params in RULES:
+        if only is not None and name not in only:
+            continue
         AssessmentRule.objects.get_or_create(
             name=name,
             defaults={

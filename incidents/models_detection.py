@@ -116,6 +116,7 @@ class ProbeKind(models.TextChoices):
     REDIS = "redis", "Redis"
     HTTP = "http", "HTTP endpoint"
     PROMETHEUS = "prometheus", "Prometheus query"
+    BACKUP_RPO = "backup_rpo", "Backup age against the RPO"
 
 
 class Probe(models.Model):

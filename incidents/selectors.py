@@ -131,7 +131,8 @@ def service_health() -> dict[str, str]:
     """slug → healthy | degraded | down, from each service's probes' latest results (worst wins)."""
     worst: dict[str, str] = {}
     for probe in probes_with_latest():
-        if probe.latest is None:
+        # Backup age is about the data's protection, not the service's health (the RPO panel shows it).
+        if probe.latest is None or probe.kind == "backup_rpo":
             continue
         slug, status = probe.service.slug, probe.latest.status
         if HEALTH_ORDER.get(status, 0) > HEALTH_ORDER.get(worst.get(slug, ""), 0):

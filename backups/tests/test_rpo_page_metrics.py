@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from backups import metrics, selectors
-from backups.models import Backup, BackupLocation, Status
+from backups.models import Backup, Status
+
+from .factories import verified_backup
 
 pytestmark = pytest.mark.django_db
 
@@ -23,25 +22,11 @@ def plain_static(settings):
     }
 
 
-def _verified(kind: str, age_s: int, *, verified=True) -> Backup:
-    now = timezone.now()
-    backup = Backup.objects.create(
-        kind=kind,
-        status=Status.SUCCEEDED,
-        snapshot_at=now - timedelta(seconds=age_s),
-        finished_at=now - timedelta(seconds=age_s),
-        verified_at=now if verified else None,
-        size_bytes=10,
-    )
-    BackupLocation.objects.create(backup=backup, tier="local", uri=f"file:///x/{backup.id}", verified_at=now)
-    return backup
-
-
 def test_rpo_states_follow_target_and_maximum():
-    _verified("database", 1800)  # target 1 h → ok
-    _verified("config", 13 * 3600)  # target 12 h, max 24 h → warning
-    _verified("media", 3 * 86400)  # max 48 h → breach
-    _verified("media", 60, verified=False)  # a newer but unverified backup does not count
+    verified_backup("database", 1800)  # target 1 h → ok
+    verified_backup("config", 13 * 3600)  # target 12 h, max 24 h → warning
+    verified_backup("media", 3 * 86400)  # max 48 h → breach
+    verified_backup("media", 60, verified=False)  # a newer but unverified backup does not count
     states = {r["data_type"]: (r["state"], r["age_s"]) for r in selectors.rpo_status()}
     assert states["database"][0] == "ok" and 1790 <= states["database"][1] <= 1810
     assert states["config"][0] == "warning"
@@ -50,20 +35,20 @@ def test_rpo_states_follow_target_and_maximum():
 
 
 def test_full_backup_counts_for_every_data_type():
-    _verified("full", 600)
+    verified_backup("full", 600)
     states = {r["data_type"]: r["state"] for r in selectors.rpo_status()}
     assert states["database"] == states["config"] == states["media"] == "ok"
 
 
 def test_backup_without_copies_does_not_count():
-    backup = _verified("database", 60)
+    backup = verified_backup("database", 60)
     backup.locations.all().delete()
     assert selectors.latest_verified_backup("database") is None
     assert {r["data_type"]: r["state"] for r in selectors.rpo_status()}["database"] == "unknown"
 
 
 def test_metrics_collect():
-    _verified("database", 100)
+    verified_backup("database", 100)
     families = {name: (kind, samples) for name, kind, _help, samples in metrics.collect()}
     kind, samples = families["pitchey_rpo_state"]
     assert kind == "gauge"
@@ -120,7 +105,7 @@ def test_schedules_are_periodic_tasks_from_the_policies(capsys):
 
 
 def test_admin_shows_backups_and_policies(client, users):
-    backup = _verified("database", 10)
+    backup = verified_backup("database", 10)
     users["admin"].is_staff = users["admin"].is_superuser = True
     users["admin"].save()
     client.force_login(users["admin"])

@@ -4,6 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from backups.tests.factories import verified_backup
 from incidents import detection
 from incidents.models import AssessmentRule, DetectionCase, Incident, ProbeResult, Status
 from pitchey_incidents.testing import database_url_for_subprocess, free_port
@@ -11,6 +12,13 @@ from pitchey_incidents.testing import database_url_for_subprocess, free_port
 from .servers import FakePrometheus, start_redis
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def backups_within_rpo():
+    """Every data type has a fresh verified backup: only what a test breaks is unhealthy."""
+    for kind in ("database", "config", "media"):
+        verified_backup(kind, 60)
 
 
 @pytest.fixture
@@ -239,3 +247,29 @@ def test_http_endpoint_probe_from_service_health_urls(settings):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_backups_past_their_rpo_open_an_incident_through_the_rules(prom, cache):
+    from backups.models import Backup
+
+    Backup.objects.filter(kind="media").delete()
+    assert detection.detection_run().ok is False  # media never backed up: a warning, no incident
+    assert Incident.objects.count() == 0
+    verified_backup("media", 3 * 86400)  # the runbook's media RPO maximum is 48 h
+    report = detection.detection_run()
+    [issue] = report.issues
+    assert (issue.rule, issue.severity, issue.service, issue.check) == (
+        "Backups past their RPO",
+        "P2",
+        "media",
+        "media-backups",
+    )
+    assert "Media Files: newest verified backup 72.0 h old, past its RPO maximum (48.0 h at most)" in issue.detail
+    incident = Incident.objects.get()
+    assert incident.severity == "P2" and incident.source == "probe"
+    assert detection.detection_run().issues[0].new is False  # the same incident, not a second one
+    verified_backup("media", 60)
+    report = detection.detection_run()
+    assert report.ok and not report.issues
+    [check] = [c for c in report.checks if c.check == "media-backups"]
+    assert check.status == "ok" and check.metrics["breaches"] == 0
