@@ -22,7 +22,7 @@ from psycopg import sql
 from . import manifest as mf
 from . import pipeline, targets
 from .engines import pgarchive
-from .engines.database import pg_count, pg_env, pg_row_counts, sqlite_row_counts
+from .engines.database import pg_env, pg_row_counts, sqlite_row_counts
 
 Opener = Callable[[str], BinaryIO]
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -151,10 +151,10 @@ def restore_streaming(
 
     def load(block) -> None:
         entry = block[0]
-        _load_block(opener, part["file"], codec, frames, head, *block, database_url, work)
+        loader = _copy_table if entry.desc == "TABLE DATA" else _load_block
+        rows = loader(opener, part["file"], codec, frames, head, *block, database_url, work)
         if entry.desc == "TABLE DATA":
-            with psycopg.connect(database_url) as conn:
-                counted[entry.qualified] = pg_count(conn, entry.namespace, entry.tag)
+            counted[entry.qualified] = rows
         if own.get(entry.dump_id):
             listing = _listing(work / f"{entry.dump_id}.post.list", own[entry.dump_id])
             pg_restore(toc_path, database_url, "--section=post-data", "--use-list", listing, jobs=1)
@@ -211,35 +211,43 @@ def _listing(path: Path, entries: list[pgarchive.Entry]) -> str:
     return str(path)
 
 
+def _feed(opener, name, codec, frames, head, entry, start, length, stdin) -> None:
+    """Write the table of contents and one data block (decompressed from the frame that holds its
+    start) into a pg_restore's standard input, then close it."""
+    raw_at, stored_at = frames[bisect.bisect_right(frames, (start, float("inf"))) - 1]
+    with contextlib.suppress(OSError):  # a 1 MiB pipe: one write per chunk instead of sixteen
+        fcntl.fcntl(stdin.fileno(), F_SETPIPE_SZ, pipeline.CHUNK)
+    try:
+        with opener(name) as raw:
+            raw.seek(stored_at)
+            reader = codec.reader(raw)
+            _skip(reader, start - raw_at)
+            stdin.write(head)
+            left = length
+            while left:
+                data = reader.read(min(pipeline.CHUNK, left))
+                if not data:
+                    raise RestoreError(f"{name}: ends inside the data of {entry.qualified}")
+                stdin.write(data)
+                left -= len(data)
+    except BrokenPipeError:
+        pass  # pg_restore stopped reading: its exit status and message say why
+    except pipeline.DECODE_ERRORS as exc:
+        raise RestoreError(f"{name}: damaged data in {entry.qualified} ({exc})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            stdin.close()  # also when we stop early: pg_restore must not wait for the rest
+
+
 def _load_block(opener, name, codec, frames, head, entry, start, length, database_url, work) -> None:
-    """Feed the table of contents and one data block to ``pg_restore --data-only`` through a pipe."""
+    """A data block that is not a table's rows (large objects): ``pg_restore --data-only`` reads
+    the table of contents and the block from a pipe and loads it."""
     listing = _listing(work / f"{entry.dump_id}.list", [entry])
     argv, env = _pg_restore_argv(database_url, "--format=custom", "--data-only", "--use-list", listing)
-    raw_at, stored_at = frames[bisect.bisect_right(frames, (start, float("inf"))) - 1]
-    err_path = work / f"{entry.dump_id}.stderr"
-    with open(err_path, "w+") as err:
+    with open(work / f"{entry.dump_id}.stderr", "w+") as err:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
-        with contextlib.suppress(OSError):  # a 1 MiB pipe: one write per chunk instead of sixteen
-            fcntl.fcntl(proc.stdin.fileno(), F_SETPIPE_SZ, pipeline.CHUNK)
         try:
-            with opener(name) as raw:
-                raw.seek(stored_at)
-                reader = codec.reader(raw)
-                _skip(reader, start - raw_at)
-                proc.stdin.write(head)
-                left = length
-                while left:
-                    data = reader.read(min(pipeline.CHUNK, left))
-                    if not data:
-                        raise RestoreError(f"{name}: ends inside the data of {entry.qualified}")
-                    proc.stdin.write(data)
-                    left -= len(data)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass  # pg_restore stopped reading: its exit status and message say why
-        except pipeline.DECODE_ERRORS as exc:
-            proc.kill()
-            raise RestoreError(f"{name}: damaged data in {entry.qualified} ({exc})") from None
+            _feed(opener, name, codec, frames, head, entry, start, length, proc.stdin)
         except BaseException:
             proc.kill()
             raise
@@ -248,6 +256,80 @@ def _load_block(opener, name, codec, frames, head, entry, start, length, databas
         if returncode != 0:
             err.seek(0)
             raise _pg_restore_failed(returncode, err.read())
+
+
+COPY_START = b" FROM stdin;\n"
+COPY_END = b"\n\\.\n"
+
+
+def _copy_table(opener, name, codec, frames, head, entry, start, length, database_url, work) -> int:
+    """A table's rows: ``pg_restore --data-only -f -`` turns the block into its SQL (the session
+    settings, then ``COPY … FROM stdin`` and the rows, unframed), which goes to the server through
+    psycopg's COPY. Returns the rows the server reports it copied: no scan is needed to count them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    listing = _listing(work / f"{entry.dump_id}.list", [entry])
+    bare, env = pg_env(database_url)
+    argv = ["pg_restore", "--format=custom", "--data-only", "--use-list", listing, "--file=-"]
+    with (
+        open(work / f"{entry.dump_id}.stderr", "w+") as err,
+        ThreadPoolExecutor(1, thread_name_prefix="restore-feed") as pool,
+    ):
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+        fed = pool.submit(_feed, opener, name, codec, frames, head, entry, start, length, proc.stdin)
+        try:
+            rows = _copy_script(proc.stdout, database_url, entry)
+            proc.stdout.read()  # the script's closing comments
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            proc.stdout.close()
+            returncode = proc.wait()
+            fed.result()  # a damaged frame is the cause of whatever failed after it
+        if returncode != 0:
+            err.seek(0)
+            raise _pg_restore_failed(returncode, err.read())
+    return rows
+
+
+def _copy_script(out, database_url: str, entry) -> int:
+    """Run the session settings that precede the COPY (psql's backslash commands left out), then
+    stream the rows until the end-of-data line."""
+    buf = b""
+    while COPY_START not in buf:
+        data = out.read1(pipeline.CHUNK)
+        if not data:
+            raise RestoreError(f"pg_restore wrote no COPY for {entry.qualified}")
+        buf += data
+    prelude, rest = buf.split(COPY_START, 1)
+    settings_sql, _, copy_sql = prelude.rpartition(b"\nCOPY ")
+    lines = settings_sql.decode(errors="replace").splitlines()  # comments may name things in another encoding
+    statements = "\n".join(line for line in lines if not line.startswith(("\\", "--")))
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn, conn.cursor() as cursor:
+            cursor.execute(statements)
+            with cursor.copy(b"COPY " + copy_sql + b" FROM STDIN") as copy:
+                pending, first = b"\n", True  # a newline before the first row, never sent: an empty table's
+                data = rest  # end-of-data line is then found like any other
+                while True:
+                    window = pending + data
+                    end = window.find(COPY_END)
+                    cut = end + 1 if end >= 0 else max(len(window) - len(COPY_END) + 1, 0)
+                    if cut > (1 if first else 0):
+                        copy.write(window[1 if first else 0 : cut])
+                        first = False
+                    if end >= 0:
+                        break
+                    pending = window[cut:]
+                    first = first and cut == 0
+                    data = out.read1(pipeline.CHUNK)
+                    if not data:
+                        raise RestoreError(f"pg_restore ended inside the rows of {entry.qualified}")
+            return cursor.rowcount
+    except psycopg.Error as exc:
+        message = (str(exc).strip().splitlines() or ["no message"])[0]
+        raise RestoreError(f"loading {entry.qualified}: {message}") from None
 
 
 def _skip(reader, n: int) -> None:

@@ -171,3 +171,37 @@ def test_a_corrupt_copy_is_refused_before_or_caught_during_the_restore(pg_target
         # The last copy there is: checked alongside, and the damaged frame stops the restore anyway.
         with pytest.raises(restore.RestoreError, match="damaged data in public.events"):
             restore.restore_part(opener, part, url, checksum_first=False)
+
+
+class Trickle:
+    """pg_restore's output arriving a few bytes at a time: every chunk boundary is exercised."""
+
+    def __init__(self, data: bytes, size: int):
+        self.data, self.size = data, size
+
+    def read1(self, _n: int) -> bytes:
+        out, self.data = self.data[: self.size], self.data[self.size :]
+        return out
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 4096])
+def test_rows_stream_into_copy_whatever_the_chunk_boundaries(settings, size):
+    from backups.engines.pgarchive import Entry
+
+    entry = Entry(1, "t", "TABLE DATA", 3, "public", 0)
+    script = (
+        b"\\restrict abc\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n"
+        b"-- Data for Name: t\n\nCOPY public.t (id, note) FROM stdin;\n"
+    )
+    rows = b"".join(f"{n}\tline \\\\. {n}\\nnext\n".encode() for n in range(40))
+    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL or restore.targets.database_url()) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (id int, note text); CREATE TABLE e (id int)")
+        out = Trickle(script + rows + b"\\.\n\n\n--\n-- done\n\\unrestrict abc\n", size)
+        assert restore._copy_script(out, url, entry) == 40
+        empty = Trickle(script.replace(b"public.t (id, note)", b"public.e (id)") + b"\\.\n\n", size)
+        assert restore._copy_script(empty, url, entry) == 0
+        with psycopg.connect(url) as conn:
+            notes = [r[0] for r in conn.execute("SELECT note FROM t ORDER BY id")]
+            assert notes[7] == "line \\. 7\nnext" and len(notes) == 40
+            assert conn.execute("SELECT count(*) FROM e").fetchone()[0] == 0
