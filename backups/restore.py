@@ -116,7 +116,7 @@ def restore_streaming(
     What ``pg_restore -j`` does, with the decompression inside the pipeline instead of before it:
     1. the table of contents (the first frame) is read, and the stored copy's SHA-256 checked:
        before anything is restored when another copy could be tried instead (``checksum_first``),
-       else alongside the restore (every frame carries its own checksum too);
+       else by the first loader that runs out of tables (every frame carries its own checksum too);
     2. ``pg_restore --section=pre-data`` creates the schema from the table of contents alone;
     3. ``jobs`` loaders run at once, largest table first: each decompresses only its table's data
        block (from the frame that holds it) into ``pg_restore --data-only`` reading the table of
@@ -161,13 +161,12 @@ def restore_streaming(
 
     if checksum_first:
         checksum()
-    with ThreadPoolExecutor(1, thread_name_prefix="restore-checksum") as side:
-        checked = None if checksum_first else side.submit(checksum)
-        pg_restore(toc_path, database_url, "--section=pre-data", jobs=1)
-        with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="restore-load") as loaders:
-            list(loaders.map(load, blocks))
-        if checked is not None:
-            checked.result()
+    pg_restore(toc_path, database_url, "--section=pre-data", jobs=1)
+    # Otherwise the checksum is the loaders' last job: the first loader to run out of tables takes
+    # it, while the others finish theirs.
+    jobs_list = [*blocks, None] if not checksum_first else blocks
+    with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="restore-load") as loaders:
+        list(loaders.map(lambda block: checksum() if block is None else load(block), jobs_list))
     placed = {entry.dump_id for entry, _, _ in blocks}
     rest = [e for e in toc.entries if e.section == pgarchive.SECTION_DATA and e.dump_id not in placed]
     if rest:
