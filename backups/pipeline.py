@@ -191,23 +191,13 @@ def store(dest: Path, *, tmp_dir: Path, compression: str, level: int, reporter: 
     ``tmp_dir`` must be on the same volume as ``dest`` (the rename is atomic there). Yields a
     ``StoreWriter``; after the block the ``Stored`` result is available as ``writer.result``.
     """
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_dir / f"{dest.name}.part"
-    try:
-        with open(tmp, "wb") as fh:
-            out = HashingWriter(fh)
-            compressor = codec(compression).writer(out, level)
-            writer = StoreWriter(compressor, out, reporter)
-            yield writer
-            compressor.close()
-            fh.flush()
-            os.fsync(fh.fileno())
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
-        writer.result = Stored(dest, out.size, out.sha.hexdigest(), writer.size, writer.sha.hexdigest())
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(dest, tmp_dir=tmp_dir) as fh:
+        out = HashingWriter(fh)
+        compressor = codec(compression).writer(out, level)
+        writer = StoreWriter(compressor, out, reporter)
+        yield writer
+        compressor.close()
+    writer.result = Stored(dest, out.size, out.sha.hexdigest(), writer.size, writer.sha.hexdigest())
 
 
 def store_file(
@@ -223,13 +213,15 @@ def store_file(
     return writer.result
 
 
-def write_atomic(dest: Path, data: bytes, *, tmp_dir: Path) -> None:
-    """Small files (manifests): the same temp → fsync → rename discipline."""
+@contextmanager
+def atomic_file(dest: Path, *, tmp_dir: Path):
+    """Yield a file to write ``dest``'s content into: a temporary file on the same volume, fsynced
+    and renamed onto ``dest`` (and the folder fsynced) only if the block completes."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"{dest.name}.part"
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -239,20 +231,16 @@ def write_atomic(dest: Path, data: bytes, *, tmp_dir: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def write_atomic(dest: Path, data: bytes, *, tmp_dir: Path) -> None:
+    """Small files (manifests)."""
+    with atomic_file(dest, tmp_dir=tmp_dir) as fh:
+        fh.write(data)
+
+
 def copy_atomic(src: Path, dest: Path, *, tmp_dir: Path) -> None:
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_dir / f"{dest.name}.part"
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            while chunk := fin.read(CHUNK):
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with open(src, "rb") as fin, atomic_file(dest, tmp_dir=tmp_dir) as fout:
+        while chunk := fin.read(CHUNK):
+            fout.write(chunk)
 
 
 def fsync_dir(path: Path) -> None:

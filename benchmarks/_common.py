@@ -76,27 +76,11 @@ def manage(env: dict[str, str], *args: str, input: str | None = None) -> str:
 @contextmanager
 def production_server(env: dict[str, str], *, workers: int = 2):
     """uvicorn on the ASGI app, as `make run`/docker-compose start it."""
-    import socket
+    from pitchey_incidents.testing import free_port, uvicorn_argv
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "pitchey_incidents.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        uvicorn_argv(port, workers=workers),
         cwd=ROOT,
         env=env,
         start_new_session=True,

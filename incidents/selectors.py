@@ -129,10 +129,12 @@ def probes_with_latest() -> list:
 
 def service_health() -> dict[str, str]:
     """slug → healthy | degraded | down, from each service's probes' latest results (worst wins)."""
+    from .models import ProbeKind
+
     worst: dict[str, str] = {}
     for probe in probes_with_latest():
         # Backup age is about the data's protection, not the service's health (the RPO panel shows it).
-        if probe.latest is None or probe.kind == "backup_rpo":
+        if probe.latest is None or probe.kind == ProbeKind.BACKUP_RPO:
             continue
         slug, status = probe.service.slug, probe.latest.status
         if HEALTH_ORDER.get(status, 0) > HEALTH_ORDER.get(worst.get(slug, ""), 0):

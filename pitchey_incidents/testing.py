@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(settings.BASE_DIR)
+ROOT = Path(__file__).resolve().parent.parent  # (benchmarks import this module before Django is set up)
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots the browser tests save (gitignored)
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 # Headless Chromium on a machine with no network beyond loopback.
@@ -162,21 +162,16 @@ def start_worker(
     return Proc(argv, env=child_env(**env), log_path=tmp_path / f"worker-{name}.log", ready="ready.", timeout=60)
 
 
+def uvicorn_argv(port: int, *, workers: int = 1) -> list[str]:
+    """The production web server (uvicorn on the ASGI app, as the Procfile runs it) on ``port``."""
+    argv = [sys.executable, "-m", "uvicorn", "pitchey_incidents.asgi:application", "--host", "127.0.0.1"]
+    return argv + ["--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+
+
 def start_web(tmp_path: Path, *, port: int | None = None, **env: str) -> tuple[Proc, str]:
-    """The production web server (uvicorn on the ASGI app), on a free port. Returns (proc, base URL)."""
+    """The production web server on a free port. Returns (proc, base URL)."""
     port = port or free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "pitchey_incidents.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    argv = uvicorn_argv(port)
     proc = Proc(argv, env=child_env(DEBUG="1", **env), log_path=tmp_path / f"web-{port}.log")
     base = f"http://127.0.0.1:{port}"
 
