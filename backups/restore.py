@@ -7,9 +7,12 @@ import bisect
 import contextlib
 import fcntl
 import hashlib
+import io
+import os
 import secrets
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +25,7 @@ from psycopg import sql
 from . import manifest as mf
 from . import pipeline, targets
 from .engines import pgarchive
-from .engines.database import pg_env, pg_row_counts, sqlite_row_counts
+from .engines.database import pg_count, pg_env, pg_row_counts, sqlite_row_counts
 
 Opener = Callable[[str], BinaryIO]
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -92,8 +95,18 @@ def _pg_restore_argv(database_url: str, *options: str, no_owner: bool = True) ->
 
 
 def _pg_restore_failed(returncode: int, stderr: str) -> RestoreError:
-    lines = stderr.strip().splitlines()
-    return RestoreError(f"pg_restore exited {returncode}: {lines[-1] if lines else 'no output'}")
+    return RestoreError(f"pg_restore exited {returncode}: {_error_line(stderr)}")
+
+
+def _error_line(stderr: str) -> str:
+    """The line that says why, as one line: the server's ERROR, else pg_restore's own error, else
+    its last words (the lines after it are DETAIL, CONTEXT and the failed command)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for marker in ("ERROR:", "error:"):
+        for line in lines:
+            if marker in line:
+                return " ".join(line[line.index(marker) :].removeprefix("error:").split())
+    return lines[-1] if lines else "no output"
 
 
 def pg_restore(dump: Path, database_url: str, *options: str, jobs: int = 2, no_owner: bool = True) -> None:
@@ -119,15 +132,17 @@ def restore_streaming(
        else by the first loader that runs out of tables (every frame carries its own checksum too);
     2. ``pg_restore --section=pre-data`` creates the schema from the table of contents alone;
     3. ``jobs`` loaders run at once, largest table first: each decompresses only its table's data
-       block (from the frame that holds it) into ``pg_restore --data-only`` reading the table of
-       contents and that block from a pipe, counts the rows, then builds the table's own indexes
-       and keys while the other loaders go on;
+       block (from the frame that holds it) into a ``pg_restore`` that reads the table of contents
+       and that block from a pipe, loads the rows and then builds the table's own indexes and keys
+       in the same session, while the other loaders go on; the server's count of rows inserted
+       is checked against the manifest's (``count(*)`` when they differ);
     4. the data entries without a block (sequence values), then ``pg_restore --section=post-data
        -j`` for the rest (foreign keys, triggers, …) from the table of contents.
     Returns the rows of every table."""
     from concurrent.futures import ThreadPoolExecutor
 
     codec = pipeline.codec(part["compression"])
+    threading.Thread(target=_read_ahead, args=(opener, part["file"]), name="restore-read-ahead", daemon=True).start()
     with opener(part["file"]) as raw:
         head = codec.reader(raw).read(part["toc_size"])
     try:
@@ -151,13 +166,13 @@ def restore_streaming(
 
     def load(block) -> None:
         entry = block[0]
-        loader = _copy_table if entry.desc == "TABLE DATA" else _load_block
-        rows = loader(opener, part["file"], codec, frames, head, *block, database_url, work)
         if entry.desc == "TABLE DATA":
-            counted[entry.qualified] = rows
-        if own.get(entry.dump_id):
-            listing = _listing(work / f"{entry.dump_id}.post.list", own[entry.dump_id])
-            pg_restore(toc_path, database_url, "--section=post-data", "--use-list", listing, jobs=1)
+            own_entries, expected = own.get(entry.dump_id, []), part.get("tables", {}).get(entry.qualified)
+            counted[entry.qualified] = _load_table(
+                opener, part["file"], codec, frames, head, *block, database_url, work, own_entries, expected
+            )
+        else:  # large objects: nothing is theirs alone
+            _load_block(opener, part["file"], codec, frames, head, *block, database_url, work)
 
     if checksum_first:
         checksum()
@@ -179,6 +194,27 @@ def restore_streaming(
         pg_restore(toc_path, database_url, "--section=post-data", "--use-list", listing, jobs=jobs)
     with psycopg.connect(database_url) as conn:
         return pg_row_counts(conn, counted)
+
+
+READ_AHEAD = 8 * 1024 * 1024  # per request: what one readahead request of the kernel reads at most
+READ_AHEAD_MAX = 1024 * 1024 * 1024  # of a larger copy, the first GiB: more would push itself out of memory
+
+
+def _read_ahead(opener: Opener, name: str) -> None:
+    """Ask the kernel to read a local copy into memory now (``POSIX_FADV_WILLNEED``, window by
+    window: a single request stops after one window): the disk then reads at its own pace while
+    the schema is created, and the loaders find their frames in memory. Other copies: nothing."""
+    from .storage import StorageError
+
+    if not hasattr(os, "posix_fadvise"):
+        return
+    with (
+        contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation, StorageError),
+        opener(name) as fh,
+    ):
+        fd = fh.fileno()  # a file on this machine, or an error: nothing to do
+        for offset in range(0, min(os.fstat(fd).st_size, READ_AHEAD_MAX), READ_AHEAD):
+            os.posix_fadvise(fd, offset, READ_AHEAD, os.POSIX_FADV_WILLNEED)
 
 
 def _own_indexes(toc: pgarchive.Toc) -> dict[int, list[pgarchive.Entry]]:
@@ -238,11 +274,11 @@ def _feed(opener, name, codec, frames, head, entry, start, length, stdin) -> Non
             stdin.close()  # also when we stop early: pg_restore must not wait for the rest
 
 
-def _load_block(opener, name, codec, frames, head, entry, start, length, database_url, work) -> None:
-    """A data block that is not a table's rows (large objects): ``pg_restore --data-only`` reads
-    the table of contents and the block from a pipe and loads it."""
-    listing = _listing(work / f"{entry.dump_id}.list", [entry])
-    argv, env = _pg_restore_argv(database_url, "--format=custom", "--data-only", "--use-list", listing)
+def _load_block(opener, name, codec, frames, head, entry, start, length, database_url, work, own=()) -> None:
+    """One data block, then what needs only it (``own``: its table's indexes and keys), in one
+    ``pg_restore`` session that reads the table of contents and the block from a pipe."""
+    listing = _listing(work / f"{entry.dump_id}.list", [entry, *own])  # pg_restore -L keeps this order
+    argv, env = _pg_restore_argv(database_url, "--format=custom", "--use-list", listing)
     with open(work / f"{entry.dump_id}.stderr", "w+") as err:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
         try:
@@ -254,81 +290,35 @@ def _load_block(opener, name, codec, frames, head, entry, start, length, databas
             returncode = proc.wait()
         if returncode != 0:
             err.seek(0)
-            raise _pg_restore_failed(returncode, err.read())
+            raise RestoreError(f"loading {entry.qualified}: {_error_line(err.read())}")
 
 
-COPY_START = b" FROM stdin;\n"
-COPY_END = b"\n\\.\n"
+def _load_table(opener, name, codec, frames, head, entry, start, length, database_url, work, own, expected) -> int:
+    """A table's rows, then its own indexes and keys; returns the rows it holds."""
+    _load_block(opener, name, codec, frames, head, entry, start, length, database_url, work, own)
+    return _rows_loaded(database_url, entry, expected)
 
 
-def _copy_table(opener, name, codec, frames, head, entry, start, length, database_url, work) -> int:
-    """A table's rows: ``pg_restore --data-only -f -`` turns the block into its SQL (the session
-    settings, then ``COPY … FROM stdin`` and the rows, unframed), which goes to the server through
-    psycopg's COPY. Returns the rows the server reports it copied: no scan is needed to count them."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    listing = _listing(work / f"{entry.dump_id}.list", [entry])
-    bare, env = pg_env(database_url)
-    argv = ["pg_restore", "--format=custom", "--data-only", "--use-list", listing, "--file=-"]
-    with (
-        open(work / f"{entry.dump_id}.stderr", "w+") as err,
-        ThreadPoolExecutor(1, thread_name_prefix="restore-feed") as pool,
-    ):
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-        fed = pool.submit(_feed, opener, name, codec, frames, head, entry, start, length, proc.stdin)
-        try:
-            rows = _copy_script(proc.stdout, database_url, entry)
-            proc.stdout.read()  # the script's closing comments
-        except BaseException:
-            proc.kill()
-            raise
-        finally:
-            proc.stdout.close()
-            returncode = proc.wait()
-            fed.result()  # a damaged frame is the cause of whatever failed after it
-        if returncode != 0:
-            err.seek(0)
-            raise _pg_restore_failed(returncode, err.read())
-    return rows
+CONFIRM_S = 0.5  # how long the server's counter may take to show a finished session's inserts
 
 
-def _copy_script(out, database_url: str, entry) -> int:
-    """Run the session settings that precede the COPY (psql's backslash commands left out), then
-    stream the rows until the end-of-data line."""
-    buf = b""
-    while COPY_START not in buf:
-        data = out.read1(pipeline.CHUNK)
-        if not data:
-            raise RestoreError(f"pg_restore wrote no COPY for {entry.qualified}")
-        buf += data
-    prelude, rest = buf.split(COPY_START, 1)
-    settings_sql, _, copy_sql = prelude.rpartition(b"\nCOPY ")
-    lines = settings_sql.decode(errors="replace").splitlines()  # comments may name things in another encoding
-    statements = "\n".join(line for line in lines if not line.startswith(("\\", "--")))
-    try:
-        with psycopg.connect(database_url, autocommit=True) as conn, conn.cursor() as cursor:
-            cursor.execute(statements)
-            with cursor.copy(b"COPY " + copy_sql + b" FROM STDIN") as copy:
-                pending, first = b"\n", True  # a newline before the first row, never sent: an empty table's
-                data = rest  # end-of-data line is then found like any other
-                while True:
-                    window = pending + data
-                    end = window.find(COPY_END)
-                    cut = end + 1 if end >= 0 else max(len(window) - len(COPY_END) + 1, 0)
-                    if cut > (1 if first else 0):
-                        copy.write(window[1 if first else 0 : cut])
-                        first = False
-                    if end >= 0:
-                        break
-                    pending = window[cut:]
-                    first = first and cut == 0
-                    data = out.read1(pipeline.CHUNK)
-                    if not data:
-                        raise RestoreError(f"pg_restore ended inside the rows of {entry.qualified}")
-            return cursor.rowcount
-    except psycopg.Error as exc:
-        message = (str(exc).strip().splitlines() or ["no message"])[0]
-        raise RestoreError(f"loading {entry.qualified}: {message}") from None
+def _rows_loaded(database_url: str, entry, expected: int | None) -> int:
+    """The rows in a table just loaded. The server counts the rows each transaction inserts
+    (``n_tup_ins`` in its statistics, published whole when the loading session goes idle or ends,
+    a moment after pg_restore exits); the table's rows came in one COPY, so that count is all of
+    them or none yet. When it is the manifest's, it is the answer without reading the table again;
+    any other count (not published yet after ``CONFIRM_S``, statistics off or reset, a server
+    before PostgreSQL 15, rows missing) and an empty table are settled by ``count(*)``."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        if expected and conn.info.server_version >= 150000:
+            inserted = "SELECT pg_stat_get_tuples_inserted(to_regclass(format('%%I.%%I', %s::text, %s::text)))"
+            deadline = time.monotonic() + CONFIRM_S
+            while conn.execute(inserted, [entry.namespace, entry.tag]).fetchone()[0] != expected:
+                if time.monotonic() > deadline:
+                    return pg_count(conn, entry.namespace, entry.tag)
+                time.sleep(0.005)
+            return expected
+        return pg_count(conn, entry.namespace, entry.tag)
 
 
 def _skip(reader, n: int) -> None:

@@ -21,6 +21,8 @@ INSERT INTO accounts (name, balance, notes)
 INSERT INTO events (account_id, payload, blob)
   SELECT 1 + g % 500, jsonb_build_object('n', g, 'tag', md5(g::text)), decode(md5(g::text), 'hex')
   FROM generate_series(1, 3000) g;
+UPDATE accounts SET notes = 'a line' || chr(10) || '\\.' || chr(10) || 'then \\. and a tab' || chr(9) || 'x'
+  WHERE id = 7;  -- COPY's own markers inside a row
 CREATE TABLE empty_table (id int);
 COMMENT ON TABLE accounts IS 'customer accounts';
 COMMENT ON INDEX events_account IS 'events by account';

@@ -173,35 +173,49 @@ def test_a_corrupt_copy_is_refused_before_or_caught_during_the_restore(pg_target
             restore.restore_part(opener, part, url, checksum_first=False)
 
 
-class Trickle:
-    """pg_restore's output arriving a few bytes at a time: every chunk boundary is exercised."""
+@pytest.mark.parametrize(
+    ("sabotage", "reason"),
+    [
+        ("ALTER TABLE accounts ADD CONSTRAINT small CHECK (balance < 10)", 'violates check constraint "small"'),
+        ("CREATE UNIQUE INDEX accounts_pkey ON events (id)", 'relation "accounts_pkey" already exists'),
+    ],
+    ids=["rows", "index"],
+)
+def test_a_table_that_does_not_load_stops_the_restore_with_the_servers_reason(
+    pg_target, settings, monkeypatch, sabotage, reason
+):
+    """Once the schema is in, something the rows (or the table's primary key) cannot get past: the
+    restore stops with the server's own words and names the table; no loader is left running."""
+    backup = services.backup_start(kind="database", actor="tester", inline=True)
+    part = backup.manifest["parts"][0]
+    real = restore.pg_restore
 
-    def __init__(self, data: bytes, size: int):
-        self.data, self.size = data, size
+    def schema_then_sabotage(dump, url, *options, **kwargs):
+        real(dump, url, *options, **kwargs)
+        if "--section=pre-data" in options:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(sabotage)
 
-    def read1(self, _n: int) -> bytes:
-        out, self.data = self.data[: self.size], self.data[self.size :]
-        return out
-
-
-@pytest.mark.parametrize("size", [1, 2, 3, 5, 4096])
-def test_rows_stream_into_copy_whatever_the_chunk_boundaries(settings, size):
-    from backups.engines.pgarchive import Entry
-
-    entry = Entry(1, "t", "TABLE DATA", 3, "public", 0)
-    script = (
-        b"\\restrict abc\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n"
-        b"-- Data for Name: t\n\nCOPY public.t (id, note) FROM stdin;\n"
-    )
-    rows = b"".join(f"{n}\tline \\\\. {n}\\nnext\n".encode() for n in range(40))
-    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL or restore.targets.database_url()) as url:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE t (id int, note text); CREATE TABLE e (id int)")
-        out = Trickle(script + rows + b"\\.\n\n\n--\n-- done\n\\unrestrict abc\n", size)
-        assert restore._copy_script(out, url, entry) == 40
-        empty = Trickle(script.replace(b"public.t (id, note)", b"public.e (id)") + b"\\.\n\n", size)
-        assert restore._copy_script(empty, url, entry) == 0
+    monkeypatch.setattr(restore, "pg_restore", schema_then_sabotage)
+    opener = restore.location_opener(backup.locations.get(tier="local"))
+    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
+        with pytest.raises(restore.RestoreError, match=f"loading public.accounts: ERROR: .*{reason}"):
+            restore.restore_part(opener, part, url)
         with psycopg.connect(url) as conn:
-            notes = [r[0] for r in conn.execute("SELECT note FROM t ORDER BY id")]
-            assert notes[7] == "line \\. 7\nnext" and len(notes) == 40
-            assert conn.execute("SELECT count(*) FROM e").fetchone()[0] == 0
+            others = (
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert conn.execute(others).fetchone()[0] == 0
+
+
+def test_row_counts_come_from_the_server_not_from_the_manifest(pg_target, settings):
+    """The loaders take the server's own count of rows inserted when it agrees with the manifest;
+    a manifest that says otherwise gets the table counted, and the restore reports what is there."""
+    backup = services.backup_start(kind="database", actor="tester", inline=True)
+    part = dict(backup.manifest["parts"][0])
+    assert part["tables"]["public.accounts"] == 500
+    part["tables"] = part["tables"] | {"public.accounts": 499, "public.events": 3001}
+    opener = restore.location_opener(backup.locations.get(tier="local"))
+    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
+        result = restore.restore_part(opener, part, url)
+    assert result["tables"] == {"public.accounts": 500, "public.events": 3000, "public.empty_table": 0}
