@@ -4,6 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import health, metrics, schema, stream  # noqa: F401  (schema registers the OpenAPI auth extensions)
 
+# The admin modules load with the URLs (settings use SimpleAdminConfig): command-line tools never
+# serve the admin and start without them.
+admin.autodiscover()
+
 api_v1 = [
     path("", include("incidents.api.urls")),
     path("", include("recovery.api.urls")),
