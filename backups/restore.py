@@ -136,8 +136,9 @@ def restore_streaming(
        and that block from a pipe, loads the rows and then builds the table's own indexes and keys
        in the same session, while the other loaders go on; the server's count of rows inserted
        is checked against the manifest's (``count(*)`` when they differ);
-    4. the data entries without a block (sequence values), then ``pg_restore --section=post-data
-       -j`` for the rest (foreign keys, triggers, …) from the table of contents.
+    4. sequence values are set while the loaders run; then any other data entry without a block
+       and ``pg_restore --section=post-data -j`` for the rest
+       (foreign keys, triggers, …) from the table of contents.
     Returns the rows of every table."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -180,10 +181,16 @@ def restore_streaming(
     # Otherwise the checksum is the loaders' last job: the first loader to run out of tables takes
     # it, while the others finish theirs.
     jobs_list = [*blocks, None] if not checksum_first else blocks
-    with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="restore-load") as loaders:
-        list(loaders.map(lambda block: checksum() if block is None else load(block), jobs_list))
     placed = {entry.dump_id for entry, _, _ in blocks}
     rest = [e for e in toc.entries if e.section == pgarchive.SECTION_DATA and e.dump_id not in placed]
+    sequences = [e for e in rest if e.desc == "SEQUENCE SET"]  # need only the schema: set meanwhile
+    with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="restore-load") as loaders:
+        loaded = loaders.map(lambda block: checksum() if block is None else load(block), jobs_list)
+        if sequences:
+            listing = _listing(work / "sequences.list", sequences)
+            pg_restore(toc_path, database_url, "--section=data", "--use-list", listing, jobs=1)
+        list(loaded)
+    rest = [e for e in rest if e not in sequences]  # anything else without a block: after the tables
     if rest:
         pg_restore(toc_path, database_url, "--section=data", "--use-list", _listing(work / "rest.list", rest), jobs=1)
     done = {e.dump_id for batch in own.values() for e in batch}
