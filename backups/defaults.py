@@ -75,3 +75,21 @@ def seed_policies(apps) -> None:
         )
     for name, task, every_s in HOUSEKEEPING:
         PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": every(every_s)})
+
+
+# The data types with an RPO: a new install backs them up as soon as beat first runs, instead of
+# waiting one interval (six hours for the database) with no backup at all. `full` keeps its week.
+FIRST_AT_ONCE = ("database", "config", "media")
+
+
+def start_first_backups(apps) -> None:
+    """Backup schedules that never ran start now: django-celery-beat runs a task with a start time
+    and no last run at its first tick, then every interval after (existing schedules that ran keep
+    their rhythm)."""
+    from django.utils import timezone
+
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    names = [f"backups: {kind}" for kind in FIRST_AT_ONCE]
+    PeriodicTask.objects.filter(name__in=names, last_run_at__isnull=True, start_time__isnull=True).update(
+        start_time=timezone.now()
+    )

@@ -104,6 +104,21 @@ def test_schedules_are_periodic_tasks_from_the_policies(capsys):
     assert "backups: database" in out and "every 21600 seconds" in out
 
 
+def test_a_new_install_backs_up_each_data_type_at_beats_first_tick():
+    """django-celery-beat's own scheduler entry: the database, config and media backups are due at
+    once on a new install (then every interval); the weekly full backup waits for its week."""
+    from celery import current_app
+    from django_celery_beat.schedulers import ModelEntry
+
+    tasks = {t.name: t for t in PeriodicTask.objects.filter(name__startswith="backups: ")}
+    due = {name: ModelEntry(task, app=current_app).is_due().is_due for name, task in tasks.items()}
+    assert due["backups: database"] and due["backups: config"] and due["backups: media"]
+    assert not due["backups: full"] and not due["backups: prune"]
+    ran = tasks["backups: database"]
+    ran.last_run_at = ran.start_time
+    assert not ModelEntry(ran, app=current_app).is_due().is_due  # then every six hours
+
+
 def test_admin_shows_backups_and_policies(client, users):
     backup = verified_backup("database", 10)
     users["admin"].is_staff = users["admin"].is_superuser = True
