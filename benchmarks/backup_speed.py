@@ -6,8 +6,9 @@ alternating runs of:
   (a) the runbook's   pg_dump "$URL" | gzip > f.sql.gz
   (b) pg_dump's limit pg_dump -Fc -Z0 -f f.dump
   (c) ours            manage.py backup database --inline   (zstd, SHA-256, fsync, verification)
-then restores, alternating: our artifact (``backup restore``: two loaders, each decompressing one
-table's block into pg_restore) against stock ``pg_restore -j 2`` of (b)'s uncompressed dump.
+then restores, after one untimed and alternating which goes first: our artifact (``backup
+restore``: two loaders, each decompressing one table's block into pg_restore) against stock
+``pg_restore -j 2`` of (b)'s uncompressed dump.
 Peak memory of our process is measured by the kernel (wait4's ru_maxrss).
 Goals: c ≤ 1.5×b, c ≤ 0.5×a, size c ≤ size a, memory < 200 MB, restore ≤ 1.2×.
 
@@ -62,7 +63,10 @@ def build(url: str, *, scale: int, text_mb: int) -> int:
 
 
 def timed(argv, *, env=None, shell=False) -> tuple[float, int]:
-    """Run; return (seconds, peak RSS in bytes of the process itself) — or fail loudly."""
+    """Run; return (seconds, peak RSS in bytes of the process itself) — or fail loudly. The files
+    the previous run left unsynced (pg_dump does not fsync) are written out first, so that no run
+    pays for another's writeback."""
+    os.sync()
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, env=env, shell=shell, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -146,21 +150,28 @@ def main() -> None:
 
         backup_id = str(newest_backup(env)["id"])
         restore_times: dict[str, list[float]] = {"ours": [], "stock": []}
+
+        def restore(which: str, label: str) -> float:
+            name = f"bench_restore_{which}_{label}_{suffix}"
+            admin(f"CREATE DATABASE {name}")
+            created.append(name)
+            dest = with_db(BASE, name)
+            if which == "stock":
+                t, _ = timed(["pg_restore", "-j", "2", "--no-owner", "-d", dest, str(work / "b.dump")])
+            else:
+                t, _ = timed(
+                    [sys.executable, "manage.py", "backup", "restore", backup_id, "--database-url", dest], env=env
+                )
+            admin(f"DROP DATABASE {name} WITH (FORCE)")
+            created.remove(name)
+            return t
+
+        # Untimed: the server's first load after a quiet spell creates its WAL files (later ones
+        # recycle them), which would slow whichever restore came first.
+        restore("stock", "warmup")
         for run in range(args.runs):
-            for which in ("stock", "ours"):
-                name = f"bench_restore_{which}_{run}_{suffix}"
-                admin(f"CREATE DATABASE {name}")
-                created.append(name)
-                dest = with_db(BASE, name)
-                if which == "stock":
-                    t, _ = timed(["pg_restore", "-j", "2", "--no-owner", "-d", dest, str(work / "b.dump")])
-                else:
-                    t, _ = timed(
-                        [sys.executable, "manage.py", "backup", "restore", backup_id, "--database-url", dest], env=env
-                    )
-                restore_times[which].append(t)
-                admin(f"DROP DATABASE {name} WITH (FORCE)")
-                created.remove(name)
+            for which in ("stock", "ours") if run % 2 == 0 else ("ours", "stock"):  # neither always first
+                restore_times[which].append(restore(which, str(run)))
             stock, ours = restore_times["stock"][-1], restore_times["ours"][-1]
             print(f"restore run {run + 1}: stock {stock:.2f} s  ours {ours:.2f} s")
         rmed = {k: statistics.median(v) for k, v in restore_times.items()}
