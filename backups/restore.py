@@ -35,6 +35,16 @@ class RestoreError(Exception):
     pass
 
 
+class DamagedCopy(RestoreError):
+    """The copy is not the one the manifest describes (its SHA-256 differs, or it does not
+    decompress) and nothing was restored from it: another copy may still be intact."""
+
+
+def _check_sha256(part: dict, sha256: str) -> None:
+    if sha256 != part["sha256"]:
+        raise DamagedCopy(f"{part['file']}: SHA-256 differs from the manifest; refusing to restore it")
+
+
 def _admin_conn(base_url: str):
     return psycopg.connect(base_url, autocommit=True)
 
@@ -77,13 +87,15 @@ def decompress_to(opener: Opener, part: dict, dest: Path, reporter: pipeline.Rep
         hashed = pipeline.HashingReader(raw)
         reader = pipeline.codec(part["compression"]).reader(hashed)
         with open(dest, "wb") as out:
-            while chunk := reader.read(pipeline.CHUNK):
-                out.write(chunk)
-                if reporter:
-                    reporter.add(len(chunk))
+            try:
+                while chunk := reader.read(pipeline.CHUNK):
+                    out.write(chunk)
+                    if reporter:
+                        reporter.add(len(chunk))
+            except pipeline.DECODE_ERRORS as exc:
+                raise DamagedCopy(f"{part['file']}: does not decompress ({exc}); refusing to restore it") from None
         hashed.read()  # the rest, if the codec stopped before the end of the stored bytes
-    if hashed.sha.hexdigest() != part["sha256"]:
-        raise RestoreError(f"{part['file']}: SHA-256 differs from the manifest; refusing to restore it")
+    _check_sha256(part, hashed.sha.hexdigest())
 
 
 def _pg_restore_argv(database_url: str, *options: str, no_owner: bool = True) -> tuple[list[str], dict]:
@@ -144,18 +156,16 @@ def restore_streaming(
 
     codec = pipeline.codec(part["compression"])
     threading.Thread(target=_read_ahead, args=(opener, part["file"]), name="restore-read-ahead", daemon=True).start()
-    with opener(part["file"]) as raw:
-        head = codec.reader(raw).read(part["toc_size"])
     try:
+        with opener(part["file"]) as raw:
+            head = codec.reader(raw).read(part["toc_size"])
         toc = pgarchive.parse_toc(head)
-    except (pgarchive.NeedMore, pgarchive.NotAnArchive) as exc:
-        raise RestoreError(f"{part['file']}: unreadable table of contents ({exc.__class__.__name__})") from None
+    except (*pipeline.DECODE_ERRORS, pgarchive.NeedMore, pgarchive.NotAnArchive) as exc:
+        raise DamagedCopy(f"{part['file']}: unreadable table of contents ({exc.__class__.__name__})") from None
 
     def checksum() -> None:
         with opener(part["file"]) as raw:
-            _, sha256 = pipeline.sha256_stream(raw)
-        if sha256 != part["sha256"]:
-            raise RestoreError(f"{part['file']}: SHA-256 differs from the manifest; refusing to restore it")
+            _check_sha256(part, pipeline.sha256_stream(raw)[1])
 
     toc_path = work / "toc.dump"
     toc_path.write_bytes(head)
@@ -415,7 +425,7 @@ def restore_database(*, backup, database_url: str, jobs: int = 2) -> dict:
                 result = restore_part(location_opener(location), part, database_url, jobs=jobs, checksum_first=not last)
                 return result | {"tier": location.tier}
             except (RestoreError, StorageError, OSError) as exc:
-                if isinstance(exc, RestoreError) and "SHA-256" not in str(exc):
+                if isinstance(exc, RestoreError) and not isinstance(exc, DamagedCopy):
                     raise  # the copy was intact; the restore itself failed
                 errors.append(f"{location.tier}: {exc}")
     raise RestoreError("no intact copy: " + "; ".join(errors) if errors else "backup has no stored copy")

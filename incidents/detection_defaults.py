@@ -52,7 +52,8 @@ RULES = [
 ]
 
 
-BACKUP_PROBES = {"database-backups", "config-backups", "media-backups", "Backups past their RPO"}
+# The backup probes and their rule, by name: seeded on their own on installs that predate them.
+BACKUP_DETECTION = {"database-backups", "config-backups", "media-backups", "Backups past their RPO"}
 
 
 def seed(apps, only: set[str] | None = None) -> None:

@@ -173,6 +173,21 @@ def test_a_corrupt_copy_is_refused_before_or_caught_during_the_restore(pg_target
             restore.restore_part(opener, part, url, checksum_first=False)
 
 
+def test_a_copy_whose_table_of_contents_is_damaged_is_refused_untouched(pg_target, settings):
+    backup = services.backup_start(kind="database", actor="tester", inline=True)
+    part = backup.manifest["parts"][0]
+    location = backup.locations.get(tier="local")
+    artifact = Path(location.uri.removeprefix("file://"))
+    data = bytearray(artifact.read_bytes())
+    data[part["frames"][1][1] // 2] ^= 0xFF  # inside the first frame: the table of contents
+    artifact.write_bytes(bytes(data))
+    with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
+        with pytest.raises(restore.DamagedCopy, match="unreadable table of contents"):
+            restore.restore_part(restore.location_opener(location), part, url, checksum_first=False)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
+
+
 @pytest.mark.parametrize(
     ("sabotage", "reason"),
     [

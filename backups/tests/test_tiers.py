@@ -110,6 +110,17 @@ def test_archive_prefix_in_the_same_bucket_and_restore_from_cloud(s3, sqlite_tar
     assert result["tier"] == "cloud" and result["tables"] == {"notes": 400}
 
 
+def test_a_damaged_local_copy_is_passed_over_for_an_intact_one(s3, sqlite_target, backup_paths):
+    backup = services.backup_start(kind="database", actor="t", inline=True)
+    local = Path(backup.locations.get(tier="local").uri.removeprefix("file://"))
+    data = bytearray(local.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    local.write_bytes(bytes(data))
+    dest = backup_paths / "restored.sqlite3"
+    result = restore.restore_database(backup=backup, database_url=f"sqlite:///{dest}")
+    assert result["tier"] == "cloud" and result["tables"] == {"notes": 400}
+
+
 def test_catalog_is_rebuilt_from_the_manifests(s3, sqlite_target):
     backup = services.backup_start(kind="database", actor="t", inline=True)
     uuid, sha = backup.uuid, backup.sha256
