@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -84,3 +85,28 @@ def worker(tmp_path, transactional_db):
     yield start
     for proc in started:
         proc.stop()
+
+
+class Clock:
+    """The time as the code under test sees it (``django.utils.timezone.now``), set and moved by the test."""
+
+    def __init__(self, monkeypatch, start: datetime):
+        self.now = start
+        monkeypatch.setattr("django.utils.timezone.now", lambda: self.now)
+
+    def set(self, when: datetime) -> datetime:
+        self.now = when
+        return self.now
+
+    def advance(self, **kw) -> datetime:
+        self.now += timedelta(**kw)
+        return self.now
+
+
+CLOCK_START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday; tests that need another "now" set it
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """A test that reads "now" sets it: ``clock.set(...)`` / ``clock.advance(minutes=5)``."""
+    return Clock(monkeypatch, CLOCK_START)

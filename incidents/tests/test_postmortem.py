@@ -30,21 +30,6 @@ FULL = {
 }
 
 
-class Clock:
-    def __init__(self, monkeypatch, start: datetime):
-        self.now = start
-        monkeypatch.setattr("django.utils.timezone.now", lambda: self.now)
-
-    def advance(self, **kw) -> datetime:
-        self.now += timedelta(**kw)
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return Clock(monkeypatch, T0)
-
-
 def resolved_incident(users, clock, *, title="Database outage") -> Incident:
     commander = users["commander"]
     incident = services.incident_declare(

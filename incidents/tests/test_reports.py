@@ -92,7 +92,8 @@ def test_charts_render_full_data_to_scale():
     assert charts.TargetRow("auth", 700, 600, 1200).state == "late"
 
 
-def test_reports_page_empty_and_full(users):
+def test_reports_page_empty_and_full(users, clock):
+    clock.set(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))  # the fixtures below are from 2026-11-02 and 03
     client = login(users, "viewer")
     r = client.get("/reports/")
     assert r.status_code == 200
@@ -103,7 +104,7 @@ def test_reports_page_empty_and_full(users):
     # No backups yet: the data types are listed with their RPO marks and no bars.
     assert '">Database</text>' in html and '">Media Files</text>' in html and "newest verified backup — old" in html
     make("P0", 0, detected=60, ack=600, mitigated=1200, resolved=3600, services=["database"])
-    shift = datetime.now(UTC) - timedelta(days=1) - T0  # move the fixture into the last 30 days
+    shift = clock.now - timedelta(days=1) - T0  # move the fixture into the last 30 days
     fields = ("declared_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at")
     Incident.objects.update(**{f: F(f) + shift for f in fields})
     recovery_fixtures()
