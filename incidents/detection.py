@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from pitchey_incidents import events
 from pitchey_incidents.errors import InvalidTransition
+from pitchey_incidents.outcome import Outcome
 
 from . import services
 from .models import (
@@ -33,7 +34,7 @@ from .models import (
     Source,
     Status,
 )
-from .probes import Outcome, get_check
+from .probes import get_check
 
 ACTOR = "system"
 
@@ -109,8 +110,8 @@ def probe_run(probe: Probe) -> tuple[Outcome, ProbeResult | None]:
         probe=probe,
         status=outcome.status,
         latency_ms=outcome.latency_ms,
-        metrics=outcome.metrics,
-        detail=outcome.detail[:500],
+        metrics=outcome.data,
+        detail=outcome.output[:500],
     )
     if previous != outcome.status:  # wakes the dashboard's service board
         events.emit(
@@ -135,7 +136,7 @@ def rule_matches(rule: AssessmentRule, probe: Probe, outcome: Outcome) -> bool:
         return False
     if rule.op == RuleOp.DOWN:
         return outcome.status == ProbeStatus.DOWN
-    value = outcome.metrics.get(rule.metric)
+    value = outcome.data.get(rule.metric)
     if value is None or rule.threshold is None:
         return False
     return value > rule.threshold if rule.op == RuleOp.GT else value < rule.threshold
@@ -163,7 +164,7 @@ def _open_case(rule: AssessmentRule, probe: Probe, outcome: Outcome) -> tuple[De
         incident = services.incident_declare(
             severity=rule.severity,
             title=f"{rule.name} ({probe.service.name})",
-            description=f"Automated detection: {probe.label}: {outcome.detail}",
+            description=f"Automated detection: {probe.label}: {outcome.output}",
             services=[probe.service.slug],
             actor=ACTOR,
             source=Source.PROBE,
@@ -190,7 +191,7 @@ def _mitigate(rule: AssessmentRule, probe: Probe, incident: Incident, issue: Iss
         DetectionCase.objects.filter(incident=incident).update(open=False)
         issue.outcome = "resolved"
     else:
-        reason = f"automated mitigation {rule.action} {mitigation.status}; re-check: {recheck.detail}"
+        reason = f"automated mitigation {rule.action} {mitigation.status}; re-check: {recheck.output}"
         try:
             services.incident_escalate(incident=incident, actor=ACTOR, reason=reason[:500])
         except InvalidTransition as exc:
@@ -212,7 +213,7 @@ def _cleared(probe: Probe, outcome: Outcome) -> None:
             continue
         try:
             services.incident_monitor(
-                incident=case.incident, actor=ACTOR, message=f"{probe.label} passes again: {outcome.detail}"
+                incident=case.incident, actor=ACTOR, message=f"{probe.label} passes again: {outcome.output}"
             )
         except InvalidTransition:
             pass
@@ -238,7 +239,7 @@ def detection_run(*, mitigate: bool = True, probes: list[Probe] | None = None) -
             severity=rule.severity,
             service=probe.service.slug,
             check=probe.name,
-            detail=outcome.detail,
+            detail=outcome.output,
             incident=case.incident.public_id,
             new=new,
             action=rule.action,
@@ -259,8 +260,8 @@ def _check(probe: Probe, outcome: Outcome) -> Check:
         label=probe.label,
         service=probe.service.slug,
         status=outcome.status,
-        detail=outcome.detail,
-        metrics=outcome.metrics,
+        detail=outcome.output,
+        metrics=outcome.data,
         latency_ms=outcome.latency_ms,
         at=timezone.now().isoformat(),
     )

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from pitchey_incidents import events
 from pitchey_incidents.errors import DomainError
+from pitchey_incidents.outcome import Outcome
 
-from .actions import ActionResult, get_action
+from .actions import get_action
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ EMERGENCY_CONTROLS: list[Control] = [
 ]
 
 
-def control_run(*, action: str, params: dict | None = None, actor: str, dry_run: bool = False) -> ActionResult:
+def control_run(*, action: str, params: dict | None = None, actor: str, dry_run: bool = False) -> Outcome:
     """Run one action now.
 
     1. Validate the action name and its parameters with the registry (``DomainError`` naming the field).
@@ -50,7 +51,7 @@ def control_run(*, action: str, params: dict | None = None, actor: str, dry_run:
     try:
         result = impl.run(cleaned, dry_run=dry_run)
     except Exception as exc:  # an action's failure is the control's outcome
-        result = ActionResult(False, f"{exc.__class__.__name__}: {exc}".splitlines()[0][:2000])
+        result = Outcome(False, f"{exc.__class__.__name__}: {exc}".splitlines()[0][:2000])
     events.emit(
         f"control.{'succeeded' if result.ok else 'failed'}",
         f"control:{action}",

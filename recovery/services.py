@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 
 from pitchey_incidents import events, jobs
 from pitchey_incidents.errors import DomainError, InvalidTransition
+from pitchey_incidents.outcome import Outcome
 
 from . import defaults, hooks, signals
 from .models import (
@@ -39,7 +40,7 @@ from .models import (
     RunStep,
     StepStatus,
 )
-from .providers import REGISTRY, Outcome, parse_action
+from .providers import REGISTRY, parse_action
 
 log = logging.getLogger(__name__)
 DONE = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.NEEDS_ATTENTION)

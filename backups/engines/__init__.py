@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from .base import BackupFailed, Context, Engine
-from .database import database_engine
-from .files import ConfigEngine, MediaEngine
+from .. import targets
+from .base import REGISTRY, BackupFailed, Context, Engine
 
-__all__ = ["BackupFailed", "Context", "Engine", "engines_for"]
+__all__ = ["REGISTRY", "BackupFailed", "Context", "Engine", "engines_for"]
+
+# The engines each backup kind runs, in order; "database" is the engine the target database needs.
+KINDS = {
+    "database": ("database",),
+    "config": ("config",),
+    "media": ("media",),
+    "full": ("database", "config", "media"),
+}
 
 
 def engines_for(kind: str) -> list[Engine]:
-    registry = {
-        "database": lambda: [database_engine()],
-        "config": lambda: [ConfigEngine()],
-        "media": lambda: [MediaEngine()],
-        "full": lambda: [database_engine(), ConfigEngine(), MediaEngine()],
-    }
-    return registry[kind]()
+    return [REGISTRY[_database_engine() if name == "database" else name] for name in KINDS[kind]]
+
+
+def _database_engine() -> str:
+    return "postgres" if targets.is_postgres(targets.database_url()) else "sqlite"

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from pitchey_incidents.registry import Registry
+
 from ..pipeline import Reporter
 
 
@@ -42,6 +44,10 @@ class Engine(ABC):
     def run(self, ctx: Context) -> list[dict]:
         """Write this engine's parts into ``ctx.outdir``; return their manifest entries."""
         ...
+
+
+REGISTRY: Registry[Engine] = Registry("engine", package=__package__, modules=("database", "files"))
+register = REGISTRY.register
 
 
 def run_checked(

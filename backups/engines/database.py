@@ -12,7 +12,7 @@ import psycopg
 from django.utils import timezone
 
 from .. import pipeline, targets
-from .base import BackupFailed, Context, Engine, run_checked
+from .base import BackupFailed, Context, Engine, register, run_checked
 from .follow import compress_following
 
 ROW_COUNTS_SQL = """
@@ -54,6 +54,7 @@ def pg_count(conn, schema: str, table: str) -> int:
     return conn.execute(query).fetchone()[0]
 
 
+@register
 class PostgresEngine(Engine):
     """1. Export a snapshot in a repeatable-read transaction (its time is the RPO anchor).
     2. ``pg_dump -Fc -Z0 --snapshot`` to a file (a seekable file keeps data offsets, so
@@ -189,6 +190,7 @@ class _Dump:
             raise self.error
 
 
+@register
 class SqliteEngine(Engine):
     """SQLite's online backup API copies a consistent database while others keep writing."""
 
@@ -237,10 +239,6 @@ def sqlite_row_counts(conn) -> dict[str, int]:
         )
     ]
     return {name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
-
-
-def database_engine() -> Engine:
-    return PostgresEngine() if targets.is_postgres(targets.database_url()) else SqliteEngine()
 
 
 def which(tool: str) -> bool:

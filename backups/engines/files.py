@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .. import pipeline, targets
-from .base import BackupFailed, Context, Engine
+from .base import BackupFailed, Context, Engine, register
 
 SECRET_NAME = re.compile(
     r"SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|ACCESS_KEY|PRIVATE|CREDENTIAL|WEBHOOK|ROUTING_KEY|DSN", re.I
@@ -116,6 +116,7 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@register
 class ConfigEngine(Engine):
     name = "config"
 
@@ -131,6 +132,7 @@ class ConfigEngine(Engine):
         return [write_tar(ctx, dest, roots, {"settings.json": snapshot}, "config")]
 
 
+@register
 class MediaEngine(Engine):
     name = "media"
 

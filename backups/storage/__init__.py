@@ -1,14 +1,14 @@
-"""Storage tiers by name: ``local`` always; ``cloud`` and ``archive`` when ``R2_BUCKET`` is set."""
+"""Storage tiers by name (``tiers.py``): ``local`` always; ``cloud`` and ``archive`` when ``R2_BUCKET`` is set."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
-from .base import Storage, StorageError
+from .base import REGISTRY, Storage, StorageError
 from .local import LocalStorage
 from .s3 import S3Storage
 
-__all__ = ["Storage", "StorageError", "configured_tiers", "for_tier", "for_uri"]
+__all__ = ["REGISTRY", "Storage", "StorageError", "configured_tiers", "for_tier", "for_uri"]
 
 
 def s3_client():
@@ -33,32 +33,14 @@ def s3_client():
 
 
 def configured_tiers() -> dict[str, Storage]:
-    tiers: dict[str, Storage] = {"local": LocalStorage(settings.BACKUP_DIR)}
-    if settings.R2_BUCKET:
-        client = s3_client()
-        part = settings.BACKUP_S3_PART_SIZE_MB << 20
-        archive_bucket = settings.R2_ARCHIVE_BUCKET or settings.R2_BUCKET
-        archive_prefix = "" if settings.R2_ARCHIVE_BUCKET else settings.R2_ARCHIVE_PREFIX
-        shared = archive_bucket == settings.R2_BUCKET
-        tiers["cloud"] = S3Storage(
-            tier="cloud",
-            bucket=settings.R2_BUCKET,
-            prefix=settings.R2_PREFIX,
-            client=client,
-            part_size=part,
-            exclude_prefix=archive_prefix if shared else "",
-        )
-        tiers["archive"] = S3Storage(
-            tier="archive", bucket=archive_bucket, prefix=archive_prefix, client=client, part_size=part
-        )
-    return tiers
+    return {tier: REGISTRY[tier] for tier, cls in REGISTRY.classes().items() if cls.configured()}
 
 
 def for_tier(tier: str) -> Storage:
-    tiers = configured_tiers()
-    if tier not in tiers:
+    cls = REGISTRY.classes().get(tier)
+    if cls is None or not cls.configured():
         raise StorageError(f"tier {tier} is not configured")
-    return tiers[tier]
+    return REGISTRY[tier]
 
 
 def for_uri(uri: str) -> Storage:

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from pitchey_incidents.registry import Registry
+
 from ..pipeline import Reporter
 
 
@@ -16,6 +18,11 @@ class StorageError(Exception):
 
 class Storage(ABC):
     tier = ""
+
+    @classmethod
+    def configured(cls) -> bool:
+        """Whether this tier's settings are present here (a tier that is not is left out)."""
+        return True
 
     @abstractmethod
     def put(self, path: Path, key: str, reporter: Reporter | None = None) -> str:
@@ -36,3 +43,9 @@ class Storage(ABC):
     @staticmethod
     def sibling(uri: str, name: str) -> str:
         return uri.rsplit("/", 1)[0] + "/" + name
+
+
+REGISTRY: Registry[Storage] = Registry(
+    "storage tier", key="tier", field="tier", package=__package__, modules=("tiers",)
+)
+register = REGISTRY.register

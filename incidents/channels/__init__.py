@@ -5,23 +5,11 @@
 
 from __future__ import annotations
 
-from pitchey_incidents.errors import DomainError
-
-from .base import Channel, render
-from .email import Email
-from .pagerduty import PagerDuty
-from .slack import Slack
-from .statuspage import Statuspage
-from .webhook import Webhook
-
-REGISTRY: dict[str, Channel] = {c.name: c for c in (Slack(), PagerDuty(), Statuspage(), Email(), Webhook())}
+from .base import REGISTRY, Channel, render
 
 
 def get_channel(name: str) -> Channel:
-    try:
-        return REGISTRY[name]
-    except (KeyError, TypeError):
-        raise DomainError(f"must be one of {', '.join(REGISTRY)}", field="channel") from None
+    return REGISTRY[name]
 
 
 def enabled_channels() -> list[Channel]:

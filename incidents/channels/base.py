@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.template.loader import select_template
 
+from pitchey_incidents.registry import Registry
+
 if TYPE_CHECKING:
     from ..models import Incident, Notification, SeverityPolicy
 
@@ -54,3 +56,9 @@ class Channel(ABC):
         return None
 
     can_reconcile: bool = False
+
+
+REGISTRY: Registry[Channel] = Registry(
+    "channel", package=__package__, modules=("slack", "pagerduty", "statuspage", "email", "webhook")
+)
+register = REGISTRY.register

@@ -9,9 +9,10 @@ from django.core.mail import EmailMessage
 
 from pitchey_incidents.http import TransportError
 
-from .base import Channel, render
+from .base import Channel, register, render
 
 
+@register
 class Email(Channel):
     name = "email"
     label = "Customer email"

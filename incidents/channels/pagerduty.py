@@ -6,7 +6,7 @@ from django.conf import settings
 
 from pitchey_incidents.http import request
 
-from .base import Channel
+from .base import Channel, register
 
 SEVERITY = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
 ACTIONS = {
@@ -22,6 +22,7 @@ def dedup_key(public_id: str) -> str:
     return f"pitchey-incidents/{public_id}"
 
 
+@register
 class PagerDuty(Channel):
     name = "pagerduty"
     label = "PagerDuty"

@@ -6,13 +6,14 @@ from django.conf import settings
 
 from pitchey_incidents.http import TransportError, request
 
-from .base import Channel, render
+from .base import Channel, register, render
 
 CRITICAL = ("P0", "P1")
 # Pages and reminders go to the severity's channel only; everything else also to #incidents.
 SEVERITY_ONLY = {"page", "reminder"}
 
 
+@register
 class Slack(Channel):
     name = "slack"
     label = "Slack"

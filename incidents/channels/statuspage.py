@@ -6,7 +6,7 @@ from django.conf import settings
 
 from pitchey_incidents.http import TransportError, request
 
-from .base import Channel, render
+from .base import Channel, register, render
 
 IMPACT = {"P0": "critical", "P1": "major", "P2": "minor", "P3": "none"}
 COMPONENT_STATUS = {
@@ -17,6 +17,7 @@ COMPONENT_STATUS = {
 }
 
 
+@register
 class Statuspage(Channel):
     name = "statuspage"
     label = "Statuspage"

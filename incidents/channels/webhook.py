@@ -15,7 +15,7 @@ from django.conf import settings
 
 from pitchey_incidents.http import request
 
-from .base import Channel
+from .base import Channel, register
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -23,6 +23,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
+@register
 class Webhook(Channel):
     name = "webhook"
     label = "Webhook"

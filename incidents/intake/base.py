@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from pitchey_incidents.errors import DomainError
+from pitchey_incidents.registry import Registry
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt while an alert fires
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -38,19 +39,14 @@ class Intake(ABC):
     def parse(self, payload: Any) -> list[ParsedAlert]: ...
 
 
-REGISTRY: dict[str, Intake] = {}
-
-
-def register(cls: type[Intake]) -> type[Intake]:
-    REGISTRY[cls.kind] = cls()
-    return cls
+REGISTRY: Registry[Intake] = Registry(
+    "alert kind", key="kind", field="kind", package=__package__, modules=("alertmanager", "generic", "grafana")
+)
+register = REGISTRY.register
 
 
 def get_intake(kind: str) -> Intake:
-    try:
-        return REGISTRY[kind]
-    except KeyError:
-        raise DomainError(f"unknown alert kind {kind!r}", field="kind") from None
+    return REGISTRY[kind]
 
 
 # --- validation helpers ---------------------------------------------------------------------------

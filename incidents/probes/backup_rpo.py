@@ -17,7 +17,7 @@ class BackupRpoCheck(ProbeCheck):
         wanted = set(config.get("data_types") or [])
         rows = [r for r in rpo_status() if r["backup_kind"] and (not wanted or r["data_type"] in wanted)]
         if not rows:
-            return Outcome(ProbeStatus.SKIPPED, "no data type with a backup kind to watch")
+            return Outcome.graded(ProbeStatus.SKIPPED, "no data type with a backup kind to watch")
         states = [r["state"] for r in rows]
         metrics = {
             "breaches": states.count("breach"),
@@ -29,10 +29,10 @@ class BackupRpoCheck(ProbeCheck):
             metrics["worst_age_of_max"] = round(max(ages), 3)
         detail = "; ".join(_describe(r) for r in rows)
         if metrics["breaches"]:
-            return Outcome(ProbeStatus.DOWN, detail, metrics=metrics)
+            return Outcome.graded(ProbeStatus.DOWN, detail, data=metrics)
         if metrics["warnings"] or metrics["never_backed_up"]:
-            return Outcome(ProbeStatus.DEGRADED, detail, metrics=metrics)
-        return Outcome(ProbeStatus.OK, detail, metrics=metrics)
+            return Outcome.graded(ProbeStatus.DEGRADED, detail, data=metrics)
+        return Outcome.graded(ProbeStatus.OK, detail, data=metrics)
 
 
 def _describe(row: dict) -> str:

@@ -2,18 +2,12 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import ClassVar
 
+from pitchey_incidents.outcome import Outcome
+from pitchey_incidents.registry import Registry
+
 from ..models import Probe, ProbeStatus
-
-
-@dataclass
-class Outcome:
-    status: str  # ProbeStatus
-    detail: str
-    latency_ms: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
 
 
 class ProbeCheck(ABC):
@@ -25,18 +19,20 @@ class ProbeCheck(ABC):
         try:
             return self.check(probe, probe.config or {})
         except Exception as exc:  # an unreachable target is a finding, not a crash
-            return Outcome(ProbeStatus.DOWN, describe_error(exc))
+            return Outcome.graded(ProbeStatus.DOWN, describe_error(exc))
 
     @abstractmethod
     def check(self, probe: Probe, config: dict) -> Outcome: ...
 
 
-REGISTRY: dict[str, ProbeCheck] = {}
-
-
-def register(cls: type[ProbeCheck]) -> type[ProbeCheck]:
-    REGISTRY[cls.kind] = cls()
-    return cls
+REGISTRY: Registry[ProbeCheck] = Registry(
+    "probe kind",
+    key="kind",
+    field="kind",
+    package=__package__,
+    modules=("backup_rpo", "http", "postgres", "prometheus", "redis"),
+)
+register = REGISTRY.register
 
 
 def get_check(kind: str) -> ProbeCheck:

@@ -19,7 +19,9 @@ class PostgresCheck(ProbeCheck):
     def check(self, probe, config):
         url = config.get("url") or target_database_url()
         if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
-            return Outcome(ProbeStatus.SKIPPED, "the target database is not PostgreSQL (set TARGET_DATABASE_URL)")
+            return Outcome.graded(
+                ProbeStatus.SKIPPED, "the target database is not PostgreSQL (set TARGET_DATABASE_URL)"
+            )
         timeout = int(config.get("timeout_s", 3))
         with psycopg.connect(libpq_url(url), connect_timeout=timeout, autocommit=True) as conn:
             with Timer() as t:
@@ -36,4 +38,4 @@ class PostgresCheck(ProbeCheck):
             t.ms, maximum=config.get("max_latency_ms", 1000)
         )
         detail = f"SELECT 1 in {t.ms:.1f} ms, connections {used}/{limit} ({ratio:.0%})"
-        return Outcome(ProbeStatus.OK if ok else ProbeStatus.DEGRADED, detail, t.ms, metrics)
+        return Outcome.graded(ProbeStatus.OK if ok else ProbeStatus.DEGRADED, detail, t.ms, metrics)

@@ -45,15 +45,15 @@ class PrometheusCheck(ProbeCheck):
     def check(self, probe, config):
         base = (config.get("url") or settings.PROMETHEUS_URL).rstrip("/")
         if not base:
-            return Outcome(ProbeStatus.SKIPPED, "PROMETHEUS_URL is not set")
+            return Outcome.graded(ProbeStatus.SKIPPED, "PROMETHEUS_URL is not set")
         metric = config.get("metric") or probe.name
         with Timer() as t:
             value = instant_query(base, config["query"], timeout=float(config.get("timeout_s", 5)))
         if value is None:
-            return Outcome(ProbeStatus.SKIPPED, "no data for the query", t.ms)
+            return Outcome.graded(ProbeStatus.SKIPPED, "no data for the query", t.ms)
         ok = thresholds(value, maximum=config.get("max"), minimum=config.get("min"))
         status = ProbeStatus.OK if ok else ProbeStatus.DEGRADED
-        return Outcome(status, f"{metric} = {_show(metric, value)}", t.ms, {metric: value})
+        return Outcome.graded(status, f"{metric} = {_show(metric, value)}", t.ms, {metric: value})
 
 
 def _show(metric: str, value: float) -> str:

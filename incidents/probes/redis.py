@@ -17,7 +17,7 @@ class RedisCheck(ProbeCheck):
     def check(self, probe, config):
         url = config.get("url") or target_redis_url()
         if not url:
-            return Outcome(ProbeStatus.SKIPPED, "no Redis target (set TARGET_REDIS_URL or REDIS_URL)")
+            return Outcome.graded(ProbeStatus.SKIPPED, "no Redis target (set TARGET_REDIS_URL or REDIS_URL)")
         timeout = float(config.get("timeout_s", 3))
         client = redis_lib.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         try:
@@ -39,4 +39,6 @@ class RedisCheck(ProbeCheck):
             metrics["hit_ratio"] = round(ratio, 4)
         ok = thresholds(ratio, minimum=config.get("min_hit_ratio", 0.7))
         shown = f"hit rate {ratio:.0%}" if ratio is not None else f"hit rate n/a ({lookups} lookups)"
-        return Outcome(ProbeStatus.OK if ok else ProbeStatus.DEGRADED, f"PING in {t.ms:.1f} ms, {shown}", t.ms, metrics)
+        return Outcome.graded(
+            ProbeStatus.OK if ok else ProbeStatus.DEGRADED, f"PING in {t.ms:.1f} ms, {shown}", t.ms, metrics
+        )

@@ -1,4 +1,5 @@
 """Mitigation actions: one small class each, looked up by name in ``REGISTRY``."""
 
-from . import builtin  # noqa: F401,E402  (registers the actions)
-from .base import REGISTRY, Action, ActionResult, Param, get_action  # noqa: F401
+from .base import REGISTRY, Action, Param, get_action
+
+__all__ = ["REGISTRY", "Action", "Param", "get_action"]

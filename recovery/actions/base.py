@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pitchey_incidents.errors import DomainError
+from pitchey_incidents.outcome import Outcome
+from pitchey_incidents.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,6 @@ class Param:
         }
 
 
-@dataclass
-class ActionResult:
-    ok: bool
-    output: str
-    data: dict = field(default_factory=dict)
-
-
 class Action(ABC):
     name: ClassVar[str]
     label: ClassVar[str]
@@ -99,7 +94,7 @@ class Action(ABC):
         return True, ""
 
     @abstractmethod
-    def run(self, params: dict, *, dry_run: bool = False) -> ActionResult: ...
+    def run(self, params: dict, *, dry_run: bool = False) -> Outcome: ...
 
     def describe(self) -> dict:
         ok, why = self.available()
@@ -114,16 +109,9 @@ class Action(ABC):
         }
 
 
-REGISTRY: dict[str, Action] = {}
-
-
-def register(cls: type[Action]) -> type[Action]:
-    REGISTRY[cls.name] = cls()
-    return cls
+REGISTRY: Registry[Action] = Registry("action", package=__package__, modules=("builtin",))
+register = REGISTRY.register
 
 
 def get_action(name: str) -> Action:
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise DomainError(f"unknown action {name!r}; see /api/v1/actions/", field="action") from None
+    return REGISTRY[name]

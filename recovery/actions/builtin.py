@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from pitchey_incidents.outcome import Outcome
+
 from ..providers import REGISTRY
-from .base import Action, ActionResult, Param, register
+from .base import Action, Param, register
 
 
 class ProviderAction(Action):
@@ -19,8 +21,7 @@ class ProviderAction(Action):
         return REGISTRY[self.provider].available()
 
     def run(self, params, *, dry_run=False):
-        outcome = REGISTRY[self.provider].run(self.provider_action, {**self.fixed, **params}, dry_run=dry_run)
-        return ActionResult(outcome.ok, outcome.output, outcome.data)
+        return REGISTRY[self.provider].run(self.provider_action, {**self.fixed, **params}, dry_run=dry_run)
 
 
 def _action(name: str, label: str, spec: str, *, description: str = "", params=(), fixed=None, destructive=True):
@@ -111,13 +112,13 @@ class RestartWorker(Action):
         replies = app.control.ping(destination=destination, timeout=3) or []
         names = sorted(name for reply in replies for name in reply)
         if not names:
-            return ActionResult(False, "no worker answered")
+            return Outcome(False, "no worker answered")
         if dry_run:
-            return ActionResult(True, f"would restart the pool of {', '.join(names)}", {"workers": names})
+            return Outcome(True, f"would restart the pool of {', '.join(names)}", {"workers": names})
         answers = app.control.pool_restart(destination=names, reply=True, timeout=5) or []
         done = sorted(n for a in answers for n, r in a.items() if "ok" in r)
         failed = sorted(n for a in answers for n, r in a.items() if "ok" not in r)
-        return ActionResult(
+        return Outcome(
             bool(done) and not failed,
             f"restarted: {', '.join(done) or 'none'}" + (f"; failed: {', '.join(failed)}" if failed else ""),
             {"workers": done},

@@ -4,5 +4,6 @@ A step or a mitigation names ``provider.action`` (``neon.restart_endpoint``); ``
 with a dry run that changes nothing, and returns an ``Outcome`` (ok, one-line output, data).
 """
 
-from . import backup, cloudflare, command, flags, http, neon, notify, postgres, probe, redis  # noqa: F401  (register)
-from .base import REGISTRY, Outcome, Provider, get_provider, parse_action, run_action  # noqa: F401
+from .base import REGISTRY, Provider, get_provider, parse_action, run_action
+
+__all__ = ["REGISTRY", "Provider", "get_provider", "parse_action", "run_action"]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -10,16 +9,8 @@ from django.conf import settings
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.http import TransportError
 from pitchey_incidents.jobs import backoff_delay
-
-
-@dataclass
-class Outcome:
-    """What an action did. ``skipped``: the provider is not configured here, nothing happened."""
-
-    ok: bool
-    output: str
-    data: dict = field(default_factory=dict)
-    skipped: bool = False
+from pitchey_incidents.outcome import Outcome
+from pitchey_incidents.registry import Registry
 
 
 class Provider:
@@ -68,12 +59,12 @@ class ApiProvider(Provider):
         raise AssertionError("unreachable")
 
 
-REGISTRY: dict[str, Provider] = {}
-
-
-def register(cls: type[Provider]) -> type[Provider]:
-    REGISTRY[cls.name] = cls()
-    return cls
+REGISTRY: Registry[Provider] = Registry(
+    "provider",
+    package=__package__,
+    modules=("backup", "cloudflare", "command", "flags", "http", "neon", "notify", "postgres", "probe", "redis"),
+)
+register = REGISTRY.register
 
 
 def parse_action(spec: str, *, field_name: str = "action") -> tuple[Provider, str]:
@@ -85,10 +76,7 @@ def parse_action(spec: str, *, field_name: str = "action") -> tuple[Provider, st
 
 
 def get_provider(name: str) -> Provider:
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise DomainError(f"unknown provider {name!r}", field="provider") from None
+    return REGISTRY[name]
 
 
 def run_action(spec: str, params: dict | None = None, *, dry_run: bool = False) -> Outcome:

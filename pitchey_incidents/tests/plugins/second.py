@@ -1,0 +1,6 @@
+from .base import Gadget, register
+
+
+@register
+class Crate(Gadget):
+    name = "crate"
