@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 import psycopg
 from django.conf import settings
@@ -28,6 +28,9 @@ from . import manifest as mf
 from . import pipeline, targets
 from .engines import pgarchive
 from .engines.database import pg_count, pg_env, pg_row_counts, sqlite_row_counts
+
+if TYPE_CHECKING:
+    from .models import Backup, BackupLocation
 
 Opener = Callable[[str], BinaryIO]
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -454,7 +457,7 @@ def database_part(manifest: dict) -> dict:
     raise RestoreError(f"backup {manifest.get('id')} has no database part")
 
 
-def location_opener(location) -> Opener:
+def location_opener(location: BackupLocation) -> Opener:
     from .storage import for_tier, for_uri
 
     try:
@@ -464,7 +467,7 @@ def location_opener(location) -> Opener:
     return lambda name: storage.open(storage.sibling(location.uri, name))
 
 
-def restore_database(*, backup, database_url: str, jobs: int = 2) -> dict:
+def restore_database(*, backup: Backup, database_url: str, jobs: int = 2) -> dict:
     """Restore ``backup``'s database into the existing, empty database at ``database_url``.
 
     Reads the first copy that passes its checksum, local first. Returns
