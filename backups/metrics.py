@@ -12,7 +12,15 @@ from .models import Backup, Status
 STATE_VALUES = {"ok": 0, "warning": 1, "breach": 2, "unknown": -1}
 
 
-def collect() -> Iterator[tuple[str, str, str, list[tuple[dict, float]]]]:
+Family = tuple[str, str, str, list[tuple[dict, float]]]
+
+
+def collect() -> Iterator[Family]:
+    yield from _rpo_families()
+    yield from _catalog_families()
+
+
+def _rpo_families() -> Iterator[Family]:
     rpo = selectors.rpo_status()
     yield (
         "pitchey_rpo_age_seconds",
@@ -38,6 +46,9 @@ def collect() -> Iterator[tuple[str, str, str, list[tuple[dict, float]]]]:
         "RPO state per data type: 0 ok, 1 warning (past target), 2 breach (past maximum), -1 unknown.",
         [({"data_type": r["data_type"]}, STATE_VALUES[r["state"]]) for r in rpo],
     )
+
+
+def _catalog_families() -> Iterator[Family]:
     counts = Backup.objects.values("kind", "status").annotate(n=Count("id")).order_by()
     yield (
         "pitchey_backups",

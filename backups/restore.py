@@ -14,9 +14,11 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 import psycopg
 from django.conf import settings
@@ -26,6 +28,9 @@ from . import manifest as mf
 from . import pipeline, targets
 from .engines import pgarchive
 from .engines.database import pg_count, pg_env, pg_row_counts, sqlite_row_counts
+
+if TYPE_CHECKING:
+    from .models import Backup, BackupLocation
 
 Opener = Callable[[str], BinaryIO]
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -133,6 +138,36 @@ def _seekable(opener: Opener, name: str) -> bool:
         return bool(getattr(fh, "seekable", lambda: False)())
 
 
+@dataclass(frozen=True)
+class RestoreJob:
+    """A followed dump on its way into a database: the stored copy, its table of contents and frame
+    index, and where the rows go. Every loader of the restore reads from it."""
+
+    opener: Opener
+    part: dict
+    codec: pipeline.Codec
+    head: bytes  # the table of contents as stored: the start of every pg_restore's input
+    frames: list[tuple[int, int]]  # (uncompressed offset, stored offset) of every frame
+    database_url: str
+    work: Path
+
+    @property
+    def name(self) -> str:
+        return self.part["file"]
+
+    def checksum(self) -> None:
+        with self.opener(self.name) as raw:
+            _check_sha256(self.part, pipeline.sha256_stream(raw)[1])
+
+
+class Block(NamedTuple):
+    """One entry's data block in the uncompressed dump."""
+
+    entry: pgarchive.Entry
+    start: int
+    length: int
+
+
 def restore_streaming(
     opener: Opener, part: dict, database_url: str, *, work: Path, jobs: int = 2, checksum_first: bool = True
 ) -> dict[str, int]:
@@ -152,65 +187,89 @@ def restore_streaming(
        and ``pg_restore --section=post-data -j`` for the rest
        (foreign keys, triggers, …) from the table of contents.
     Returns the rows of every table."""
-    from concurrent.futures import ThreadPoolExecutor
-
     codec = pipeline.codec(part["compression"])
     threading.Thread(target=_read_ahead, args=(opener, part["file"]), name="restore-read-ahead", daemon=True).start()
-    try:
-        with opener(part["file"]) as raw:
-            head = codec.reader(raw).read(part["toc_size"])
-        toc = pgarchive.parse_toc(head)
-    except (*pipeline.DECODE_ERRORS, pgarchive.NeedMore, pgarchive.NotAnArchive) as exc:
-        raise DamagedCopy(f"{part['file']}: unreadable table of contents ({exc.__class__.__name__})") from None
-
-    def checksum() -> None:
-        with opener(part["file"]) as raw:
-            _check_sha256(part, pipeline.sha256_stream(raw)[1])
-
+    head, toc = _read_toc(opener, part, codec)
+    job = RestoreJob(opener, part, codec, head, [tuple(f) for f in part["frames"]], database_url, work)
     toc_path = work / "toc.dump"
     toc_path.write_bytes(head)
     entries = {entry.dump_id: entry for entry in toc.entries}
-    blocks = sorted(((entries[d], start, n) for d, start, n in part["blocks"]), key=lambda block: -block[2])
-    frames = [tuple(f) for f in part["frames"]]
+    blocks = sorted((Block(entries[d], start, n) for d, start, n in part["blocks"]), key=lambda block: -block.length)
     own = _own_indexes(toc)
-    counted: dict[str, int] = {}
-
-    def load(block) -> None:
-        entry = block[0]
-        if entry.desc == "TABLE DATA":
-            own_entries, expected = own.get(entry.dump_id, []), part.get("tables", {}).get(entry.qualified)
-            counted[entry.qualified] = _load_table(
-                opener, part["file"], codec, frames, head, *block, database_url, work, own_entries, expected
-            )
-        else:  # large objects: nothing is theirs alone
-            _load_block(opener, part["file"], codec, frames, head, *block, database_url, work)
-
     if checksum_first:
-        checksum()
+        job.checksum()
     pg_restore(toc_path, database_url, "--section=pre-data", jobs=1)
-    # Otherwise the checksum is the loaders' last job: the first loader to run out of tables takes
-    # it, while the others finish theirs.
-    jobs_list = [*blocks, None] if not checksum_first else blocks
-    placed = {entry.dump_id for entry, _, _ in blocks}
-    rest = [e for e in toc.entries if e.section == pgarchive.SECTION_DATA and e.dump_id not in placed]
-    sequences = [e for e in rest if e.desc == "SEQUENCE SET"]  # need only the schema: set meanwhile
-    with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="restore-load") as loaders:
-        loaded = loaders.map(lambda block: checksum() if block is None else load(block), jobs_list)
-        if sequences:
-            listing = _listing(work / "sequences.list", sequences)
-            pg_restore(toc_path, database_url, "--section=data", "--use-list", listing, jobs=1)
-        list(loaded)
-    rest = [e for e in rest if e not in sequences]  # anything else without a block: after the tables
+    sequences, rest = _without_block(toc, blocks)
+    counted = _load_blocks(job, toc_path, blocks, own, sequences, jobs=jobs, checksum_last=not checksum_first)
     if rest:
         pg_restore(toc_path, database_url, "--section=data", "--use-list", _listing(work / "rest.list", rest), jobs=1)
+    _restore_post_data(job, toc, toc_path, own, jobs=jobs)
+    with psycopg.connect(database_url) as conn:
+        return pg_row_counts(conn, counted)
+
+
+def _read_toc(opener: Opener, part: dict, codec: pipeline.Codec) -> tuple[bytes, pgarchive.Toc]:
+    """The stored table of contents (the first frame) and what it says."""
+    try:
+        with opener(part["file"]) as raw:
+            head = codec.reader(raw).read(part["toc_size"])
+        return head, pgarchive.parse_toc(head)
+    except (*pipeline.DECODE_ERRORS, pgarchive.NeedMore, pgarchive.NotAnArchive) as exc:
+        raise DamagedCopy(f"{part['file']}: unreadable table of contents ({exc.__class__.__name__})") from None
+
+
+def _without_block(toc: pgarchive.Toc, blocks: list[Block]) -> tuple[list[pgarchive.Entry], list[pgarchive.Entry]]:
+    """The data entries without a block: sequence values (they need only the schema: set while the
+    loaders run) and anything else (restored after the tables)."""
+    placed = {block.entry.dump_id for block in blocks}
+    rest = [e for e in toc.entries if e.section == pgarchive.SECTION_DATA and e.dump_id not in placed]
+    sequences = [e for e in rest if e.desc == "SEQUENCE SET"]
+    return sequences, [e for e in rest if e not in sequences]
+
+
+def _load_blocks(
+    job: RestoreJob,
+    toc_path: Path,
+    blocks: list[Block],
+    own: dict[int, list[pgarchive.Entry]],
+    sequences: list[pgarchive.Entry],
+    *,
+    jobs: int,
+    checksum_last: bool,
+) -> dict[str, int]:
+    """Every data block by ``jobs`` loaders, largest first, with the sequence values set meanwhile.
+    With ``checksum_last``, the checksum is the loaders' last job: the first loader to run out of
+    tables takes it, while the others finish theirs. Returns the rows loaded per table."""
+    counted: dict[str, int] = {}
+
+    def load(block: Block | None) -> None:
+        if block is None:
+            job.checksum()
+        elif block.entry.desc == "TABLE DATA":
+            expected = job.part.get("tables", {}).get(block.entry.qualified)
+            counted[block.entry.qualified] = _load_table(job, block, own.get(block.entry.dump_id, []), expected)
+        else:  # large objects: nothing is theirs alone
+            _load_block(job, block)
+
+    with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="restore-load") as loaders:
+        loaded = loaders.map(load, [*blocks, None] if checksum_last else blocks)
+        if sequences:
+            listing = _listing(job.work / "sequences.list", sequences)
+            pg_restore(toc_path, job.database_url, "--section=data", "--use-list", listing, jobs=1)
+        list(loaded)
+    return counted
+
+
+def _restore_post_data(
+    job: RestoreJob, toc: pgarchive.Toc, toc_path: Path, own: dict[int, list[pgarchive.Entry]], *, jobs: int
+) -> None:
+    """What the loaders did not build with their tables: foreign keys, triggers, … (``-j``)."""
     done = {e.dump_id for batch in own.values() for e in batch}
     left = [e for e in toc.entries if e.section == pgarchive.SECTION_POST_DATA and e.dump_id not in done]
     if left:
         everything_else = [e for e in toc.entries if e.dump_id not in done]  # comments follow their objects
-        listing = _listing(work / "post.list", everything_else)
-        pg_restore(toc_path, database_url, "--section=post-data", "--use-list", listing, jobs=jobs)
-    with psycopg.connect(database_url) as conn:
-        return pg_row_counts(conn, counted)
+        listing = _listing(job.work / "post.list", everything_else)
+        pg_restore(toc_path, job.database_url, "--section=post-data", "--use-list", listing, jobs=jobs)
 
 
 READ_AHEAD = 8 * 1024 * 1024  # per request: what one readahead request of the kernel reads at most
@@ -263,45 +322,47 @@ def _listing(path: Path, entries: list[pgarchive.Entry]) -> str:
     return str(path)
 
 
-def _feed(opener, name, codec, frames, head, entry, start, length, stdin) -> None:
+def _feed(job: RestoreJob, block: Block, stdin: BinaryIO) -> None:
     """Write the table of contents and one data block (decompressed from the frame that holds its
     start) into a pg_restore's standard input, then close it."""
-    raw_at, stored_at = frames[bisect.bisect_right(frames, (start, float("inf"))) - 1]
+    entry, start, length = block
+    raw_at, stored_at = job.frames[bisect.bisect_right(job.frames, (start, float("inf"))) - 1]
     with contextlib.suppress(OSError):  # a 1 MiB pipe: one write per chunk instead of sixteen
         fcntl.fcntl(stdin.fileno(), F_SETPIPE_SZ, pipeline.CHUNK)
     try:
-        with opener(name) as raw:
+        with job.opener(job.name) as raw:
             raw.seek(stored_at)
-            reader = codec.reader(raw)
+            reader = job.codec.reader(raw)
             _skip(reader, start - raw_at)
-            stdin.write(head)
+            stdin.write(job.head)
             left = length
             while left:
                 data = reader.read(min(pipeline.CHUNK, left))
                 if not data:
-                    raise RestoreError(f"{name}: ends inside the data of {entry.qualified}")
+                    raise RestoreError(f"{job.name}: ends inside the data of {entry.qualified}")
                 stdin.write(data)
                 left -= len(data)
     except BrokenPipeError:
         pass  # pg_restore stopped reading: its exit status and message say why
     except pipeline.DECODE_ERRORS as exc:
-        raise RestoreError(f"{name}: damaged data in {entry.qualified} ({exc})") from None
+        raise RestoreError(f"{job.name}: damaged data in {entry.qualified} ({exc})") from None
     finally:
         with contextlib.suppress(OSError):
             stdin.close()  # also when we stop early: pg_restore must not wait for the rest
 
 
-def _load_block(opener, name, codec, frames, head, entry, start, length, database_url, work, own=()) -> None:
+def _load_block(job: RestoreJob, block: Block, own: Sequence[pgarchive.Entry] = ()) -> None:
     """One data block, then what needs only it (``own``: its table's indexes and keys), in one
     ``pg_restore`` session that reads the table of contents and the block from a pipe."""
-    listing = _listing(work / f"{entry.dump_id}.list", [entry, *own])  # pg_restore -L keeps this order
-    argv, env = _pg_restore_argv(database_url, "--format=custom", "--use-list", listing)
-    with open(work / f"{entry.dump_id}.stderr", "w+") as err:
+    entry = block.entry
+    listing = _listing(job.work / f"{entry.dump_id}.list", [entry, *own])  # pg_restore -L keeps this order
+    argv, env = _pg_restore_argv(job.database_url, "--format=custom", "--use-list", listing)
+    with open(job.work / f"{entry.dump_id}.stderr", "w+") as err:
         proc = subprocess.Popen(
             [*_piped_input(), *argv], env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err
         )
         try:
-            _feed(opener, name, codec, frames, head, entry, start, length, proc.stdin)
+            _feed(job, block, proc.stdin)
         except BaseException:
             proc.kill()
             raise
@@ -320,10 +381,10 @@ def _piped_input() -> list[str]:
     return [stdbuf, f"--input={pipeline.CHUNK}"] if stdbuf else []
 
 
-def _load_table(opener, name, codec, frames, head, entry, start, length, database_url, work, own, expected) -> int:
+def _load_table(job: RestoreJob, block: Block, own: Sequence[pgarchive.Entry], expected: int | None) -> int:
     """A table's rows, then its own indexes and keys; returns the rows it holds."""
-    _load_block(opener, name, codec, frames, head, entry, start, length, database_url, work, own)
-    return _rows_loaded(database_url, entry, expected)
+    _load_block(job, block, own)
+    return _rows_loaded(job.database_url, block.entry, expected)
 
 
 CONFIRM_S = 0.5  # how long the server's counter may take to show a finished session's inserts
@@ -396,7 +457,7 @@ def database_part(manifest: dict) -> dict:
     raise RestoreError(f"backup {manifest.get('id')} has no database part")
 
 
-def location_opener(location) -> Opener:
+def location_opener(location: BackupLocation) -> Opener:
     from .storage import for_tier, for_uri
 
     try:
@@ -406,7 +467,7 @@ def location_opener(location) -> Opener:
     return lambda name: storage.open(storage.sibling(location.uri, name))
 
 
-def restore_database(*, backup, database_url: str, jobs: int = 2) -> dict:
+def restore_database(*, backup: Backup, database_url: str, jobs: int = 2) -> dict:
     """Restore ``backup``'s database into the existing, empty database at ``database_url``.
 
     Reads the first copy that passes its checksum, local first. Returns

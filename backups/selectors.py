@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
@@ -21,7 +23,7 @@ def backup_list(*, kind: str | None = None, status: str | None = None) -> QueryS
     return qs.order_by("-created_at", "-id")
 
 
-def backup_get(backup_id) -> Backup:
+def backup_get(backup_id: int) -> Backup:
     return backup_list().get(id=backup_id)
 
 
@@ -57,7 +59,7 @@ def _newest_verified_snapshots() -> dict[str, object]:
     return newest
 
 
-def rpo_status(*, now=None) -> list[dict]:
+def rpo_status(*, now: datetime | None = None) -> list[dict]:
     """Per data type: age of the newest verified backup holding it (its own kind, or a full
     backup) against the RPO target and maximum: ok, warning (past target), breach (past maximum),
     unknown (no backup kind, or never backed up)."""

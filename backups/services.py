@@ -7,7 +7,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -22,7 +22,7 @@ from . import pipeline, targets, verify
 from .engines import BackupFailed, Context, engines_for
 from .models import Backup, BackupLocation, BackupPolicy, Kind, RetentionPause, Status, TargetLock, Tier, Trigger
 from .restore import location_opener
-from .storage import configured_tiers
+from .storage import Storage, configured_tiers
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def stem_for(backup: Backup) -> str:
 def backup_start(
     *,
     kind: str,
-    actor,
+    actor: object,
     trigger: str = Trigger.MANUAL,
     inline: bool = False,
     compression: str | None = None,
@@ -190,12 +190,24 @@ def backup_execute(*, backup_id: int) -> str:
 
 
 def _run(backup: Backup, reporter: pipeline.Reporter) -> None:
+    """Steps 2 to 5 of ``backup_execute``: engines, manifest, local verification, other tiers."""
+    ctx, parts = _run_engines(backup, reporter)
+    manifest = _write_manifest(backup, ctx, parts)
+    tiers = configured_tiers()
+    _verify_local(backup, manifest, tiers["local"], reporter)
+    for tier, storage in tiers.items():
+        if tier != "local":
+            _copy_to_tier(backup, manifest, ctx, tier, storage, reporter)
+
+
+def _run_engines(backup: Backup, reporter: pipeline.Reporter) -> tuple[Context, list[dict]]:
+    """Each engine of the kind writes its files; returns the context (what they found out on the
+    way) and the parts they wrote."""
     work = workdir_for(backup)
     work.mkdir(parents=True, exist_ok=True)
-    outdir = backup_dir() / backup.kind
     ctx = Context(
         workdir=work,
-        outdir=outdir,
+        outdir=backup_dir() / backup.kind,
         stem=stem_for(backup),
         compression=backup.compression,
         level=backup.compression_level,
@@ -204,6 +216,10 @@ def _run(backup: Backup, reporter: pipeline.Reporter) -> None:
     parts: list[dict] = []
     for engine in engines_for(backup.kind):
         parts += engine.run(ctx)
+    return ctx, parts
+
+
+def _manifest(backup: Backup, ctx: Context, parts: list[dict]) -> dict:
     stored = mf.stored_parts({"parts": parts})
     finished = timezone.now()
     policy = _policy(backup.kind)
@@ -234,48 +250,61 @@ def _run(backup: Backup, reporter: pipeline.Reporter) -> None:
         **ctx.info,
     }
     manifest["restore"] = mf.restore_hint(manifest)
-    pipeline.write_atomic(outdir / mf.name_for(ctx.stem), mf.dumps(mf.for_tier(manifest, "local")), tmp_dir=work)
+    return manifest
+
+
+def _write_manifest(backup: Backup, ctx: Context, parts: list[dict]) -> dict:
+    """Write the local manifest beside the files and record it in the catalog; returns it."""
+    manifest = _manifest(backup, ctx, parts)
+    local = mf.dumps(mf.for_tier(manifest, "local"))
+    pipeline.write_atomic(ctx.outdir / mf.name_for(ctx.stem), local, tmp_dir=ctx.workdir)
     Backup.objects.filter(id=backup.id).update(
         manifest=manifest,
-        artifact=primary["file"],
-        format=primary["format"],
+        artifact=manifest["artifact"],
+        format=manifest["format"],
         size_bytes=manifest["size"],
         uncompressed_bytes=manifest["uncompressed_size"],
-        sha256=primary["sha256"],
+        sha256=manifest["sha256"],
         snapshot_at=manifest["snapshot_at"],
     )
     backup.refresh_from_db()
-    tiers = configured_tiers()
-    local = BackupLocation.objects.create(
+    return manifest
+
+
+def _verify_local(backup: Backup, manifest: dict, storage: Storage, reporter: pipeline.Reporter) -> None:
+    location = BackupLocation.objects.create(
         backup=backup,
         tier="local",
-        uri=tiers["local"].uri(f"{backup.kind}/{primary['file']}"),
+        uri=storage.uri(f"{backup.kind}/{manifest['artifact']}"),
         expires_at=manifest["retention"]["local"]["expires_at"],
     )
     # A new backup is re-read from disk (size and SHA-256) and its table of contents read back; the
     # full decompression and the restore test run in the verification jobs (daily, or on demand).
-    result = _verify_location(local, depth="list", reporter=reporter, skip=("decompress",))
+    result = _verify_location(location, depth="list", reporter=reporter, skip=("decompress",))
     if not result["ok"]:
         raise BackupFailed(f"verification failed: {result['detail']}")
-    for tier, storage in tiers.items():
-        if tier == "local":
-            continue
-        # Recorded before the upload, so that a failure removes whatever part of it arrived.
-        location = BackupLocation.objects.create(
-            backup=backup,
-            tier=tier,
-            uri=storage.uri(f"{backup.kind}/{primary['file']}"),
-            expires_at=manifest["retention"][tier]["expires_at"],
-        )
-        reporter.start(f"upload {tier}", manifest["size"])
-        for name in mf.files(manifest):
-            storage.put(outdir / name, f"{backup.kind}/{name}", reporter)
-        tmp = work / mf.name_for(ctx.stem)
-        tmp.write_bytes(mf.dumps(mf.for_tier(manifest, tier)))
-        storage.put(tmp, f"{backup.kind}/{mf.name_for(ctx.stem)}")
-        result = _verify_location(location, depth="checksum", reporter=reporter)
-        if not result["ok"]:
-            raise BackupFailed(f"{tier} copy failed verification: {result['detail']}")
+
+
+def _copy_to_tier(
+    backup: Backup, manifest: dict, ctx: Context, tier: str, storage: Storage, reporter: pipeline.Reporter
+) -> None:
+    """Upload the files and that tier's manifest, then verify the copy by size and SHA-256."""
+    # Recorded before the upload, so that a failure removes whatever part of it arrived.
+    location = BackupLocation.objects.create(
+        backup=backup,
+        tier=tier,
+        uri=storage.uri(f"{backup.kind}/{manifest['artifact']}"),
+        expires_at=manifest["retention"][tier]["expires_at"],
+    )
+    reporter.start(f"upload {tier}", manifest["size"])
+    for name in mf.files(manifest):
+        storage.put(ctx.outdir / name, f"{backup.kind}/{name}", reporter)
+    tmp = ctx.workdir / mf.name_for(ctx.stem)
+    tmp.write_bytes(mf.dumps(mf.for_tier(manifest, tier)))
+    storage.put(tmp, f"{backup.kind}/{mf.name_for(ctx.stem)}")
+    result = _verify_location(location, depth="checksum", reporter=reporter)
+    if not result["ok"]:
+        raise BackupFailed(f"{tier} copy failed verification: {result['detail']}")
 
 
 def _finish(backup: Backup, *, ok: bool, error: str, reporter: pipeline.Reporter) -> None:
@@ -350,7 +379,7 @@ def _summarize(backup: Backup) -> dict:
     return {"ok": ok, "checked_at": checked, "detail": detail, "tiers": results}
 
 
-def backup_verify_start(*, backup: Backup, actor, restore_test: bool = False, inline: bool = False) -> Backup:
+def backup_verify_start(*, backup: Backup, actor: object, restore_test: bool = False, inline: bool = False) -> Backup:
     if backup.status != Status.SUCCEEDED:
         from pitchey_incidents.errors import InvalidTransition
 
@@ -424,7 +453,7 @@ def _delete_copy(location: BackupLocation) -> None:
             log.warning("could not delete %s from %s: %s", name, location.tier, exc)
 
 
-def prune_plan(*, now=None) -> list[dict]:
+def prune_plan(*, now: datetime | None = None) -> list[dict]:
     """What retention would delete now: per kind and tier, copies older than the policy's days,
     ordered by their recorded snapshot time, never the newest verified copy of a kind in a tier."""
     now = now or timezone.now()
@@ -459,7 +488,7 @@ def prune_plan(*, now=None) -> list[dict]:
     return plan
 
 
-def backups_prune(*, actor="system", dry_run: bool = False, now=None) -> dict:
+def backups_prune(*, actor: object = "system", dry_run: bool = False, now: datetime | None = None) -> dict:
     """Delete what ``prune_plan`` lists (or only show it, with ``dry_run``); every deletion is audited."""
     pauses = retention_pauses()
     if pauses:
@@ -522,7 +551,7 @@ def backups_sweep(*, heartbeat_timeout_s: int | None = None, queued_after_s: int
 # --- catalog rebuild -----------------------------------------------------------------------------
 
 
-def backups_import(*, actor="system") -> dict:
+def backups_import(*, actor: object = "system") -> dict:
     """Rebuild catalog rows from the manifests in every configured tier (matching on uuid)."""
     created = added = 0
     for tier, storage in configured_tiers().items():
@@ -532,37 +561,40 @@ def backups_import(*, actor="system") -> dict:
                     manifest = mf.loads(fh.read())
                 except ValueError:
                     continue
-            with transaction.atomic():
-                backup, new = Backup.objects.get_or_create(
-                    uuid=manifest["uuid"],
-                    defaults={
-                        "kind": manifest["kind"],
-                        "status": Status.SUCCEEDED,
-                        "trigger": Trigger.IMPORT,
-                        "requested_by": actor_name(actor),
-                        "started_at": manifest["started_at"],
-                        "finished_at": manifest["finished_at"],
-                        "snapshot_at": manifest["snapshot_at"],
-                        "artifact": manifest["artifact"],
-                        "format": manifest["format"],
-                        "size_bytes": manifest["size"],
-                        "uncompressed_bytes": manifest["uncompressed_size"],
-                        "sha256": manifest["sha256"],
-                        "compression": manifest["compression"],
-                        "compression_level": manifest["compression_level"],
-                        "manifest": {k: v for k, v in manifest.items() if k not in ("tier", "expires_at")},
-                    },
-                )
-                created += new
-                _, made = BackupLocation.objects.get_or_create(
-                    backup=backup,
-                    tier=tier,
-                    defaults={
-                        "uri": storage.sibling(uri, manifest["artifact"]),
-                        "expires_at": manifest.get("expires_at"),
-                    },
-                )
-                added += made
+            new, made = _import_manifest(manifest, tier=tier, storage=storage, uri=uri, actor=actor)
+            created += new
+            added += made
     if created or added:
         events.audit(actor=actor_name(actor), action="backup.import", data={"backups": created, "locations": added})
     return {"backups": created, "locations": added}
+
+
+@transaction.atomic
+def _import_manifest(manifest: dict, *, tier: str, storage: Storage, uri: str, actor: object) -> tuple[bool, bool]:
+    """The backup a manifest describes and its copy in ``tier``: (backup created, copy added)."""
+    backup, new = Backup.objects.get_or_create(
+        uuid=manifest["uuid"],
+        defaults={
+            "kind": manifest["kind"],
+            "status": Status.SUCCEEDED,
+            "trigger": Trigger.IMPORT,
+            "requested_by": actor_name(actor),
+            "started_at": manifest["started_at"],
+            "finished_at": manifest["finished_at"],
+            "snapshot_at": manifest["snapshot_at"],
+            "artifact": manifest["artifact"],
+            "format": manifest["format"],
+            "size_bytes": manifest["size"],
+            "uncompressed_bytes": manifest["uncompressed_size"],
+            "sha256": manifest["sha256"],
+            "compression": manifest["compression"],
+            "compression_level": manifest["compression_level"],
+            "manifest": {k: v for k, v in manifest.items() if k not in ("tier", "expires_at")},
+        },
+    )
+    _, made = BackupLocation.objects.get_or_create(
+        backup=backup,
+        tier=tier,
+        defaults={"uri": storage.sibling(uri, manifest["artifact"]), "expires_at": manifest.get("expires_at")},
+    )
+    return new, made

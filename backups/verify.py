@@ -142,16 +142,22 @@ def _list_pg(opener: Opener, part: dict) -> str:
     if proc.returncode != 0:
         lines = out.get("stderr", b"").decode(errors="replace").strip().splitlines()
         raise CheckFailed(f"pg_restore --list exited {proc.returncode}: {lines[-1] if lines else ''}")
-    data_entries = set()
-    for line in out["stdout"].decode(errors="replace").splitlines():
-        if " TABLE DATA " in line and not line.startswith(";"):
-            fields = line.split(" TABLE DATA ", 1)[1].split()
-            if len(fields) >= 2:
-                data_entries.add(f"{fields[0]}.{fields[1]}")
+    data_entries = _data_entries(out["stdout"].decode(errors="replace"))
     missing = set(part.get("tables", {})) - data_entries
     if missing:
         raise CheckFailed(f"tables missing from the archive: {sorted(missing)[:5]}")
     return f"table of contents reads, {len(data_entries)} tables with data"
+
+
+def _data_entries(listing: str) -> set[str]:
+    """The tables (``schema.table``) with a data entry in ``pg_restore --list``'s output."""
+    data_entries = set()
+    for line in listing.splitlines():
+        if " TABLE DATA " in line and not line.startswith(";"):
+            fields = line.split(" TABLE DATA ", 1)[1].split()
+            if len(fields) >= 2:
+                data_entries.add(f"{fields[0]}.{fields[1]}")
+    return data_entries
 
 
 def _restore(opener: Opener, part: dict, reporter, scratch_url: str | None) -> str:
@@ -217,37 +223,10 @@ def verify(
             if reporter:
                 total = part["size"] if level == "checksum" else part.get("uncompressed_size", 0)
                 reporter.start(f"verify {level}", total)
-            t0 = time.monotonic()
-            try:
-                if level == "restore":
-                    detail = _restore(opener, part, reporter, scratch_url)
-                else:
-                    detail = CHECKS[level](opener, part, reporter)
-                ok = True
-            except (CheckFailed, RestoreError) as exc:
-                ok, detail = False, str(exc)
-            except Exception as exc:  # a missing file, an unreachable bucket: the check fails
-                ok, detail = False, f"{exc.__class__.__name__}: {exc}".splitlines()[0]
-            checks.append(
-                {
-                    "check": level,
-                    "file": part["file"],
-                    "ok": ok,
-                    "duration_s": round(time.monotonic() - t0, 3),
-                    "detail": detail,
-                }
-            )
-            if not ok:
+            checks.append(_check(level, opener, part, reporter=reporter, scratch_url=scratch_url))
+            if not checks[-1]["ok"]:
                 break  # deeper checks of a broken part say nothing more
-    failed = [c for c in checks if not c["ok"]]
-    ok = bool(checks) and not failed
-    detail = (
-        f"{failed[0]['file']}: {failed[0]['check']}: {failed[0]['detail']}"
-        if failed
-        else f"{len(checks)} checks passed up to {depth}"
-        if checks
-        else "nothing to check"
-    )
+    ok, detail = _outcome(checks, depth)
     return {
         "ok": ok,
         "checked_at": timezone.now().isoformat(),
@@ -255,6 +234,42 @@ def verify(
         "detail": detail,
         "duration_s": round(time.monotonic() - t_all, 3),
         "checks": checks,
+    }
+
+
+def _outcome(checks: list[dict], depth: str) -> tuple[bool, str]:
+    failed = [c for c in checks if not c["ok"]]
+    detail = (
+        f"{failed[0]['file']}: {failed[0]['check']}: {failed[0]['detail']}"
+        if failed
+        else f"{len(checks)} checks passed up to {depth}"
+        if checks
+        else "nothing to check"
+    )
+    return bool(checks) and not failed, detail
+
+
+def _check(
+    level: str, opener: Opener, part: dict, *, reporter: pipeline.Reporter | None, scratch_url: str | None
+) -> dict:
+    """One check of one part: ``{check, file, ok, duration_s, detail}``."""
+    t0 = time.monotonic()
+    try:
+        if level == "restore":
+            detail = _restore(opener, part, reporter, scratch_url)
+        else:
+            detail = CHECKS[level](opener, part, reporter)
+        ok = True
+    except (CheckFailed, RestoreError) as exc:
+        ok, detail = False, str(exc)
+    except Exception as exc:  # a missing file, an unreachable bucket: the check fails
+        ok, detail = False, f"{exc.__class__.__name__}: {exc}".splitlines()[0]
+    return {
+        "check": level,
+        "file": part["file"],
+        "ok": ok,
+        "duration_s": round(time.monotonic() - t0, 3),
+        "detail": detail,
     }
 
 

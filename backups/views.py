@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from pitchey_incidents.errors import DomainError
+from pitchey_incidents.htmx import HtmxHttpRequest
 from pitchey_incidents.roles import has_role
 
 from . import selectors, services
 from .models import Kind, Trigger
 
 
-def backups_page(request):
+def backups_page(request: HtmxHttpRequest) -> HttpResponse:
     if not has_role(request.user, "viewer"):
         raise PermissionDenied("viewer role needed")
     running = list(selectors.running_backups())
@@ -29,7 +31,7 @@ def backups_page(request):
 
 
 @require_POST
-def backup_start(request):
+def backup_start(request: HtmxHttpRequest) -> HttpResponse:
     if not has_role(request.user, "commander"):
         raise PermissionDenied("commander role needed")
     try:

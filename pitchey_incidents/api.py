@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.response import Response
@@ -10,7 +12,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from .errors import DomainError, InvalidTransition
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, InvalidTransition):
         return Response({"detail": exc.message, "status": exc.current_status}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, DomainError):

@@ -1,7 +1,9 @@
+from django.http import HttpRequest
+
 from .roles import has_role, role_of
 
 
-def roles(request):
+def roles(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     return {
         "role": role_of(user),

@@ -5,9 +5,15 @@ Kept apart from ``api.py`` because DRF imports these while its views module is s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rest_framework import authentication, pagination, permissions
 
 from .roles import has_role
+
+if TYPE_CHECKING:  # DRF imports this module while its views module is still loading
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
@@ -22,14 +28,14 @@ class RolePermission(permissions.BasePermission):
     """Reads need ``viewer``; writes need the view's ``write_role`` (default ``commander``);
     a view can name a role per action in ``action_roles``."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
         role = self.required_role(request, view)
         return has_role(request.user, role)
 
     @staticmethod
-    def required_role(request, view) -> str:
+    def required_role(request: Request, view: APIView) -> str:
         if request.method in permissions.SAFE_METHODS:
             return getattr(view, "read_role", "viewer")
         action = getattr(view, "action", None)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
 
 @never_cache
 @login_not_required
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
@@ -37,7 +37,7 @@ def _check_broker() -> str | None:
 
 @never_cache
 @login_not_required
-def readyz(request):
+def readyz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check_database(), "broker": _check_broker()}
     ok = all(v is None for v in checks.values())
     body = {

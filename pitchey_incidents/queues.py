@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 QUEUES = ("critical", "default", "long")
 
 # Task-name patterns → queue. Anything not listed goes to ``default``.
@@ -21,7 +23,7 @@ TASK_ROUTES = {
 }
 
 
-def broker_transport_options(url: str, broker_dir, prefix: str) -> dict:
+def broker_transport_options(url: str, broker_dir: Path, prefix: str) -> dict:
     if url.startswith("filesystem://"):
         for sub in ("processed", "control"):
             (broker_dir / sub).mkdir(parents=True, exist_ok=True)

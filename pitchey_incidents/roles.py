@@ -5,7 +5,7 @@ from __future__ import annotations
 ROLES = ("viewer", "responder", "commander", "admin")
 
 
-def role_of(user) -> str | None:
+def role_of(user: object) -> str | None:
     if not getattr(user, "is_authenticated", False):
         return None
     if user.is_superuser:
@@ -20,6 +20,6 @@ def role_of(user) -> str | None:
     return None
 
 
-def has_role(user, role: str) -> bool:
+def has_role(user: object, role: str) -> bool:
     mine = role_of(user)
     return mine is not None and ROLES.index(mine) >= ROLES.index(role)

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from pitchey_incidents.models import Event
 
+from .models import RecoveryRun
+
 SECRET_KEYS = {"connection_uri"}
 CHECKLIST = [
     "All backup types created successfully",
@@ -88,7 +90,7 @@ def _met(rows: list[dict], what: str) -> dict:
     return {"status": "fail" if missed else "pass", "evidence": text}
 
 
-def checklist(run, steps: list[dict], rto: list[dict], rpo: list[dict]) -> list[dict]:
+def checklist(run: RecoveryRun, steps: list[dict], rto: list[dict], rpo: list[dict]) -> list[dict]:
     since = timezone.now() - WINDOW
     created, restorable = _backup_evidence(steps)
 
@@ -121,7 +123,7 @@ def checklist(run, steps: list[dict], rto: list[dict], rpo: list[dict]) -> list[
     return [{"item": name} | verdict for name, verdict in zip(CHECKLIST, items, strict=True)]
 
 
-def build_report(run) -> dict:
+def build_report(run: RecoveryRun) -> dict:
     steps = [
         {
             "position": s.position,
@@ -187,6 +189,17 @@ def render_markdown(report: dict) -> str:
             f"| {s['position']} | {s['title']} | {s['service'] or '–'} | `{s['action']}` | {s['status']} | "
             f"{_fmt(s['duration_s'])} | {out.replace('|', '/')} |"
         )
+    lines += _objective_tables(report)
+    lines += ["", "## Validation checklist", ""]
+    for c in report["checklist"]:
+        box = "x" if c["status"] == "pass" else " "
+        lines.append(f"- [{box}] {c['item']} — {c['status']}: {c['evidence']}")
+    return "\n".join(lines) + "\n"
+
+
+def _objective_tables(report: dict) -> list[str]:
+    """The RTO and RPO tables of the markdown report."""
+    lines: list[str] = []
     for kind, label in (("rto", "Service"), ("rpo", "Data type")):
         lines += [
             "",
@@ -200,8 +213,4 @@ def render_markdown(report: dict) -> str:
             lines.append(
                 f"| {o['name'] or o['subject']} | {o['target_s']}s | {o['max_s']}s | {_fmt(o['achieved_s'])} | {met} |"
             )
-    lines += ["", "## Validation checklist", ""]
-    for c in report["checklist"]:
-        box = "x" if c["status"] == "pass" else " "
-        lines.append(f"- [{box}] {c['item']} — {c['status']}: {c['evidence']}")
-    return "\n".join(lines) + "\n"
+    return lines

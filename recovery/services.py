@@ -145,8 +145,44 @@ def run_start(
     scenario: str = "",
 ) -> RecoveryRun:
     """Create a run (or a drill when ``scenario`` is given) of a plan and queue it."""
-    slug = scenario or plan
     is_drill = bool(scenario)
+    found, rows = _plan_and_steps(scenario or plan, is_drill=is_drill, incident=incident)
+    services = list(dict.fromkeys(r["service"] for r in rows if r["service"] and r["verify_action"]))
+    with transaction.atomic():
+        run = RecoveryRun.objects.create(
+            kind=RunKind.DRILL if is_drill else RunKind.RUN,
+            plan=found.slug,
+            scenario=found.slug if is_drill else "",
+            dry_run=bool(dry_run),
+            incident=incident or "",
+            incident_declared_at=incident_declared_at,
+            incident_started_at=incident_started_at,
+            requested_by=actor_name(actor),
+        )
+        _record_queued(run, rows, services)
+        from . import tasks
+
+        task = tasks.drill_run if is_drill else tasks.recovery_run
+        jobs.dispatch(task, run.id, inline=inline)
+    return run
+
+
+def _record_queued(run: RecoveryRun, rows: list[dict], services: list[str]) -> None:
+    """The new run's steps and RTO objectives, its audit entry and its ``queued`` event."""
+    RunStep.objects.bulk_create([RunStep(run=run, position=i, **row) for i, row in enumerate(rows, start=1)])
+    Objective.objects.bulk_create([Objective(run=run, kind="rto", **t) for t in _rto_targets(services)])
+    events.audit(
+        actor=run.requested_by,
+        action=f"recovery.{run.kind}",
+        target=run.subject,
+        dry_run=run.dry_run,
+        data={"plan": run.plan, "incident": run.incident},
+    )
+    events.emit(f"{run.kind}.queued", run.subject, _run_payload(run))
+
+
+def _plan_and_steps(slug: str, *, is_drill: bool, incident: str) -> tuple[RecoveryPlan, list[dict]]:
+    """The plan (or scenario) to run and its steps as RunStep fields, or a DomainError saying why not."""
     field = "scenario" if is_drill else "plan"
     if not isinstance(slug, str) or not slug:
         raise DomainError("required", field=field)
@@ -160,33 +196,7 @@ def run_start(
     rows = _step_rows(found)
     if not rows:
         raise DomainError("the plan has no steps", field=field)
-    services = list(dict.fromkeys(r["service"] for r in rows if r["service"] and r["verify_action"]))
-    with transaction.atomic():
-        run = RecoveryRun.objects.create(
-            kind=RunKind.DRILL if is_drill else RunKind.RUN,
-            plan=found.slug,
-            scenario=found.slug if is_drill else "",
-            dry_run=bool(dry_run),
-            incident=incident or "",
-            incident_declared_at=incident_declared_at,
-            incident_started_at=incident_started_at,
-            requested_by=actor_name(actor),
-        )
-        RunStep.objects.bulk_create([RunStep(run=run, position=i, **row) for i, row in enumerate(rows, start=1)])
-        Objective.objects.bulk_create([Objective(run=run, kind="rto", **t) for t in _rto_targets(services)])
-        events.audit(
-            actor=run.requested_by,
-            action=f"recovery.{run.kind}",
-            target=run.subject,
-            dry_run=run.dry_run,
-            data={"plan": run.plan, "incident": run.incident},
-        )
-        events.emit(f"{run.kind}.queued", run.subject, _run_payload(run))
-        from . import tasks
-
-        task = tasks.drill_run if is_drill else tasks.recovery_run
-        jobs.dispatch(task, run.id, inline=inline)
-    return run
+    return found, rows
 
 
 def drill_start(*, scenario: str, actor: object, inline: bool = False) -> RecoveryRun:
@@ -284,26 +294,54 @@ def _execute_step(run: RecoveryRun, step: RunStep) -> bool:
                 "the worker died while this step ran; not retried because it is not idempotent: check by hand",
             )
             return _after_failure(run, step)
+    if _skipped_as_not_needed(run, step) or not _claim_step(step):
+        return False
+    _announce(run, step)
+    outcome, verified_at, verify_output = _verified(run, step, _attempt(run, step))
+    if outcome.skipped:
+        status = StepStatus.FAILED if step.triggered else StepStatus.SKIPPED
+    else:
+        status = StepStatus.SUCCEEDED if outcome.ok else StepStatus.FAILED
+    _set(run, step, status, outcome.output, data=outcome.data, verified_at=verified_at, verify_output=verify_output)
+    if status == StepStatus.FAILED or (status == StepStatus.SKIPPED and step.on_failure == OnFailure.FALLBACK):
+        return _after_failure(run, step)
+    return False
+
+
+def _skipped_as_not_needed(run: RecoveryRun, step: RunStep) -> bool:
+    """A fallback nothing fell back to, or a step whose required step did not succeed, is skipped."""
     names = dict(run.steps.values_list("name", "status"))
     if step.only_as_fallback and not step.triggered:
         _set(run, step, StepStatus.SKIPPED, "not needed: no step fell back to it", claim=StepStatus.PENDING)
-        return False
+        return True
     if step.requires and names.get(step.requires) != StepStatus.SUCCEEDED:
         _set(run, step, StepStatus.SKIPPED, f"not needed: {step.requires} did not run", claim=StepStatus.PENDING)
-        return False
+        return True
+    return False
+
+
+def _claim_step(step: RunStep) -> bool:
+    """pending → running, recorded before acting; False when the step is not pending (any more)."""
     now = timezone.now()
     claimed = RunStep.objects.filter(id=step.id, status=StepStatus.PENDING).update(
         status=StepStatus.RUNNING, started_at=now, finished_at=None, attempts=F("attempts") + 1
     )
-    if not claimed:
-        return False
-    step.refresh_from_db()
-    _announce(run, step)
+    if claimed:
+        step.refresh_from_db()
+    return bool(claimed)
+
+
+def _attempt(run: RecoveryRun, step: RunStep) -> Outcome:
     try:
-        outcome = _perform(run, step)
+        return _perform(run, step)
     except Exception as exc:  # a provider's crash is the step's failure, not the run's
         log.exception("step %s of %s failed", step.name, run.subject)
-        outcome = Outcome(False, f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:500] if str(exc) else ''}")
+        return Outcome(False, f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:500] if str(exc) else ''}")
+
+
+def _verified(run: RecoveryRun, step: RunStep, outcome: Outcome) -> tuple[Outcome, datetime | None, str]:
+    """The step's outcome after its verification probe, when it has one and the step succeeded;
+    with the time it was verified and what the probe said."""
     verified_at, verify_output = None, ""
     if outcome.ok and step.verify_action and not outcome.skipped:
         try:
@@ -318,14 +356,7 @@ def _execute_step(run: RecoveryRun, step: RunStep) -> bool:
             verified_at = None if run.dry_run else timezone.now()
         else:
             outcome = Outcome(False, f"{outcome.output}\nverification failed: {probe.output}".strip(), outcome.data)
-    if outcome.skipped:
-        status = StepStatus.FAILED if step.triggered else StepStatus.SKIPPED
-    else:
-        status = StepStatus.SUCCEEDED if outcome.ok else StepStatus.FAILED
-    _set(run, step, status, outcome.output, data=outcome.data, verified_at=verified_at, verify_output=verify_output)
-    if status == StepStatus.FAILED or (status == StepStatus.SKIPPED and step.on_failure == OnFailure.FALLBACK):
-        return _after_failure(run, step)
-    return False
+    return outcome, verified_at, verify_output
 
 
 def _after_failure(run: RecoveryRun, step: RunStep) -> bool:

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from pitchey_incidents.errors import DomainError
+from pitchey_incidents.htmx import HtmxHttpRequest
 from pitchey_incidents.roles import has_role
 
 from . import charts, selectors, services
@@ -17,7 +18,7 @@ from .models import RecoveryRun
 from .reports import render_markdown
 
 
-def index(request):
+def index(request: HtmxHttpRequest) -> HttpResponse:
     runs = list(selectors.runs()[:30])
     context = {
         "plans": selectors.plans(),
@@ -30,7 +31,7 @@ def index(request):
 
 
 @require_POST
-def start(request):
+def start(request: HtmxHttpRequest) -> HttpResponse:
     if not has_role(request.user, "commander"):
         return HttpResponse("commander role required", status=403)
     try:
@@ -46,13 +47,13 @@ def start(request):
     return redirect(run.get_absolute_url())
 
 
-def run_detail(request, run_id: int):
+def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(RecoveryRun.objects.prefetch_related("steps", "objectives"), id=run_id)
     template = "recovery/run.html#steps" if request.htmx else "recovery/run.html"
     return render(request, template, {"run": run, "report": run.report})
 
 
-def report(request, run_id: int, fmt: str = "html"):
+def report(request: HtmxHttpRequest, run_id: int, fmt: str = "html") -> HttpResponse:
     run = get_object_or_404(RecoveryRun, id=run_id)
     data = run.report or {}
     if fmt == "json":
@@ -62,13 +63,13 @@ def report(request, run_id: int, fmt: str = "html"):
     return render(request, "recovery/report.html", {"run": run, "report": data, "raw": json.dumps(data)[:0]})
 
 
-def incident_runs(request, public_id: str):
+def incident_runs(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
     """The incident page's recovery section (loaded and refreshed by htmx): runs, steps, objectives."""
     runs = list(selectors.runs(kind="run", incident=public_id)[:10])
     live = any(r.finished_at is None for r in runs)
     return render(request, "recovery/incident_runs.html", {"runs": runs, "public_id": public_id, "live": live})
 
 
-def trend(request):
+def trend(request: HtmxHttpRequest) -> HttpResponse:
     svg = charts.trend_svg([r for r in selectors.objective_results() if r["kind"] == "drill"])
     return HttpResponse(svg, content_type="image/svg+xml")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from pitchey_incidents.errors import DomainError
@@ -26,7 +28,7 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     lookup_value_regex = r"[0-9]+"
     write_role = "commander"
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Backup]:
         q = self.request.query_params
         kind, state = q.get("kind"), q.get("status")
         if kind and kind not in Kind.values:
@@ -42,18 +44,18 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             raise Http404("no such backup") from None
 
     @extend_schema(parameters=[OpenApiParameter("kind", str), OpenApiParameter("status", str)])
-    def list(self, request, *args, **kwargs):
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().list(request, *args, **kwargs)
 
     @extend_schema(request=s.StartSerializer, responses={202: s.BackupSerializer})
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         data = _valid(s.StartSerializer, request)
         backup = services.backup_start(kind=data["kind"], actor=request.user, trigger=Trigger.API)
         return Response(s.BackupSerializer(selectors.backup_get(backup.id)).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=s.VerifySerializer, responses={202: s.BackupSerializer})
     @action(detail=True, methods=["post"])
-    def verify(self, request, pk=None):
+    def verify(self, request: Request, pk: str | None = None) -> Response:
         backup = self.get_object()
         data = _valid(s.VerifySerializer, request)
         services.backup_verify_start(backup=backup, actor=request.user, restore_test=data["restore_test"])
@@ -61,5 +63,5 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(responses=s.RpoSerializer(many=True))
     @action(detail=False, methods=["get"])
-    def rpo(self, request):
+    def rpo(self, request: Request) -> Response:
         return Response(s.RpoSerializer(selectors.rpo_status(), many=True).data)

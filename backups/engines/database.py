@@ -7,13 +7,15 @@ import shutil
 import sqlite3
 import subprocess
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 from django.utils import timezone
 
 from .. import pipeline, targets
 from .base import BackupFailed, Context, Engine, register, run_checked
-from .follow import compress_following
+from .follow import Followed, compress_following
 
 ROW_COUNTS_SQL = """
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -66,49 +68,8 @@ class PostgresEngine(Engine):
     def run(self, ctx: Context) -> list[dict]:
         url = targets.database_url()
         bare, env = pg_env(url)
-        try:
-            conn = psycopg.connect(url, autocommit=False)
-        except psycopg.Error as exc:
-            raise BackupFailed(f"cannot connect to the database: {str(exc).strip().splitlines()[0]}") from None
-        with conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            snapshot, snapshot_at, server, size = conn.execute(
-                "SELECT pg_export_snapshot(), transaction_timestamp(), current_setting('server_version'),"
-                " pg_database_size(current_database())"
-            ).fetchone()
-            ctx.took_snapshot(snapshot_at)
-            raw = ctx.workdir / "database.pgdump"
-            argv = ["pg_dump", "-Fc", "-Z0", f"--snapshot={snapshot}", "-f", str(raw), "-d", bare]
-            dump = _Dump(argv, env, raw, ctx, expected=size)
-            counts_box: dict = {}
-
-            def count() -> None:
-                try:
-                    counts_box["tables"] = pg_row_counts(conn)
-                except Exception as exc:  # reported below, in this thread
-                    counts_box["error"] = exc
-
-            counter = threading.Thread(target=count, daemon=True)
-            dest = ctx.outdir / f"{ctx.stem}.dump{ctx.suffix()}"
-            dump.start()
-            counter.start()
-            try:
-                complete = compress_following(
-                    raw,
-                    dest,
-                    finished=lambda: not dump.alive(),
-                    tmp_dir=ctx.workdir,
-                    compression=ctx.compression,
-                    level=ctx.level,
-                )
-            finally:
-                dump.finish()
-                counter.join()
-            if "tables" not in counts_box:
-                raise BackupFailed(f"row counts of the snapshot could not be read: {counts_box.get('error')}")
-            counts = counts_box["tables"]
-            conn.rollback()
+        raw = ctx.workdir / "database.pgdump"
+        complete, counts, server = self._dump(url, bare, env, raw, ctx)
         with open(raw, "rb") as fh:
             if fh.read(5) != b"PGDMP":
                 raise BackupFailed("pg_dump output is not a custom-format archive")
@@ -130,6 +91,28 @@ class PostgresEngine(Engine):
         ]
         parts += self._globals(bare, env, ctx)
         return parts
+
+    def _dump(
+        self, url: str, bare: str, env: dict, raw: Path, ctx: Context
+    ) -> tuple[Callable[[], Followed], dict[str, int], str]:
+        """Steps 1 and 2, following the dump as it is written. Returns what completes the stored
+        copy, the rows per table in the snapshot and the server's version."""
+        try:
+            conn = psycopg.connect(url, autocommit=False)
+        except psycopg.Error as exc:
+            raise BackupFailed(f"cannot connect to the database: {str(exc).strip().splitlines()[0]}") from None
+        with conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            snapshot, snapshot_at, server, size = conn.execute(
+                "SELECT pg_export_snapshot(), transaction_timestamp(), current_setting('server_version'),"
+                " pg_database_size(current_database())"
+            ).fetchone()
+            ctx.took_snapshot(snapshot_at)
+            argv = ["pg_dump", "-Fc", "-Z0", f"--snapshot={snapshot}", "-f", str(raw), "-d", bare]
+            complete, counts = _follow_counting(conn, _Dump(argv, env, raw, ctx, expected=size), raw, ctx)
+            conn.rollback()
+        return complete, counts, server
 
     def _globals(self, bare: str, env: dict, ctx: Context) -> list[dict]:
         """Roles and tablespaces; a non-superuser may not read passwords, then we keep roles without them."""
@@ -161,6 +144,40 @@ class PostgresEngine(Engine):
         if notes:
             entry["note"] = "without role passwords: " + notes[0]
         return [entry]
+
+
+def _follow_counting(
+    conn: psycopg.Connection, dump: _Dump, raw: Path, ctx: Context
+) -> tuple[Callable[[], Followed], dict[str, int]]:
+    """Run ``dump``, compressing its file as it grows, while the rows of every table are counted in
+    the same snapshot on ``conn``."""
+    counts_box: dict = {}
+
+    def count() -> None:
+        try:
+            counts_box["tables"] = pg_row_counts(conn)
+        except Exception as exc:  # reported below, in this thread
+            counts_box["error"] = exc
+
+    counter = threading.Thread(target=count, daemon=True)
+    dest = ctx.outdir / f"{ctx.stem}.dump{ctx.suffix()}"
+    dump.start()
+    counter.start()
+    try:
+        complete = compress_following(
+            raw,
+            dest,
+            finished=lambda: not dump.alive(),
+            tmp_dir=ctx.workdir,
+            compression=ctx.compression,
+            level=ctx.level,
+        )
+    finally:
+        dump.finish()
+        counter.join()
+    if "tables" not in counts_box:
+        raise BackupFailed(f"row counts of the snapshot could not be read: {counts_box.get('error')}")
+    return complete, counts_box["tables"]
 
 
 class _Dump:

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from .. import pipeline
 from . import pgarchive
@@ -75,64 +76,93 @@ def compress_following(
     if toc is None:
         return lambda: _from_scratch(raw, dest, tmp_dir=tmp_dir, compression=compression, level=level)
     tmp = tmp_dir / f"{dest.name}.part"
-    frames: list[tuple[int, int]] = []
-    levels: dict[int, int] = {}
-    current, pos = level, 0
     with open(tmp, "wb") as fh, open(raw, "r+b") as src:  # writable: to punch out what is compressed
-        out = pipeline.HashingWriter(fh)
-
-        def frame(end: int, at_level: int) -> None:
-            nonlocal pos
-            frames.append((pos, out.size))
-            compressor = codec.writer(out, at_level)
-            src.seek(pos)
-            while pos < end:
-                data = src.read(min(READ, end - pos))
-                if not data:
-                    raise OSError(f"{raw.name} shrank while it was being compressed")
-                compressor.write(data)
-                pos += len(data)
-            compressor.close()
-            levels[at_level] = levels.get(at_level, 0) + end - frames[-1][0]
-
-        frame(toc.end, level)
-        while True:
-            done = finished()  # read before the size: after the writer exits, read to the end
-            size = raw.stat().st_size
-            while pos + FRAME <= size or (done and pos < size):
-                behind = size - pos
-                if not done and behind > BEHIND:
-                    current = max(1, current - 1)
-                elif behind < CAUGHT_UP:
-                    current = min(level, current + 1)
-                start = pos
-                frame(min(pos + FRAME, size), current)
-                _punch(src.fileno(), start, pos - start)
-            if done:
-                break
-            time.sleep(0.02)
+        framer = _Framer(raw, src, pipeline.HashingWriter(fh), codec)
+        framer.frame(toc.end, level)
+        _follow(framer, finished, level)
         fh.flush()
         os.fsync(fh.fileno())
-    sha256, stored_size = out.sha.hexdigest(), out.size
+    sealed = _Sealed(tmp, toc, framer.pos, framer.frames, framer.levels, framer.out.size, framer.out.sha.hexdigest())
+    return lambda: _complete(raw, dest, sealed, codec=codec, level=level)
 
-    def complete() -> Followed:
-        nonlocal sha256, stored_size, frames
-        if pos != raw.stat().st_size:
-            raise BackupFailed("pg_dump's file changed after it exited")
-        final = pgarchive.read_toc(raw, limit=HEAD_LIMIT)
-        if final.end != toc.end or [e.dump_id for e in final.entries] != [e.dump_id for e in toc.entries]:
-            raise BackupFailed("pg_dump rewrote its table of contents with another layout")
-        torn = zip(toc.entries, final.entries, strict=True)
-        if any(before.data_pos not in (None, after.data_pos) for before, after in torn):
-            frames, stored_size, sha256 = _rehead(raw, tmp, frames, codec=codec, level=level, head_len=toc.end)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
-        pipeline.fsync_dir(dest.parent)
-        blocks = [(entry.dump_id, start, length) for entry, start, length in final.data_blocks(pos)]
-        stored = pipeline.Stored(dest, stored_size, sha256, pos, "")
-        return Followed(stored=stored, toc_size=toc.end, frames=frames, blocks=blocks, levels=levels)
 
-    return complete
+@dataclass
+class _Framer:
+    """Compresses ``raw`` frame by frame into ``out``, keeping the frame index and the bytes per level."""
+
+    raw: Path
+    src: BinaryIO
+    out: pipeline.HashingWriter
+    codec: pipeline.Codec
+    pos: int = 0  # uncompressed bytes compressed so far
+    frames: list[tuple[int, int]] = field(default_factory=list)
+    levels: dict[int, int] = field(default_factory=dict)
+
+    def frame(self, end: int, at_level: int) -> None:
+        self.frames.append((self.pos, self.out.size))
+        compressor = self.codec.writer(self.out, at_level)
+        self.src.seek(self.pos)
+        while self.pos < end:
+            data = self.src.read(min(READ, end - self.pos))
+            if not data:
+                raise OSError(f"{self.raw.name} shrank while it was being compressed")
+            compressor.write(data)
+            self.pos += len(data)
+        compressor.close()
+        self.levels[at_level] = self.levels.get(at_level, 0) + end - self.frames[-1][0]
+
+
+def _follow(framer: _Framer, finished: Callable[[], bool], level: int) -> None:
+    """Steps 2 to 4: compress what the writer appends until it has finished, at a level that keeps
+    pace with it, punching out of its file what is compressed."""
+    current = level
+    while True:
+        done = finished()  # read before the size: after the writer exits, read to the end
+        size = framer.raw.stat().st_size
+        while framer.pos + FRAME <= size or (done and framer.pos < size):
+            behind = size - framer.pos
+            if not done and behind > BEHIND:
+                current = max(1, current - 1)
+            elif behind < CAUGHT_UP:
+                current = min(level, current + 1)
+            start = framer.pos
+            framer.frame(min(framer.pos + FRAME, size), current)
+            _punch(framer.src.fileno(), start, framer.pos - start)
+        if done:
+            break
+        time.sleep(0.02)
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    """A followed file, compressed to its end into ``tmp``, waiting for the writer's exit status."""
+
+    tmp: Path
+    toc: pgarchive.Toc  # as stored in the first frame
+    pos: int  # uncompressed bytes compressed
+    frames: list[tuple[int, int]]
+    levels: dict[int, int]
+    stored_size: int
+    sha256: str
+
+
+def _complete(raw: Path, dest: Path, sealed: _Sealed, *, codec: pipeline.Codec, level: int) -> Followed:
+    """Steps 5 and 6, once the writer has exited successfully."""
+    toc, frames, stored_size, sha256 = sealed.toc, sealed.frames, sealed.stored_size, sealed.sha256
+    if sealed.pos != raw.stat().st_size:
+        raise BackupFailed("pg_dump's file changed after it exited")
+    final = pgarchive.read_toc(raw, limit=HEAD_LIMIT)
+    if final.end != toc.end or [e.dump_id for e in final.entries] != [e.dump_id for e in toc.entries]:
+        raise BackupFailed("pg_dump rewrote its table of contents with another layout")
+    torn = zip(toc.entries, final.entries, strict=True)
+    if any(before.data_pos not in (None, after.data_pos) for before, after in torn):
+        frames, stored_size, sha256 = _rehead(raw, sealed.tmp, frames, codec=codec, level=level, head_len=toc.end)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(sealed.tmp, dest)
+    pipeline.fsync_dir(dest.parent)
+    blocks = [(entry.dump_id, start, length) for entry, start, length in final.data_blocks(sealed.pos)]
+    stored = pipeline.Stored(dest, stored_size, sha256, sealed.pos, "")
+    return Followed(stored=stored, toc_size=toc.end, frames=frames, blocks=blocks, levels=sealed.levels)
 
 
 def _wait_for_toc(raw: Path, finished: Callable[[], bool]) -> pgarchive.Toc | None:

@@ -95,9 +95,18 @@ def parse_toc(buf: bytes) -> Toc:
     r = _Reader(buf)
     if not buf.startswith(MAGIC[: len(buf)]):
         raise NotAnArchive("not a pg_dump custom-format archive")
+    version, compressed = _parse_header(r)
+    count = r.int()
+    if count < 0:
+        raise NotAnArchive("archive table of contents is damaged")
+    entries = [_parse_entry(r, version) for _ in range(count)]
+    return Toc(version=version, compressed=compressed, end=r.pos, entries=entries)
+
+
+def _parse_header(r: _Reader) -> tuple[tuple[int, int, int], bool]:
+    """The archive's version and whether pg_dump compressed its data; sets the reader's sizes."""
     r.raw(len(MAGIC))
     vmaj, vmin, vrev = r.byte(), r.byte(), r.byte()
-    version = (vmaj, vmin, vrev)
     if not OLDEST <= (vmaj, vmin) <= NEWEST:
         raise NotAnArchive(f"archive version {vmaj}.{vmin} is not supported")
     r.int_size, r.off_size = r.byte(), r.byte()
@@ -111,37 +120,36 @@ def parse_toc(buf: bytes) -> Toc:
     r.str()  # database name
     r.str()  # server version
     r.str()  # pg_dump version
-    count = r.int()
-    if count < 0:
+    return (vmaj, vmin, vrev), compressed
+
+
+def _parse_entry(r: _Reader, version: tuple[int, int, int]) -> Entry:
+    """One entry of the table of contents."""
+    dump_id = r.int()
+    r.int()  # had a data dumper
+    r.str()  # table oid
+    r.str()  # oid
+    tag, desc = r.str() or "", r.str() or ""
+    section = r.int()
+    r.str()  # definition
+    r.str()  # drop statement
+    r.str()  # copy statement
+    namespace = r.str() or ""
+    r.str()  # tablespace
+    if version[:2] >= (1, 14):
+        r.str()  # table access method
+    if version[:2] >= (1, 16):
+        r.int()  # relkind
+    r.str()  # owner
+    r.str()  # "false" (WITH OIDS)
+    deps = []
+    while (dep := r.str()) is not None:  # dependencies, ended by a NULL
+        deps.append(int(dep) if dep.isdigit() else 0)
+    flag, pos = r.offset()
+    if dump_id <= 0:
         raise NotAnArchive("archive table of contents is damaged")
-    entries = []
-    for _ in range(count):
-        dump_id = r.int()
-        r.int()  # had a data dumper
-        r.str()  # table oid
-        r.str()  # oid
-        tag, desc = r.str() or "", r.str() or ""
-        section = r.int()
-        r.str()  # definition
-        r.str()  # drop statement
-        r.str()  # copy statement
-        namespace = r.str() or ""
-        r.str()  # tablespace
-        if (vmaj, vmin) >= (1, 14):
-            r.str()  # table access method
-        if (vmaj, vmin) >= (1, 16):
-            r.int()  # relkind
-        r.str()  # owner
-        r.str()  # "false" (WITH OIDS)
-        deps = []
-        while (dep := r.str()) is not None:  # dependencies, ended by a NULL
-            deps.append(int(dep) if dep.isdigit() else 0)
-        flag, pos = r.offset()
-        if dump_id <= 0:
-            raise NotAnArchive("archive table of contents is damaged")
-        data_pos = pos if flag == OFFSET_POS_SET else None
-        entries.append(Entry(dump_id, tag, desc, section, namespace, data_pos, tuple(deps)))
-    return Toc(version=version, compressed=compressed, end=r.pos, entries=entries)
+    data_pos = pos if flag == OFFSET_POS_SET else None
+    return Entry(dump_id, tag, desc, section, namespace, data_pos, tuple(deps))
 
 
 def read_toc(path, *, first: int = 64 << 10, limit: int | None = None) -> Toc:

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors, services
-from ..models import RuntimeFlag
+from ..models import RecoveryRun, RuntimeFlag
 from . import serializers as s
 
 
@@ -21,7 +23,7 @@ class FlagListView(APIView):
     """Runtime flags (``READ_ONLY_MODE``, ``MAINTENANCE_MODE``) that the protected app polls."""
 
     @extend_schema(responses=FlagSerializer(many=True))
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         flags = {f.name: f for f in RuntimeFlag.objects.all()}
         for name in ("MAINTENANCE_MODE", "READ_ONLY_MODE"):
             flags.setdefault(name, RuntimeFlag(name=name, enabled=False))
@@ -38,17 +40,17 @@ class _RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     kind = "run"
     write_role = "commander"
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[RecoveryRun]:
         params = self.request.query_params
         return selectors.runs(kind=self.kind, status=params.get("status") or None)
 
-    def _answer(self, run, code=status.HTTP_200_OK):
+    def _answer(self, run: RecoveryRun, code: int = status.HTTP_200_OK) -> Response:
         run = selectors.run_with_steps(run.id)
         return Response(self.get_serializer(run).data, status=code)
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
         return self._answer(services.run_cancel(run=self.get_object(), actor=request.user), status.HTTP_202_ACCEPTED)
 
 
@@ -58,11 +60,11 @@ class RecoveryRunViewSet(_RunViewSet):
     serializer_class = s.RecoveryRunSerializer
 
     @extend_schema(parameters=[OpenApiParameter("status", str)])
-    def list(self, request, *args, **kwargs):
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().list(request, *args, **kwargs)
 
     @extend_schema(request=s.StartRunSerializer, responses={202: s.RecoveryRunSerializer})
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         data = _valid(s.StartRunSerializer, request)
         extra = {}
         if data.get("incident"):
@@ -83,7 +85,7 @@ class DrillViewSet(_RunViewSet):
     kind = "drill"
 
     @extend_schema(request=s.StartDrillSerializer, responses={202: s.DrillSerializer})
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         data = _valid(s.StartDrillSerializer, request)
         return self._answer(
             services.drill_start(scenario=data["scenario"], actor=request.user), status.HTTP_202_ACCEPTED

@@ -9,6 +9,50 @@ from .fakes import FakeServer
 PROJECT, ENDPOINT, ACCOUNT, ZONE, WORKER = "proj-1", "ep-1", "acct-1", "zone-1", "pitchey-api"
 
 
+def _neon_restart(state):
+    if not state["rate_limited"]:
+        state["rate_limited"] = True
+        return 429, {"code": "", "message": "rate limit"}, {"Retry-After": "0"}
+    return (
+        200,
+        {
+            "endpoint": {"id": ENDPOINT},
+            "operations": [{"id": "op-1", "action": "restart_compute", "status": "running"}],
+        },
+        {},
+    )
+
+
+def _neon_branch_created(body):
+    return (
+        201,
+        {
+            "branch": {"id": "br-new", "name": body["branch"]["name"]},
+            "endpoints": [{"id": "ep-new", "host": "ep-new.example.neon.tech"}],
+            "operations": [{"id": "op-2", "action": "create_branch", "status": "running"}],
+            "connection_uris": [{"connection_uri": "postgresql://u:secret@ep-new/db"}],
+        },
+        {},
+    )
+
+
+def _neon_answer(state, method, path, body):
+    base = f"/api/v2/projects/{PROJECT}"
+    if method == "POST" and path == f"{base}/endpoints/{ENDPOINT}/restart":
+        return _neon_restart(state)
+    if method == "GET" and path == f"{base}/operations/op-1":
+        state["polls"] += 1
+        status = "finished" if state["polls"] >= 2 else "running"
+        return 200, {"operation": {"id": "op-1", "action": "restart_compute", "status": status}}, {}
+    if method == "POST" and path == f"{base}/branches":
+        return _neon_branch_created(body)
+    if method == "GET" and path == f"{base}/operations/op-2":
+        return 200, {"operation": {"id": "op-2", "status": "failed", "error": "no space"}}, {}
+    if method == "PATCH" and path == f"{base}/endpoints/{ENDPOINT}":
+        return 400, {"code": "", "message": "autoscaling_limit_max_cu too large", "request_id": "r1"}, {}
+    return 404, {"code": "", "message": "not found"}, {}
+
+
 @pytest.fixture
 def neon(settings):
     state = {"polls": 0, "rate_limited": False}
@@ -16,39 +60,7 @@ def neon(settings):
     def handler(method, path, body, headers):
         if headers.get("Authorization") != "Bearer neon-key":
             return 401, {"code": "", "message": "authorization failed"}, {}
-        base = f"/api/v2/projects/{PROJECT}"
-        if method == "POST" and path == f"{base}/endpoints/{ENDPOINT}/restart":
-            if not state["rate_limited"]:
-                state["rate_limited"] = True
-                return 429, {"code": "", "message": "rate limit"}, {"Retry-After": "0"}
-            return (
-                200,
-                {
-                    "endpoint": {"id": ENDPOINT},
-                    "operations": [{"id": "op-1", "action": "restart_compute", "status": "running"}],
-                },
-                {},
-            )
-        if method == "GET" and path == f"{base}/operations/op-1":
-            state["polls"] += 1
-            status = "finished" if state["polls"] >= 2 else "running"
-            return 200, {"operation": {"id": "op-1", "action": "restart_compute", "status": status}}, {}
-        if method == "POST" and path == f"{base}/branches":
-            return (
-                201,
-                {
-                    "branch": {"id": "br-new", "name": body["branch"]["name"]},
-                    "endpoints": [{"id": "ep-new", "host": "ep-new.example.neon.tech"}],
-                    "operations": [{"id": "op-2", "action": "create_branch", "status": "running"}],
-                    "connection_uris": [{"connection_uri": "postgresql://u:secret@ep-new/db"}],
-                },
-                {},
-            )
-        if method == "GET" and path == f"{base}/operations/op-2":
-            return 200, {"operation": {"id": "op-2", "status": "failed", "error": "no space"}}, {}
-        if method == "PATCH" and path == f"{base}/endpoints/{ENDPOINT}":
-            return 400, {"code": "", "message": "autoscaling_limit_max_cu too large", "request_id": "r1"}, {}
-        return 404, {"code": "", "message": "not found"}, {}
+        return _neon_answer(state, method, path, body)
 
     server = FakeServer(handler)
     settings.NEON_API_URL = server.url + "/api/v2"
@@ -109,49 +121,55 @@ def test_neon_unconfigured_is_skipped(settings):
     assert outcome.skipped and not outcome.ok
 
 
+SCRIPT = f"/client/v4/accounts/{ACCOUNT}/workers/scripts/{WORKER}"
+DEPLOYMENTS = {
+    "deployments": [
+        {"id": "d-live", "versions": [{"version_id": "v3", "percentage": 100}]},
+        {
+            "id": "d-prev",
+            "versions": [
+                {"version_id": "v2", "percentage": 90},
+                {"version_id": "v1", "percentage": 10},
+            ],
+        },
+    ]
+}
+
+
+def _cf_ok(result):
+    return 200, {"success": True, "errors": [], "messages": [], "result": result}, {}
+
+
+def _cloudflare_answer(state, method, path, body):
+    if method == "POST" and path == f"/client/v4/zones/{ZONE}/purge_cache":
+        state["purges"] += 1
+        if state["purges"] == 1:
+            return (
+                429,
+                {"success": False, "errors": [{"code": 971, "message": "rate limited"}]},
+                {"Retry-After": "0"},
+            )
+        return _cf_ok({"id": "purge-1"})
+    if method == "GET" and path == f"{SCRIPT}/deployments":
+        return _cf_ok(DEPLOYMENTS)
+    if method == "POST" and path == f"{SCRIPT}/deployments":
+        return 400, {"success": False, "errors": [{"code": 10220, "message": "use force"}], "result": None}, {}
+    if method == "POST" and path == f"{SCRIPT}/deployments?force=true":
+        state["deploys"] += 1
+        return _cf_ok({"id": "d-new"})
+    if method == "PUT" and path == f"{SCRIPT}/secrets":
+        return _cf_ok({"name": body["name"], "type": "secret_text"})
+    return 404, {"success": False, "errors": [{"code": 7003, "message": "no route"}]}, {}
+
+
 @pytest.fixture
 def cloudflare(settings):
     state = {"deploys": 0, "purges": 0}
-    script = f"/client/v4/accounts/{ACCOUNT}/workers/scripts/{WORKER}"
-
-    def ok(result):
-        return 200, {"success": True, "errors": [], "messages": [], "result": result}, {}
 
     def handler(method, path, body, headers):
         if headers.get("Authorization") != "Bearer cf-token":
             return 403, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}, {}
-        if method == "POST" and path == f"/client/v4/zones/{ZONE}/purge_cache":
-            state["purges"] += 1
-            if state["purges"] == 1:
-                return (
-                    429,
-                    {"success": False, "errors": [{"code": 971, "message": "rate limited"}]},
-                    {"Retry-After": "0"},
-                )
-            return ok({"id": "purge-1"})
-        if method == "GET" and path == f"{script}/deployments":
-            return ok(
-                {
-                    "deployments": [
-                        {"id": "d-live", "versions": [{"version_id": "v3", "percentage": 100}]},
-                        {
-                            "id": "d-prev",
-                            "versions": [
-                                {"version_id": "v2", "percentage": 90},
-                                {"version_id": "v1", "percentage": 10},
-                            ],
-                        },
-                    ]
-                }
-            )
-        if method == "POST" and path == f"{script}/deployments":
-            return 400, {"success": False, "errors": [{"code": 10220, "message": "use force"}], "result": None}, {}
-        if method == "POST" and path == f"{script}/deployments?force=true":
-            state["deploys"] += 1
-            return ok({"id": "d-new"})
-        if method == "PUT" and path == f"{script}/secrets":
-            return ok({"name": body["name"], "type": "secret_text"})
-        return 404, {"success": False, "errors": [{"code": 7003, "message": "no route"}]}, {}
+        return _cloudflare_answer(state, method, path, body)
 
     server = FakeServer(handler)
     settings.CLOUDFLARE_API_URL = server.url + "/client/v4"

@@ -51,15 +51,8 @@ def count(url: str, table: str) -> int:
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
 
 
-def test_database_plan_brings_a_dropped_table_back(target, users):
-    url, name = target
-    backup = backup_services.backup_start(kind="database", actor="tester", inline=True)
-    assert backup.status == "succeeded" and backup.verified_at, backup.error
-
-    with psycopg.connect(url, autocommit=True) as conn:  # the disaster
-        conn.execute("DROP TABLE orders")
-    incident = incident_services.incident_declare(severity="P0", title="Orders table lost", actor=users["commander"])
-
+def recover_database(incident):
+    """Run the ``database`` plan for ``incident`` (inline), as its page would."""
     info = services.incident_info(incident.public_id)
     run = services.run_start(
         plan="database",
@@ -70,6 +63,19 @@ def test_database_plan_brings_a_dropped_table_back(target, users):
         inline=True,
     )
     run.refresh_from_db()
+    return run
+
+
+def test_database_plan_brings_a_dropped_table_back(target, users):
+    url, name = target
+    backup = backup_services.backup_start(kind="database", actor="tester", inline=True)
+    assert backup.status == "succeeded" and backup.verified_at, backup.error
+
+    with psycopg.connect(url, autocommit=True) as conn:  # the disaster
+        conn.execute("DROP TABLE orders")
+    incident = incident_services.incident_declare(severity="P0", title="Orders table lost", actor=users["commander"])
+
+    run = recover_database(incident)
     steps = {s.name: s for s in run.steps.all()}
     assert run.status == "succeeded", [(s.name, s.status, s.output) for s in steps.values()]
     assert steps["restart_endpoint"].status == "skipped"  # no Neon here: fell back to the restore

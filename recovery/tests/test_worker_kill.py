@@ -14,6 +14,35 @@ from recovery.models import PlanStep, RecoveryPlan, RecoveryRun, RunStep
 from .fakes import FakeServer
 
 
+def kill_test_plan(server_url: str) -> RecoveryPlan:
+    """mark1 (not idempotent), wait (idempotent: an HTTP check of ``server_url``), mark2."""
+    plan = RecoveryPlan.objects.create(slug="kill-test", name="kill test")
+    for i, (name, action, params) in enumerate(
+        [
+            ("mark1", "command.run", {"command": "mark1"}),  # not idempotent
+            ("wait", "http.verify", {"url": server_url + "/health", "budget_ms": 60000}),  # idempotent
+            ("mark2", "command.run", {"command": "mark2"}),
+        ],
+        start=1,
+    ):
+        PlanStep.objects.create(plan=plan, position=i, name=name, title=name, action=action, params=params)
+    return plan
+
+
+def kill_at_the_slow_step(worker, server: FakeServer, release: threading.Event, commands: str) -> RecoveryRun:
+    """Start the run on a first worker and SIGKILL it while it waits at the slow step."""
+    first = worker(name="w1", ALLOWED_COMMANDS=commands)
+    run = services.run_start(plan="kill-test", actor="tester")
+    wait_for(
+        lambda: RunStep.objects.filter(run=run, name="wait", status="running").exists() and server.requests,
+        timeout=60,
+        message="the worker to reach the slow step",
+    )
+    first.kill()
+    release.set()
+    return run
+
+
 @pytest.mark.django_db(transaction=True)
 def test_killed_worker_run_resumes_at_the_interrupted_step(worker, tmp_path, settings):
     marks = tmp_path / "marks.txt"
@@ -25,26 +54,9 @@ def test_killed_worker_run_resumes_at_the_interrupted_step(worker, tmp_path, set
         return 200, {"ok": True}, {}
 
     server = FakeServer(slow_then_fast)
-    plan = RecoveryPlan.objects.create(slug="kill-test", name="kill test")
-    for i, (name, action, params) in enumerate(
-        [
-            ("mark1", "command.run", {"command": "mark1"}),  # not idempotent
-            ("wait", "http.verify", {"url": server.url + "/health", "budget_ms": 60000}),  # idempotent
-            ("mark2", "command.run", {"command": "mark2"}),
-        ],
-        start=1,
-    ):
-        PlanStep.objects.create(plan=plan, position=i, name=name, title=name, action=action, params=params)
+    kill_test_plan(server.url)
     try:
-        first = worker(name="w1", ALLOWED_COMMANDS=commands)
-        run = services.run_start(plan="kill-test", actor="tester")
-        wait_for(
-            lambda: RunStep.objects.filter(run=run, name="wait", status="running").exists() and server.requests,
-            timeout=60,
-            message="the worker to reach the slow step",
-        )
-        first.kill()
-        release.set()
+        run = kill_at_the_slow_step(worker, server, release, commands)
         owner = RecoveryRun.objects.get(id=run.id).lease_owner
         assert owner.startswith("w1-")
 
