@@ -432,8 +432,5 @@ def restore_database(*, backup, database_url: str, jobs: int = 2) -> dict:
 
 
 def file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(pipeline.CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
