@@ -3,17 +3,32 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+# requirements*.txt name what we use (direct dependencies, pinned); requirements*.lock pin every
+# transitive dependency too, and are what gets installed: requirements-dev.lock here and in CI,
+# requirements.lock (runtime only) in the Dockerfile. After editing a requirements*.txt: `make lock`.
+REQS := requirements.txt requirements-dev.txt requirements.lock requirements-dev.lock
+STAMP := $(VENV)/.installed-$(shell cat $(REQS) | sha1sum | cut -c1-12)
+# `make lock` keeps every pin it can; `make lock LOCK_ARGS=--upgrade` moves everything to the newest.
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --custom-compile-command "make lock" $(LOCK_ARGS)
 
-.PHONY: install run test lint format migrate clean
+.PHONY: install lock run test lint format migrate clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): $(REQS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s)" % sys.version.split()[0])'
+	@$(PYTHON) scripts/check_lock.py requirements.txt:requirements.lock requirements-dev.txt:requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.lock
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
+
+# Resolves requirements-dev.txt (which includes requirements.txt) into requirements-dev.lock, then the
+# runtime subset into requirements.lock at the same versions.
+lock:
+	@test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/pip install -q "$$(grep "^uv==" requirements-dev.txt)"; }
+	$(UV_COMPILE) requirements-dev.txt -o requirements-dev.lock
+	$(UV_COMPILE) requirements.txt -c requirements-dev.lock -o requirements.lock
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput

@@ -493,8 +493,5 @@ def restore_database(*, backup: Backup, database_url: str, jobs: int = 2) -> dic
 
 
 def file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(pipeline.CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -1,7 +1,8 @@
 """``/metrics``: the platform's own state in Prometheus' text format, for a Prometheus to watch us.
 
 Each of our apps may have a ``metrics.py`` with ``collect()`` yielding
-``(name, type, help, [(labels_dict, value), …])``; this module finds and renders them all.
+``(name, type, help, [(labels_dict, value), …])``; this module finds them all and hands them to
+prometheus_client as a custom collector on a registry of our own, which renders the text format.
 A scrape needs an API token (``Authorization: Bearer <token>`` or ``Token <token>``) or a session.
 """
 
@@ -11,14 +12,18 @@ import importlib
 import importlib.util
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from django.http import HttpResponse
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from rest_framework.views import APIView
 
 log = logging.getLogger(__name__)
 OUR_APPS = ("pitchey_incidents", "incidents", "recovery", "backups")
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # the classic text format, as generate_latest writes it
 
 Family = tuple[str, str, str, list[tuple[dict[str, str], float]]]
 
@@ -40,45 +45,36 @@ def collectors() -> list:
     return found
 
 
-def _escape(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class AppsCollector(Collector):
+    """Turns every app's ``collect()`` tuples into prometheus_client metric families, at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        errors = []
+        for collect_fn in collectors():
+            try:
+                for family in collect_fn():
+                    yield _family(*family)
+            except Exception:  # one broken collector must not hide the others
+                log.exception("metrics collector %s failed", collect_fn.__module__)
+                errors.append(({"module": collect_fn.__module__}, 1))
+        if errors:
+            yield _family("pitchey_metrics_collector_errors", "gauge", "A collector that failed.", errors)
 
 
-def _number(value: float) -> str:
-    if value != value:
-        return "NaN"
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+def _family(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> Metric:
+    # A counter family is named without its ``_total``; its samples keep it (the exposition adds it back).
+    family = Metric(name.removesuffix("_total") if kind == "counter" else name, help_text, kind)
+    for labels, value in samples:
+        family.add_sample(name, {k: str(v) for k, v in labels.items()}, float(value))
+    return family
 
 
-def render(families: Iterable[Family]) -> str:
-    lines = []
-    for name, kind, help_text, samples in families:
-        lines.append(f"# HELP {name} {help_text.replace(chr(10), ' ')}")
-        lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-            lines.append(f"{name}{{{label_text}}} {_number(value)}" if label_text else f"{name} {_number(value)}")
-    return "\n".join(lines) + "\n"
+REGISTRY = CollectorRegistry(auto_describe=False)
+REGISTRY.register(AppsCollector())
 
 
 def gather() -> str:
-    families: list[Family] = []
-    for collect_fn in collectors():
-        try:
-            families.extend(collect_fn())
-        except Exception:  # one broken collector must not hide the others
-            log.exception("metrics collector %s failed", collect_fn.__module__)
-            families.append(
-                (
-                    "pitchey_metrics_collector_errors",
-                    "gauge",
-                    "A collector that failed.",
-                    [({"module": collect_fn.__module__}, 1)],
-                )
-            )
-    return render(families)
+    return generate_latest(REGISTRY).decode()
 
 
 class MetricsView(APIView):

@@ -24,13 +24,14 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import close_old_connections, connection
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
+from . import request_thread
 from .events import WAKE_CHANNEL
 from .models import Event
 from .roles import has_role
@@ -232,7 +233,7 @@ async def event_stream(request):
     # Loading the session and user opened a connection in this request's thread: give it back now,
     # not when the stream ends hours later.
     await sync_to_async(_close_connection)()
-    _release_request_thread()
+    request_thread.release()  # an idle stream holds no thread (see request_thread)
 
     async def body():
         h = hub()
@@ -259,18 +260,6 @@ async def event_stream(request):
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
-
-
-def _release_request_thread() -> None:
-    """Let the thread that ran this request's sync middleware end now. Django runs sync code of a
-    request in a one-thread executor kept for the whole request; for a stream that lasts hours that
-    is one idle thread per open browser. asgiref makes a new one if the request needs it again."""
-    contexts = getattr(SyncToAsync, "thread_sensitive_context", None)
-    executors = getattr(SyncToAsync, "context_to_thread_executor", None)
-    context = contexts.get(None) if contexts is not None else None
-    executor = executors.pop(context, None) if context is not None and executors is not None else None
-    if executor is not None:
-        executor.shutdown(wait=False)
 
 
 def _close_connection() -> None:

@@ -21,7 +21,9 @@ def s3_client():
         aws_access_key_id=settings.AWS_ACCESS_KEY_ID or None,
         aws_secret_access_key=settings.AWS_SECRET_ACCESS_KEY or None,
         region_name=settings.AWS_REGION or None,
-        # We send our own SHA-256 per part; no extra default CRC that some S3-compatible servers refuse.
+        # Uploads ask for SHA-256 themselves (ChecksumAlgorithm, which botocore honours in any mode), so
+        # no default CRC on every other request, which some S3-compatible servers refuse. Reads are
+        # checked against the manifest's SHA-256 by verify and restore, which then try the next copy.
         config=Config(
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",

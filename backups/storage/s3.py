@@ -1,14 +1,18 @@
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+from ..pipeline import Reporter
 from .base import Storage, StorageError
 
 MIB = 1 << 20
 MAX_PARTS = 10_000
+CHECKSUM = "SHA256"  # per request (each part, or the one PutObject), computed and sent by botocore
+CONCURRENCY = 4  # parts in flight at once
 
 
 def part_size_for(size: int, preferred: int) -> int:
@@ -17,13 +21,11 @@ def part_size_for(size: int, preferred: int) -> int:
     return max(5 * MIB, preferred, math.ceil(size_needed / MIB) * MIB)
 
 
-def b64sha256(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
 class S3Storage(Storage):
-    """An S3-compatible bucket (Cloudflare R2, AWS S3, MinIO, moto): multipart upload with
-    equal-sized parts, each sent with its SHA-256 so the server rejects a corrupted part."""
+    """An S3-compatible bucket (Cloudflare R2, AWS S3, MinIO, moto), written through boto3's managed
+    transfer: a file larger than one part goes up as a multipart upload of equal-sized parts, each
+    sent with its SHA-256 (``ChecksumAlgorithm``) so the server rejects a corrupted part; a failed
+    multipart upload is aborted by the transfer manager."""
 
     def __init__(
         self, *, tier: str, bucket: str, prefix: str, client, part_size: int = 16 * MIB, exclude_prefix: str = ""
@@ -40,50 +42,25 @@ class S3Storage(Storage):
         bucket, _, key = uri[len("s3://") :].partition("/")
         return bucket, key
 
-    def put(self, path, key, reporter=None):
-        full_key = self.prefix + key
+    def put(self, path: Path, key: str, reporter: Reporter | None = None) -> str:
+        from boto3.s3.transfer import TransferConfig  # here, like boto3 itself: local-only commands skip it
+
         size = path.stat().st_size
         part = part_size_for(size, self.part_size)
-        whole = hashlib.sha256()
+        # One request up to one part's size (inclusive), else parts of exactly ``part`` bytes.
+        config = TransferConfig(multipart_threshold=part + 1, multipart_chunksize=part, max_concurrency=CONCURRENCY)
+        extra: dict = {"ChecksumAlgorithm": CHECKSUM}
         if size <= part:
-            data = path.read_bytes()
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=full_key,
-                Body=data,
-                ChecksumSHA256=b64sha256(data),
-                Metadata={"sha256": hashlib.sha256(data).hexdigest()},
-            )
-            if reporter:
-                reporter.add(size)
-            return self.uri(key)
-        with open(path, "rb") as fh:
-            upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=full_key, ChecksumAlgorithm="SHA256")
-            upload_id, parts = upload["UploadId"], []
-            try:
-                number = 0
-                while data := fh.read(part):
-                    number += 1
-                    whole.update(data)
-                    checksum = b64sha256(data)
-                    answer = self.client.upload_part(
-                        Bucket=self.bucket,
-                        Key=full_key,
-                        UploadId=upload_id,
-                        PartNumber=number,
-                        Body=data,
-                        ChecksumSHA256=checksum,
-                        ChecksumAlgorithm="SHA256",
-                    )
-                    parts.append({"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum})
-                    if reporter:
-                        reporter.add(len(data))
-                self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=full_key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-                )
-            except BaseException:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
-                raise
+            with open(path, "rb") as fh:
+                extra["Metadata"] = {"sha256": hashlib.file_digest(fh, "sha256").hexdigest()}
+        self.client.upload_file(
+            str(path),
+            self.bucket,
+            self.prefix + key,
+            ExtraArgs=extra,
+            Config=config,
+            Callback=_progress(reporter) if reporter else None,
+        )
         return self.uri(key)
 
     def open(self, uri):
@@ -105,3 +82,15 @@ class S3Storage(Storage):
                     continue
                 if obj["Key"].endswith(".manifest.json"):
                     yield f"s3://{self.bucket}/{obj['Key']}"
+
+
+def _progress(reporter: Reporter) -> Callable[[int], None]:
+    """The transfer manager reports bytes sent from its worker threads (negative when a part is
+    retried); the reporter is fed one call at a time."""
+    lock = threading.Lock()
+
+    def add(n: int) -> None:
+        with lock:
+            reporter.add(n)
+
+    return add

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -15,6 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from backups import restore, services
 from backups.models import Backup, BackupLocation, Status
+from backups.pipeline import Reporter
 from backups.storage.s3 import S3Storage
 from pitchey_incidents.testing import free_port
 
@@ -54,19 +56,62 @@ def _key(uri: str) -> tuple[str, str]:
 
 
 def test_multipart_upload_sends_equal_parts_each_with_its_sha256(s3, tmp_path):
-    sent = []
-    s3.meta.events.register("provide-client-params.s3.UploadPart", lambda params, **_: sent.append(dict(params)))
+    sent = {}  # part number -> (bytes on the wire, SHA-256 header); the transfer sends parts concurrently
+
+    def record(request, **_):
+        number = int(parse_qs(urlsplit(request.url).query)["partNumber"][0])
+        sent[number] = (int(request.headers["Content-Length"]), request.headers["x-amz-checksum-sha256"].decode())
+
+    s3.meta.events.register("before-send.s3.UploadPart", record)
     path = tmp_path / "big.bin"
     data = os.urandom(12 * MIB + 123)
     path.write_bytes(data)
+    reporter = Reporter()
     uri = S3Storage(tier="cloud", bucket="pitchey-backups", prefix="p/", client=s3, part_size=5 * MIB).put(
-        path, "media/big.bin"
+        path, "media/big.bin", reporter
     )
-    assert uri == "s3://pitchey-backups/p/media/big.bin"
-    assert [len(p["Body"]) for p in sent] == [5 * MIB, 5 * MIB, 2 * MIB + 123]
-    for part in sent:
-        assert part["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(part["Body"]).digest()).decode()
+    assert uri == "s3://pitchey-backups/p/media/big.bin" and reporter.done == len(data)
+    assert [sent[n][0] for n in sorted(sent)] == [5 * MIB, 5 * MIB, 2 * MIB + 123]
+    for n in sorted(sent):
+        part = data[(n - 1) * 5 * MIB : n * 5 * MIB]
+        assert sent[n][1] == base64.b64encode(hashlib.sha256(part).digest()).decode()
     assert s3.get_object(Bucket="pitchey-backups", Key="p/media/big.bin")["Body"].read() == data
+
+
+def test_a_failed_multipart_upload_is_aborted_and_its_error_raised(s3, tmp_path):
+    class Lost(Exception):
+        pass
+
+    def abort_after_first_part(r):
+        if r.done >= 5 * MIB:
+            raise Lost("heartbeat lost")
+
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(11 * MIB))
+    reporter = Reporter(listeners=[abort_after_first_part])
+    with pytest.raises(Lost):
+        S3Storage(tier="cloud", bucket="pitchey-backups", prefix="", client=s3, part_size=5 * MIB).put(
+            path, "media/big.bin", reporter
+        )
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket="pitchey-backups")
+    assert "Contents" not in s3.list_objects_v2(Bucket="pitchey-backups")
+
+
+def test_a_file_of_one_part_goes_up_whole_with_its_sha256(s3, tmp_path):
+    sent = []
+    s3.meta.events.register("before-send.s3.*", lambda request, **_: sent.append(request))
+    path = tmp_path / "small.bin"
+    data = os.urandom(5 * MIB)  # exactly one part: no multipart upload
+    path.write_bytes(data)
+    reporter = Reporter()
+    S3Storage(tier="cloud", bucket="pitchey-backups", prefix="", client=s3, part_size=5 * MIB).put(
+        path, "media/small.bin", reporter
+    )
+    assert [r.method for r in sent] == ["PUT"] and "uploadId" not in sent[0].url
+    assert sent[0].headers["x-amz-checksum-sha256"].decode() == base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert reporter.done == len(data)
+    stored = s3.get_object(Bucket="pitchey-backups", Key="media/small.bin")
+    assert stored["Body"].read() == data and stored["Metadata"] == {"sha256": hashlib.sha256(data).hexdigest()}
 
 
 def test_backup_lands_on_every_tier_and_corruption_in_any_copy_is_caught(s3, backup_paths):
