@@ -14,6 +14,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import DomainError, InvalidTransition
 
 from . import postmortem_selectors as pm_selectors
@@ -30,7 +31,7 @@ from .models_postmortem import (
     PostMortemDeadline,
     PostMortemStatus,
 )
-from .services import Actor, actor_name
+from .services import Actor
 
 UNSET = object()
 SECTION_MAX = 50_000
