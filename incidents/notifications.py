@@ -22,6 +22,7 @@ from pitchey_incidents import events, jobs
 from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.http import TransportError
+from pitchey_incidents.timefmt import format_duration, format_timestamp
 
 from .channels import REGISTRY, enabled_channels, get_channel
 from .models import (
@@ -55,9 +56,7 @@ def _site() -> str:
 
 def _duration(incident: Incident) -> str:
     end = incident.resolved_at or timezone.now()
-    seconds = int((end - incident.declared_at).total_seconds())
-    hours, rest = divmod(max(0, seconds), 3600)
-    return f"{hours}h {rest // 60}m" if hours else f"{rest // 60}m {rest % 60}s"
+    return format_duration(max(0.0, (end - incident.declared_at).total_seconds()))
 
 
 def incident_context(incident: Incident) -> dict[str, Any]:
@@ -367,11 +366,12 @@ def communications_remind() -> int:
             if not CommunicationDue.objects.filter(id=due.id, reminded_at=None, sent_at=None).update(reminded_at=now):
                 continue
             label = due.get_audience_display().lower()
+            due_text = format_timestamp(due.due_at, seconds=True)
             from .services import incident_note
 
             incident_note(
                 incident=due.incident_id,
-                message=f"The {label} communication was due {due.due_at:%H:%M:%S} UTC and has not been sent",
+                message=f"The {label} communication was due {due_text} and has not been sent",
                 actor="system",
                 kind="communication_overdue",
                 data={"audience": due.audience, "due_at": due.due_at.isoformat()},
@@ -381,7 +381,7 @@ def communications_remind() -> int:
                     incident=due.incident,
                     channel="slack",
                     kind="reminder",
-                    context={"audience_label": label, "due_at": f"{due.due_at:%H:%M:%S} UTC"},
+                    context={"audience_label": label, "due_at": due_text},
                 )
         count += 1
     return count

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from pitchey_incidents.cli import DomainCommand, cli_actor
+from pitchey_incidents.timefmt import format_timestamp
 
 from ... import selectors, services
 from ...models import Backup, Kind, Status
@@ -56,7 +57,7 @@ def _show(backup: Backup) -> str:
     verified = "verified" if backup.verified_at else "unverified"
     when = backup.snapshot_at or backup.created_at
     return (
-        f"{backup.id:>5}  {backup.kind:<8}  {backup.status:<9}  {when:%Y-%m-%d %H:%M}  "
+        f"{backup.id:>5}  {backup.kind:<8}  {backup.status:<9}  {format_timestamp(when)}  "
         f"{size:>10}  {verified:<10}  {tiers}"
     )
 
