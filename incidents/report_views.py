@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.shortcuts import render
 from django.utils import timezone
 
+from pitchey_incidents import charts
 from pitchey_incidents.timefmt import format_duration
 
-from . import charts, metrics_selectors, postmortem_selectors
+from . import metrics_selectors, postmortem_selectors
 from .models import Incident, Severity
 from .models_postmortem import PostMortemDeadline
 

@@ -10,9 +10,10 @@ import pytest
 from django.db.models import F
 from django.test import Client
 
-from incidents import charts, postmortem_services, report_views
+from incidents import postmortem_services, report_views
 from incidents.models import Incident, PostMortem, Status
 from incidents.tests.test_mttx_metrics import T0, make, recovery_fixtures
+from pitchey_incidents import charts
 
 pytestmark = pytest.mark.django_db
 
