@@ -1,6 +1,6 @@
 """The product's one way to write a duration and a moment, for pages, Markdown, messages and the CLI.
 
-- A duration is its two largest non-zero units, no zero padding, rounded to the second:
+- A duration is its two largest non-zero units, no zero padding, in whole seconds:
   ``45 s``, ``15 min``, ``1 h 5 min``, ``4 h``, ``1 d 3 h``, ``2 d``. The sign is dropped (callers say
   "overdue by" or "due in"); an unknown duration is ``—``.
 - A moment is ``2026-11-02 09:00 UTC``: minutes (or seconds where asked), in the site's time zone,
@@ -24,7 +24,7 @@ def format_duration(value: float | timedelta | None) -> str:
     if value is None or value == "":
         return UNKNOWN
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    rest = round(abs(seconds))
+    rest = int(abs(seconds))  # whole seconds, as a clock shows them: 59.9 s is not yet a minute
     parts = []
     for unit, size in UNITS:
         amount, rest = divmod(rest, size)

@@ -140,7 +140,7 @@ def test_weekly_and_monthly_reviews(users):
     recovery_fixtures()
     html = re.sub(r">\s+<", "><", client.get("/reviews/weekly/?week=2026-W45").content.decode())
     assert re.search(
-        r">drill #\d+</a></td><td>database</td><td>2026-11-03 15:00</td><td>succeeded</td>"
+        r">drill #\d+</a></td><td>database</td><td>2026-11-03 15:00 UTC</td><td>succeeded</td>"
         r"<td>0 of 1 <strong class=\"error\">\(1 missed\)</strong></td><td>no</td>",
         html,
     )

@@ -16,10 +16,11 @@ from pitchey_incidents.timefmt import format_duration, format_timestamp
     ("seconds", "text"),
     [
         (0, "0 s"),
-        (0.4, "0 s"),
+        (0.9, "0 s"),
         (45, "45 s"),
         (59, "59 s"),
-        (59.6, "1 min"),
+        (59.9, "59 s"),
+        (-59.9, "59 s"),
         (60, "1 min"),
         (900, "15 min"),
         (1000, "16 min 40 s"),

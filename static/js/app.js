@@ -38,7 +38,7 @@
 
   // The same words as pitchey_incidents/timefmt.py: the two largest non-zero units, "1 h 5 min".
   function fmt(seconds) {
-    var rest = Math.abs(Math.round(seconds)), parts = [];
+    var rest = Math.floor(Math.abs(seconds)), parts = [];
     [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]].forEach(function (u) {
       var n = Math.floor(rest / u[1]);
       rest -= n * u[1];

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from pitchey_incidents.cli import DomainCommand, cli_actor
-from pitchey_incidents.timefmt import format_timestamp
+from pitchey_incidents.timefmt import format_duration, format_timestamp
 
 from ... import selectors, services
 from ...models import Backup, Kind, Status
@@ -240,10 +240,8 @@ class Command(DomainCommand):
                 result = restore_database(backup=backup, database_url=database_url, jobs=jobs)
             except RestoreError as exc:
                 raise CommandError(str(exc)) from None
-        rows = sum(result["tables"].values())
-        self.stdout.write(
-            f"✅ restored backup {id}: {len(result['tables'])} tables, {rows} rows in {result['duration_s']} s"
-        )
+        rows, took = sum(result["tables"].values()), format_duration(result["duration_s"])
+        self.stdout.write(f"✅ restored backup {id}: {len(result['tables'])} tables, {rows} rows in {took}")
 
     def do_sweep(self, **_):
         self.stdout.write(_dumps(services.backups_sweep()))
