@@ -6,6 +6,8 @@ import uuid
 
 from django.db import models
 
+from pitchey_incidents.timefmt import format_duration
+
 
 class DataType(models.Model):
     """A kind of data and how much of it we may lose (RPO)."""
@@ -80,7 +82,7 @@ class BackupPolicy(models.Model):
         ordering = ["kind"]
 
     def __str__(self) -> str:
-        return f"{self.kind} every {self.every_s // 3600} h"
+        return f"{self.kind} every {format_duration(self.every_s)}"
 
     def retention_days(self, tier: str) -> int | None:
         return getattr(self, f"{tier}_days")

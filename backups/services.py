@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from pitchey_incidents import events, jobs
+from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import DomainError
 
 from . import manifest as mf
@@ -28,10 +29,6 @@ log = logging.getLogger(__name__)
 
 # Callables called with the Reporter on every progress step (the CLI's progress bar listens here).
 progress_listeners: list[Callable[[pipeline.Reporter], None]] = []
-
-
-def actor_name(actor) -> str:
-    return getattr(actor, "username", None) or str(actor or "system")
 
 
 def _policy(kind: str) -> BackupPolicy:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from pitchey_incidents import events, jobs
 from pitchey_incidents.errors import DomainError, InvalidTransition
+from pitchey_incidents.timefmt import format_duration
 
 from . import services
 from .intake import ParsedAlert
@@ -347,7 +348,7 @@ def alerts_auto_resolve(*, now=None) -> list[str]:
                 continue
             services.incident_resolve(
                 incident=group.incident_id,
-                resolution=f"All alerts resolved and quiet for {int(quiet.total_seconds())} s",
+                resolution=f"All alerts resolved and quiet for {format_duration(quiet)}",
                 actor=f"{group.source.kind}:{group.source.name}",
             )
         resolved.append(group.incident.public_id)

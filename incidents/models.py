@@ -9,6 +9,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from pitchey_incidents.timefmt import format_duration
+
 
 class Severity(models.TextChoices):
     P0 = "P0", "P0 – Critical"
@@ -111,7 +113,7 @@ class EscalationLevel(models.Model):
         ordering = ["level"]
 
     def __str__(self) -> str:
-        return f"{self.level}. {self.name} (+{self.delay_s // 60} min)"
+        return f"{self.level}. {self.name} (+{format_duration(self.delay_s)})"
 
 
 class EmergencyContact(models.Model):

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from pitchey_incidents.timefmt import format_timestamp
+
 # The runbook's "Continuous Improvement" promises, counted from the moment the incident resolves.
 DEADLINES: tuple[tuple[str, str, timedelta], ...] = (
     ("initial_report", "Initial incident report", timedelta(hours=24)),
@@ -86,7 +88,7 @@ class PostMortemDeadline(models.Model):
         indexes = [models.Index(fields=["done_at", "reminded_at", "due_at"], name="pm_deadline_overdue")]
 
     def __str__(self) -> str:
-        return f"{self.label} by {self.due_at:%Y-%m-%d %H:%M}"
+        return f"{self.label} by {format_timestamp(self.due_at)}"
 
     @property
     def label(self) -> str:

@@ -8,19 +8,21 @@ whose message or worker was lost. Escalation timers are rows too, fired by a bea
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from pitchey_incidents import events, jobs
+from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.http import TransportError
+from pitchey_incidents.timefmt import format_duration, format_timestamp
 
 from .channels import REGISTRY, enabled_channels, get_channel
 from .models import (
@@ -54,9 +56,7 @@ def _site() -> str:
 
 def _duration(incident: Incident) -> str:
     end = incident.resolved_at or timezone.now()
-    seconds = int((end - incident.declared_at).total_seconds())
-    hours, rest = divmod(max(0, seconds), 3600)
-    return f"{hours}h {rest // 60}m" if hours else f"{rest // 60}m {rest % 60}s"
+    return format_duration(max(0.0, (end - incident.declared_at).total_seconds()))
 
 
 def incident_context(incident: Incident) -> dict[str, Any]:
@@ -204,18 +204,21 @@ def _wait_for(row: Notification, earlier: Notification, now) -> str:
 
 
 def _delivered(row: Notification, response: dict | None, *, note: str = "") -> str:
+    return "sent" if _settle_sent(_mine(row), row, response, note) else "taken"
+
+
+def _settle_sent(claim: QuerySet[Notification], row: Notification, response: dict | None, note: str) -> bool:
+    """Mark the claimed row sent, and the communication it satisfies; False if the claim was lost."""
     now = timezone.now()
     with transaction.atomic():
-        if not _mine(row).update(
+        if not claim.update(
             status=N.SENT, sent_at=now, in_flight=False, lease_until=None, response=response or {}
         ):  # last_error / last_status_code keep the last failed attempt, if any
-            return "taken"
+            return False
         if row.audience and row.incident_id:
-            CommunicationDue.objects.filter(incident_id=row.incident_id, audience=row.audience, sent_at=None).update(
-                sent_at=now, sent_via=row.label
-            )
+            _mark_sent(row.incident_id, row.audience, row.label, at=now)
         _note(row, "notification_sent", f"{_describe(row)} sent{note}")
-    return "sent"
+    return True
 
 
 def _attempt_failed(row: Notification, exc: TransportError) -> str:
@@ -248,17 +251,8 @@ def _recover_lost(row: Notification, impl) -> str | None:
             return "busy"  # cannot tell yet; the sweeper comes back
         if found is None:
             return None  # the vendor does not have it: claim and send again
-        with transaction.atomic():
-            if not same.update(
-                status=N.SENT, sent_at=timezone.now(), in_flight=False, lease_until=None, response=found
-            ):
-                return "taken"
-            if row.audience and row.incident_id:
-                CommunicationDue.objects.filter(
-                    incident_id=row.incident_id, audience=row.audience, sent_at=None
-                ).update(sent_at=timezone.now(), sent_via=row.label)
-            _note(row, "notification_sent", f"{_describe(row)} sent (found at the vendor after a worker was lost)")
-        return "reconciled"
+        found_note = " (found at the vendor after a worker was lost)"
+        return "reconciled" if _settle_sent(same, row, found, found_note) else "taken"
     with transaction.atomic():
         if not same.update(status=N.UNCONFIRMED, in_flight=False, lease_until=None, last_error="worker lost mid-send"):
             return "taken"
@@ -349,9 +343,10 @@ def communications_replan(incident: Incident, policy: SeverityPolicy | None) -> 
             row.save(update_fields=["requirement", "due_at"])
 
 
-def _mark_sent(incident: Incident, audience: str, via: str) -> None:
-    CommunicationDue.objects.filter(incident=incident, audience=audience, sent_at=None).update(
-        sent_at=timezone.now(), sent_via=via
+def _mark_sent(incident_id: int, audience: str, via: str, *, at: datetime | None = None) -> None:
+    """The audience's required communication is done (the first delivery that satisfies it counts)."""
+    CommunicationDue.objects.filter(incident_id=incident_id, audience=audience, sent_at=None).update(
+        sent_at=at or timezone.now(), sent_via=via
     )
 
 
@@ -371,11 +366,12 @@ def communications_remind() -> int:
             if not CommunicationDue.objects.filter(id=due.id, reminded_at=None, sent_at=None).update(reminded_at=now):
                 continue
             label = due.get_audience_display().lower()
+            due_text = format_timestamp(due.due_at, seconds=True)
             from .services import incident_note
 
             incident_note(
                 incident=due.incident_id,
-                message=f"The {label} communication was due {due.due_at:%H:%M:%S} UTC and has not been sent",
+                message=f"The {label} communication was due {due_text} and has not been sent",
                 actor="system",
                 kind="communication_overdue",
                 data={"audience": due.audience, "due_at": due.due_at.isoformat()},
@@ -385,7 +381,7 @@ def communications_remind() -> int:
                     incident=due.incident,
                     channel="slack",
                     kind="reminder",
-                    context={"audience_label": label, "due_at": f"{due.due_at:%H:%M:%S} UTC"},
+                    context={"audience_label": label, "due_at": due_text},
                 )
         count += 1
     return count
@@ -462,8 +458,6 @@ def page_level(incident: Incident, level_number: int, actor: Any, policy: Severi
 
 def on_incident_change(*, incident: Incident, change: str, actor: Any) -> None:
     """Called by ``services._after_change`` inside the change's transaction."""
-    from .services import actor_name
-
     policy = SeverityPolicy.objects.prefetch_related("communications").filter(severity=incident.severity).first()
     last = incident.timeline.order_by("-at", "-id").first()
     extra = {"message": incident.resolution if change == "resolved" else (last.message if last else "")}
@@ -473,7 +467,7 @@ def on_incident_change(*, incident: Incident, change: str, actor: Any) -> None:
     if change == "severity_changed":
         communications_replan(incident, policy)
     if change == "status_update":
-        _mark_sent(incident, Audience.EXTERNAL, "public update")
+        _mark_sent(incident.id, Audience.EXTERNAL, "public update")
     if change not in ("escalated", "escalation_due"):
         for impl in enabled_channels():
             if impl.wants(change, incident, policy):

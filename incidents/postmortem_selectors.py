@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Case, Count, IntegerField, Prefetch, QuerySet, Value, When
+from django.template.loader import render_to_string
 from django.utils import timezone
+
+from pitchey_incidents.timefmt import format_duration, format_timestamp
 
 from .models import CommunicationDue, Incident, Mitigation, Notification, TimelineEntry
 from .models_postmortem import (
@@ -21,21 +24,6 @@ NOT_KEY_KINDS = ("postmortem_", "action_item_")
 KEY_TIMELINE_LIMIT = 200
 
 
-def human_duration(seconds: float | None) -> str:
-    """3725 → ``1 h 2 min``; a compact, readable duration (``—`` when unknown)."""
-    if seconds is None:
-        return "—"
-    seconds = int(round(abs(seconds)))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "min")]
-    text = " ".join(f"{n} {unit}" for n, unit in parts if n)
-    if not text or (not days and not hours and secs):
-        text = (text + " " if text else "") + f"{secs} s"
-    return text
-
-
 def countdown(due_at: datetime, done_at: datetime | None, now: datetime | None = None) -> dict:
     """How a deadline stands: ``{state: done|overdue|due, text, seconds}`` (seconds left, negative late)."""
     now = now or timezone.now()
@@ -44,12 +32,12 @@ def countdown(due_at: datetime, done_at: datetime | None, now: datetime | None =
         return {
             "state": "done",
             "seconds": None,
-            "text": "done" + (f", {human_duration(late)} late" if late > 0 else " on time"),
+            "text": "done" + (f", {format_duration(late)} late" if late > 0 else " on time"),
         }
     left = (due_at - now).total_seconds()
     if left < 0:
-        return {"state": "overdue", "seconds": left, "text": f"overdue by {human_duration(-left)}"}
-    return {"state": "due", "seconds": left, "text": f"due in {human_duration(left)}"}
+        return {"state": "overdue", "seconds": left, "text": f"overdue by {format_duration(-left)}"}
+    return {"state": "due", "seconds": left, "text": f"due in {format_duration(left)}"}
 
 
 def _since(incident: Incident, at: datetime | None) -> float | None:
@@ -120,7 +108,7 @@ def communication_rows(incident: Incident) -> list[dict]:
         elif due.due_at is None or due.sent_at <= due.due_at:
             state = "on time"
         else:
-            state = f"late by {human_duration((due.sent_at - due.due_at).total_seconds())}"
+            state = f"late by {format_duration((due.sent_at - due.due_at).total_seconds())}"
         rows.append(
             {
                 "audience": due.get_audience_display(),
@@ -142,9 +130,9 @@ def notification_counts(incident: Incident) -> list[tuple[str, str, int]]:
 
 def draft_summary(incident: Incident) -> str:
     duration = _since(incident, incident.resolved_at)
-    line = f"{incident.severity} incident “{incident.title}” declared {incident.declared_at:%Y-%m-%d %H:%M} UTC"
+    line = f"{incident.severity} incident “{incident.title}” declared {format_timestamp(incident.declared_at)}"
     if incident.resolved_at:
-        line += f", resolved after {human_duration(duration)}"
+        line += f", resolved after {format_duration(duration)}"
     line += "."
     if incident.resolution:
         line += f" Resolution: {incident.resolution}"
@@ -152,24 +140,9 @@ def draft_summary(incident: Incident) -> str:
 
 
 def draft_impact(incident: Incident, record: dict | None = None) -> str:
+    """The Impact section's first draft (``incidents/postmortem_impact.md``), from the incident's record."""
     record = record or incident_record(incident)
-    d = record["durations"]
-    lines = []
-    if record["services"]:
-        names = ", ".join(f"{s.name} (RTO target {human_duration(s.rto_target_s)})" for s in record["services"])
-        lines.append(f"- Services affected: {names}")
-    else:
-        lines.append("- Services affected: none recorded")
-    if d["detect_s"] is not None:
-        lines.append(f"- Detected {human_duration(d['detect_s'])} before it was declared")
-    lines.append(f"- Acknowledged after {human_duration(d['acknowledge_s'])}")
-    lines.append(f"- Mitigated after {human_duration(d['mitigate_s'])}")
-    lines.append(f"- Resolved after {human_duration(d['resolve_s'])}")
-    for change in record["severity_changes"]:
-        lines.append(f"- {change.at:%Y-%m-%d %H:%M} {change.message}")
-    if incident.escalation_level:
-        lines.append(f"- Escalated to level {incident.escalation_level}")
-    return "\n".join(lines)
+    return render_to_string("incidents/postmortem_impact.md", {"incident": incident, "record": record})
 
 
 # --- post-mortems ------------------------------------------------------------------------------
@@ -205,110 +178,20 @@ def deadline_rows(postmortem: PostMortem, now: datetime | None = None) -> list[d
 
 
 def postmortem_markdown(postmortem: PostMortem, now: datetime | None = None) -> str:
-    """The post-mortem as one Markdown document: sections, deadlines, action items, then the record."""
-    now = now or timezone.now()
+    """The post-mortem as one Markdown document (``incidents/postmortem.md``): sections, deadlines, action
+    items, then the record."""
     incident = postmortem.incident
     record = incident_record(incident)
-    out = [f"# Post-mortem: {incident.public_id} — {incident.title}", ""]
-    out += [
-        f"- Severity: {incident.severity}",
-        f"- Status: {postmortem.get_status_display()}",
-        f"- Declared: {incident.declared_at:%Y-%m-%d %H:%M:%S} UTC",
-    ]
-    if incident.resolved_at:
-        out.append(f"- Resolved: {incident.resolved_at:%Y-%m-%d %H:%M:%S} UTC")
-    if postmortem.meeting_at:
-        out.append(f"- Post-mortem meeting: {postmortem.meeting_at:%Y-%m-%d %H:%M} UTC")
-    out.append("")
-    for name, label in SECTIONS:
-        text = getattr(postmortem, name).strip()
-        out += [f"## {label}", "", text or "_(not written yet)_", ""]
-
-    out += ["## Deadlines", "", "| Deadline | Due | Done | State |", "|---|---|---|---|"]
-    for row in deadline_rows(postmortem, now):
-        done = f"{row['done_at']:%Y-%m-%d %H:%M}" if row["done_at"] else ""
-        out.append(f"| {row['label']} | {row['due_at']:%Y-%m-%d %H:%M} | {done} | {row['text']} |")
-    out.append("")
-
-    items = list(incident.action_items.all())
-    out += ["## Action items", ""]
-    if items:
-        out += ["| Action item | Owner | Due | Status |", "|---|---|---|---|"]
-        for item in items:
-            owner = item.owner.get_username() if item.owner else "unassigned"
-            out.append(f"| {_cell(item.title)} | {owner} | {item.due_at:%Y-%m-%d} | {item.get_status_display()} |")
-    else:
-        out.append("_None yet._")
-    out.append("")
-
-    out += ["## Timeline", ""]
-    for e in record["timeline"]:
-        out.append(f"- {e.at:%Y-%m-%d %H:%M:%S} **{e.kind}** ({e.actor}): {_line(e.message)}")
-    out.append("")
-    out += ["## Mitigations", ""]
-    if record["mitigations"]:
-        out += ["| Action | Requested by | Status | Output |", "|---|---|---|---|"]
-        for m in record["mitigations"]:
-            first = m.output.splitlines()[0] if m.output else ""
-            out.append(
-                f"| {m.action}{' (dry run)' if m.dry_run else ''} | {m.requested_by} | {m.status} | {_cell(first)} |"
-            )
-    else:
-        out.append("_No mitigations were run._")
-    out.append("")
-    out += _recovery_markdown(record)
-    out += _communications_markdown(record)
-    return "\n".join(out)
-
-
-def _recovery_markdown(record: dict) -> list[str]:
-    out = ["## Recovery: achieved RTO and RPO", ""]
-    if not record["recovery"]:
-        return out + ["_No recovery runs were started for this incident._", ""]
-    out += [
-        "| Run | Plan | Status | Finished | Objective | Of | Target | Maximum | Achieved | Met |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in record["recovery"]:
-        finished = f"{r['finished_at']:%Y-%m-%d %H:%M}" if r["finished_at"] else "—"
-        run = f"{r['kind']} #{r['run']}" + (" (dry run)" if r["dry_run"] else "")
-        head = f"| {run} | {r['plan']} | {r['status']} | {finished} |"
-        if r["objective"] is None:
-            out.append(f"{head} — | — | — | — | — | — |")
-            continue
-        met = "—" if r["met"] is None else ("yes" if r["met"] else "**no**")
-        out.append(
-            f"{head} {r['objective']} | {_cell(r['subject'])} | {human_duration(r['target_s'])} | "
-            f"{human_duration(r['max_s'])} | {human_duration(r['achieved_s'])} | {met} |"
-        )
-    out.append("")
-    return out
-
-
-def _communications_markdown(record: dict) -> list[str]:
-    out = ["## Communications", ""]
-    if record["communications"]:
-        out += ["| Audience | Requirement | Due | Sent | Via | State |", "|---|---|---|---|---|---|"]
-        for c in record["communications"]:
-            due = f"{c['due_at']:%Y-%m-%d %H:%M:%S}" if c["due_at"] else "—"
-            sent = f"{c['sent_at']:%Y-%m-%d %H:%M:%S}" if c["sent_at"] else "—"
-            via = _cell(c["sent_via"]) or "—"
-            out.append(f"| {c['audience']} | {c['requirement']} | {due} | {sent} | {via} | {c['state']} |")
-    else:
-        out.append("_No communications were due._")
-    if record["notifications"]:
-        counts = ", ".join(f"{channel} {status}: {n}" for channel, status, n in record["notifications"])
-        out += ["", f"Notifications: {counts}"]
-    out.append("")
-    return out
-
-
-def _line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _cell(text: str) -> str:
-    return _line(text).replace("|", "\\|")[:300]
+    context = {
+        "incident": incident,
+        "postmortem": postmortem,
+        "record": record,
+        "sections": [(label, getattr(postmortem, name).strip()) for name, label in SECTIONS],
+        "deadlines": deadline_rows(postmortem, now or timezone.now()),
+        "items": list(incident.action_items.all()),
+        "mitigations": [(m, m.output.splitlines()[0] if m.output else "") for m in record["mitigations"]],
+    }
+    return render_to_string("incidents/postmortem.md", context)
 
 
 # --- action items ------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import DomainError, InvalidTransition
+from pitchey_incidents.timefmt import format_duration, format_timestamp
 
 from . import postmortem_selectors as pm_selectors
 from . import services
@@ -30,7 +32,7 @@ from .models_postmortem import (
     PostMortemDeadline,
     PostMortemStatus,
 )
-from .services import Actor, actor_name
+from .services import Actor
 
 UNSET = object()
 SECTION_MAX = 50_000
@@ -91,7 +93,7 @@ def postmortem_open(*, incident: Incident, actor: Actor, now: datetime | None = 
             incident,
             "postmortem_opened",
             actor,
-            f"Post-mortem opened; initial report due {start + DEADLINES[0][2]:%Y-%m-%d %H:%M} UTC",
+            f"Post-mortem opened; initial report due {format_timestamp(start + DEADLINES[0][2])}",
             {"postmortem": pm.id},
         )
     return pm
@@ -151,7 +153,7 @@ def postmortem_update(
             pm.status = status
         if meeting_at is not UNSET and meeting_at != pm.meeting_at:
             pm.meeting_at = meeting_at
-            notes.append(f"meeting {meeting_at:%Y-%m-%d %H:%M} UTC" if meeting_at else "meeting unscheduled")
+            notes.append(f"meeting {format_timestamp(meeting_at)}" if meeting_at else "meeting unscheduled")
         if not changed and not notes:
             return pm
         pm.save()
@@ -361,12 +363,12 @@ def reminders_send(*, now: datetime | None = None) -> dict:
         with transaction.atomic():
             if not PostMortemDeadline.objects.filter(id=deadline.id, reminded_at=None).update(reminded_at=now):
                 continue
-            late = pm_selectors.human_duration((now - deadline.due_at).total_seconds())
+            late = format_duration((now - deadline.due_at).total_seconds())
             incident = _incident(deadline.postmortem.incident_id)
             _remind(
                 incident,
                 "postmortem_overdue",
-                f"Overdue: {deadline.label} was due {deadline.due_at:%Y-%m-%d %H:%M} UTC ({late} ago)",
+                f"Overdue: {deadline.label} was due {format_timestamp(deadline.due_at)} ({late} ago)",
                 {"deadline": deadline.name, "due_at": deadline.due_at.isoformat()},
             )
             sent["deadlines"] += 1
@@ -380,7 +382,7 @@ def reminders_send(*, now: datetime | None = None) -> dict:
             _remind(
                 incident,
                 "action_item_overdue",
-                f"Overdue action item “{item.title}” (owner {owner}) was due {item.due_at:%Y-%m-%d %H:%M} UTC",
+                f"Overdue action item “{item.title}” (owner {owner}) was due {format_timestamp(item.due_at)}",
                 {"action_item": item.id, "owner": owner, "due_at": item.due_at.isoformat()},
             )
             sent["action_items"] += 1

@@ -8,7 +8,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.shortcuts import render
 from django.utils import timezone
 
-from . import charts, metrics_selectors, postmortem_selectors
+from pitchey_incidents import charts
+from pitchey_incidents.timefmt import format_duration
+
+from . import metrics_selectors, postmortem_selectors
 from .models import Incident, Severity
 from .models_postmortem import PostMortemDeadline
 
@@ -214,12 +217,12 @@ def review_context(period: Period, now: datetime | None = None) -> dict:
         rows.append(
             {
                 "incident": incident,
-                "ack": postmortem_selectors.human_duration(
+                "ack": format_duration(
                     (incident.acknowledged_at - incident.declared_at).total_seconds()
                     if incident.acknowledged_at
                     else None
                 ),
-                "resolve": postmortem_selectors.human_duration(
+                "resolve": format_duration(
                     (incident.resolved_at - incident.declared_at).total_seconds() if incident.resolved_at else None
                 ),
                 "met": metrics_selectors.response_time_met(times, policy.get(incident.severity), now),

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from pitchey_incidents import events, jobs
+from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.roles import has_role
 from recovery.actions import get_action
@@ -44,14 +45,6 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 
 Actor = object  # a User, or a name such as "system" or an integration's name
-
-
-def actor_name(actor: Actor) -> str:
-    if actor is None:
-        return "system"
-    if isinstance(actor, str):
-        return actor
-    return actor.get_username()
 
 
 # --- helpers --------------------------------------------------------------------------------------

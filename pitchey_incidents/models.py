@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from .timefmt import format_timestamp
+
 
 class Event(models.Model):
     """One state change anywhere in the platform, in commit order. The live dashboard streams
@@ -37,4 +39,4 @@ class AuditEntry(models.Model):
         verbose_name_plural = "audit entries"
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
+        return f"{format_timestamp(self.at)} {self.actor} {self.action} {self.target}"

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.apps import apps
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from pitchey_incidents.models import Event
+from pitchey_incidents.timefmt import format_duration, format_timestamp
 
 from .models import RecoveryRun
 
@@ -63,7 +65,7 @@ def _backup_evidence(steps: list[dict]) -> tuple[dict, dict]:
         return none, none
     kinds = ["database", "config", "media"]
     latest = {k: Backup.objects.filter(kind=k, status="succeeded").order_by("-id").first() for k in kinds}
-    made = [f"{k}: #{b.id} at {b.snapshot_at:%Y-%m-%d %H:%M}" for k, b in latest.items() if b]
+    made = [f"{k}: #{b.id} at {format_timestamp(b.snapshot_at)}" for k, b in latest.items() if b]
     missing = [k for k, b in latest.items() if not b]
     created = {"status": "fail" if missing else "pass", "evidence": "; ".join(made + [f"{k}: none" for k in missing])}
     verified = Backup.objects.filter(kind="database", verified_at__isnull=False).order_by("-verified_at").first()
@@ -74,7 +76,7 @@ def _backup_evidence(steps: list[dict]) -> tuple[dict, dict]:
     elif verified:
         verdict = {
             "status": "pass",
-            "evidence": f"backup #{verified.id} verified at {verified.verified_at:%Y-%m-%d %H:%M}",
+            "evidence": f"backup #{verified.id} verified at {format_timestamp(verified.verified_at)}",
         }
     else:
         verdict = {"status": "fail", "evidence": "no verified database backup"}
@@ -86,7 +88,9 @@ def _met(rows: list[dict], what: str) -> dict:
     if not measured:
         return {"status": "unknown", "evidence": f"no {what} measured in this run"}
     missed = [r["subject"] for r in measured if not r["met"]]
-    text = "; ".join(f"{r['subject']} {r['achieved_s']:.0f}s / target {r['target_s']}s" for r in measured)
+    text = "; ".join(
+        f"{r['subject']} {format_duration(r['achieved_s'])} / target {format_duration(r['target_s'])}" for r in measured
+    )
     return {"status": "fail" if missed else "pass", "evidence": text}
 
 
@@ -162,55 +166,12 @@ def build_report(run: RecoveryRun) -> dict:
     }
 
 
-def _fmt(v) -> str:
-    return "–" if v is None else f"{v:.1f}s" if isinstance(v, float) else str(v)
-
-
 def render_markdown(report: dict) -> str:
-    title = f"{'Drill' if report['kind'] == 'drill' else 'Recovery run'} #{report['id']}: {report['plan']}"
-    lines = [f"# {title}", "", f"- Status: **{report['status']}**" + (" (dry run)" if report["dry_run"] else "")]
-    lines += [
-        f"- Incident: {report['incident'] or '–'}",
-        f"- Started: {report['started_at']}",
-        f"- Finished: {report['finished_at']}",
-    ]
-    if report["kind"] == "drill":
-        lines.append(f"- Deviated: {'yes' if report['deviated'] else 'no'}")
-    lines += [
-        "",
-        "## Steps",
-        "",
-        "| # | Step | Service | Action | Status | Duration | Output |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for s in report["steps"]:
-        out = (s["output"] or "").splitlines()[0][:120] if s["output"] else ""
-        lines.append(
-            f"| {s['position']} | {s['title']} | {s['service'] or '–'} | `{s['action']}` | {s['status']} | "
-            f"{_fmt(s['duration_s'])} | {out.replace('|', '/')} |"
-        )
-    lines += _objective_tables(report)
-    lines += ["", "## Validation checklist", ""]
-    for c in report["checklist"]:
-        box = "x" if c["status"] == "pass" else " "
-        lines.append(f"- [{box}] {c['item']} — {c['status']}: {c['evidence']}")
-    return "\n".join(lines) + "\n"
+    """The report as Markdown (``recovery/report.md``): what ``recover`` prints and ``report.md`` serves."""
+    steps = [s | {"output_line": _first_line(s["output"])} for s in report["steps"]]
+    objectives = [("rto", "Service", report["rto"]), ("rpo", "Data type", report["rpo"])]
+    return render_to_string("recovery/report.md", {"report": report, "steps": steps, "objectives": objectives})
 
 
-def _objective_tables(report: dict) -> list[str]:
-    """The RTO and RPO tables of the markdown report."""
-    lines: list[str] = []
-    for kind, label in (("rto", "Service"), ("rpo", "Data type")):
-        lines += [
-            "",
-            f"## {kind.upper()}",
-            "",
-            f"| {label} | Target | Maximum | Achieved | Met |",
-            "|---|---|---|---|---|",
-        ]
-        for o in report[kind]:
-            met = "–" if o["met"] is None else ("yes" if o["met"] else "no")
-            lines.append(
-                f"| {o['name'] or o['subject']} | {o['target_s']}s | {o['max_s']}s | {_fmt(o['achieved_s'])} | {met} |"
-            )
-    return lines
+def _first_line(output: str | None) -> str:
+    return output.splitlines()[0][:120].replace("|", "/") if output else ""

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from pitchey_incidents import events, jobs
+from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.outcome import Outcome
 
@@ -45,12 +46,6 @@ from .providers import REGISTRY, parse_action
 log = logging.getLogger(__name__)
 DONE = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.NEEDS_ATTENTION)
 SPECIAL = ("verify", "report.generate")
-
-
-def actor_name(actor: object) -> str:
-    if actor is None:
-        return "system"
-    return actor if isinstance(actor, str) else actor.get_username()
 
 
 # --- creating a run -------------------------------------------------------------------------------

@@ -9,11 +9,12 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from pitchey_incidents import charts
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.htmx import HtmxHttpRequest
 from pitchey_incidents.roles import has_role
 
-from . import charts, selectors, services
+from . import selectors, services
 from .models import RecoveryRun
 from .reports import render_markdown
 
@@ -23,7 +24,7 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "plans": selectors.plans(),
         "runs": runs,
-        "chart": charts.trend_svg([r for r in selectors.objective_results() if r["kind"] == "drill"]),
+        "chart": drill_trend(),
         "can_run": has_role(request.user, "commander"),
     }
     template = "recovery/index.html#runs" if request.htmx else "recovery/index.html"
@@ -71,5 +72,26 @@ def incident_runs(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
 
 
 def trend(request: HtmxHttpRequest) -> HttpResponse:
-    svg = charts.trend_svg([r for r in selectors.objective_results() if r["kind"] == "drill"])
-    return HttpResponse(svg, content_type="image/svg+xml")
+    return HttpResponse(drill_trend().render(standalone=True), content_type="image/svg+xml")
+
+
+def drill_trend() -> charts.Lines:
+    """Achieved RTO/RPO of the measured drills, one line per subject, against each subject's target."""
+    measured = [r for r in selectors.objective_results() if r["kind"] == "drill" and r["achieved_s"] is not None]
+    runs = sorted({r["run"] for r in measured})
+    by_subject: dict[str, dict[int, dict]] = {}
+    for r in measured:
+        by_subject.setdefault(f"{r['objective']}:{r['service'] or r['data_type']}", {})[r["run"]] = r
+    series, references = [], []
+    for i, (subject, rows) in enumerate(sorted(by_subject.items())):
+        values = [rows[run]["achieved_s"] if run in rows else None for run in runs]
+        series.append(charts.Series(subject, charts.palette_key(i), values))
+        references.append((f"{subject} target", rows[max(rows)]["target_s"]))
+    return charts.Lines(
+        title="Drill trend: achieved RTO/RPO against targets",
+        empty_text="No measured drills yet.",
+        unit="seconds",
+        labels=[f"#{run}" for run in runs],
+        series=series,
+        references=references,
+    )

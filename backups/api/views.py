@@ -8,17 +8,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from pitchey_incidents.drf import validated
 from pitchey_incidents.errors import DomainError
 
 from .. import selectors, services
 from ..models import Backup, Kind, Status, Trigger
 from . import serializers as s
-
-
-def _valid(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -49,7 +44,7 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(request=s.StartSerializer, responses={202: s.BackupSerializer})
     def create(self, request: Request) -> Response:
-        data = _valid(s.StartSerializer, request)
+        data = validated(s.StartSerializer, request)
         backup = services.backup_start(kind=data["kind"], actor=request.user, trigger=Trigger.API)
         return Response(s.BackupSerializer(selectors.backup_get(backup.id)).data, status=status.HTTP_202_ACCEPTED)
 
@@ -57,7 +52,7 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["post"])
     def verify(self, request: Request, pk: str | None = None) -> Response:
         backup = self.get_object()
-        data = _valid(s.VerifySerializer, request)
+        data = validated(s.VerifySerializer, request)
         services.backup_verify_start(backup=backup, actor=request.user, restore_test=data["restore_test"])
         return Response(s.BackupSerializer(selectors.backup_get(backup.id)).data, status=status.HTTP_202_ACCEPTED)
 

@@ -9,6 +9,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from pitchey_incidents.drf import validated
+
 from .. import metrics_selectors, postmortem_selectors, postmortem_services, selectors
 from ..models import Incident
 from ..models_postmortem import ActionItem, ActionItemStatus, PostMortem, PostMortemStatus
@@ -107,9 +109,7 @@ class PostMortemView(APIView):
     def patch(self, request, pk: str):
         incident = _incident(pk)
         _postmortem(incident)
-        serializer = PostMortemPatchSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
+        data = validated(PostMortemPatchSerializer, request)
         if "meeting_at" not in data:
             data["meeting_at"] = postmortem_services.UNSET
         postmortem_services.postmortem_update(incident=incident, actor=request.user, **data)
@@ -161,9 +161,7 @@ class ActionItemListView(APIView):
 
     @extend_schema(request=ActionItemWriteSerializer, responses={201: ActionItemSerializer})
     def post(self, request):
-        serializer = ActionItemWriteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
+        data = validated(ActionItemWriteSerializer, request)
         if not data.get("incident"):
             return Response({"incident": ["is required"]}, status=400)
         try:
@@ -192,9 +190,7 @@ class ActionItemDetailView(APIView):
     @extend_schema(request=ActionItemWriteSerializer, responses=ActionItemSerializer)
     def patch(self, request, pk: int):
         item = self._item(pk)
-        serializer = ActionItemWriteSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
+        data = validated(ActionItemWriteSerializer, request, partial=True)
         if "incident" in data:
             return Response({"incident": ["an action item cannot move to another incident"]}, status=400)
         postmortem_services.action_item_update(item=item, actor=request.user, **data)

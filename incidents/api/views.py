@@ -7,17 +7,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from pitchey_incidents.drf import validated
 from recovery.actions import REGISTRY
 
 from .. import selectors, services
 from ..models import Incident, Mitigation, Service, Source
 from . import serializers as s
-
-
-def _valid(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -64,7 +59,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(request=s.DeclareSerializer, responses={201: s.IncidentSerializer})
     def create(self, request):
-        data = _valid(s.DeclareSerializer, request)
+        data = validated(s.DeclareSerializer, request)
         incident = services.incident_declare(**data, actor=request.user, source=Source.API)
         return self._answer(incident, status.HTTP_201_CREATED)
 
@@ -77,28 +72,28 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         incident = self.get_object()
-        data = _valid(s.AssignSerializer, request)
+        data = validated(s.AssignSerializer, request)
         return self._answer(services.incident_assign(incident=incident, actor=request.user, **data))
 
     @extend_schema(request=s.SeveritySerializer, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
     def severity(self, request, pk=None):
         incident = self.get_object()
-        data = _valid(s.SeveritySerializer, request)
+        data = validated(s.SeveritySerializer, request)
         return self._answer(services.incident_change_severity(incident=incident, actor=request.user, **data))
 
     @extend_schema(request=s.UpdateSerializer, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
     def updates(self, request, pk=None):
         incident = self.get_object()
-        data = _valid(s.UpdateSerializer, request)
+        data = validated(s.UpdateSerializer, request)
         return self._answer(services.incident_post_update(incident=incident, actor=request.user, **data))
 
     @extend_schema(request=s.EscalateSerializer, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
     def escalate(self, request, pk=None):
         incident = self.get_object()
-        data = _valid(s.EscalateSerializer, request)
+        data = validated(s.EscalateSerializer, request)
         return self._answer(services.incident_escalate(incident=incident, actor=request.user, **data))
 
     @extend_schema(request=None, responses=s.IncidentSerializer)
@@ -110,7 +105,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         incident = self.get_object()
-        data = _valid(s.ResolveSerializer, request)
+        data = validated(s.ResolveSerializer, request)
         return self._answer(services.incident_resolve(incident=incident, actor=request.user, **data))
 
     @extend_schema(responses=s.TimelineEntrySerializer(many=True))
@@ -126,7 +121,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         incident = self.get_object()
         if request.method == "GET":
             return Response(s.MitigationSerializer(selectors.incident_mitigations(incident), many=True).data)
-        data = _valid(s.MitigationRequestSerializer, request)
+        data = validated(s.MitigationRequestSerializer, request)
         mitigation = services.mitigation_start(incident=incident, actor=request.user, **data)
         return Response(s.MitigationSerializer(mitigation).data, status=status.HTTP_202_ACCEPTED)
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pitchey_incidents.timefmt import format_duration
+
 from ..models import ProbeStatus
 from .base import Outcome, ProbeCheck, register
 
@@ -39,10 +41,5 @@ def _describe(row: dict) -> str:
     if row["age_s"] is None:
         return f"{row['name']}: no verified backup yet"
     word = {"ok": "within its RPO", "warning": "past its RPO target", "breach": "past its RPO maximum"}[row["state"]]
-    return f"{row['name']}: newest verified backup {_age(row['age_s'])} old, {word} ({_age(row['max_s'])} at most)"
-
-
-def _age(seconds: int) -> str:
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
+    age, most = format_duration(row["age_s"]), format_duration(row["max_s"])
+    return f"{row['name']}: newest verified backup {age} old, {word} ({most} at most)"

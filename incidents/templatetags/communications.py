@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from django import template
+from django.utils import timezone
 
 from .. import oncall
 from ..models import CommunicationDue, Notification
@@ -17,6 +18,7 @@ def incident_communications(incident):
     notifications = list(Notification.objects.filter(incident=incident).order_by("created_at", "id"))
     return {
         "incident": incident,
+        "now": timezone.now(),
         "dues": dues,
         "notifications": notifications,
         "problems": [n for n in notifications if n.status in ("failed", "unconfirmed")],

@@ -87,7 +87,7 @@ def test_auto_resolve_after_quiet_period(db):
     incident = Incident.objects.get()
     assert alerting.alerts_auto_resolve(now=later) == [incident.public_id]
     incident.refresh_from_db()
-    assert incident.status == Status.RESOLVED and "quiet for 300 s" in incident.resolution
+    assert incident.status == Status.RESOLVED and "quiet for 5 min" in incident.resolution
 
 
 def test_generic_and_label_grouping_and_severity_mapping(db):

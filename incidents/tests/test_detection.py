@@ -264,7 +264,7 @@ def test_backups_past_their_rpo_open_an_incident_through_the_rules(prom, cache):
         "media",
         "media-backups",
     )
-    assert "Media Files: newest verified backup 72.0 h old, past its RPO maximum (48.0 h at most)" in issue.detail
+    assert "Media Files: newest verified backup 3 d old, past its RPO maximum (2 d at most)" in issue.detail
     incident = Incident.objects.get()
     assert incident.severity == "P2" and incident.source == "probe"
     assert detection.detection_run().issues[0].new is False  # the same incident, not a second one

@@ -10,9 +10,10 @@ import pytest
 from django.db.models import F
 from django.test import Client
 
-from incidents import charts, postmortem_services, report_views
+from incidents import postmortem_services, report_views
 from incidents.models import Incident, PostMortem, Status
 from incidents.tests.test_mttx_metrics import T0, make, recovery_fixtures
+from pitchey_incidents import charts
 
 pytestmark = pytest.mark.django_db
 
@@ -139,7 +140,7 @@ def test_weekly_and_monthly_reviews(users):
     recovery_fixtures()
     html = re.sub(r">\s+<", "><", client.get("/reviews/weekly/?week=2026-W45").content.decode())
     assert re.search(
-        r">drill #\d+</a></td><td>database</td><td>2026-11-03 15:00</td><td>succeeded</td>"
+        r">drill #\d+</a></td><td>database</td><td>2026-11-03 15:00 UTC</td><td>succeeded</td>"
         r"<td>0 of 1 <strong class=\"error\">\(1 missed\)</strong></td><td>no</td>",
         html,
     )

@@ -8,6 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from pitchey_incidents.drf import validated
+
 from .. import selectors, services
 from ..models import RecoveryRun, RuntimeFlag
 from . import serializers as s
@@ -28,12 +30,6 @@ class FlagListView(APIView):
         for name in ("MAINTENANCE_MODE", "READ_ONLY_MODE"):
             flags.setdefault(name, RuntimeFlag(name=name, enabled=False))
         return Response(FlagSerializer(sorted(flags.values(), key=lambda f: f.name), many=True).data)
-
-
-def _valid(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class _RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -65,7 +61,7 @@ class RecoveryRunViewSet(_RunViewSet):
 
     @extend_schema(request=s.StartRunSerializer, responses={202: s.RecoveryRunSerializer})
     def create(self, request: Request) -> Response:
-        data = _valid(s.StartRunSerializer, request)
+        data = validated(s.StartRunSerializer, request)
         extra = {}
         if data.get("incident"):
             info = services.incident_info(data["incident"])
@@ -86,7 +82,7 @@ class DrillViewSet(_RunViewSet):
 
     @extend_schema(request=s.StartDrillSerializer, responses={202: s.DrillSerializer})
     def create(self, request: Request) -> Response:
-        data = _valid(s.StartDrillSerializer, request)
+        data = validated(s.StartDrillSerializer, request)
         return self._answer(
             services.drill_start(scenario=data["scenario"], actor=request.user), status.HTTP_202_ACCEPTED
         )

@@ -216,7 +216,7 @@ def test_pages_and_reports(client, users, settings):
     html = client.get(f"/recovery/runs/{run.id}/report/").content.decode()
     assert "Validation checklist" in html and "Recovery meets RTO targets" in html
     md = client.get(f"/recovery/runs/{run.id}/report.md").content.decode()
-    assert md.startswith(f"# Recovery run #{run.id}") and "| API Gateway | 300s | 900s |" in md
+    assert md.startswith(f"# Recovery run #{run.id}") and "| API Gateway | 5 min | 15 min |" in md
     assert client.get(f"/recovery/runs/{run.id}/report.json").json()["status"] == "succeeded"
     assert client.get("/recovery/trend.svg")["Content-Type"] == "image/svg+xml"
     client.logout()

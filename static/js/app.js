@@ -36,15 +36,15 @@
   document.addEventListener("htmx:sseError", function () { liveState = "Reconnecting…"; showLive(); });
   document.addEventListener("htmx:afterSwap", function () { showLive(); tick(); });
 
+  // The same words as pitchey_incidents/timefmt.py: the two largest non-zero units, "1 h 5 min".
   function fmt(seconds) {
-    seconds = Math.abs(Math.round(seconds));
-    var d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600);
-    var m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
-    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
-    if (d) return d + "d " + h + "h";
-    if (h) return h + "h " + pad(m) + "m";
-    if (m) return m + "m " + pad(s) + "s";
-    return s + "s";
+    var rest = Math.floor(Math.abs(seconds)), parts = [];
+    [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]].forEach(function (u) {
+      var n = Math.floor(rest / u[1]);
+      rest -= n * u[1];
+      if (n) parts.push(n + " " + u[0]);
+    });
+    return parts.slice(0, 2).join(" ") || "0 s";
   }
 
   function tick() {

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from pitchey_incidents.cli import DomainCommand, cli_actor
+from pitchey_incidents.timefmt import format_duration, format_timestamp
 
 from ... import selectors, services
 from ...models import Backup, Kind, Status
@@ -56,7 +57,7 @@ def _show(backup: Backup) -> str:
     verified = "verified" if backup.verified_at else "unverified"
     when = backup.snapshot_at or backup.created_at
     return (
-        f"{backup.id:>5}  {backup.kind:<8}  {backup.status:<9}  {when:%Y-%m-%d %H:%M}  "
+        f"{backup.id:>5}  {backup.kind:<8}  {backup.status:<9}  {format_timestamp(when)}  "
         f"{size:>10}  {verified:<10}  {tiers}"
     )
 
@@ -239,10 +240,8 @@ class Command(DomainCommand):
                 result = restore_database(backup=backup, database_url=database_url, jobs=jobs)
             except RestoreError as exc:
                 raise CommandError(str(exc)) from None
-        rows = sum(result["tables"].values())
-        self.stdout.write(
-            f"✅ restored backup {id}: {len(result['tables'])} tables, {rows} rows in {result['duration_s']} s"
-        )
+        rows, took = sum(result["tables"].values()), format_duration(result["duration_s"])
+        self.stdout.write(f"✅ restored backup {id}: {len(result['tables'])} tables, {rows} rows in {took}")
 
     def do_sweep(self, **_):
         self.stdout.write(_dumps(services.backups_sweep()))

@@ -5,6 +5,7 @@ import json
 from django.core.management.base import CommandError
 
 from pitchey_incidents.cli import DomainCommand, cli_actor
+from pitchey_incidents.timefmt import format_timestamp
 
 from ... import selectors, services
 from ...models import Incident, Severity, Source
@@ -68,7 +69,7 @@ class Command(DomainCommand):
             commander = i.commander.username if i.commander_id else "-"
             self.stdout.write(
                 f"{i.public_id}  {i.severity}  {i.status:<12}  {commander:<12}  "
-                f"{i.declared_at:%Y-%m-%d %H:%M}  {i.title}"
+                f"{format_timestamp(i.declared_at)}  {i.title}"
             )
 
     def do_show(self, *, id, json, **_):

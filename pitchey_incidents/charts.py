@@ -1,7 +1,9 @@
-"""Server-rendered SVG plots: no JavaScript, no CDN; styled by ``static/css/reports.css``.
+"""Every SVG plot of the product, server-rendered: no JavaScript, no CDN; styled by ``static/css/reports.css``.
 
-Each kind of plot is a small class behind ``Chart``; ``render()`` returns safe SVG markup. Colours
-come from CSS classes (``s-<key>``), so plots follow the page's light/dark theme and print well.
+Each kind of plot is a small class behind ``Chart``; ``render()`` returns safe SVG markup for a page,
+``render(standalone=True)`` a document of its own (served as ``image/svg+xml``) that links the same
+stylesheets. Colours come from CSS classes (``s-<key>``: a severity, a state, or ``c0``…``c5`` from
+``PALETTE`` for any other series), so plots follow the page's light/dark theme and print well.
 """
 
 from __future__ import annotations
@@ -11,8 +13,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from django.templatetags.static import static
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+
+PALETTE = ("c0", "c1", "c2", "c3", "c4", "c5")  # series keys for plots whose series are not severities
+STYLESHEETS = ("css/app.css", "css/reports.css")
+
+
+def palette_key(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
 
 
 def nice_ceiling(value: float) -> float:
@@ -70,9 +80,12 @@ class Chart(ABC):
     @abstractmethod
     def body(self) -> list[str]: ...
 
-    def render(self) -> SafeString:
+    def render(self, standalone: bool = False) -> SafeString:
         label = escape(self.title)
-        parts = [
+        parts = []
+        if standalone:  # a document of its own: link the page's stylesheets, which define the colours
+            parts += [f'<?xml-stylesheet type="text/css" href="{escape(static(css))}"?>' for css in STYLESHEETS]
+        parts += [
             f'<svg class="chart chart-{self.kind}" viewBox="0 0 {self.width} {self.height}" role="img" '
             f'aria-label="{label}" xmlns="http://www.w3.org/2000/svg">',
             f"<title>{label}</title>",

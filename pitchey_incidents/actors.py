@@ -1,0 +1,12 @@
+"""Who did something, as the timeline, the audit log and every ``requested_by`` column write it."""
+
+from __future__ import annotations
+
+
+def actor_name(actor: object) -> str:
+    """A user's username, a name as given (``"system"``, an integration's name), ``"system"`` for nobody."""
+    if actor is None:
+        return "system"
+    if isinstance(actor, str):
+        return actor
+    return actor.get_username()
