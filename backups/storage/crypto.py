@@ -15,6 +15,7 @@ identities are matched against them, so a wrong key is a clear error before anyt
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import os
 import threading
@@ -72,6 +73,24 @@ def describe(recipients: list[str]) -> dict:
     return {"scheme": SCHEME, "recipients": [{"recipient": r, "fingerprint": fingerprint(r)} for r in recipients]}
 
 
+_identity_file: contextvars.ContextVar[str] = contextvars.ContextVar("age_identity_file", default="")
+
+
+@contextlib.contextmanager
+def identity_file(path: str | Path | None) -> Iterator[None]:
+    """Read with the identities of ``path`` instead of ``BACKUP_AGE_IDENTITY_FILE`` meanwhile
+    (``backup verify --identity``, ``backup restore --identity``: an old key after a rotation)."""
+    token = _identity_file.set(str(path) if path else "")
+    try:
+        yield
+    finally:
+        _identity_file.reset(token)
+
+
+def _identity_path(path: str | Path | None) -> str:
+    return str(path or _identity_file.get() or getattr(settings, "BACKUP_AGE_IDENTITY_FILE", "") or "")
+
+
 @dataclass(frozen=True)
 class Identity:
     key: object  # a pyrage identity
@@ -83,7 +102,7 @@ def identities(path: str | Path | None = None) -> list[Identity]:
     ``#`` comments and blank lines as written by ``age-keygen``."""
     from pyrage import x25519
 
-    path = path or getattr(settings, "BACKUP_AGE_IDENTITY_FILE", "")
+    path = _identity_path(path)
     if not path:
         return []
     try:
@@ -120,7 +139,7 @@ def key_for(encryption: dict, path: str | Path | None = None) -> list[Identity]:
     found = matching(encryption, available)
     if found:
         return found
-    where = str(path or getattr(settings, "BACKUP_AGE_IDENTITY_FILE", "") or "")
+    where = _identity_path(path)
     has = ", ".join(i.recipient for i in available) or "no key"
     source = f"{where} holds {has}" if where else "BACKUP_AGE_IDENTITY_FILE is not set"
     raise AgeKeyError(f"encrypted with age: needs {needed(encryption)}; {source}")
