@@ -49,14 +49,16 @@ def _parse_recipient(text: str):
     from pyrage import ssh, x25519
 
     text = text.strip()
+    if text.upper().startswith("AGE-SECRET-KEY-"):
+        raise AgeKeyError("not an age recipient: a private key where a public one (age1…) belongs")
     try:
         if text.startswith("age1"):
             return x25519.Recipient.from_str(text)
         if text.startswith("ssh-"):
             return ssh.Recipient.from_str(text)
     except Exception as exc:  # pyrage.RecipientError, ValueError: a malformed key
-        raise AgeKeyError(f"not an age recipient: {text[:24]}… ({exc})") from None
-    raise AgeKeyError(f"not an age recipient (age1… or ssh-…): {text[:24]}…")
+        raise AgeKeyError(f"not an age recipient: {text[:12]}… ({exc})") from None
+    raise AgeKeyError(f"not an age recipient (age1… or ssh-…): {text[:12]}…")
 
 
 def recipients_for(tier: str) -> list[str]:
