@@ -102,7 +102,7 @@ class S3Storage(Storage):
         hold = head.get("ObjectLockLegalHoldStatus")
         if hold is None and self.lock_mode:  # not every server names the hold in HEAD
             try:
-                hold = self.client.get_object_legal_hold(Bucket=bucket, Key=key)["LegalHold"]["Status"]
+                hold = self.client.get_object_legal_hold(Bucket=bucket, Key=key).get("LegalHold", {}).get("Status")
             except ClientError:
                 hold = None
         if not mode and hold != "ON":
