@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from . import models
+from incidents.comms import models as comms
+from incidents.lifecycle import models
 
 
 class CommunicationRuleInline(admin.TabularInline):
@@ -21,7 +22,7 @@ class ServiceAdmin(admin.ModelAdmin):
 
 
 class EscalationTargetInline(admin.TabularInline):
-    model = models.EscalationTarget
+    model = comms.EscalationTarget
     extra = 0
 
 
@@ -75,26 +76,26 @@ class MitigationAdmin(admin.ModelAdmin):
 
 
 class OnCallMemberInline(admin.TabularInline):
-    model = models.OnCallMember
+    model = comms.OnCallMember
     extra = 0
 
 
 class OnCallOverrideInline(admin.TabularInline):
-    model = models.OnCallOverride
+    model = comms.OnCallOverride
     extra = 0
 
 
-@admin.register(models.OnCallRotation)
+@admin.register(comms.OnCallRotation)
 class OnCallRotationAdmin(admin.ModelAdmin):
     list_display = ["name", "handoff_at", "shift_s"]
     inlines = [OnCallMemberInline, OnCallOverrideInline]
 
 
-@admin.register(models.Notification)
+@admin.register(comms.Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ["id", "incident", "channel", "target", "kind", "status", "attempts", "created_at", "sent_at"]
     list_filter = ["status", "channel", "kind"]
-    readonly_fields = [f.name for f in models.Notification._meta.fields]
+    readonly_fields = [f.name for f in comms.Notification._meta.fields]
 
 
-from . import admin_detection  # noqa: E402, F401  (detection models)
+from incidents.detection import admin as admin_detection  # noqa: E402, F401  (detection models)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from django.db.models import Count, Sum
 
-from . import metrics_postmortem, selectors
-from .models import Alert, Incident, Notification, Severity
+from incidents.comms.models import Notification
+from incidents.detection.models import Alert
+from incidents.lifecycle import selectors
+from incidents.lifecycle.models import Incident, Severity
+from incidents.postmortems import metrics as metrics_postmortem
 
 
 def collect():

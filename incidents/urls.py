@@ -1,6 +1,8 @@
 from django.urls import path
 
-from . import postmortem_views, report_views, views
+from incidents import views
+from incidents.postmortems import reports as report_views
+from incidents.postmortems import views as postmortem_views
 
 app_name = "incidents"
 

@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from backups import selectors as backup_selectors
+from incidents.lifecycle import selectors, services
+from incidents.lifecycle.models import Incident, PublicStatus, Service, Severity
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.models import AuditEntry, Event
 from pitchey_incidents.roles import has_role
@@ -22,9 +24,6 @@ from recovery import selectors as recovery_selectors
 from recovery.actions import REGISTRY, get_action
 from recovery.controls import EMERGENCY_CONTROLS, control_run
 from recovery.models import RuntimeFlag
-
-from . import selectors, services
-from .models import Incident, PublicStatus, Service, Severity
 
 
 def _require(request, role: str) -> None:

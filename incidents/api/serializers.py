@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from incidents.lifecycle.models import Incident, Mitigation, PublicStatus, Service, Severity, TimelineEntry
 from recovery.actions import REGISTRY
-
-from ..models import Incident, Mitigation, PublicStatus, Service, Severity, TimelineEntry
 
 
 class IncidentSerializer(serializers.ModelSerializer):

@@ -7,11 +7,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from incidents.api import serializers as s
+from incidents.lifecycle import selectors, services
+from incidents.lifecycle.models import Incident, Mitigation, Service, Source
 from recovery.actions import REGISTRY
-
-from .. import selectors, services
-from ..models import Incident, Mitigation, Service, Source
-from . import serializers as s
 
 
 def _valid(serializer_class, request) -> dict:

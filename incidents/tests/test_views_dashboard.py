@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from incidents import services
-from incidents.models import Incident
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Incident
 
 
 def test_anonymous_is_sent_to_login(page, db):

@@ -4,10 +4,9 @@ import json
 
 from django.core.management.base import CommandError
 
+from incidents.lifecycle import selectors, services
+from incidents.lifecycle.models import Incident, Severity, Source
 from pitchey_incidents.cli import DomainCommand, cli_actor
-
-from ... import selectors, services
-from ...models import Incident, Severity, Source
 
 
 def _get(public_id: str) -> Incident:
@@ -113,7 +112,7 @@ class Command(DomainCommand):
             raise CommandError(f"mitigation {mitigation.id} failed")
 
     def do_detect(self, *, no_mitigate, json, **_):
-        from ...detection import detection_run, report_lines
+        from incidents.detection.services import detection_run, report_lines
 
         report = detection_run(mitigate=not no_mitigate)
         if json:

@@ -1,6 +1,0 @@
-"""Alert intake: one small parser per sender behind ``Intake``, looked up by kind."""
-
-from . import alertmanager, generic, grafana  # noqa: F401  (registers the kinds)
-from .base import REGISTRY, Intake, ParsedAlert, get_intake
-
-__all__ = ["REGISTRY", "Intake", "ParsedAlert", "get_intake"]
