@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db.models import Count, Sum
 
 from incidents.comms.models import Notification
+from incidents.detection import selectors as detection_selectors
 from incidents.detection.models import Alert
-from incidents.lifecycle import selectors
 from incidents.lifecycle.models import Incident, Severity
 from incidents.postmortems import metrics as metrics_postmortem
 
@@ -28,7 +28,7 @@ def collect():
         "Alert deliveries received, by source.",
         [({"source": name, "kind": kind}, n or 0) for name, kind, n in received],
     )
-    probes = selectors.probes_with_latest()
+    probes = detection_selectors.probes_with_latest()
     up, latency, values = [], [], []
     for p in probes:
         if p.latest is None:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from backups import selectors as backup_selectors
+from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
 from incidents.lifecycle.models import Incident, PublicStatus, Service, Severity
 from pitchey_incidents.errors import DomainError, InvalidTransition
@@ -54,7 +55,7 @@ def dashboard(request):
     context = {
         "now": timezone.now(),
         "groups": selectors.open_incidents_by_severity(),
-        "services": selectors.service_board(),
+        "services": selectors.service_board(health=detection_selectors.service_health()),
         **_live(),
     }
     fragment = request.GET.get("fragment")

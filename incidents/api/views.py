@@ -8,8 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from incidents.api import serializers as s
+from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
 from incidents.lifecycle.models import Incident, Mitigation, Service, Source
+from pitchey_incidents.roles import role_of
 from recovery.actions import REGISTRY
 
 
@@ -146,7 +148,7 @@ class ActionListView(APIView):
 class ServiceListView(APIView):
     @extend_schema(responses=s.ServiceSerializer(many=True))
     def get(self, request):
-        health = selectors.service_health()
+        health = detection_selectors.service_health()
         return Response(s.ServiceSerializer(Service.objects.all(), many=True, context={"health": health}).data)
 
 
@@ -155,6 +157,4 @@ class WhoAmIView(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request):
-        from pitchey_incidents.roles import role_of
-
         return Response({"username": request.user.get_username(), "role": role_of(request.user)})

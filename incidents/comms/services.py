@@ -1,5 +1,7 @@
 """The notification outbox, the communication matrix and escalation (docs/communications.md).
 
+What an incident's changes set off here is in ``subscribers.py``.
+
 Rows are the truth. A change writes its ``Notification`` rows in the incident's transaction; after
 commit a task delivers each, claiming it with a conditional update. A beat sweeper re-dispatches rows
 whose message or worker was lost. Escalation timers are rows too, fired by a beat task.
@@ -18,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from incidents.comms import tasks
 from incidents.comms.channels import REGISTRY, enabled_channels, get_channel
 from incidents.comms.models import (
     FINISHED_NOTIFICATION_STATUSES,
@@ -34,8 +37,8 @@ from incidents.lifecycle.models import (
     Incident,
     Requirement,
     SeverityPolicy,
-    Status,
 )
+from incidents.lifecycle.services import _record, incident_escalation_due, incident_note
 from pitchey_incidents import events, jobs
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.http import TransportError
@@ -121,8 +124,6 @@ def notification_enqueue(
     targets = [target] if target is not None else impl.targets(kind, incident)
     ctx = incident_context(incident) if incident is not None else {"site": _site(), "at": timezone.now()}
     ctx = _json_safe({**ctx, **(context or {})})
-    from incidents.lifecycle import tasks
-
     rows = []
     with transaction.atomic():
         for name in targets:
@@ -195,8 +196,6 @@ def _mine(row: Notification):
 
 def _wait_for(row: Notification, earlier: Notification, now) -> str:
     """Hand the claim back, uncounted, until the earlier message of this stream is finished."""
-    from incidents.lifecycle import tasks
-
     ready = earlier.lease_until if earlier.status == N.SENDING and earlier.lease_until else earlier.next_attempt_at
     at = max(ready, now) + timedelta(seconds=0.5)
     _mine(row).update(status=N.PENDING, attempts=row.attempts - 1, lease_until=None, next_attempt_at=at)
@@ -220,8 +219,6 @@ def _delivered(row: Notification, response: dict | None, *, note: str = "") -> s
 
 
 def _attempt_failed(row: Notification, exc: TransportError) -> str:
-    from incidents.lifecycle import tasks
-
     now = timezone.now()
     final = exc.permanent or row.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS
     fields = {"in_flight": False, "lease_until": None, "last_error": exc.message[:1000], "last_status_code": exc.status}
@@ -284,15 +281,11 @@ def _note(row: Notification, kind: str, message: str) -> None:
     if row.incident_id is None:
         events.emit(f"notification.{kind}", f"notification:{row.id}", {**data, "message": message})
         return
-    from incidents.lifecycle.services import incident_note
-
     incident_note(incident=row.incident_id, message=message, actor="system", kind=kind, data=data)
 
 
 def notification_sweep(*, grace_s: float | None = None) -> dict[str, int]:
     """Beat: re-dispatch rows whose message never arrived (broker down, worker died), send reminders."""
-    from incidents.lifecycle import tasks
-
     now = timezone.now()
     grace_s = settings.NOTIFICATION_SWEEP_GRACE_S if grace_s is None else grace_s
     stale = Q(status=N.PENDING, next_attempt_at__lt=now - timedelta(seconds=grace_s)) | Q(
@@ -372,8 +365,6 @@ def communications_remind() -> int:
             if not CommunicationDue.objects.filter(id=due.id, reminded_at=None, sent_at=None).update(reminded_at=now):
                 continue
             label = due.get_audience_display().lower()
-            from incidents.lifecycle.services import incident_note
-
             incident_note(
                 incident=due.incident_id,
                 message=f"The {label} communication was due {due.due_at:%H:%M:%S} UTC and has not been sent",
@@ -407,8 +398,6 @@ def escalation_start(incident: Incident, policy: SeverityPolicy | None) -> None:
     ]
     EscalationTimer.objects.bulk_create(timers)
     if any(t.due_at <= timezone.now() for t in timers):
-        from incidents.lifecycle import tasks
-
         jobs.dispatch(tasks.escalation_fire_due)
 
 
@@ -421,8 +410,6 @@ def escalation_stop(incident: Incident, *, up_to: int | None = None) -> int:
 
 def escalation_fire_due(*, limit: int = 200) -> int:
     """Beat: fire the timers that are due, each claimed and paged in one transaction."""
-    from incidents.lifecycle.services import incident_escalation_due
-
     now = timezone.now()
     due = EscalationTimer.objects.filter(fired_at=None, cancelled_at=None, due_at__lte=now).order_by("due_at", "level")
     fired = 0
@@ -440,8 +427,6 @@ def escalation_fire_due(*, limit: int = 200) -> int:
 
 def page_level(incident: Incident, level_number: int, actor: Any, policy: SeverityPolicy | None) -> None:
     """Page one escalation level: on the timeline, and on every channel that carries pages."""
-    from incidents.lifecycle.services import _record
-
     level = EscalationLevel.objects.filter(level=level_number).first()
     name = level.name if level else f"level {level_number}"
     targets = level_targets(level) if level else []
@@ -456,39 +441,3 @@ def page_level(incident: Incident, level_number: int, actor: Any, policy: Severi
     for impl in enabled_channels():
         if impl.wants("page", incident, policy):
             notification_enqueue(incident=incident, channel=impl.name, kind="page", context=context)
-
-
-# --- the hook -------------------------------------------------------------------------------------------
-
-
-def on_incident_change(*, incident: Incident, change: str, actor: Any) -> None:
-    """Called by ``services._after_change`` inside the change's transaction."""
-    from incidents.lifecycle.services import actor_name
-
-    policy = SeverityPolicy.objects.prefetch_related("communications").filter(severity=incident.severity).first()
-    last = incident.timeline.order_by("-at", "-id").first()
-    extra = {"message": incident.resolution if change == "resolved" else (last.message if last else "")}
-    extra["actor"] = actor_name(actor)
-    if change == "declared":
-        communications_plan(incident, policy)
-    if change == "severity_changed":
-        communications_replan(incident, policy)
-    if change == "status_update":
-        _mark_sent(incident, Audience.EXTERNAL, "public update")
-    if change not in ("escalated", "escalation_due"):
-        for impl in enabled_channels():
-            if impl.wants(change, incident, policy):
-                notification_enqueue(
-                    incident=incident,
-                    channel=impl.name,
-                    kind=change,
-                    context=extra,
-                    audience=CHANNEL_AUDIENCE.get(impl.name, ""),
-                )
-    if change in ("escalated", "escalation_due"):  # a commander may escalate even once acknowledged
-        escalation_stop(incident, up_to=incident.escalation_level)
-        page_level(incident, incident.escalation_level, actor, policy)
-    if incident.status != Status.TRIGGERED:
-        escalation_stop(incident)
-    elif change == "declared" or (change == "severity_changed" and not incident.escalation_timers.exists()):
-        escalation_start(incident, policy)  # raised to an auto-paged severity: page as if declared so

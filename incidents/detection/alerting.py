@@ -17,6 +17,7 @@ from datetime import timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from incidents.detection import tasks
 from incidents.detection.intake import ParsedAlert
 from incidents.detection.models import Alert, AlertGroup, AlertSource, AlertSourceKind, AlertStatus
 from incidents.lifecycle import services
@@ -134,8 +135,6 @@ def alerts_ingest(*, source: AlertSource, alerts: list[ParsedAlert]) -> list[str
             if group.incident_id:
                 touched.append(group.incident.public_id)
             if follow_up:
-                from incidents.lifecycle import tasks
-
                 jobs.dispatch(tasks.alert_group_sync, group.id)
     return touched
 

@@ -13,10 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from incidents.detection import alerting
+from incidents.detection import selectors as detection_selectors
 from incidents.detection import services as detection
 from incidents.detection.intake import REGISTRY as INTAKES
 from incidents.detection.intake import get_intake
-from incidents.lifecycle import selectors
 from pitchey_incidents.errors import DomainError
 
 AcceptedSerializer = inline_serializer(
@@ -99,7 +99,7 @@ class HealthView(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request):
         rows = []
-        for probe in selectors.probes_with_latest():
+        for probe in detection_selectors.probes_with_latest():
             r = probe.latest
             rows.append(
                 {

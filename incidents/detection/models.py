@@ -5,11 +5,14 @@ Imported by ``incidents.models`` so that Django registers these models with the 
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from incidents.lifecycle.models import Incident, Service, Severity
+from pitchey_incidents.errors import DomainError
+from recovery.actions import REGISTRY
 
 
 class AlertSourceKind(models.TextChoices):
@@ -193,17 +196,11 @@ class AssessmentRule(models.Model):
         return f"{self.name} → {self.severity}"
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
-        from recovery.actions import REGISTRY
-
         if self.action and self.action not in REGISTRY:
             raise ValidationError({"action": f"unknown action; one of {', '.join(sorted(REGISTRY))}"})
         if self.op != RuleOp.DOWN and (not self.metric or self.threshold is None):
             raise ValidationError({"threshold": "a metric and a threshold are needed unless the rule is 'down'"})
         if self.action:
-            from pitchey_incidents.errors import DomainError
-
             try:
                 REGISTRY[self.action].clean(self.action_params)
             except DomainError as exc:

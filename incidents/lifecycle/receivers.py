@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from incidents.lifecycle import services
 from incidents.lifecycle.models import Incident, Severity, parse_public_id
 from recovery import hooks, signals
 
@@ -22,8 +23,6 @@ def resolve_incident(public_id: str) -> dict | None:
 
 def step_on_timeline(sender, *, run: dict, step: dict, **_) -> None:
     """Each step of a run attached to an incident goes on its timeline."""
-    from incidents.lifecycle import services
-
     number = parse_public_id(run.get("incident") or "")
     if not number or step["status"] == "pending":
         return
@@ -39,8 +38,6 @@ def step_on_timeline(sender, *, run: dict, step: dict, **_) -> None:
 
 def drill_incident(sender, *, run: dict, **_) -> None:
     """A failed or deviated drill opens a P2 incident."""
-    from incidents.lifecycle import services
-
     if run["kind"] != "drill" or not (run["status"] == "failed" or run["deviated"]):
         return
     verdict = "failed" if run["status"] == "failed" else "deviated"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from incidents.lifecycle.models import (
     Incident,
@@ -62,8 +64,6 @@ def severity_policies() -> dict[str, SeverityPolicy]:
 
 def open_incidents_by_severity(*, now=None) -> list[dict]:
     """Open incidents per severity (P0 first), each with its response-time deadline; 3 queries."""
-    from django.utils import timezone
-
     now = now or timezone.now()
     policies = severity_policies()
     groups = {sev: [] for sev in ("P0", "P1", "P2", "P3")}
@@ -80,8 +80,9 @@ def open_incidents_by_severity(*, now=None) -> list[dict]:
     return [{"severity": sev, "policy": policies.get(sev), "incidents": items} for sev, items in groups.items()]
 
 
-def service_board() -> list[Service]:
-    """Every catalog service with the open incidents affecting it (health comes from detection)."""
+def service_board(*, health: dict[str, str]) -> list[Service]:
+    """Every catalog service with the open incidents affecting it, and its health (slug → word, as
+    ``detection.selectors.service_health`` gives it; ``unknown`` when missing)."""
     services = list(Service.objects.all())
     through = Incident.services.through
     affected: dict[int, list[str]] = {}
@@ -89,7 +90,6 @@ def service_board() -> list[Service]:
         incident__in=Incident.objects.open().values("pk")
     ).values_list("service_id", "incident_id"):
         affected.setdefault(service_id, []).append(format_public_id(incident_id))
-    health = service_health()
     for service in services:
         service.open_incidents = sorted(affected.get(service.id, []))
         service.health = health.get(service.slug, "unknown")
@@ -98,44 +98,6 @@ def service_board() -> list[Service]:
 
 def responders() -> list[str]:
     """Usernames that can command an incident (responder role or above), for the assign form."""
-    from django.contrib.auth import get_user_model
-    from django.db.models import Q
-
     users = get_user_model().objects.filter(is_active=True)
     users = users.filter(Q(is_superuser=True) | Q(groups__name__in=["responder", "commander", "admin"]))
     return sorted(set(users.values_list("username", flat=True)))
-
-
-# --- detection ------------------------------------------------------------------------------------
-
-HEALTH_ORDER = {"down": 3, "degraded": 2, "ok": 1}
-HEALTH_WORDS = {"down": "down", "degraded": "degraded", "ok": "healthy"}
-
-
-def probes_with_latest() -> list:
-    """Every enabled probe with ``latest`` (its newest ProbeResult or None), in two queries."""
-    from django.db.models import OuterRef, Subquery
-
-    from incidents.detection.models import Probe, ProbeResult
-
-    newest = ProbeResult.objects.filter(probe=OuterRef("pk")).order_by("-at", "-id").values("id")[:1]
-    probes = list(Probe.objects.filter(enabled=True).select_related("service").annotate(latest_id=Subquery(newest)))
-    results = ProbeResult.objects.in_bulk([p.latest_id for p in probes if p.latest_id])
-    for probe in probes:
-        probe.latest = results.get(probe.latest_id)
-    return probes
-
-
-def service_health() -> dict[str, str]:
-    """slug → healthy | degraded | down, from each service's probes' latest results (worst wins)."""
-    from incidents.detection.models import ProbeKind
-
-    worst: dict[str, str] = {}
-    for probe in probes_with_latest():
-        # Backup age is about the data's protection, not the service's health (the RPO panel shows it).
-        if probe.latest is None or probe.kind == ProbeKind.BACKUP_RPO:
-            continue
-        slug, status = probe.service.slug, probe.latest.status
-        if HEALTH_ORDER.get(status, 0) > HEALTH_ORDER.get(worst.get(slug, ""), 0):
-            worst[slug] = status
-    return {slug: HEALTH_WORDS[status] for slug, status in worst.items()}

@@ -2,7 +2,8 @@
 
 Each service: validates (``DomainError`` naming the field), locks the incident row, checks the state
 machine (``InvalidTransition`` → HTTP 409), changes state, appends a timeline entry and an event in
-the same transaction, and enqueues follow-up work on commit.
+the same transaction, and publishes a typed lifecycle event (``events.py``) whose subscribers do the
+follow-up work: this module does not know who they are.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from incidents.lifecycle import events as lifecycle_events
+from incidents.lifecycle import tasks
 from incidents.lifecycle.models import (
     OPEN_STATUSES,
     EscalationLevel,
@@ -74,17 +77,6 @@ def _record(incident: Incident, kind: str, actor: Actor, message: str, data: dic
         },
     )
     return entry
-
-
-def _after_change(incident: Incident, change: str, actor: Actor) -> None:
-    """Follow-up work for a change, enqueued in the same transaction (outbox rows, timers)."""
-    from incidents.comms.services import on_incident_change
-
-    on_incident_change(incident=incident, change=change, actor=actor)
-    if change == "resolved":
-        from incidents.postmortems.services import postmortem_open
-
-        postmortem_open(incident=incident, actor=actor)
 
 
 def _lock(incident: Incident | int) -> Incident:
@@ -166,14 +158,14 @@ def incident_declare(
             detected_at=detected_at,
         )
         incident.services.set(service_objs)
-        _record(
+        entry = _record(
             incident,
             "declared",
             actor,
             f"{severity} incident declared: {title}",
             {"severity": severity, "services": [s.slug for s in service_objs], "source": source},
         )
-        _after_change(incident, "declared", actor)
+        lifecycle_events.publish(lifecycle_events.Declared(incident, actor, entry.message))
     return incident
 
 
@@ -185,8 +177,8 @@ def incident_acknowledge(*, incident: Incident | int, actor: Actor) -> Incident:
         if incident.commander_id is None and not isinstance(actor, str) and actor is not None:
             incident.commander = actor
         incident.save()
-        _record(incident, "acknowledged", actor, f"Acknowledged by {actor_name(actor)}")
-        _after_change(incident, "acknowledged", actor)
+        entry = _record(incident, "acknowledged", actor, f"Acknowledged by {actor_name(actor)}")
+        lifecycle_events.publish(lifecycle_events.Acknowledged(incident, actor, entry.message))
     return incident
 
 
@@ -202,8 +194,8 @@ def incident_assign(*, incident: Incident | int, commander: str, actor: Actor) -
         _require_open(incident, "assign")
         incident.commander = user
         incident.save()
-        _record(incident, "assigned", actor, f"Commander is now {username}", {"commander": username})
-        _after_change(incident, "assigned", actor)
+        entry = _record(incident, "assigned", actor, f"Commander is now {username}", {"commander": username})
+        lifecycle_events.publish(lifecycle_events.CommanderAssigned(incident, actor, entry.message))
     return incident
 
 
@@ -217,14 +209,14 @@ def incident_change_severity(*, incident: Incident | int, severity: str, reason:
             raise DomainError(f"already {severity}", field="severity")
         before, incident.severity = incident.severity, severity
         incident.save()
-        _record(
+        entry = _record(
             incident,
             "severity_changed",
             actor,
             f"Severity {before} → {severity}: {reason}",
             {"from": before, "to": severity, "reason": reason},
         )
-        _after_change(incident, "severity_changed", actor)
+        lifecycle_events.publish(lifecycle_events.SeverityChanged(incident, actor, entry.message))
     return incident
 
 
@@ -240,8 +232,8 @@ def incident_post_update(*, incident: Incident | int, public_status: str, messag
         _require_open(incident, "post an update on")
         incident.public_status = public_status
         incident.save()
-        _record(incident, "status_update", actor, message, {"public_status": public_status, "public": True})
-        _after_change(incident, "status_update", actor)
+        entry = _record(incident, "status_update", actor, message, {"public_status": public_status, "public": True})
+        lifecycle_events.publish(lifecycle_events.PublicUpdatePosted(incident, actor, entry.message))
     return incident
 
 
@@ -256,14 +248,14 @@ def incident_escalate(*, incident: Incident | int, actor: Actor, reason: str = "
         incident.save()
         level = EscalationLevel.objects.filter(level=incident.escalation_level).first()
         name = level.name if level else f"level {incident.escalation_level}"
-        _record(
+        entry = _record(
             incident,
             "escalated",
             actor,
             f"Escalated to {name}" + (f": {reason}" if reason else ""),
             {"level": incident.escalation_level, "name": name},
         )
-        _after_change(incident, "escalated", actor)
+        lifecycle_events.publish(lifecycle_events.Escalated(incident, actor, entry.message))
     return incident
 
 
@@ -275,7 +267,7 @@ def incident_escalation_due(*, incident: Incident | int, level: int) -> Incident
             return incident
         incident.escalation_level = level
         incident.save()
-        _after_change(incident, "escalation_due", "escalation")
+        lifecycle_events.publish(lifecycle_events.EscalationDue(incident, "escalation"))
     return incident
 
 
@@ -286,8 +278,8 @@ def incident_monitor(*, incident: Incident | int, actor: Actor, message: str = "
         incident.mitigated_at = incident.mitigated_at or timezone.now()
         incident.acknowledged_at = incident.acknowledged_at or incident.mitigated_at
         incident.save()
-        _record(incident, "monitoring", actor, message or "Mitigated; monitoring")
-        _after_change(incident, "monitoring", actor)
+        entry = _record(incident, "monitoring", actor, message or "Mitigated; monitoring")
+        lifecycle_events.publish(lifecycle_events.MonitoringStarted(incident, actor, entry.message))
     return incident
 
 
@@ -304,23 +296,20 @@ def incident_resolve(*, incident: Incident | int, resolution: str, actor: Actor)
         incident.resolution = resolution
         incident.save()
         _record(incident, "resolved", actor, f"Resolved: {resolution}", {"resolution": resolution})
-        _after_change(incident, "resolved", actor)
+        lifecycle_events.publish(lifecycle_events.Resolved(incident, actor, resolution))
     return incident
 
 
 def incident_close(*, incident: Incident | int, actor: Actor) -> Incident:
-    """Close a resolved incident; only once its post-mortem is complete (409 before)."""
-    from incidents.postmortems.models import PostMortem, PostMortemStatus
-
+    """Close a resolved incident, unless a subscriber refuses (the post-mortem is not complete: 409)."""
     with transaction.atomic():
         incident = _lock(incident)
-        if not PostMortem.objects.filter(incident=incident, status=PostMortemStatus.COMPLETE).exists():
-            raise InvalidTransition("the post-mortem is not complete yet", current_status=incident.status)
+        lifecycle_events.publish(lifecycle_events.CloseRequested(incident, actor))
         _move(incident, S.CLOSED)
         incident.closed_at = timezone.now()
         incident.save()
-        _record(incident, "closed", actor, "Closed after the post-mortem")
-        _after_change(incident, "closed", actor)
+        entry = _record(incident, "closed", actor, "Closed after the post-mortem")
+        lifecycle_events.publish(lifecycle_events.Closed(incident, actor, entry.message))
     return incident
 
 
@@ -361,16 +350,14 @@ def mitigation_start(
         mitigation = Mitigation.objects.create(
             incident=incident, action=action, params=cleaned, dry_run=dry_run, requested_by=actor_name(actor)
         )
-        _record(
+        entry = _record(
             incident,
             "mitigation_requested",
             actor,
             f"{'Dry run of' if dry_run else 'Mitigation'} {impl.label} requested",
             {"mitigation": mitigation.id, "action": action, "params": cleaned, "dry_run": dry_run},
         )
-        _after_change(incident, "mitigation_requested", actor)
-        from incidents.lifecycle import tasks
-
+        lifecycle_events.publish(lifecycle_events.MitigationRequested(incident, actor, entry.message))
         jobs.dispatch(tasks.mitigation_run, mitigation.id, inline=inline)
     return mitigation
 
@@ -419,8 +406,6 @@ def _mitigation_finish(mitigation: Mitigation, *, ok: bool, output: str) -> Miti
 
 def mitigations_sweep(*, queued_after_s: int = 60, running_after_s: int = 900) -> dict:
     """Re-dispatch mitigations the broker never delivered; fail those whose worker died."""
-    from incidents.lifecycle import tasks
-
     now = timezone.now()
     stale_queued = list(
         Mitigation.objects.filter(

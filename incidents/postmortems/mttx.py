@@ -17,8 +17,12 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from backups.models import Backup
+from backups.models import Status as BackupStatus
+from backups.selectors import rpo_status
 from incidents.lifecycle.models import Incident, Severity, SeverityPolicy
 from pitchey_incidents.errors import DomainError
+from recovery.selectors import objective_results
 
 DEFAULT_PERIOD = timedelta(days=30)
 
@@ -164,8 +168,6 @@ def weekly_series(*, weeks: int = 12, now: datetime | None = None) -> list[dict]
 
 def objectives(*, since: datetime | None, until: datetime | None) -> dict[str, list[dict]]:
     """Achieved RTO and RPO of finished real recovery runs and drills in the period, oldest first."""
-    from recovery.selectors import objective_results
-
     rows = objective_results(since=since, until=until)
     return {
         "rto": [_objective_row(r, "service") for r in rows if r["objective"] == "rto"],
@@ -186,20 +188,17 @@ def met_ratio(rows: list[dict]) -> float | None:
 def backup_health(*, since: datetime, until: datetime, now: datetime | None = None) -> dict:
     """Share of backups finished in the period that succeeded, and the newest verified backup's age
     against each data type's RPO (``backups.selectors.rpo_status``)."""
-    from backups.models import Backup, Status
-    from backups.selectors import rpo_status
-
     finished = Backup.objects.filter(
-        finished_at__gte=since, finished_at__lt=until, status__in=[Status.SUCCEEDED, Status.FAILED]
+        finished_at__gte=since, finished_at__lt=until, status__in=[BackupStatus.SUCCEEDED, BackupStatus.FAILED]
     )
     counts = dict(finished.values_list("status").annotate(n=Count("id")).order_by())
     total = sum(counts.values())
     data_types = rpo_status(now=now)
     ages = [row["age_s"] for row in data_types if row["age_s"] is not None]
     return {
-        "success_ratio": round(counts.get(Status.SUCCEEDED, 0) / total, 4) if total else None,
-        "succeeded": counts.get(Status.SUCCEEDED, 0),
-        "failed": counts.get(Status.FAILED, 0),
+        "success_ratio": round(counts.get(BackupStatus.SUCCEEDED, 0) / total, 4) if total else None,
+        "succeeded": counts.get(BackupStatus.SUCCEEDED, 0),
+        "failed": counts.get(BackupStatus.FAILED, 0),
         "age_s": min(ages) if ages else None,
         "data_types": data_types,
     }

@@ -13,6 +13,7 @@ from incidents.postmortems import charts
 from incidents.postmortems import mttx as metrics_selectors
 from incidents.postmortems import selectors as postmortem_selectors
 from incidents.postmortems.models import PostMortemDeadline
+from recovery.selectors import runs
 
 SEVERITY_KEYS = [(sev, sev) for sev in Severity.values]
 
@@ -261,8 +262,6 @@ def review_context(period: Period, now: datetime | None = None) -> dict:
 
 def drill_rows(period: Period) -> list[dict]:
     """Drills finished in the period, with how many of their objectives were met."""
-    from recovery.selectors import runs
-
     drills = runs(kind="drill").filter(finished_at__gte=period.since, finished_at__lt=period.until)
     rows = []
     for run in drills.order_by("finished_at", "id"):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Case, Count, IntegerField, Prefetch, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
 from django.utils import timezone
 
-from incidents.comms.models import CommunicationDue, Notification
+from incidents.lifecycle.facts import fact
 from incidents.lifecycle.models import Incident, Mitigation, TimelineEntry
 from incidents.postmortems.models import ACTION_ITEM_OPEN_STATUSES, SECTIONS, ActionItem, PostMortem, PostMortemDeadline
+from recovery.selectors import runs
 
 # Timeline kinds that are bookkeeping about the post-mortem itself, not part of the story.
 NOT_KEY_KINDS = ("postmortem_", "action_item_")
@@ -82,8 +83,6 @@ def incident_record(incident: Incident) -> dict:
 
 def recovery_rows(incident: Incident) -> list[dict]:
     """Recovery runs and drills started for this incident, each objective's achieved RTO/RPO vs target."""
-    from recovery.selectors import runs
-
     rows = []
     for run in runs(incident=incident.public_id).order_by("created_at", "id"):
         base = {"run": run.id, "kind": run.kind, "plan": run.plan, "status": run.status, "dry_run": run.dry_run}
@@ -109,7 +108,7 @@ def recovery_rows(incident: Incident) -> list[dict]:
 def communication_rows(incident: Incident) -> list[dict]:
     """The communication matrix for this incident: each audience's due time against when it was sent."""
     rows = []
-    for due in CommunicationDue.objects.filter(incident=incident).order_by("due_at", "audience"):
+    for due in fact(incident, "communications", default=[]):
         if due.sent_at is None:
             state = "not sent" + (" (overdue)" if due.overdue else "")
         elif due.due_at is None or due.sent_at <= due.due_at:
@@ -131,8 +130,7 @@ def communication_rows(incident: Incident) -> list[dict]:
 
 def notification_counts(incident: Incident) -> list[tuple[str, str, int]]:
     """(channel, status, count) of the outbox rows for this incident."""
-    rows = Notification.objects.filter(incident=incident).values_list("channel", "status").annotate(n=Count("id"))
-    return sorted(rows.order_by())
+    return fact(incident, "notification_counts", default=[])
 
 
 def draft_summary(incident: Incident) -> str:

@@ -1,7 +1,7 @@
 """Every write to post-mortems and action items (keyword-only, one transaction, on the timeline).
 
-A post-mortem opens when its incident resolves (``incidents.services._after_change``) with the
-runbook's four deadlines counted from the resolution. Completing it closes the incident.
+A post-mortem opens when its incident resolves (``subscribers.py``) with the runbook's four deadlines
+counted from the resolution. Completing it closes the incident.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents.lifecycle import services
+from incidents.lifecycle import events, services
 from incidents.lifecycle.models import Incident
 from incidents.lifecycle.services import Actor, actor_name
 from incidents.postmortems import selectors as pm_selectors
@@ -323,19 +323,11 @@ def action_item_delete(*, item: ActionItem | int, actor: Actor, now: datetime | 
 
 
 def _remind(incident: Incident, kind: str, message: str, data: dict) -> None:
-    """A reminder on the timeline and, when Slack is configured, in the notification outbox."""
-    from incidents.comms.channels import REGISTRY
-    from incidents.comms.services import notification_enqueue
-
+    """A reminder on the timeline, and a ``ReminderRecorded`` event (comms sends it to Slack)."""
     services._record(incident, kind, "system", message, data)
-    if REGISTRY["slack"].enabled():
-        url = settings.SITE_URL.rstrip("/") + reverse("incidents:postmortem", args=[incident.public_id])
-        notification_enqueue(
-            incident=incident,
-            channel="slack",
-            kind="postmortem_reminder",
-            context={**data, "message": f"⏰ {message}\n{url}", "postmortem_url": url},
-        )
+    url = settings.SITE_URL.rstrip("/") + reverse("incidents:postmortem", args=[incident.public_id])
+    context = {**data, "message": f"⏰ {message}\n{url}", "postmortem_url": url}
+    events.publish(events.ReminderRecorded(incident, "system", "postmortem_reminder", context))
 
 
 def reminders_send(*, now: datetime | None = None) -> dict:

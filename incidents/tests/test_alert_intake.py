@@ -6,9 +6,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from incidents.detection import alerting
+from incidents.detection import alerting, tasks
 from incidents.detection.models import Alert, AlertGroup, AlertSource
-from incidents.lifecycle import tasks
 from incidents.lifecycle.models import Incident, Status, TimelineEntry
 from incidents.tests.alert_fixtures import am_alert, am_payload, make_source
 

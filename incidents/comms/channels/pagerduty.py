@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from incidents.comms.channels.base import Channel
+from incidents.comms.models import Notification
 from pitchey_incidents.http import request
 
 SEVERITY = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
@@ -30,8 +31,6 @@ class PagerDuty(Channel):
         return bool(settings.PAGERDUTY_ROUTING_KEY)
 
     def wants(self, kind, incident, policy) -> bool:
-        from incidents.comms.models import Notification
-
         triggers = ("declared", "page", "severity_changed")
         triggered = Notification.objects.filter(incident=incident, channel=self.name, kind__in=triggers)
         if kind == "declared":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from incidents.comms.channels.base import Channel, render
+from incidents.comms.models import Notification
 from pitchey_incidents.http import TransportError, request
 
 IMPACT = {"P0": "critical", "P1": "major", "P2": "minor", "P3": "none"}
@@ -25,8 +26,6 @@ class Statuspage(Channel):
         return bool(settings.STATUSPAGE_API_KEY and settings.STATUSPAGE_PAGE_ID)
 
     def wants(self, kind, incident, policy) -> bool:
-        from incidents.comms.models import Notification
-
         if kind == "declared":
             rule = policy.communications.filter(audience="status_page").first() if policy else None
             return bool(rule and rule.requirement == "required")
@@ -62,8 +61,6 @@ class Statuspage(Channel):
         return {"incident": incident}
 
     def _created_id(self, notification) -> str:
-        from incidents.comms.models import Notification
-
         create = (
             Notification.objects.filter(incident_id=notification.incident_id, channel=self.name, kind="declared")
             .only("status", "response")

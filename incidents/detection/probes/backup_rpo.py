@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from backups.selectors import rpo_status
 from incidents.detection.models import ProbeStatus
 from incidents.detection.probes.base import Outcome, ProbeCheck, register
 
@@ -12,8 +13,6 @@ class BackupRpoCheck(ProbeCheck):
     kind = "backup_rpo"
 
     def check(self, probe, config):
-        from backups.selectors import rpo_status
-
         wanted = set(config.get("data_types") or [])
         rows = [r for r in rpo_status() if r["backup_kind"] and (not wanted or r["data_type"] in wanted)]
         if not rows:

@@ -4,6 +4,7 @@ import json
 
 from django.core.management.base import CommandError
 
+from incidents.detection.services import detection_run, report_lines
 from incidents.lifecycle import selectors, services
 from incidents.lifecycle.models import Incident, Severity, Source
 from pitchey_incidents.cli import DomainCommand, cli_actor
@@ -112,8 +113,6 @@ class Command(DomainCommand):
             raise CommandError(f"mitigation {mitigation.id} failed")
 
     def do_detect(self, *, no_mitigate, json, **_):
-        from incidents.detection.services import detection_run, report_lines
-
         report = detection_run(mitigate=not no_mitigate)
         if json:
             self.stdout.write(_dumps(report.as_dict()))
