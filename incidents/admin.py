@@ -15,12 +15,6 @@ class SeverityPolicyAdmin(admin.ModelAdmin):
     inlines = [CommunicationRuleInline]
 
 
-@admin.register(models.Service)
-class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "priority", "rto_target_s", "rto_max_s", "recovery_order"]
-    prepopulated_fields = {"slug": ["name"]}
-
-
 class EscalationTargetInline(admin.TabularInline):
     model = comms.EscalationTarget
     extra = 0

@@ -7,8 +7,9 @@ from django.db.models import Count, Sum
 from incidents.comms.models import Notification
 from incidents.detection import selectors as detection_selectors
 from incidents.detection.models import Alert
-from incidents.lifecycle.models import Incident, Severity
+from incidents.lifecycle.models import Incident
 from incidents.postmortems import metrics as metrics_postmortem
+from recovery.models import Severity
 
 
 def collect():

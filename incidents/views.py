@@ -17,14 +17,14 @@ from django.views.decorators.http import require_http_methods
 from backups import selectors as backup_selectors
 from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
-from incidents.lifecycle.models import Incident, PublicStatus, Service, Severity
+from incidents.lifecycle.models import Incident, PublicStatus
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.models import AuditEntry, Event
 from pitchey_incidents.roles import has_role
 from recovery import selectors as recovery_selectors
 from recovery.actions import REGISTRY, get_action
 from recovery.controls import EMERGENCY_CONTROLS, control_run
-from recovery.models import RuntimeFlag
+from recovery.models import RuntimeFlag, Service, Severity
 
 
 def _require(request, role: str) -> None:

@@ -226,7 +226,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "SeverityEnum": "incidents.lifecycle.models.Severity.choices",
+        "SeverityEnum": "recovery.models.Severity.choices",
         "IncidentStatusEnum": "incidents.lifecycle.models.Status.choices",
         # queued/running/succeeded/failed: mitigations and backups share one set of job states.
         "JobStatusEnum": "incidents.lifecycle.models.MitigationStatus.choices",

@@ -10,9 +10,10 @@ from rest_framework.views import APIView
 from incidents.api import serializers as s
 from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
-from incidents.lifecycle.models import Incident, Mitigation, Service, Source
+from incidents.lifecycle.models import Incident, Mitigation, Source
 from pitchey_incidents.roles import role_of
 from recovery.actions import REGISTRY
+from recovery.models import Service
 
 
 def _valid(serializer_class, request) -> dict:

@@ -18,7 +18,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
 
-from incidents.lifecycle.models import OPEN_STATUSES, Incident, Service, TimelineEntry
+from incidents.lifecycle.models import OPEN_STATUSES, Incident, TimelineEntry
+from recovery.models import Service
 
 HISTORY_DAYS = 90
 SERVICE_STATUS = {

@@ -21,9 +21,10 @@ from incidents.detection import tasks
 from incidents.detection.intake import ParsedAlert
 from incidents.detection.models import Alert, AlertGroup, AlertSource, AlertSourceKind, AlertStatus
 from incidents.lifecycle import services
-from incidents.lifecycle.models import Incident, Service, Status
+from incidents.lifecycle.models import Incident, Status
 from pitchey_incidents import events, jobs
 from pitchey_incidents.errors import DomainError, InvalidTransition
+from recovery.models import Service
 
 SECRET_PREFIX = "pias_"
 LAST_SEEN_RESOLUTION = timedelta(seconds=1)

@@ -58,6 +58,7 @@ BACKUP_DETECTION = {"database-backups", "config-backups", "media-backups", "Back
 
 def seed(apps, only: set[str] | None = None) -> None:
     """Create the default probes and rules that are missing (``only``: just these names)."""
+    # ``apps`` is a migration's: the catalog was the incidents app's until incidents 0007 (now recovery's).
     Service = apps.get_model("incidents", "Service")
     Probe = apps.get_model("incidents", "Probe")
     AssessmentRule = apps.get_model("incidents", "AssessmentRule")

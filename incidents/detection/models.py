@@ -10,9 +10,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents.lifecycle.models import Incident, Service, Severity
+from incidents.lifecycle.models import Incident
 from pitchey_incidents.errors import DomainError
 from recovery.actions import REGISTRY
+from recovery.models import Service, Severity
 
 
 class AlertSourceKind(models.TextChoices):

@@ -18,9 +18,10 @@ from django.utils import timezone
 from incidents.detection.models import AssessmentRule, DetectionCase, Probe, ProbeKind, ProbeResult, ProbeStatus, RuleOp
 from incidents.detection.probes import Outcome, get_check
 from incidents.lifecycle import services
-from incidents.lifecycle.models import Incident, MitigationStatus, Service, Source, Status
+from incidents.lifecycle.models import Incident, MitigationStatus, Source, Status
 from pitchey_incidents import events
 from pitchey_incidents.errors import InvalidTransition
+from recovery.models import Service
 
 ACTOR = "system"
 

@@ -102,6 +102,7 @@ EMERGENCY_CONTACTS = [
 def seed(apps) -> None:
     SeverityPolicy = apps.get_model("incidents", "SeverityPolicy")
     CommunicationRule = apps.get_model("incidents", "CommunicationRule")
+    # ``apps`` is a migration's: the catalog was the incidents app's until incidents 0007 (now recovery's).
     Service = apps.get_model("incidents", "Service")
     EscalationLevel = apps.get_model("incidents", "EscalationLevel")
     EmergencyContact = apps.get_model("incidents", "EmergencyContact")

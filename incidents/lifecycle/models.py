@@ -1,4 +1,8 @@
-"""The incident lifecycle: catalog (severities, services, escalation), incidents, timeline, mitigations."""
+"""The incident lifecycle: severity policies, escalation levels, incidents, timeline, mitigations.
+
+The service catalog (services, their RTO and recovery order) and the severities are recovery's
+(``recovery.models``): incidents link to it.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-
-class Severity(models.TextChoices):
-    P0 = "P0", "P0 – Critical"
-    P1 = "P1", "P1 – Major"
-    P2 = "P2", "P2 – Medium"
-    P3 = "P3", "P3 – Low"
+from recovery.models import Service, Severity
 
 
 class SeverityPolicy(models.Model):
@@ -67,37 +66,6 @@ class CommunicationRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy.severity} {self.audience}: {self.requirement} {self.due_s}"
-
-
-class RecoveryStage(models.IntegerChoices):
-    """The runbook's recovery priorities, in order."""
-
-    DATA_INTEGRITY = 1, "Restore data integrity"
-    AUTHENTICATION = 2, "Restore authentication"
-    CORE_API = 3, "Restore core API"
-    FULL_SERVICE = 4, "Restore full service"
-    PERFORMANCE = 5, "Optimize performance"
-
-
-class Service(models.Model):
-    """A service of the protected platform, with its RTO from the runbook."""
-
-    slug = models.SlugField(unique=True)
-    name = models.CharField(max_length=100)
-    description = models.CharField(max_length=300, blank=True)
-    priority = models.CharField(max_length=2, choices=Severity.choices)
-    rto_target_s = models.PositiveIntegerField()
-    rto_max_s = models.PositiveIntegerField()
-    recovery_order = models.PositiveSmallIntegerField(choices=RecoveryStage.choices)
-    statuspage_component_id = models.CharField(
-        max_length=40, blank=True, help_text="Its component id on Atlassian Statuspage (blank: not published)."
-    )
-
-    class Meta:
-        ordering = ["recovery_order", "priority", "name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class EscalationLevel(models.Model):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.db import transaction
 
 from incidents.lifecycle import services
-from incidents.lifecycle.models import Incident, Severity, parse_public_id
+from incidents.lifecycle.models import Incident, parse_public_id
 from recovery import hooks, signals
+from recovery.models import Severity
 
 
 def resolve_incident(public_id: str) -> dict | None:

@@ -9,7 +9,6 @@ from django.utils import timezone
 from incidents.lifecycle.models import (
     Incident,
     Mitigation,
-    Service,
     SeverityPolicy,
     Status,
     TimelineEntry,
@@ -17,6 +16,7 @@ from incidents.lifecycle.models import (
     parse_public_id,
 )
 from pitchey_incidents.errors import DomainError
+from recovery.models import Service
 
 
 def incident_list(*, status: str | None = None, severity: str | None = None, service: str | None = None) -> QuerySet:

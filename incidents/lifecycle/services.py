@@ -24,8 +24,6 @@ from incidents.lifecycle.models import (
     Mitigation,
     MitigationStatus,
     PublicStatus,
-    Service,
-    Severity,
     Source,
     Status,
     TimelineEntry,
@@ -34,6 +32,7 @@ from pitchey_incidents import events, jobs
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.roles import has_role
 from recovery.actions import get_action
+from recovery.models import Service, Severity
 
 S = Status
 TRANSITIONS: dict[str, set[str]] = {

@@ -20,8 +20,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from backups.models import Backup
 from backups.models import Status as BackupStatus
 from backups.selectors import rpo_status
-from incidents.lifecycle.models import Incident, Severity, SeverityPolicy
+from incidents.lifecycle.models import Incident, SeverityPolicy
 from pitchey_incidents.errors import DomainError
+from recovery.models import Severity
 from recovery.selectors import objective_results
 
 DEFAULT_PERIOD = timedelta(days=30)

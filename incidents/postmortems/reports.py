@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.shortcuts import render
 from django.utils import timezone
 
-from incidents.lifecycle.models import Incident, Severity
+from incidents.lifecycle.models import Incident
 from incidents.postmortems import charts
 from incidents.postmortems import mttx as metrics_selectors
 from incidents.postmortems import selectors as postmortem_selectors
 from incidents.postmortems.models import PostMortemDeadline
+from recovery.models import Severity
 from recovery.selectors import runs
 
 SEVERITY_KEYS = [(sev, sev) for sev in Severity.values]

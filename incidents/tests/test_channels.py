@@ -14,7 +14,8 @@ from django.utils import timezone
 from incidents.comms.models import CommunicationDue, Notification
 from incidents.comms.services import notification_deliver, notification_enqueue
 from incidents.lifecycle import services
-from incidents.lifecycle.models import Incident, Service
+from incidents.lifecycle.models import Incident
+from recovery.models import Service
 
 pytestmark = pytest.mark.django_db
 

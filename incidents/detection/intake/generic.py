@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from incidents.detection.intake.base import Intake, ParsedAlert, need_dict, need_status, need_str, register
-from incidents.lifecycle.models import Severity
 from pitchey_incidents.errors import DomainError
+from recovery.models import Severity
 
 MAX_ALERTS = 1000
 

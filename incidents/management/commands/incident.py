@@ -6,8 +6,9 @@ from django.core.management.base import CommandError
 
 from incidents.detection.services import detection_run, report_lines
 from incidents.lifecycle import selectors, services
-from incidents.lifecycle.models import Incident, Severity, Source
+from incidents.lifecycle.models import Incident, Source
 from pitchey_incidents.cli import DomainCommand, cli_actor
+from recovery.models import Severity
 
 
 def _get(public_id: str) -> Incident:
