@@ -1,6 +1,11 @@
+"""The admin: lifecycle's models here (escalation levels show comms' targets inline); each
+sub-package's own models in its ``admin.py``, loaded from here (the module Django's admin looks for)."""
+
 from django.contrib import admin
 
+from incidents.comms import admin as comms_admin  # noqa: F401  (outbox, on-call)
 from incidents.comms import models as comms
+from incidents.detection import admin as detection_admin  # noqa: F401  (alert sources, probes, rules)
 from incidents.lifecycle import models
 
 
@@ -67,29 +72,3 @@ class MitigationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-
-class OnCallMemberInline(admin.TabularInline):
-    model = comms.OnCallMember
-    extra = 0
-
-
-class OnCallOverrideInline(admin.TabularInline):
-    model = comms.OnCallOverride
-    extra = 0
-
-
-@admin.register(comms.OnCallRotation)
-class OnCallRotationAdmin(admin.ModelAdmin):
-    list_display = ["name", "handoff_at", "shift_s"]
-    inlines = [OnCallMemberInline, OnCallOverrideInline]
-
-
-@admin.register(comms.Notification)
-class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["id", "incident", "channel", "target", "kind", "status", "attempts", "created_at", "sent_at"]
-    list_filter = ["status", "channel", "kind"]
-    readonly_fields = [f.name for f in comms.Notification._meta.fields]
-
-
-from incidents.detection import admin as admin_detection  # noqa: E402, F401  (detection models)

@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.syndication.views import Feed
 from django.db.models import Prefetch, Q
 from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
 
@@ -131,10 +131,3 @@ class StatusFeed(Feed):
 
     def item_updateddate(self, item):
         return item[1]
-
-
-app_name = "status"
-urlpatterns = [
-    path("", status_page, name="page"),
-    path("feed.atom", login_not_required(StatusFeed()), name="feed"),
-]
