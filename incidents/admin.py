@@ -10,7 +10,7 @@ from incidents.lifecycle import models
 
 
 class CommunicationRuleInline(admin.TabularInline):
-    model = models.CommunicationRule
+    model = comms.CommunicationRule
     extra = 0
 
 
@@ -31,7 +31,7 @@ class EscalationLevelAdmin(admin.ModelAdmin):
     inlines = [EscalationTargetInline]
 
 
-@admin.register(models.EmergencyContact)
+@admin.register(comms.EmergencyContact)
 class EmergencyContactAdmin(admin.ModelAdmin):
     list_display = ["role", "contact", "availability", "order"]
 

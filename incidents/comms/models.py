@@ -1,5 +1,5 @@
-"""Communications data: the notification outbox, the communication matrix per incident,
-escalation targets and timers, and on-call rotations.
+"""Communications data: the communication matrix (per severity, and per incident), emergency
+contacts, the notification outbox, escalation targets and timers, and on-call rotations.
 
 Imported by ``incidents.models`` so that Django registers these models with the app.
 """
@@ -12,19 +12,49 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from incidents.lifecycle.models import Audience, EscalationLevel, Incident, Requirement
+from incidents.lifecycle.models import EscalationLevel, Incident, SeverityPolicy
 
-__all__ = [
-    "FINISHED_NOTIFICATION_STATUSES",
-    "CommunicationDue",
-    "EscalationTarget",
-    "EscalationTimer",
-    "Notification",
-    "NotificationStatus",
-    "OnCallMember",
-    "OnCallOverride",
-    "OnCallRotation",
-]
+
+class Audience(models.TextChoices):
+    INTERNAL = "internal", "Internal"
+    EXTERNAL = "external", "External"
+    STATUS_PAGE = "status_page", "Status page"
+    CUSTOMER_EMAIL = "customer_email", "Customer email"
+
+
+class Requirement(models.TextChoices):
+    REQUIRED = "required", "Required"
+    OPTIONAL = "optional", "Optional"
+    NONE = "none", "Not sent"
+
+
+class CommunicationRule(models.Model):
+    """One cell of the runbook's communication matrix: who must hear, and by when."""
+
+    policy = models.ForeignKey(SeverityPolicy, on_delete=models.CASCADE, related_name="communications")
+    audience = models.CharField(max_length=20, choices=Audience.choices)
+    requirement = models.CharField(max_length=10, choices=Requirement.choices, default=Requirement.REQUIRED)
+    due_s = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds after declaration; 0 = immediate.")
+
+    class Meta:
+        ordering = ["policy__severity", "audience"]
+        constraints = [models.UniqueConstraint(fields=["policy", "audience"], name="one_rule_per_audience")]
+
+    def __str__(self) -> str:
+        return f"{self.policy.severity} {self.audience}: {self.requirement} {self.due_s}"
+
+
+class EmergencyContact(models.Model):
+    role = models.CharField(max_length=80, unique=True)
+    contact = models.CharField(max_length=200)
+    availability = models.CharField(max_length=80)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "role"]
+
+    def __str__(self) -> str:
+        return self.role
 
 
 class NotificationStatus(models.TextChoices):

@@ -7,8 +7,8 @@ from datetime import datetime
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from incidents.comms.models import OnCallMember, OnCallOverride, OnCallRotation
-from incidents.lifecycle.models import EmergencyContact, EscalationLevel
+from incidents.comms.models import EmergencyContact, OnCallMember, OnCallOverride, OnCallRotation
+from incidents.lifecycle.models import EscalationLevel
 
 
 def _rotations(at: datetime):

@@ -24,20 +24,15 @@ from incidents.comms import tasks
 from incidents.comms.channels import REGISTRY, enabled_channels, get_channel
 from incidents.comms.models import (
     FINISHED_NOTIFICATION_STATUSES,
+    Audience,
     CommunicationDue,
     EscalationTimer,
     Notification,
     NotificationStatus,
+    Requirement,
 )
 from incidents.comms.oncall import level_targets
-from incidents.lifecycle.models import (
-    OPEN_STATUSES,
-    Audience,
-    EscalationLevel,
-    Incident,
-    Requirement,
-    SeverityPolicy,
-)
+from incidents.lifecycle.models import OPEN_STATUSES, EscalationLevel, Incident, SeverityPolicy
 from incidents.lifecycle.services import _record, incident_escalation_due, incident_note
 from pitchey_incidents import events, jobs
 from pitchey_incidents.errors import DomainError

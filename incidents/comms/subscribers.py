@@ -5,6 +5,7 @@ commit (or roll back) with the change; delivery happens after commit (``services
 from __future__ import annotations
 
 from incidents.comms.channels import REGISTRY, enabled_channels
+from incidents.comms.models import Audience
 from incidents.comms.services import (
     CHANNEL_AUDIENCE,
     _mark_sent,
@@ -31,7 +32,7 @@ from incidents.lifecycle.events import (
     SeverityChanged,
     subscribe,
 )
-from incidents.lifecycle.models import Audience, Incident, SeverityPolicy, Status
+from incidents.lifecycle.models import Incident, SeverityPolicy, Status
 from incidents.lifecycle.services import actor_name
 
 

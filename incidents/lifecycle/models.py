@@ -39,35 +39,6 @@ class SeverityPolicy(models.Model):
         return timedelta(seconds=self.response_time_s)
 
 
-class Audience(models.TextChoices):
-    INTERNAL = "internal", "Internal"
-    EXTERNAL = "external", "External"
-    STATUS_PAGE = "status_page", "Status page"
-    CUSTOMER_EMAIL = "customer_email", "Customer email"
-
-
-class Requirement(models.TextChoices):
-    REQUIRED = "required", "Required"
-    OPTIONAL = "optional", "Optional"
-    NONE = "none", "Not sent"
-
-
-class CommunicationRule(models.Model):
-    """One cell of the runbook's communication matrix: who must hear, and by when."""
-
-    policy = models.ForeignKey(SeverityPolicy, on_delete=models.CASCADE, related_name="communications")
-    audience = models.CharField(max_length=20, choices=Audience.choices)
-    requirement = models.CharField(max_length=10, choices=Requirement.choices, default=Requirement.REQUIRED)
-    due_s = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds after declaration; 0 = immediate.")
-
-    class Meta:
-        ordering = ["policy__severity", "audience"]
-        constraints = [models.UniqueConstraint(fields=["policy", "audience"], name="one_rule_per_audience")]
-
-    def __str__(self) -> str:
-        return f"{self.policy.severity} {self.audience}: {self.requirement} {self.due_s}"
-
-
 class EscalationLevel(models.Model):
     """The runbook's escalation policy: who is paged, and how long after declaration."""
 
@@ -80,19 +51,6 @@ class EscalationLevel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.level}. {self.name} (+{self.delay_s // 60} min)"
-
-
-class EmergencyContact(models.Model):
-    role = models.CharField(max_length=80, unique=True)
-    contact = models.CharField(max_length=200)
-    availability = models.CharField(max_length=80)
-    order = models.PositiveSmallIntegerField(default=0)
-
-    class Meta:
-        ordering = ["order", "role"]
-
-    def __str__(self) -> str:
-        return self.role
 
 
 class Status(models.TextChoices):
