@@ -147,6 +147,8 @@ class S3Storage(Storage):
 
 
 def describe_lock(lock: dict) -> str:
+    if lock.get("error"):
+        return f"lock unknown, so kept: {lock['error']}"
     if lock.get("legal_hold"):
         return "legal hold"
     return f"{lock.get('mode')} mode until {lock.get('retain_until')}"

@@ -18,6 +18,7 @@ from backups import manifest as mf
 from backups import restore, services
 from backups.models import Status
 from backups.storage import crypto
+from backups.verify import verify_path
 from pitchey_incidents.testing import ROOT
 
 from .conftest import fingerprint
@@ -87,6 +88,8 @@ def test_encrypted_backup_restores_with_stock_age_zstd_and_pg_restore(pg_target,
     with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
         result = restore.restore_database(backup=backup, database_url=url)
         assert result["tier"] == "local" and fingerprint(url) == fingerprint(pg_target)
+    by_path = verify_path(stored)  # `backup verify PATH`: the file and the manifest beside it, no catalog
+    assert by_path["ok"] and by_path["encryption"]["key"] == keys["new"].recipient, by_path["detail"]
     verified = services.backup_verify(backup_id=backup.id, restore_test=True)
     assert verified.verification["ok"], verified.verification["detail"]
     local = verified.verification["tiers"]["local"]
@@ -244,6 +247,7 @@ import hashlib, resource, sys
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
 from backups.storage import crypto
+from backups.verify import verify_path
 from backups import pipeline
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 stored = crypto.encrypt_file(Path({str(src)!r}), Path({str(tmp_path / "big.age")!r}), [{keys["new"].recipient!r}],
