@@ -537,7 +537,7 @@ def _lock_of(location: BackupLocation) -> dict | None:
 
 
 def _delete_copy(location: BackupLocation) -> None:
-    """Delete a copy's files. A locked file is never sent a DELETE (``Locked`` is logged, the rest go on)."""
+    """Delete a copy's files. A locked file is never sent a DELETE: ``Locked`` is raised, and the copy stays."""
     storage = _storage_of(location)
     for name in _copy_names(location):
         try:

@@ -219,11 +219,7 @@ def verify(
     checks = []
     t_all = time.monotonic()
     if key and not key["key_available"]:
-        # Encrypted, and no identity here opens it (a server may hold only the public keys): its
-        # stored bytes are checked; reading them needs the key (a restore test fails without it).
-        if depth == "restore":
-            checks.append(_no_key("restore", manifest, key))
-        levels = [level for level in levels if level == "checksum"]
+        levels, checks = _without_key(levels, depth, manifest, key)
     for part in mf.stored_parts(manifest):
         for level in levels:
             if part["part"] == "globals" and level in ("list", "restore"):
@@ -245,10 +241,16 @@ def verify(
     }
     if key:
         result["encryption"] = key
-        result["detail"] += f"; encrypted with age: needs {key['needs']}" + (
-            f" (here: {key['key']})" if key["key_available"] else " (not available here: checked by SHA-256 only)"
-        )
+        here = f"here: {key['key']}" if key["key_available"] else "not available here: checked by SHA-256 only"
+        result["detail"] += f"; encrypted with age: needs {key['needs']} ({here})"
     return result
+
+
+def _without_key(levels: list[str], depth: str, manifest: dict, key: dict) -> tuple[list[str], list[dict]]:
+    """Encrypted, and no identity here opens it (a server may hold only the public keys): its stored
+    bytes are checked; reading them needs the key, so a restore test fails without it."""
+    checks = [_no_key("restore", manifest, key)] if depth == "restore" else []
+    return [level for level in levels if level == "checksum"], checks
 
 
 def _key_status(manifest: dict) -> dict | None:
