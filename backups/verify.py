@@ -239,11 +239,14 @@ def verify(
         "duration_s": round(time.monotonic() - t_all, 3),
         "checks": checks,
     }
-    if key:
-        result["encryption"] = key
-        here = f"here: {key['key']}" if key["key_available"] else "not available here: checked by SHA-256 only"
-        result["detail"] += f"; encrypted with age: needs {key['needs']} ({here})"
-    return result
+    return _with_key(result, key) if key else result
+
+
+def _with_key(result: dict, key: dict) -> dict:
+    """The result says which age key the copy needs, and whether it was here to read it."""
+    here = f"here: {key['key']}" if key["key_available"] else "not available here: checked by SHA-256 only"
+    detail = f"{result['detail']}; encrypted with age: needs {key['needs']} ({here})"
+    return result | {"encryption": key, "detail": detail}
 
 
 def _without_key(levels: list[str], depth: str, manifest: dict, key: dict) -> tuple[list[str], list[dict]]:

@@ -83,18 +83,22 @@ def test_encrypted_backup_restores_with_stock_age_zstd_and_pg_restore(pg_target,
     globals_file = next(folder.glob("*.globals.sql.zst.age"))
     assert "CREATE ROLE" in _sh(f"age -d -i '{keys['new'].path}' '{globals_file}' | zstd -dc").stdout
 
-    # Our restore decrypts on the way, with the identity file.
-    settings.BACKUP_AGE_IDENTITY_FILE = str(keys["new"].path)
+    _restore_and_verify_with_the_key(backup, stored, keys["new"], pg_target, settings)
+
+
+def _restore_and_verify_with_the_key(backup, stored: Path, key: Key, pg_target: str, settings) -> None:
+    """Our restore and every depth of verification decrypt on the way, with the identity file."""
+    settings.BACKUP_AGE_IDENTITY_FILE = str(key.path)
     with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
         result = restore.restore_database(backup=backup, database_url=url)
         assert result["tier"] == "local" and fingerprint(url) == fingerprint(pg_target)
     by_path = verify_path(stored)  # `backup verify PATH`: the file and the manifest beside it, no catalog
-    assert by_path["ok"] and by_path["encryption"]["key"] == keys["new"].recipient, by_path["detail"]
+    assert by_path["ok"] and by_path["encryption"]["key"] == key.recipient, by_path["detail"]
     verified = services.backup_verify(backup_id=backup.id, restore_test=True)
     assert verified.verification["ok"], verified.verification["detail"]
     local = verified.verification["tiers"]["local"]
     assert {c["check"] for c in local["checks"]} == {"checksum", "decompress", "list", "restore"}
-    assert local["encryption"]["key_available"] and local["encryption"]["key"] == keys["new"].recipient
+    assert local["encryption"]["key_available"] and local["encryption"]["key"] == key.recipient
 
 
 @pytest.mark.postgres
