@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from django import template
+from django.utils import timezone
 
 from .. import oncall
 from ..models import CommunicationDue, Notification
@@ -16,6 +17,7 @@ def incident_communications(incident):
     dues = list(CommunicationDue.objects.filter(incident=incident).order_by("due_at", "audience"))
     notifications = list(Notification.objects.filter(incident=incident).order_by("created_at", "id"))
     return {
+        "now": timezone.now(),  # Django's timesince/timeuntil would read datetime.now(), not the app's clock
         "incident": incident,
         "dues": dues,
         "notifications": notifications,
