@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint format migrate clean
+.PHONY: install run test test-any-date lint format migrate clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s)" % sys.version.split()[0])'
@@ -29,6 +29,16 @@ run: install
 
 test: install
 	$(BIN)/pytest
+
+# The suite on another date: under libfaketime two years ahead, then a year back. Workers and servers the
+# tests start inherit the fake clock; PostgreSQL and Redis keep the real one. No test may depend on today.
+FAKETIME_OFFSETS ?= +730d -365d
+test-any-date: install
+	@command -v faketime >/dev/null || { echo "test-any-date: skipped, faketime is not installed (apt-get install faketime)"; exit 0; }; \
+	for offset in $(FAKETIME_OFFSETS); do \
+	  echo "== pytest under faketime $$offset ($$(faketime -f "$$offset" date -u '+%F %T UTC'))"; \
+	  faketime -f "$$offset" $(BIN)/pytest $(PYTEST_ARGS) || exit 1; \
+	done
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
