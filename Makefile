@@ -30,14 +30,17 @@ run: install
 test: install
 	$(BIN)/pytest
 
-# The suite on another date: under libfaketime two years ahead, then a year back. Workers and servers the
-# tests start inherit the fake clock; PostgreSQL and Redis keep the real one. No test may depend on today.
+# The suite on another date: under libfaketime two years ahead, then a year back; no test may depend on
+# today. Workers and servers the tests start inherit the fake wall clock (the monotonic clock stays real:
+# see scripts/faketime/sitecustomize.py). A PostgreSQL or Redis server keeps its own clock, and backups
+# take their snapshot time from PostgreSQL: with DATABASE_URL set, run that server under faketime too.
 FAKETIME_OFFSETS ?= +730d -365d
 test-any-date: install
 	@command -v faketime >/dev/null || { echo "test-any-date: skipped, faketime is not installed (apt-get install faketime)"; exit 0; }; \
 	for offset in $(FAKETIME_OFFSETS); do \
 	  echo "== pytest under faketime $$offset ($$(faketime -f "$$offset" date -u '+%F %T UTC'))"; \
-	  faketime -f "$$offset" $(BIN)/pytest $(PYTEST_ARGS) || exit 1; \
+	  PYTHONPATH=$(CURDIR)/scripts/faketime$${PYTHONPATH:+:$$PYTHONPATH} \
+	    faketime --exclude-monotonic -f "$$offset" $(BIN)/pytest $(PYTEST_ARGS) || exit 1; \
 	done
 
 lint: install
