@@ -98,11 +98,12 @@ class Clock:
         monkeypatch.setattr(timezone, "now", self.read)
         # ``default=timezone.now`` holds the function itself, not the module attribute: point those
         # defaults (and the field's cached copy of it) at this clock too, or new rows get the wall clock.
+        # The cached copy first: reading it caches the real default, which is what undoing puts back.
         for model in apps.get_models():
             for field in model._meta.concrete_fields:
                 if field.default is real_now:
-                    monkeypatch.setattr(field, "default", self.read)
                     monkeypatch.setattr(field, "_get_default", self.read)
+                    monkeypatch.setattr(field, "default", self.read)
 
     def read(self) -> datetime:
         return self.now
