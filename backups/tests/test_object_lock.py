@@ -20,6 +20,8 @@ from backups.storage.s3 import S3Storage
 from .conftest import moto_s3
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# The S3 server keeps a lock by its own wall clock, so these tests age their backups against the same
+# clock (not the test clock): a retain-until date must be in the server's future to lock anything.
 
 
 @pytest.fixture
