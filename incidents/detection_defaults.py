@@ -49,7 +49,23 @@ RULES = [
     ("Low cache hit rate", "redis", "", "lt", "hit_ratio", 0.7, "P3", "", {}),
     ("API endpoint down", "http", "", "down", "", None, "P1", "", {}),
     ("Backups past their RPO", "backup_rpo", "", "gt", "breaches", 0, "P2", "", {}),
+    # Continuous archiving of the database (docs/backups.md, "Point-in-time recovery").
+    ("WAL lost: point-in-time recovery has a gap", "backup_rpo", "database-backups", "gt", "wal_gaps", 0, "P2", "", {}),
+    (
+        "Replication slot keeps too much WAL",
+        "backup_rpo",
+        "database-backups",
+        "gt",
+        "slot_over_warning",
+        0,
+        "P3",
+        "",
+        {},
+    ),
 ]
+
+# The continuous-archiving rules, seeded on their own on installs that predate them.
+PITR_DETECTION = {"WAL lost: point-in-time recovery has a gap", "Replication slot keeps too much WAL"}
 
 
 # The backup probes and their rule, by name: seeded on their own on installs that predate them.

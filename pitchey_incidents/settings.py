@@ -247,8 +247,10 @@ BACKUP_HEARTBEAT_TIMEOUT_S = env_int("BACKUP_HEARTBEAT_TIMEOUT_S", 120, minimum=
 BACKUP_SCRATCH_DATABASE_URL = env_str("BACKUP_SCRATCH_DATABASE_URL", "")
 BACKUP_S3_PART_SIZE_MB = env_int("BACKUP_S3_PART_SIZE_MB", 16, minimum=5)
 # Continuous archiving (docs/backups.md, "Point-in-time recovery"): a role with REPLICATION on the
-# protected PostgreSQL; empty turns it off. The receiver keeps WAL in a spool until it is on the tiers.
+# protected PostgreSQL. The receiver keeps WAL in a spool until it is on the tiers.
+# With PITR_AUTO and no PITR_DATABASE_URL, the protected database itself when its role may replicate.
 PITR_DATABASE_URL = env_str("PITR_DATABASE_URL", "")
+PITR_AUTO = env_bool("PITR_AUTO", True)
 PITR_SLOT = env_str("PITR_SLOT", "pitchey_pitr")
 PITR_SPOOL_DIR = Path(env_str("PITR_SPOOL_DIR", str(VAR_DIR / "wal-spool")))
 PITR_RESTORE_DIR = Path(env_str("PITR_RESTORE_DIR", str(VAR_DIR / "pitr")))

@@ -15,7 +15,7 @@ import subprocess
 import tarfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -56,6 +56,18 @@ class WalPlan:
     @property
     def last(self) -> str | None:
         return self.segments[-1] if self.segments else None
+
+
+def parse_target(text: str) -> datetime | None:
+    """``latest`` (None), or an ISO 8601 time; one without an offset is UTC."""
+    from django.utils.dateparse import parse_datetime
+
+    if text.strip().lower() == "latest":
+        return None
+    value = parse_datetime(text.strip().replace(" ", "T", 1))
+    if value is None:
+        raise ValueError(f"not a time: {text!r} (use ISO 8601, e.g. 2026-12-02T11:05:00Z, or latest)")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def base_backup_for(to_time: datetime | None) -> Backup:
@@ -126,6 +138,26 @@ def restore_to_time(
         "duration_s": round(time.monotonic() - started, 3),
         "stop": f"{pg_bin('pg_ctl')} stop -D {datadir}",
     }
+
+
+def pitr_restore(*, to_time: str, actor: object, port: int | None = None, datadir: Path | None = None) -> dict:
+    """``restore_to_time`` for people and plans: parses ``to_time`` (ISO 8601 or ``latest``), audits
+    who asked and what came of it. A target it cannot reach is a ``Conflict`` naming why."""
+    from pitchey_incidents import events
+    from pitchey_incidents.actors import actor_name
+    from pitchey_incidents.errors import Conflict, DomainError
+
+    try:
+        target = parse_target(to_time)
+    except ValueError as exc:
+        raise DomainError(str(exc), field="to_time") from None
+    try:
+        result = restore_to_time(to_time=target, port=port, datadir=datadir)
+    except RestoreError as exc:
+        events.audit(actor=actor_name(actor), action="backup.pitr_restore", data={"to_time": to_time, "error": str(exc)})
+        raise Conflict(str(exc)) from None
+    events.audit(actor=actor_name(actor), action="backup.pitr_restore", data=result)
+    return result
 
 
 def connection_url(port: int) -> str:

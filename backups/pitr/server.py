@@ -30,7 +30,12 @@ def pg_bin(name: str) -> str:
 
 
 def source_url() -> str:
-    return settings.PITR_DATABASE_URL
+    from . import source_url as configured_url
+
+    url = configured_url()
+    if not url:
+        raise RuntimeError("continuous archiving is off: set PITR_DATABASE_URL (a role with REPLICATION)")
+    return url
 
 
 def tool_env(url: str) -> tuple[str, dict]:

@@ -57,6 +57,7 @@ def backup_paths(settings, tmp_path):
     settings.R2_BUCKET = ""
     settings.R2_ARCHIVE_BUCKET = ""
     settings.BACKUP_MAX_BYTES_PER_S = 0
+    settings.PITR_AUTO = False  # continuous archiving only where a test turns it on
     (tmp_path / "media").mkdir()
     return tmp_path
 
