@@ -154,7 +154,8 @@ def pitr_restore(*, to_time: str, actor: object, port: int | None = None, datadi
     try:
         result = restore_to_time(to_time=target, port=port, datadir=datadir)
     except RestoreError as exc:
-        events.audit(actor=actor_name(actor), action="backup.pitr_restore", data={"to_time": to_time, "error": str(exc)})
+        failed = {"to_time": to_time, "error": str(exc)}
+        events.audit(actor=actor_name(actor), action="backup.pitr_restore", data=failed)
         raise Conflict(str(exc)) from None
     events.audit(actor=actor_name(actor), action="backup.pitr_restore", data=result)
     return result
