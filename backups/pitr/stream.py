@@ -90,7 +90,8 @@ def slot_guard(*, conn=None, slot: str | None = None, before_drop=None) -> dict:
                 before_drop()
             _drop(conn, slot)
             stream.state, stream.detail = "dropped", f"dropped at {state.lag_bytes} bytes behind"
-            stream.save(update_fields=["state", "detail"])
+            stream.lag_bytes = None  # the server keeps nothing for it any more
+            stream.save(update_fields=["state", "detail", "lag_bytes"])
             record_gap(
                 stream,
                 f"replication slot {slot} dropped: it kept {state.lag_bytes} bytes of WAL on the server, over "
