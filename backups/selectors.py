@@ -14,17 +14,21 @@ def _stored() -> Exists:
     return Exists(BackupLocation.objects.filter(backup=OuterRef("pk")))
 
 
+def _with_locations() -> QuerySet[Backup]:
+    return Backup.objects.prefetch_related(Prefetch("locations", queryset=BackupLocation.objects.order_by("id")))
+
+
 def backup_list(*, kind: str | None = None, status: str | None = None) -> QuerySet[Backup]:
-    qs = Backup.objects.prefetch_related(Prefetch("locations", queryset=BackupLocation.objects.order_by("id")))
-    if kind:
-        qs = qs.filter(kind=kind)
+    """Newest first; WAL segments (one per 16 MiB of WAL) only when asked for with ``kind="wal"``."""
+    qs = _with_locations()
+    qs = qs.filter(kind=kind) if kind else qs.exclude(kind=Kind.WAL)
     if status:
         qs = qs.filter(status=status)
     return qs.order_by("-created_at", "-id")
 
 
 def backup_get(backup_id: int) -> Backup:
-    return backup_list().get(id=backup_id)
+    return _with_locations().get(id=backup_id)
 
 
 def latest_succeeded_backup(kind: str = "database") -> Backup | None:

@@ -503,7 +503,7 @@ def prune_plan(*, now: datetime | None = None) -> list[dict]:
     ordered by their recorded snapshot time, never the newest verified copy of a kind in a tier."""
     now = now or timezone.now()
     plan = []
-    for kind in Kind.values:
+    for kind in Kind.values:  # basebackup before wal: the WAL a kept base backup needs stays
         policy = _policy(kind)
         for tier in Tier.values:
             days = policy.retention_days(tier)
@@ -516,8 +516,12 @@ def prune_plan(*, now: datetime | None = None) -> list[dict]:
             )
             newest_verified = next((loc.id for loc in locations if loc.verified_at and loc.backup.verified_at), None)
             cutoff = now - timedelta(days=days)
+            needed = _wal_needed_from(tier, plan) if kind == Kind.WAL else None
             for loc in locations:
                 recorded = loc.backup.snapshot_at or loc.backup.finished_at
+                segment = loc.backup.manifest.get("wal", {}).get("segment", "")
+                if needed and segment >= needed:
+                    continue  # a base backup kept in this tier replays from it
                 if recorded and recorded < cutoff and loc.id != newest_verified:
                     plan.append(
                         {
@@ -531,6 +535,19 @@ def prune_plan(*, now: datetime | None = None) -> list[dict]:
                         }
                     )
     return plan
+
+
+def _wal_needed_from(tier: str, plan: list[dict]) -> str | None:
+    """The first WAL segment the oldest base backup kept in ``tier`` (not in ``plan``) needs."""
+    going = {item["location"] for item in plan}
+    starts = [
+        loc.backup.manifest.get("pitr", {}).get("start_segment")
+        for loc in BackupLocation.objects.filter(
+            tier=tier, backup__kind=Kind.BASEBACKUP, backup__status=Status.SUCCEEDED
+        ).select_related("backup")
+        if loc.id not in going
+    ]
+    return min((s for s in starts if s), default=None)
 
 
 def backups_prune(*, actor: object = "system", dry_run: bool = False, now: datetime | None = None) -> dict:

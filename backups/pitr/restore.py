@@ -252,12 +252,14 @@ def lay_out_wal(base: Backup, waldir: Path) -> WalPlan:
 def _fetch_segment(name: str, backup: Backup | None, spooled: Path | None, dest: Path, plan: WalPlan) -> bool:
     if backup is not None:
         part = backup.manifest["parts"][0]
+        tmp = dest.with_name(dest.name + ".part")  # never a damaged segment where recovery looks
         for location in _locations(backup):
             try:
-                decompress_to(location_opener(location), part, dest)
+                decompress_to(location_opener(location), part, tmp)
+                tmp.rename(dest)
                 return True
             except (DamagedCopy, StorageError, OSError):
-                continue
+                tmp.unlink(missing_ok=True)
         plan.damaged.append(name)
     if spooled is not None:
         shutil.copyfile(spooled, dest)

@@ -4,19 +4,24 @@ protected server, the WAL receiver streaming from its slot with ``pg_receivewal`
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import signal
 import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
+from django.core.management import call_command
 
 from backups.models import Backup, Kind, Status, WalStream
 from backups.pitr.restore import restore_to_time, stop_restored
 from backups.pitr.stream import WalReceiver
 from backups.restore import RestoreError
+from backups.selectors import rpo_status
 from pitchey_incidents.testing import Proc, child_env, wait_for
 
 from .pgcluster import Cluster
@@ -98,7 +103,7 @@ def shipped(cluster: Cluster) -> str:
 
 
 @pytest.mark.postgres
-def test_restore_to_a_second_between_two_writes_sees_exactly_the_rows_committed_before_it(source):
+def test_restore_to_a_second_between_two_writes_sees_exactly_the_rows_committed_before_it(source, api):
     with Running():
         base = wait_for(base_backup_done, timeout=120, message="the first base backup")
         write(source, 1, 2, 3)
@@ -111,13 +116,23 @@ def test_restore_to_a_second_between_two_writes_sees_exactly_the_rows_committed_
         written = server_now(source)
         wait_for(lambda: WalStream.objects.get(slot="pitr_test").synced_at > written, timeout=30)
 
-    assert base.manifest["pitr"]["start_segment"]
-    result = restore_to_time(to_time=noted)
-    assert result["base_backup"] == base.id and result["complete"]
-    assert rows(result["url"]) == [1, 2, 3]
-    stop_restored(source.root / "restores" / result["datadir"])
+    [database] = [row for row in rpo_status() if row["data_type"] == "database"]
+    assert database["pitr"]["enabled"] and database["pitr"]["base_backup_at"] == base.snapshot_at
+    assert database["state"] == "ok" and database["age_s"] < 30  # seconds, not the hours since a dump
 
-    latest = restore_to_time(to_time=None)
+    assert base.manifest["pitr"]["start_segment"]
+    out = io.StringIO()
+    call_command("backup", "restore", "--to-time", noted.isoformat(), stdout=out)
+    url = re.search(r"connect: (\S+)", out.getvalue()).group(1)
+    assert rows(url) == [1, 2, 3]  # exactly the rows committed before the noted second
+    datadir = re.search(r"data directory: (\S+)", out.getvalue()).group(1)
+    call_command("backup", "restore", "--stop", "--data-dir", datadir, stdout=io.StringIO())
+    stop_restored(Path(datadir))
+
+    answer = api("commander").post("/api/v1/backups/pitr/restore/", {"to_time": "latest"}, format="json")
+    assert answer.status_code == 200, answer.content
+    latest = answer.json()
+    assert latest["complete"] and latest["base_backup"] == base.id
     assert rows(latest["url"]) == [1, 2, 3, 4, 5, 6]
     assert latest["url"].startswith("postgresql://replicator@127.0.0.1:")
 
@@ -283,4 +298,16 @@ def test_a_slot_that_falls_behind_warns_then_is_dropped_with_an_incident(source,
     report = detection.detection_run(probes=[probe])
     assert "WAL lost: point-in-time recovery has a gap" in [i.rule for i in report.issues]
     assert "WAL gap: replication slot pitr_test dropped" in report.issues[0].detail
-    assert Incident.objects.filter(title__icontains="WAL lost").exists() or Incident.objects.count() >= 1
+    incident = Incident.objects.get(title="WAL lost: point-in-time recovery has a gap (Database)")
+    assert incident.severity == "P2" and incident.source == "probe"
+
+
+@pytest.mark.postgres
+def test_the_api_refuses_a_bad_time_and_a_time_it_cannot_reach(source, api):
+    client = api("commander")
+    assert client.get("/api/v1/backups/pitr/").json()["enabled"] is False
+    bad = client.post("/api/v1/backups/pitr/restore/", {"to_time": "yesterday-ish"}, format="json")
+    assert bad.status_code == 400 and "to_time" in bad.content.decode()
+    none = client.post("/api/v1/backups/pitr/restore/", {"to_time": "2026-01-01T00:00:00Z"}, format="json")
+    assert none.status_code == 409 and "no base backup finished before" in none.content.decode()
+    assert api("viewer").post("/api/v1/backups/pitr/restore/", {"to_time": "latest"}, format="json").status_code == 403
