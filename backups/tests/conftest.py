@@ -11,6 +11,8 @@ import pytest
 
 from backups import restore, targets
 
+from .pgcluster import pitr_source  # noqa: F401  (a fixture)
+
 SEED_SQL = """
 CREATE TABLE accounts (id serial PRIMARY KEY, name text NOT NULL, balance numeric(12, 2), notes text);
 CREATE TABLE events (id bigserial PRIMARY KEY, account_id int REFERENCES accounts(id), payload jsonb,

@@ -75,7 +75,10 @@ BACKUP_DETECTION = {"database-backups", "config-backups", "media-backups", "Back
 def seed(apps, only: set[str] | None = None) -> None:
     """Create the default probes and rules that are missing (``only``: just these names)."""
     # ``apps`` is a migration's: the catalog was the incidents app's until incidents 0007 (now recovery's).
-    Service = apps.get_model("incidents", "Service")
+    try:
+        Service = apps.get_model("incidents", "Service")
+    except LookupError:  # a migration after incidents 0007
+        Service = apps.get_model("recovery", "Service")
     Probe = apps.get_model("incidents", "Probe")
     AssessmentRule = apps.get_model("incidents", "AssessmentRule")
     services = {s.slug: s for s in Service.objects.all()}

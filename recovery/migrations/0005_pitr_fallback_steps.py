@@ -42,5 +42,5 @@ def add_steps(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("recovery", "0003_runbook_plans")]
+    dependencies = [("recovery", "0004_service_catalog")]
     operations = [migrations.RunPython(add_steps, migrations.RunPython.noop)]
