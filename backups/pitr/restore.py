@@ -107,36 +107,39 @@ def restore_to_time(
             outcome = _start_and_wait(datadir, timeout or settings.PITR_RESTORE_TIMEOUT_S)
         except BaseException:
             shutil.rmtree(datadir, ignore_errors=True)
-            shutil.rmtree(waldir, ignore_errors=True)
             raise
-    if outcome["failed"]:
-        shutil.rmtree(datadir, ignore_errors=True)
-        shutil.rmtree(waldir, ignore_errors=True)
-        raise RestoreError(_why_not_reached(to_time, plan, outcome["log"]))
-    shutil.rmtree(waldir, ignore_errors=True)
-    complete = plan.missing is None
-    detail = (
-        f"stopped at {outcome['stopped_at']}"
-        if to_time
-        else f"replayed all WAL received, to segment {plan.last or base.manifest['pitr']['start_segment']}"
-    )
-    if not complete:
-        detail = f"stopped at the last consistent point, the end of segment {plan.last}: segment {plan.missing} is " + (
-            "damaged in every copy" if plan.missing in plan.damaged else "missing"
-        )
-    return {
-        "base_backup": base.id,
-        "target": to_time.isoformat() if to_time else "latest",
+        finally:
+            shutil.rmtree(waldir, ignore_errors=True)  # the server has replayed it, or failed
+        if outcome["failed"]:
+            shutil.rmtree(datadir, ignore_errors=True)
+            raise RestoreError(_why_not_reached(to_time, plan, outcome["log"]))
+    return _result(base, to_time, plan, outcome) | {
         "datadir": str(datadir),
         "port": port,
         "url": connection_url(port),
+        "duration_s": round(time.monotonic() - started, 3),
+        "stop": f"{pg_bin('pg_ctl')} stop -D {datadir}",
+    }
+
+
+def _result(base: Backup, to_time: datetime | None, plan: WalPlan, outcome: dict) -> dict:
+    """Where recovery stopped, and whether all the WAL needed was there."""
+    complete = plan.missing is None
+    if not complete:
+        how = "damaged in every copy" if plan.missing in plan.damaged else "missing"
+        detail = f"stopped at the last consistent point, the end of {plan.last}: segment {plan.missing} is {how}"
+    elif to_time:
+        detail = f"stopped at {outcome['stopped_at']}"
+    else:
+        detail = f"replayed all WAL received, to segment {plan.last or base.manifest['pitr']['start_segment']}"
+    return {
+        "base_backup": base.id,
+        "target": to_time.isoformat() if to_time else "latest",
         "stopped_at": outcome["stopped_at"],
         "complete": complete,
         "missing_segment": plan.missing,
         "segments": len(plan.segments),
         "detail": detail,
-        "duration_s": round(time.monotonic() - started, 3),
-        "stop": f"{pg_bin('pg_ctl')} stop -D {datadir}",
     }
 
 
