@@ -240,6 +240,7 @@ def review_context(period: Period, now: datetime | None = None) -> dict:
         "drills": drill_rows(period),
         "rto_missed": [r for r in achieved["rto"] if r["met"] is False],
         "rpo_missed": [r for r in achieved["rpo"] if r["met"] is False],
+        "measured": sum(1 for r in achieved["rto"] + achieved["rpo"] if r["achieved_s"] is not None),
         "rpo_now": [
             r
             for r in metrics_selectors.backup_health(since=period.since, until=period.until, now=now)["data_types"]

@@ -508,7 +508,9 @@ def _rescued(step: RunStep, by_name: dict[str, RunStep], depth: int = 0) -> bool
     nxt = by_name.get(step.fallback) if step.on_failure == OnFailure.FALLBACK else None
     if nxt is None or depth > len(by_name):
         return False
-    return nxt.status == StepStatus.SUCCEEDED or (nxt.status != StepStatus.PENDING and _rescued(nxt, by_name, depth + 1))
+    return nxt.status == StepStatus.SUCCEEDED or (
+        nxt.status != StepStatus.PENDING and _rescued(nxt, by_name, depth + 1)
+    )
 
 
 def unproven(steps: list[RunStep]) -> list[dict]:

@@ -105,4 +105,5 @@ def test_communications_drill_posts_to_the_test_channel_only(settings):
         "item": "Notifications sent to all channels",
         "status": "pass",
         "evidence": "sent: slack-test; failed: none",
+        "links": [],
     }
