@@ -68,6 +68,9 @@ def drill_incident(sender, *, run: dict, **_) -> None:
 
 
 def connect() -> None:
+    from .drill_messages import send_test_message
+
     hooks.register("resolve_incident", resolve_incident)
+    hooks.register("send_test_message", send_test_message)
     signals.run_step_changed.connect(step_on_timeline, dispatch_uid="incidents.step_on_timeline")
     signals.run_finished.connect(drill_incident, dispatch_uid="incidents.drill_incident")

@@ -156,9 +156,12 @@ def _detected(since) -> dict:
 def _notified(steps: list[dict], since) -> dict:
     notify = [s for s in steps if s["action"].startswith("notify.")]
     if notify:
-        ok = notify[0]["status"] == "succeeded"
-        status = "pass" if ok else "unknown" if notify[0]["status"] == "skipped" else "fail"
-        return {"status": status, "evidence": notify[0]["output"], "links": []}
+        step = notify[0]
+        if step["status"] == "succeeded":
+            status = "unknown" if step["data"].get("not_configured") else "pass"
+        else:
+            status = "unknown" if step["status"] == "skipped" else "fail"
+        return {"status": status, "evidence": step["output"], "links": []}
     return _event_item(NOTIFICATION_KINDS, "notifications sent", since)
 
 

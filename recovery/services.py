@@ -340,7 +340,7 @@ def _verified(run: RecoveryRun, step: RunStep, outcome: Outcome) -> tuple[Outcom
     verified_at, verify_output = None, ""
     if outcome.ok and step.verify_action and not outcome.skipped:
         try:
-            probe = _run_spec(step.verify_action, step.verify_params, dry_run=run.dry_run)
+            probe = _run_spec(step.verify_action, _resolve(run, step.verify_params), dry_run=run.dry_run)
         except Exception as exc:  # a broken probe is a failed verification
             probe = Outcome(False, f"{exc.__class__.__name__}: {str(exc)[:300]}")
         verify_output = probe.output
@@ -522,8 +522,8 @@ def unproven(steps: list[RunStep]) -> list[dict]:
         if step.on_failure == OnFailure.CONTINUE or _rescued(step, by_name):
             continue
         gap = step.data.get("missing") if step.status == StepStatus.SKIPPED else step.data.get("unverified")
-        if gap:
-            found.setdefault((gap.get("what"), gap.get("hint")), {"what": gap.get("what"), "hint": gap.get("hint")})
+        for item in gap if isinstance(gap, list) else [gap] if gap else []:
+            found.setdefault((item.get("what"), item.get("hint")), {"what": item.get("what"), "hint": item.get("hint")})
     return list(found.values())
 
 
