@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from pitchey_incidents import charts
 from pitchey_incidents.timefmt import format_duration
+from recovery import selectors as recovery_selectors
 
 from . import metrics_selectors, postmortem_selectors
 from .models import Incident, Severity
@@ -122,6 +123,7 @@ def reports(request):
             "weeks": weeks,
             "charts": incident_charts(weeks=weeks, now=now),
             "objective_charts": objective_charts(since=now - OBJECTIVE_PERIOD, until=now, now=now),
+            "outcomes": recovery_selectors.outcome_counts(since=now - OBJECTIVE_PERIOD),
             "summary": summary,
             "severity_rows": list(summary["by_severity"].items()),
         },

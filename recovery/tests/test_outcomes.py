@@ -47,6 +47,9 @@ def test_a_skipped_proof_step_makes_the_run_inconclusive_everywhere(no_neon, use
     for url in (f"/recovery/runs/{run.id}/", f"/recovery/runs/{run.id}/report/", "/recovery/", "/"):
         html = client.get(url).content.decode()
         assert '<span class="status rstatus-inconclusive">? Inconclusive</span>' in html, url
+    reports = client.get("/reports/").content.decode()
+    assert 'recovery runs 0 <span class="status rstatus-succeeded">✓ Succeeded</span>, ' in reports
+    assert '1 <span class="status rstatus-inconclusive">? Inconclusive</span>' in reports
     report = client.get(f"/recovery/runs/{run.id}/report/").content.decode()
     assert "set NEON_API_KEY and NEON_PROJECT_ID" in report
     md = client.get(f"/recovery/runs/{run.id}/report.md").content.decode()
