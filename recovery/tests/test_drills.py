@@ -15,7 +15,7 @@ import redis
 from django.core import mail
 
 from backups import restore, targets
-from incidents.models import Incident
+from incidents.lifecycle.models import Incident
 from incidents.tests.vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
 from pitchey_incidents.testing import start_redis
 from recovery import services

@@ -10,8 +10,9 @@ from django.test import Client
 from django.utils import timezone
 
 from backups.models import Backup
-from incidents import services as incident_services
-from incidents.models import Incident, Notification
+from incidents.comms.models import Notification
+from incidents.lifecycle import services as incident_services
+from incidents.lifecycle.models import Incident
 from pitchey_incidents import events
 from pitchey_incidents.metrics import gather
 from recovery import services
