@@ -100,8 +100,8 @@ def test_a_database_migrated_before_the_split_migrates_forward_with_every_row():
 
 def test_drill_plans_are_rewritten_and_the_other_plans_kept():
     executor = MigrationExecutor(connection)
-    executor.migrate([("recovery", "0005_inconclusive_status_and_cleanup_steps")])
-    old_apps = executor.loader.project_state([("recovery", "0005_inconclusive_status_and_cleanup_steps")]).apps
+    executor.migrate([("recovery", "0006_inconclusive_status_and_cleanup_steps")])
+    old_apps = executor.loader.project_state([("recovery", "0006_inconclusive_status_and_cleanup_steps")]).apps
     Step = old_apps.get_model("recovery", "PlanStep")
     before = {(s.plan.slug, s.name): s.action for s in Step.objects.select_related("plan")}
     executor = MigrationExecutor(connection)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recovery', '0004_service_catalog'),
+        ('recovery', '0005_pitr_fallback_steps'),
     ]
 
     operations = [

@@ -14,5 +14,5 @@ def reseed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("recovery", "0005_inconclusive_status_and_cleanup_steps")]
+    dependencies = [("recovery", "0006_inconclusive_status_and_cleanup_steps")]
     operations = [migrations.RunPython(reseed, migrations.RunPython.noop)]
