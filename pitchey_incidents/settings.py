@@ -343,8 +343,16 @@ PROVIDER_RETRY_BASE_S = env_float("PROVIDER_RETRY_BASE_S", 1.0)
 NEON_OPERATION_TIMEOUT_S = env_float("NEON_OPERATION_TIMEOUT_S", 600.0)
 NEON_POLL_INTERVAL_S = env_float("NEON_POLL_INTERVAL_S", 2.0)
 DRILL_REDIS_DB = env_int("DRILL_REDIS_DB", 15, minimum=0)
+# A scratch Redis for the cache drill (default: DRILL_REDIS_DB on the protected cache's server).
+DRILL_REDIS_URL = env_url("DRILL_REDIS_URL", "")
+# A scratch Cloudflare Worker the API-rollback drill really rolls back and forward again.
+DRILL_CF_WORKER_NAME = env_str("DRILL_CF_WORKER_NAME")
 RECOVERY_ALLOW_SELF_RESTORE = env_bool("RECOVERY_ALLOW_SELF_RESTORE", False)
 DRILL_SLACK_WEBHOOK = env_str("DRILL_SLACK_WEBHOOK")
+# The communication drill: the address its test email goes to, and a Statuspage test page or component.
+DRILL_EMAIL = env_str("DRILL_EMAIL")
+DRILL_STATUSPAGE_PAGE_ID = env_str("DRILL_STATUSPAGE_PAGE_ID")
+DRILL_STATUSPAGE_COMPONENT_ID = env_str("DRILL_STATUSPAGE_COMPONENT_ID")
 RECOVERY_LEASE_S = env_int("RECOVERY_LEASE_S", 3600, minimum=10)
 
 EMAIL_URL = env_str("EMAIL_URL")
