@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,6 +13,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+from django.utils import timezone
 from moto.server import ThreadedMotoServer
 
 from backups import restore, services
@@ -181,9 +183,6 @@ def test_catalog_is_rebuilt_from_the_manifests(s3, sqlite_target):
 
 
 def test_pruning_deletes_cloud_objects(s3, sqlite_target):
-    from datetime import timedelta
-
-    from django.utils import timezone
 
     old = services.backup_start(kind="database", actor="t", inline=True)
     services.backup_start(kind="database", actor="t", inline=True)

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 # The packages held to the limit, relative to the project root (their tests and migrations included).
-PACKAGE_ROOTS = ("backups", "recovery", "pitchey_incidents")
+PACKAGE_ROOTS = ("incidents", "backups", "recovery", "pitchey_incidents")
 MAX_FUNCTION_LINES = 40
 # Known exceptions, ``path:function`` → why; an entry goes as soon as its function is short again.
 ALLOWED_LONG: dict[str, str] = {}
