@@ -12,10 +12,12 @@ Works from a manifest and an opener alone, so ``backup verify PATH`` needs no ca
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 import sqlite3
 import subprocess
 import tarfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,7 +55,6 @@ def _decompressed_chunks(opener: Opener, part: dict):
 
 
 def _decompress(opener: Opener, part: dict, reporter) -> str:
-    import hashlib
 
     sha, size = hashlib.sha256(), 0
     try:
@@ -115,7 +116,6 @@ def _list_pg(opener: Opener, part: dict) -> str:
     proc = subprocess.Popen(
         ["pg_restore", "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    import threading
 
     out: dict = {}
     readers = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -81,7 +82,6 @@ def request(
 
 def _safe(url: str) -> str:
     """A URL fit for logs and timelines: no path secrets (Slack webhooks carry theirs in the path)."""
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     return (

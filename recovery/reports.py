@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.apps import apps
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from backups.models import Backup
 from pitchey_incidents.models import Event
 from pitchey_incidents.timefmt import format_duration, format_timestamp
 
@@ -49,7 +50,6 @@ def _objectives(run) -> tuple[list[dict], list[dict]]:
 
 
 def _recent(prefixes: tuple[str, ...], since) -> int:
-    from django.db.models import Q
 
     query = Q()
     for p in prefixes:
@@ -58,11 +58,6 @@ def _recent(prefixes: tuple[str, ...], since) -> int:
 
 
 def _backup_evidence(steps: list[dict]) -> tuple[dict, dict]:
-    try:
-        Backup = apps.get_model("backups", "Backup")
-    except LookupError:
-        none = {"status": "unknown", "evidence": "the backups app has no Backup records here"}
-        return none, none
     kinds = ["database", "config", "media"]
     latest = {k: Backup.objects.filter(kind=k, status="succeeded").order_by("-id").first() for k in kinds}
     made = [f"{k}: #{b.id} at {format_timestamp(b.snapshot_at)}" for k, b in latest.items() if b]
