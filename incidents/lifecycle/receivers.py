@@ -22,7 +22,7 @@ def resolve_incident(public_id: str) -> dict | None:
     }
 
 
-def step_on_timeline(sender, *, run: dict, step: dict, **_) -> None:
+def step_on_timeline(sender: object, *, run: dict, step: dict, **_: object) -> None:
     """Each step of a run attached to an incident goes on its timeline."""
     number = parse_public_id(run.get("incident") or "")
     if not number or step["status"] == "pending":
@@ -37,7 +37,7 @@ def step_on_timeline(sender, *, run: dict, step: dict, **_) -> None:
     )
 
 
-def drill_incident(sender, *, run: dict, **_) -> None:
+def drill_incident(sender: object, *, run: dict, **_: object) -> None:
     """A failed or deviated drill opens a P2 incident."""
     if run["kind"] != "drill" or not (run["status"] == "failed" or run["deviated"]):
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -62,7 +64,7 @@ def severity_policies() -> dict[str, SeverityPolicy]:
 # --- the dashboard ---------------------------------------------------------------------------------
 
 
-def open_incidents_by_severity(*, now=None) -> list[dict]:
+def open_incidents_by_severity(*, now: datetime | None = None) -> list[dict]:
     """Open incidents per severity (P0 first), each with its response-time deadline; 3 queries."""
     now = now or timezone.now()
     policies = severity_policies()

@@ -6,6 +6,7 @@ from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -50,7 +51,7 @@ class PostMortemPatchSerializer(serializers.Serializer):
     meeting_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-def postmortem_body(pm: PostMortem, request=None) -> dict:
+def postmortem_body(pm: PostMortem, request: Request | None = None) -> dict:
     now = timezone.now()
     items = pm.incident.action_items.all()
     return {
@@ -104,11 +105,11 @@ class PostMortemView(APIView):
     write_role = "responder"
 
     @extend_schema(responses=POSTMORTEM_SCHEMA)
-    def get(self, request, pk: str):
+    def get(self, request: Request, pk: str) -> Response:
         return Response(postmortem_body(_postmortem(_incident(pk))))
 
     @extend_schema(request=PostMortemPatchSerializer, responses=POSTMORTEM_SCHEMA)
-    def patch(self, request, pk: str):
+    def patch(self, request: Request, pk: str) -> Response:
         incident = _incident(pk)
         _postmortem(incident)
         data = validated(PostMortemPatchSerializer, request)
@@ -124,7 +125,7 @@ class PostMortemCompleteView(APIView):
     write_role = "commander"
 
     @extend_schema(request=None, responses=POSTMORTEM_SCHEMA)
-    def post(self, request, pk: str):
+    def post(self, request: Request, pk: str) -> Response:
         incident = _incident(pk)
         _postmortem(incident)
         postmortem_services.postmortem_complete(incident=incident, actor=request.user)
@@ -135,7 +136,7 @@ class PostMortemMarkdownView(APIView):
     """The post-mortem as a Markdown document (downloaded as ``INC-…-postmortem.md``)."""
 
     @extend_schema(responses={(200, "text/markdown"): str})
-    def get(self, request, pk: str):
+    def get(self, request: Request, pk: str) -> HttpResponse:
         pm = _postmortem(_incident(pk))
         response = HttpResponse(
             postmortem_selectors.postmortem_markdown(pm), content_type="text/markdown; charset=utf-8"
@@ -153,7 +154,7 @@ class ActionItemListView(APIView):
         parameters=[OpenApiParameter("status", str), OpenApiParameter("incident", str)],
         responses=ActionItemSerializer(many=True),
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         status_q = request.query_params.get("status") or None
         if status_q and status_q != "open" and status_q not in ActionItemStatus.values:
             return Response({"status": [f"must be open or one of {', '.join(ActionItemStatus.values)}"]}, status=400)
@@ -162,7 +163,7 @@ class ActionItemListView(APIView):
         return Response(ActionItemSerializer(items, many=True).data)
 
     @extend_schema(request=ActionItemWriteSerializer, responses={201: ActionItemSerializer})
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         data = validated(ActionItemWriteSerializer, request)
         if not data.get("incident"):
             return Response({"incident": ["is required"]}, status=400)
@@ -186,11 +187,11 @@ class ActionItemDetailView(APIView):
         return item
 
     @extend_schema(responses=ActionItemSerializer)
-    def get(self, request, pk: int):
+    def get(self, request: Request, pk: int) -> Response:
         return Response(ActionItemSerializer(self._item(pk)).data)
 
     @extend_schema(request=ActionItemWriteSerializer, responses=ActionItemSerializer)
-    def patch(self, request, pk: int):
+    def patch(self, request: Request, pk: int) -> Response:
         item = self._item(pk)
         data = validated(ActionItemWriteSerializer, request, partial=True)
         if "incident" in data:
@@ -199,7 +200,7 @@ class ActionItemDetailView(APIView):
         return Response(ActionItemSerializer(self._item(pk)).data)
 
     @extend_schema(request=None, responses={204: None})
-    def delete(self, request, pk: int):
+    def delete(self, request: Request, pk: int) -> Response:
         postmortem_services.action_item_delete(item=self._item(pk), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -214,6 +215,6 @@ class MetricsSummaryView(APIView):
         ],
         responses={200: dict},
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         since, until = metrics_selectors.parse_period(request.query_params.get("from"), request.query_params.get("to"))
         return Response(metrics_selectors.metrics_summary(since=since, until=until))

@@ -15,8 +15,7 @@ from django.utils import timezone
 from incidents.lifecycle.models import Incident
 from incidents.postmortems import mttx as metrics_selectors
 from incidents.postmortems.models import ACTION_ITEM_OPEN_STATUSES, ActionItem, PostMortemDeadline
-
-Sample = tuple[dict[str, str], float]
+from pitchey_incidents.metrics import Family
 
 MEANS = (
     ("mttd_s", "pitchey_incident_mttd_seconds", "Mean time to detect (first alert to declaration), last 30 days."),
@@ -26,17 +25,14 @@ MEANS = (
 )
 
 
-Metric = tuple[str, str, str, list[Sample]]
-
-
-def collect(now: datetime | None = None) -> Iterator[Metric]:
+def collect(now: datetime | None = None) -> Iterator[Family]:
     now = now or timezone.now()
     yield from _incident_timings(now)
     yield from _open_work(now)
     yield from _recovery_and_backups(now)
 
 
-def _incident_timings(now: datetime) -> Iterator[Metric]:
+def _incident_timings(now: datetime) -> Iterator[Family]:
     data = metrics_selectors.incident_metrics(since=now - metrics_selectors.DEFAULT_PERIOD, until=now, now=now)
     for key, name, help_text in MEANS:
         samples = [
@@ -62,7 +58,7 @@ def _incident_timings(now: datetime) -> Iterator[Metric]:
     )
 
 
-def _open_work(now: datetime) -> Iterator[Metric]:
+def _open_work(now: datetime) -> Iterator[Family]:
     open_items = ActionItem.objects.filter(status__in=ACTION_ITEM_OPEN_STATUSES)
     yield (
         "pitchey_action_items_open",
@@ -87,7 +83,7 @@ def _open_work(now: datetime) -> Iterator[Metric]:
     )
 
 
-def _recovery_and_backups(now: datetime) -> Iterator[Metric]:
+def _recovery_and_backups(now: datetime) -> Iterator[Family]:
     period = {"since": now - metrics_selectors.DEFAULT_PERIOD, "until": now}
     achieved = metrics_selectors.objectives(**period)
     samples = []

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -111,7 +112,7 @@ RECENT_OBJECTIVES = 20
 OBJECTIVE_PERIOD = timedelta(days=90)
 
 
-def reports(request):
+def reports(request: HttpRequest) -> HttpResponse:
     try:
         weeks = min(max(int(request.GET.get("weeks", 12)), 4), 52)
     except ValueError:
@@ -188,7 +189,7 @@ def _shift(period: Period, direction: int) -> str:
     return f"{anchor:%Y-%m}"
 
 
-def review(request, kind: str):
+def review(request: HttpRequest, kind: str) -> HttpResponse:
     today = timezone.localdate()
     raw = request.GET.get("week" if kind == "weekly" else "month") or None
     try:
