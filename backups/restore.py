@@ -30,7 +30,7 @@ from . import pipeline, targets
 from .engines import pgarchive
 from .engines.database import pg_count, pg_env, pg_row_counts, sqlite_row_counts
 from .pauses import retention_paused
-from .storage import StorageError, for_tier, for_uri
+from .storage import StorageError, for_location
 
 if TYPE_CHECKING:
     from .models import Backup, BackupLocation
@@ -460,10 +460,7 @@ def database_part(manifest: dict) -> dict:
 
 def location_opener(location: BackupLocation) -> Opener:
 
-    try:
-        storage = for_tier(location.tier)
-    except Exception:
-        storage = for_uri(location.uri)
+    storage = for_location(location.tier, location.uri)
     return lambda name: storage.open(storage.sibling(location.uri, name))
 
 

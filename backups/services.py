@@ -24,7 +24,7 @@ from .engines import BackupFailed, Context, engines_for
 from .models import Backup, BackupLocation, BackupPolicy, Kind, RetentionPause, Status, TargetLock, Tier, Trigger
 from .pauses import retention_paused
 from .restore import location_opener
-from .storage import Storage, configured_tiers, for_tier, for_uri
+from .storage import Storage, configured_tiers, for_location
 
 log = logging.getLogger(__name__)
 
@@ -422,10 +422,7 @@ def retention_pauses() -> list[str]:
 
 def _delete_copy(location: BackupLocation) -> None:
 
-    try:
-        storage = for_tier(location.tier)
-    except Exception:
-        storage = for_uri(location.uri)
+    storage = for_location(location.tier, location.uri)
     manifest = location.backup.manifest
     names = mf.files(manifest) + [mf.name_for(stem_for(location.backup))]
     for name in names:

@@ -12,7 +12,6 @@ Works from a manifest and an opener alone, so ``backup verify PATH`` needs no ca
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
 import sqlite3
 import subprocess
@@ -56,19 +55,14 @@ def _decompressed_chunks(opener: Opener, part: dict):
 
 def _decompress(opener: Opener, part: dict, reporter) -> str:
 
-    sha, size = hashlib.sha256(), 0
     try:
-        for chunk in _decompressed_chunks(opener, part):
-            sha.update(chunk)
-            size += len(chunk)
-            if reporter:
-                reporter.add(len(chunk))
+        size, digest = pipeline.sha256_chunks(_decompressed_chunks(opener, part), reporter)
     except Exception as exc:  # zstandard.ZstdError, gzip.BadGzipFile, EOFError, zlib.error
         raise CheckFailed(f"does not decompress: {exc}") from None
     # A dump compressed while pg_dump wrote it has no uncompressed SHA-256: its frames' own content
     # checksums were checked while decompressing.
     expected_sha = part.get("uncompressed_sha256")
-    if size != part["uncompressed_size"] or (expected_sha and sha.hexdigest() != expected_sha):
+    if size != part["uncompressed_size"] or (expected_sha and digest != expected_sha):
         raise CheckFailed(f"decompresses to {size} bytes that differ from the manifest")
     return f"decompresses to {size} bytes, SHA-256 matches"
 

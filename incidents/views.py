@@ -111,13 +111,6 @@ def declare(request: HttpRequest) -> HttpResponse:
 # --- the incident page -----------------------------------------------------------------------------
 
 
-def _incident_or_404(public_id: str) -> Incident:
-    try:
-        return selectors.incident_get(public_id)
-    except Incident.DoesNotExist:
-        raise Http404("no such incident") from None
-
-
 def _detail_context(request: HttpRequest, incident: Incident, **extra: Any) -> dict:
     policy = selectors.severity_policies().get(incident.severity)
     due = incident.declared_at + policy.response_time if policy else None
@@ -147,7 +140,7 @@ def _detail_context(request: HttpRequest, incident: Incident, **extra: Any) -> d
 
 def incident_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     _require(request, "viewer")
-    incident = _incident_or_404(public_id)
+    incident = selectors.incident_or_404(public_id)
     template = _fragment(request, "incidents/detail.html", {"summary", "activity", "mitigation_params", "page"})
     return render(request, template, _detail_context(request, incident))
 
@@ -217,7 +210,7 @@ def incident_action(request: HtmxHttpRequest, public_id: str, action: str) -> Ht
         return HttpResponseNotAllowed(["POST"])
     role, done, call = INCIDENT_ACTIONS[action]
     _require(request, role)
-    incident = _incident_or_404(public_id)
+    incident = selectors.incident_or_404(public_id)
     try:
         call(incident, request)
     except DomainError as exc:
@@ -235,7 +228,7 @@ def incident_action(request: HtmxHttpRequest, public_id: str, action: str) -> Ht
         return render(request, template, context, status=status)
     if not request.htmx:
         return redirect(incident)
-    incident = _incident_or_404(public_id)
+    incident = selectors.incident_or_404(public_id)
     return render(request, "incidents/detail.html#page", _detail_context(request, incident, flash=done))
 
 

@@ -554,6 +554,18 @@ def runs_sweep(*, queued_after_s: int = 60) -> dict:
     return {"resent": [r.id for r in resend]}
 
 
+def incident_fields(public_id: str | None) -> dict:
+    """``run_start``'s incident arguments for a run started for ``public_id`` (none without one)."""
+    if not public_id:
+        return {}
+    info = incident_info(public_id)
+    return {
+        "incident": info["public_id"],
+        "incident_declared_at": info["declared_at"],
+        "incident_started_at": info.get("started_at"),
+    }
+
+
 def incident_info(public_id: str) -> dict:
     """The incident's declaration and start times, through the hook the incidents app registers."""
     resolver = hooks.get("resolve_incident")

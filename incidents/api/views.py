@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -34,10 +33,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return selectors.incident_list(status=q.get("status"), severity=q.get("severity"), service=q.get("service"))
 
     def get_object(self) -> Incident:
-        try:
-            incident = selectors.incident_get(self.kwargs["pk"])
-        except Incident.DoesNotExist:
-            raise Http404("no such incident") from None
+        incident = selectors.incident_or_404(self.kwargs["pk"])
         self.check_object_permissions(self.request, incident)
         return incident
 

@@ -23,6 +23,7 @@ from incidents.lifecycle.models import OPEN_STATUSES, Incident, TimelineEntry
 from recovery.models import Service
 
 HISTORY_DAYS = 90
+# What an open incident of each severity makes of its services' status, here and on Statuspage.
 SERVICE_STATUS = {
     "P0": "major_outage",
     "P1": "partial_outage",

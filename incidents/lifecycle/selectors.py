@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from incidents.lifecycle.models import (
@@ -39,6 +40,14 @@ def incident_list(*, status: str | None = None, severity: str | None = None, ser
     if service:
         qs = qs.filter(services__slug=service)
     return qs
+
+
+def incident_or_404(public_id: str) -> Incident:
+    """``incident_get`` for pages and the API: an unknown id is a 404."""
+    try:
+        return incident_get(public_id)
+    except Incident.DoesNotExist:
+        raise Http404("no such incident") from None
 
 
 def incident_get(public_id: str) -> Incident:

@@ -85,13 +85,6 @@ POSTMORTEM_SCHEMA = inline_serializer(
 # --- views ---------------------------------------------------------------------------------------
 
 
-def _incident(pk: str) -> Incident:
-    try:
-        return selectors.incident_get(pk)
-    except Incident.DoesNotExist:
-        raise Http404("no such incident") from None
-
-
 def _postmortem(incident: Incident) -> PostMortem:
     try:
         return postmortem_selectors.postmortem_of(incident)
@@ -106,11 +99,11 @@ class PostMortemView(APIView):
 
     @extend_schema(responses=POSTMORTEM_SCHEMA)
     def get(self, request: Request, pk: str) -> Response:
-        return Response(postmortem_body(_postmortem(_incident(pk))))
+        return Response(postmortem_body(_postmortem(selectors.incident_or_404(pk))))
 
     @extend_schema(request=PostMortemPatchSerializer, responses=POSTMORTEM_SCHEMA)
     def patch(self, request: Request, pk: str) -> Response:
-        incident = _incident(pk)
+        incident = selectors.incident_or_404(pk)
         _postmortem(incident)
         data = validated(PostMortemPatchSerializer, request)
         if "meeting_at" not in data:
@@ -126,7 +119,7 @@ class PostMortemCompleteView(APIView):
 
     @extend_schema(request=None, responses=POSTMORTEM_SCHEMA)
     def post(self, request: Request, pk: str) -> Response:
-        incident = _incident(pk)
+        incident = selectors.incident_or_404(pk)
         _postmortem(incident)
         postmortem_services.postmortem_complete(incident=incident, actor=request.user)
         return Response(postmortem_body(postmortem_selectors.postmortem_of(incident)))
@@ -137,7 +130,7 @@ class PostMortemMarkdownView(APIView):
 
     @extend_schema(responses={(200, "text/markdown"): str})
     def get(self, request: Request, pk: str) -> HttpResponse:
-        pm = _postmortem(_incident(pk))
+        pm = _postmortem(selectors.incident_or_404(pk))
         response = HttpResponse(
             postmortem_selectors.postmortem_markdown(pm), content_type="text/markdown; charset=utf-8"
         )
@@ -158,7 +151,11 @@ class ActionItemListView(APIView):
         status_q = request.query_params.get("status") or None
         if status_q and status_q != "open" and status_q not in ActionItemStatus.values:
             return Response({"status": [f"must be open or one of {', '.join(ActionItemStatus.values)}"]}, status=400)
-        incident = _incident(request.query_params["incident"]) if request.query_params.get("incident") else None
+        incident = (
+            selectors.incident_or_404(request.query_params["incident"])
+            if request.query_params.get("incident")
+            else None
+        )
         items = postmortem_selectors.action_items(status=status_q, incident=incident)[:1000]
         return Response(ActionItemSerializer(items, many=True).data)
 

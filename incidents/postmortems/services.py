@@ -287,11 +287,8 @@ def action_item_update(
 ) -> ActionItem:
     now = now or timezone.now()
     changes = _clean_item_changes(title=title, owner=owner, due_at=due_at, status=status)
-    pk = item.pk if isinstance(item, ActionItem) else item
     with transaction.atomic():
-        item = ActionItem.objects.select_for_update().filter(pk=pk).first()
-        if item is None:
-            raise DomainError("no such action item", field="action_item")
+        item = _lock_item(item)
         changed = [k for k, v in changes.items() if getattr(item, k) != v]
         if not changed:
             return item
@@ -333,15 +330,20 @@ def _apply_item_changes(item: ActionItem, changes: dict[str, object], changed: l
     item.save()
 
 
+def _lock_item(item: ActionItem | int) -> ActionItem:
+    pk = item.pk if isinstance(item, ActionItem) else item
+    found = ActionItem.objects.select_for_update().filter(pk=pk).first()
+    if found is None:
+        raise DomainError("no such action item", field="action_item")
+    return found
+
+
 def action_item_delete(*, item: ActionItem | int, actor: Actor, now: datetime | None = None) -> None:
     now = now or timezone.now()
-    pk = item.pk if isinstance(item, ActionItem) else item
     with transaction.atomic():
-        item = ActionItem.objects.select_for_update().filter(pk=pk).first()
-        if item is None:
-            raise DomainError("no such action item", field="action_item")
+        item = _lock_item(item)
         incident = services.incident_lock(item.incident_id)
-        title = item.title
+        pk, title = item.pk, item.title
         item.delete()
         services.timeline_record(
             incident=incident,

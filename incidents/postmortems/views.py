@@ -29,13 +29,6 @@ def _require(request: HttpRequest, role: str) -> None:
         raise PermissionDenied(f"needs the {role} role")
 
 
-def _incident(public_id: str) -> Incident:
-    try:
-        return selectors.incident_get(public_id)
-    except Incident.DoesNotExist:
-        raise Http404("no such incident") from None
-
-
 def _context(incident: Incident, **extra) -> dict:
     try:
         pm = postmortem_selectors.postmortem_of(incident)
@@ -66,7 +59,7 @@ def _form_datetime(raw: str | None, field: str) -> datetime | None:
 
 @require_http_methods(["GET", "POST"])
 def postmortem_page(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
-    incident = _incident(public_id)
+    incident = selectors.incident_or_404(public_id)
     if request.method == "GET":
         fragment = request.GET.get("fragment")
         if request.htmx and fragment == "deadlines":
@@ -95,7 +88,7 @@ def postmortem_page(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 def postmortem_complete(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
     _require(request, "commander")
-    incident = _incident(public_id)
+    incident = selectors.incident_or_404(public_id)
     try:
         postmortem_services.postmortem_complete(incident=incident, actor=request.user)
     except DomainError as exc:
@@ -112,7 +105,7 @@ def postmortem_complete(request: HtmxHttpRequest, public_id: str) -> HttpRespons
 @require_POST
 def action_item_add(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
     _require(request, "responder")
-    incident = _incident(public_id)
+    incident = selectors.incident_or_404(public_id)
     error = None
     try:
         postmortem_services.action_item_create(
