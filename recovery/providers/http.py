@@ -24,7 +24,7 @@ class Http(Provider):
         url = url or settings.SERVICE_HEALTH_URLS.get(service, "")
         if not url:
             return Outcome(False, f"no health URL for {service or 'this step'} (SERVICE_HEALTH_URLS)", skipped=True)
-        shown = http._safe(url)
+        shown = http.loggable_url(url)
         if dry_run:
             return Outcome(True, f"would check {shown} for HTTP {expect_status} within {budget_ms} ms")
         started = time.monotonic()
