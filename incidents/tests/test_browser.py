@@ -17,7 +17,7 @@ from playwright.sync_api import expect, sync_playwright
 from incidents.lifecycle.models import Incident
 from incidents.tests.sse import session_cookie
 from pitchey_incidents.models import AuditEntry
-from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH, start_web
+from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH, chromium_env, start_web
 
 pytestmark = [
     pytest.mark.browser,
@@ -45,7 +45,9 @@ def site(tmp_path, transactional_db, users, worker, monkeypatch):
 @pytest.fixture
 def browser():
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True)
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True, env=chromium_env()
+        )
         yield chromium
         chromium.close()
         # While Playwright's loop runs, the ORM keeps its connections per context: close the ones

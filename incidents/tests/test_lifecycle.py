@@ -1,7 +1,8 @@
 """The incident state machine: every transition, every forbidden one, timeline and events, actors."""
 
+from datetime import timedelta
+
 import pytest
-from django.utils import timezone
 
 from incidents.lifecycle import services
 from incidents.lifecycle.models import Incident, Mitigation, Status, TimelineEntry
@@ -262,14 +263,14 @@ def test_a_claimed_mitigation_never_runs_twice(incident, users, django_capture_o
     assert incident.timeline.filter(kind="mitigation_succeeded").count() == 1
 
 
-def test_sweeper_fails_mitigations_whose_worker_died(incident, users):
+def test_sweeper_fails_mitigations_whose_worker_died(clock, incident, users):
 
     m = Mitigation.objects.create(
         incident=incident,
         action="purge_cache",
         requested_by="x",
         status="running",
-        started_at=timezone.now() - timezone.timedelta(hours=1),
+        started_at=clock.now - timedelta(hours=1),
     )
     assert services.mitigations_sweep() == {"redispatched": 0, "failed": 1}
     m.refresh_from_db()
