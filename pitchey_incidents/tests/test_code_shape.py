@@ -35,6 +35,42 @@ ALLOWED_LOCAL_IMPORTS: dict[str, str] = {
             "test_one_instance_per_name_until_a_setting_changes",
         )
     },
+    # Point-in-time recovery came in with its imports inside functions, after this check was
+    # written; they are to be moved up (or their circles fixed), and each entry dropped.
+    **{
+        key: "point-in-time recovery: still to be moved up"
+        for key in (
+            "incidents/detection/probes/backup_rpo.py:_wal_metrics",
+            "backups/api/views.py:pitr_restore",
+            "backups/management/commands/backup.py:_restore_to_time",
+            "backups/management/commands/backup.py:do_restore",
+            "backups/management/commands/wal_receiver.py:handle",
+            "backups/pitr/__init__.py:allows_replication",
+            "backups/pitr/__init__.py:source_url",
+            "backups/pitr/restore.py:parse_target",
+            "backups/pitr/restore.py:pitr_restore",
+            "backups/pitr/restore.py:restore_to_time",
+            "backups/pitr/server.py:give_to_server_user",
+            "backups/pitr/server.py:source_url",
+            "backups/pitr/stream.py:_die_with_parent",
+            "backups/pitr/stream.py:_drop",
+            "backups/pitr/stream.py:_take_base_backup",
+            "backups/pitr/stream.py:connect",
+            "backups/pitr/stream.py:run",
+            "backups/pitr/stream.py:ship_segment",
+            "backups/tasks.py:backup_scheduled",
+            "backups/tasks.py:pitr_slot_guard",
+            "backups/tests/pgcluster.py:__init__",
+            "backups/tests/pgcluster.py:_run",
+            "backups/tests/pgcluster.py:pitr_source",
+            "backups/tests/test_pitr.py:test_a_slot_deleted_under_us_restarts_with_a_new_base_backup_and_says_there_is_a_gap",
+            "backups/tests/test_retention.py:test_wal_a_kept_base_backup_needs_is_never_pruned",
+            "backups/views.py:_startable_kinds",
+            "recovery/providers/pitr.py:available",
+            "recovery/providers/pitr.py:do_restore",
+            "recovery/providers/pitr.py:do_stop",
+        )
+    },
 }
 # Underscored names that are public API all the same.
 PUBLIC_UNDERSCORED = {"_meta"}
