@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from django.utils import timezone
+
 MIN, HOUR = 60, 3600
 
 # slug, name, RPO target, RPO maximum, frequency as the runbook says it, backup kind
@@ -55,7 +59,6 @@ HOUSEKEEPING = [
 
 def seed_policies(apps) -> None:
     """Backup policies and their django-celery-beat periodic tasks (existing rows are kept)."""
-    import json
 
     BackupPolicy = apps.get_model("backups", "BackupPolicy")
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
@@ -94,7 +97,6 @@ def start_first_backups(apps) -> None:
     """Backup schedules that never ran start now: django-celery-beat runs a task with a start time
     and no last run at its first tick, then every interval after (existing schedules that ran keep
     their rhythm)."""
-    from django.utils import timezone
 
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     names = [f"backups: {kind}" for kind in FIRST_AT_ONCE]

@@ -6,13 +6,12 @@ from collections.abc import Iterator
 
 from django.db.models import Count, Max
 
+from pitchey_incidents.metrics import Family
+
 from . import selectors
 from .models import Backup, Status
 
 STATE_VALUES = {"ok": 0, "warning": 1, "breach": 2, "unknown": -1}
-
-
-Family = tuple[str, str, str, list[tuple[dict, float]]]
 
 
 def collect() -> Iterator[Family]:

@@ -13,7 +13,7 @@ import os
 import time
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,8 +252,13 @@ def fsync_dir(path: Path) -> None:
 
 
 def sha256_stream(fh: BinaryIO, reporter: Reporter | None = None) -> tuple[int, str]:
+    return sha256_chunks(chunks(fh), reporter)
+
+
+def sha256_chunks(data: Iterable[bytes], reporter: Reporter | None = None) -> tuple[int, str]:
+    """Size and SHA-256 of the bytes, reporting progress as they pass."""
     sha, size = hashlib.sha256(), 0
-    while chunk := fh.read(CHUNK):
+    for chunk in data:
         sha.update(chunk)
         size += len(chunk)
         if reporter:

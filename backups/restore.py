@@ -11,6 +11,7 @@ import io
 import os
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import threading
 import time
@@ -28,7 +29,8 @@ from . import manifest as mf
 from . import pipeline, targets
 from .engines import pgarchive
 from .engines.database import pg_count, pg_env, pg_row_counts, sqlite_row_counts
-from .storage import crypto
+from .pauses import retention_paused
+from .storage import StorageError, crypto, for_location
 
 if TYPE_CHECKING:
     from .models import Backup, BackupLocation
@@ -288,7 +290,6 @@ def _read_ahead(opener: Opener, name: str) -> None:
     """Ask the kernel to read a local copy into memory now (``POSIX_FADV_WILLNEED``, window by
     window: a single request stops after one window): the disk then reads at its own pace while
     the schema is created, and the loaders find their frames in memory. Other copies: nothing."""
-    from .storage import StorageError
 
     if not hasattr(os, "posix_fadvise"):
         return
@@ -443,7 +444,6 @@ def restore_part(opener: Opener, part: dict, database_url: str, *, jobs: int = 2
                 raise RestoreError(f"{dest} exists and is not empty")
             decompress_to(opener, part, work / "db.sqlite3")
             shutil.move(work / "db.sqlite3", dest)
-            import sqlite3
 
             with contextlib.closing(sqlite3.connect(dest)) as conn:
                 tables = sqlite_row_counts(conn)
@@ -475,12 +475,8 @@ def database_part(manifest: dict) -> dict:
 
 
 def location_opener(location: BackupLocation) -> Opener:
-    from .storage import for_tier, for_uri
 
-    try:
-        storage = for_tier(location.tier)
-    except Exception:
-        storage = for_uri(location.uri)
+    storage = for_location(location.tier, location.uri)
     return lambda name: storage.open(storage.sibling(location.uri, name))
 
 
@@ -489,8 +485,6 @@ def restore_database(*, backup: Backup, database_url: str, jobs: int = 2) -> dic
 
     Reads the first copy that passes its checksum, local first. Returns
     ``{"tables": {name: rows}, "duration_s": …, "tier": …}``."""
-    from .services import retention_paused
-    from .storage import StorageError
 
     errors = []
     order = {"local": 0, "cloud": 1, "archive": 2}

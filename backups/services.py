@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,14 +15,16 @@ from django.utils import timezone
 
 from pitchey_incidents import events, jobs
 from pitchey_incidents.actors import actor_name
-from pitchey_incidents.errors import DomainError
+from pitchey_incidents.errors import DomainError, InvalidTransition
 
 from . import manifest as mf
-from . import pipeline, targets, verify
+from . import pipeline, targets, tasks, verify
+from .defaults import POLICIES
 from .engines import BackupFailed, Context, engines_for
 from .models import Backup, BackupLocation, BackupPolicy, Kind, RetentionPause, Status, TargetLock, Tier, Trigger
+from .pauses import retention_paused
 from .restore import location_opener
-from .storage import Locked, Storage, configured_tiers, crypto
+from .storage import Locked, Storage, configured_tiers, crypto, for_location
 from .storage.s3 import describe_lock
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ progress_listeners: list[Callable[[pipeline.Reporter], None]] = []
 
 
 def _policy(kind: str) -> BackupPolicy:
-    from .defaults import POLICIES
 
     policy = BackupPolicy.objects.filter(kind=kind).first()
     if policy:
@@ -79,7 +79,6 @@ def backup_start(
     level = policy.level if level is None else level
     if level not in pipeline.LEVELS[compression]:
         raise DomainError(f"out of range for {compression}", field="level")
-    from . import tasks
 
     with transaction.atomic():
         backup = Backup.objects.create(
@@ -498,10 +497,7 @@ def _summarize(backup: Backup) -> dict:
 
 def backup_verify_start(*, backup: Backup, actor: object, restore_test: bool = False, inline: bool = False) -> Backup:
     if backup.status != Status.SUCCEEDED:
-        from pitchey_incidents.errors import InvalidTransition
-
         raise InvalidTransition("only a succeeded backup can be verified", current_status=backup.status)
-    from . import tasks
 
     with transaction.atomic():
         events.emit(
@@ -540,27 +536,12 @@ def backup_verify(*, backup_id: int, restore_test: bool = False) -> Backup:
 # --- retention -----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def retention_paused(reason: str, *, max_s: int = 6 * 3600) -> Iterator[RetentionPause]:
-    """Pause pruning (in every process) while a restore or drill reads backups."""
-    pause = RetentionPause.objects.create(reason=reason[:255], expires_at=timezone.now() + timedelta(seconds=max_s))
-    try:
-        yield pause
-    finally:
-        RetentionPause.objects.filter(id=pause.id).delete()
-
-
 def retention_pauses() -> list[str]:
     return list(RetentionPause.objects.filter(expires_at__gt=timezone.now()).values_list("reason", flat=True))
 
 
 def _storage_of(location: BackupLocation) -> Storage:
-    from .storage import for_tier, for_uri
-
-    try:
-        return for_tier(location.tier)
-    except Exception:
-        return for_uri(location.uri)
+    return for_location(location.tier, location.uri)
 
 
 def _copy_names(location: BackupLocation) -> list[str]:
@@ -710,7 +691,6 @@ def _delete_planned(item: dict, actor: object) -> bool:
 def backups_sweep(*, heartbeat_timeout_s: int | None = None, queued_after_s: int = 60) -> dict:
     """Fail running backups whose heartbeat stopped (their worker died) and remove their files;
     re-dispatch queued ones the broker never delivered; drop stale locks and expired pauses."""
-    from . import tasks
 
     timeout = heartbeat_timeout_s if heartbeat_timeout_s is not None else settings.BACKUP_HEARTBEAT_TIMEOUT_S
     now = timezone.now()

@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import subprocess
 import tarfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,21 +55,15 @@ def _decompressed_chunks(opener: Opener, part: dict):
 
 
 def _decompress(opener: Opener, part: dict, reporter) -> str:
-    import hashlib
 
-    sha, size = hashlib.sha256(), 0
     try:
-        for chunk in _decompressed_chunks(opener, part):
-            sha.update(chunk)
-            size += len(chunk)
-            if reporter:
-                reporter.add(len(chunk))
+        size, digest = pipeline.sha256_chunks(_decompressed_chunks(opener, part), reporter)
     except Exception as exc:  # zstandard.ZstdError, gzip.BadGzipFile, EOFError, zlib.error
         raise CheckFailed(f"does not decompress: {exc}") from None
     # A dump compressed while pg_dump wrote it has no uncompressed SHA-256: its frames' own content
     # checksums were checked while decompressing.
     expected_sha = part.get("uncompressed_sha256")
-    if size != part["uncompressed_size"] or (expected_sha and sha.hexdigest() != expected_sha):
+    if size != part["uncompressed_size"] or (expected_sha and digest != expected_sha):
         raise CheckFailed(f"decompresses to {size} bytes that differ from the manifest")
     return f"decompresses to {size} bytes, SHA-256 matches"
 
@@ -133,7 +128,6 @@ def _list_pg(opener: Opener, part: dict) -> str:
     proc = subprocess.Popen(
         ["pg_restore", "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    import threading
 
     out: dict = {}
     readers = [

@@ -7,6 +7,7 @@ from incidents.comms import admin as comms_admin  # noqa: F401  (outbox, on-call
 from incidents.comms import models as comms
 from incidents.detection import admin as detection_admin  # noqa: F401  (alert sources, probes, rules)
 from incidents.lifecycle import models
+from pitchey_incidents.admin import ReadOnlyAdmin
 
 
 class CommunicationRuleInline(admin.TabularInline):
@@ -47,7 +48,7 @@ class TimelineInline(admin.TabularInline):
 
 
 @admin.register(models.Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(ReadOnlyAdmin):
     """Read-only: incident state changes go through the lifecycle services (dashboard, API, CLI)."""
 
     list_display = ["public_id", "severity", "title", "status", "commander", "declared_at"]
@@ -55,20 +56,8 @@ class IncidentAdmin(admin.ModelAdmin):
     search_fields = ["title", "description"]
     inlines = [TimelineInline]
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(models.Mitigation)
-class MitigationAdmin(admin.ModelAdmin):
+class MitigationAdmin(ReadOnlyAdmin):
     list_display = ["id", "incident", "action", "status", "requested_by", "started_at", "finished_at"]
     list_filter = ["status", "action"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False

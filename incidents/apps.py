@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class IncidentsConfig(AppConfig):
     name = "incidents"
 
-    def ready(self):
+    def ready(self) -> None:
         # Imported here, once the models are loaded (Django's documented place for it):
         # - the sub-packages' subscribers to lifecycle events, and the incident facts comms keeps;
         # - every sub-package's Celery tasks (registered under their old names, incidents.tasks.*);

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from django.db.models import Count, Sum
 
 from incidents.comms.models import Notification
@@ -9,10 +11,11 @@ from incidents.detection import selectors as detection_selectors
 from incidents.detection.models import Alert
 from incidents.lifecycle.models import Incident
 from incidents.postmortems import metrics as metrics_postmortem
+from pitchey_incidents.metrics import Family
 from recovery.models import Severity
 
 
-def collect():
+def collect() -> Iterator[Family]:
     open_by = dict(Incident.objects.open().values_list("severity").annotate(n=Count("id")))
     yield (
         "pitchey_incidents_open",

@@ -7,9 +7,11 @@ request with the page's fragment (errors inline, status 400/409), a plain form p
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -19,6 +21,7 @@ from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
 from incidents.lifecycle.models import Incident, PublicStatus
 from pitchey_incidents.errors import DomainError, InvalidTransition
+from pitchey_incidents.htmx import HtmxHttpRequest
 from pitchey_incidents.models import AuditEntry, Event
 from pitchey_incidents.roles import has_role
 from recovery import selectors as recovery_selectors
@@ -27,12 +30,12 @@ from recovery.controls import EMERGENCY_CONTROLS, control_run
 from recovery.models import RuntimeFlag, Service, Severity
 
 
-def _require(request, role: str) -> None:
+def _require(request: HttpRequest, role: str) -> None:
     if not has_role(request.user, role):
         raise PermissionDenied(f"needs the {role} role")
 
 
-def _fragment(request, template: str, allowed: set[str]) -> str:
+def _fragment(request: HttpRequest, template: str, allowed: set[str]) -> str:
     name = request.GET.get("fragment")
     if not name:
         return template
@@ -49,7 +52,7 @@ def _live() -> dict:
 # --- the dashboard ---------------------------------------------------------------------------------
 
 
-def dashboard(request):
+def dashboard(request: HttpRequest) -> HttpResponse:
     _require(request, "viewer")
     template = _fragment(request, "incidents/dashboard.html", {"incidents", "services", "backups", "recovery"})
     context = {
@@ -81,7 +84,7 @@ class DeclareForm(forms.Form):
 
 
 @require_http_methods(["GET", "POST"])
-def declare(request):
+def declare(request: HttpRequest) -> HttpResponse:
     _require(request, "commander")
     form = DeclareForm(request.POST or None)
     status = 200
@@ -108,14 +111,7 @@ def declare(request):
 # --- the incident page -----------------------------------------------------------------------------
 
 
-def _incident_or_404(public_id: str) -> Incident:
-    try:
-        return selectors.incident_get(public_id)
-    except Incident.DoesNotExist:
-        raise Http404("no such incident") from None
-
-
-def _detail_context(request, incident: Incident, **extra) -> dict:
+def _detail_context(request: HttpRequest, incident: Incident, **extra: Any) -> dict:
     policy = selectors.severity_policies().get(incident.severity)
     due = incident.declared_at + policy.response_time if policy else None
     now = timezone.now()
@@ -142,14 +138,14 @@ def _detail_context(request, incident: Incident, **extra) -> dict:
     }
 
 
-def incident_detail(request, public_id: str):
+def incident_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     _require(request, "viewer")
-    incident = _incident_or_404(public_id)
+    incident = selectors.incident_or_404(public_id)
     template = _fragment(request, "incidents/detail.html", {"summary", "activity", "mitigation_params", "page"})
     return render(request, template, _detail_context(request, incident))
 
 
-def _mitigation_params(request, action: str) -> dict:
+def _mitigation_params(request: HttpRequest, action: str) -> dict:
     impl = get_action(action)
     params = {}
     for param in impl.params:
@@ -207,14 +203,14 @@ INCIDENT_ACTIONS = {
 }
 
 
-def incident_action(request, public_id: str, action: str):
+def incident_action(request: HtmxHttpRequest, public_id: str, action: str) -> HttpResponse:
     if action not in INCIDENT_ACTIONS:
         raise Http404("no such action")
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     role, done, call = INCIDENT_ACTIONS[action]
     _require(request, role)
-    incident = _incident_or_404(public_id)
+    incident = selectors.incident_or_404(public_id)
     try:
         call(incident, request)
     except DomainError as exc:
@@ -232,7 +228,7 @@ def incident_action(request, public_id: str, action: str):
         return render(request, template, context, status=status)
     if not request.htmx:
         return redirect(incident)
-    incident = _incident_or_404(public_id)
+    incident = selectors.incident_or_404(public_id)
     return render(request, "incidents/detail.html#page", _detail_context(request, incident, flash=done))
 
 
@@ -256,7 +252,7 @@ def _controls_context(**extra) -> dict:
 
 
 @require_http_methods(["GET", "POST"])
-def controls(request):
+def controls(request: HtmxHttpRequest) -> HttpResponse:
     _require(request, "viewer")
     if request.method == "GET":
         template = _fragment(request, "incidents/controls.html", {"state", "flags", "audit"})

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .models import AuditEntry, Event
+from .redis import client
 
 log = logging.getLogger(__name__)
 WAKE_CHANNEL = "pitchey:events"
@@ -34,8 +35,6 @@ def _wake(event_id: int) -> None:
     if not settings.REDIS_URL:
         return
     try:
-        from .redis import client
-
         client().publish(WAKE_CHANNEL, str(event_id))
     except Exception as exc:  # a missed wake-up only delays the stream until its next poll
         log.warning("event wake-up not published: %s", exc)

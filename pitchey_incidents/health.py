@@ -8,6 +8,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
+from . import jobs
+
 
 @never_cache
 @login_not_required
@@ -25,8 +27,7 @@ def _check_database() -> str | None:
 
 
 def _check_broker() -> str | None:
-    from .celery import app
-
+    app = jobs.celery_app()
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -60,14 +61,14 @@ def request(
             method, url, json=json, data=data, headers=headers, timeout=timeout or settings.HTTP_TIMEOUT_S
         )
     except requests.RequestException as exc:
-        raise TransportError(f"{method} {_safe(url)}: {exc.__class__.__name__}") from None
+        raise TransportError(f"{method} {loggable_url(url)}: {exc.__class__.__name__}") from None
     if resp.status_code not in ok:
         body = resp.text[:200].replace("\n", " ")
         permanent = resp.status_code in PERMANENT_STATUSES or (
             400 <= resp.status_code < 500 and resp.status_code not in (408, 420, 425, 429)
         )
         raise TransportError(
-            f"{method} {_safe(url)}: HTTP {resp.status_code} {body}",
+            f"{method} {loggable_url(url)}: HTTP {resp.status_code} {body}",
             permanent=permanent,
             status=resp.status_code,
             retry_after=_retry_after(resp),
@@ -79,9 +80,8 @@ def request(
     return Response(resp.status_code, resp.text, payload, dict(resp.headers))
 
 
-def _safe(url: str) -> str:
+def loggable_url(url: str) -> str:
     """A URL fit for logs and timelines: no path secrets (Slack webhooks carry theirs in the path)."""
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     return (

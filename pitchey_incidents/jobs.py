@@ -15,20 +15,22 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 if TYPE_CHECKING:
-    from celery import Task
+    from celery import Celery, Task
 
 log = logging.getLogger(__name__)
 
 
-def _app() -> None:
+def celery_app() -> Celery:
     """Our Celery application, configured from settings, is the one tasks are sent through. It is
     loaded on first use rather than with Django: commands that send nothing start faster."""
-    from . import celery  # noqa: F401
+    from .celery import app  # here, not at the top: loading Celery is the cost this function defers
+
+    return app
 
 
 def dispatch(task: Task, *args: Any, inline: bool = False, countdown: float | None = None) -> None:
     """Run ``task(*args)`` once the current transaction commits: inline, or on a worker."""
-    _app()
+    celery_app()
     if inline:
         transaction.on_commit(lambda: task.apply(args=args, throw=True))
     else:
@@ -44,7 +46,7 @@ _broker_down_until = 0.0
 def send(task: Task, *args: Any, countdown: float | None = None) -> bool:
     """Publish now; return False (and log) when the broker cannot be reached."""
     global _broker_down_until
-    _app()
+    celery_app()
     if time.monotonic() < _broker_down_until:
         log.warning("broker recently unreachable, %s%r stays queued for the sweeper", task.name, args)
         return False

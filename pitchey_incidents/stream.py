@@ -24,6 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -128,8 +129,6 @@ class Hub:
         if not settings.REDIS_URL:
             return None
         try:
-            import redis.asyncio as aioredis
-
             pubsub = aioredis.Redis.from_url(settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
             await pubsub.subscribe(WAKE_CHANNEL)
             return pubsub

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -196,7 +197,6 @@ def start_web(tmp_path: Path, *, port: int | None = None, **env: str) -> tuple[P
 
 def start_redis(tmp_path: Path, port: int | None = None) -> tuple[Proc, str]:
     """A throwaway redis-server on a free port (so flushing or stopping it harms nobody)."""
-    import redis
 
     port = port or free_port()
     argv = [

@@ -3,6 +3,9 @@
 - ``resolve_incident(public_id) -> {"public_id", "declared_at", "started_at"} | None``
 - ``send_test_message(text) -> {"sent": [channel], "failed": [{channel, error}], "missing": [{what, hint}]}``:
   a marked test message through every channel (communication drills)
+- ``automatic_status_updates(since) -> [public_id]``: one per Statuspage delivery the lifecycle made by
+  itself (on declare and resolve) since then (the validation checklist)
+- ``detected_incidents(since) -> [(public_id, source)]``: incidents opened by detection, not by hand
 """
 
 from __future__ import annotations

@@ -3,15 +3,16 @@ checklist with evidence. One dict (JSON), rendered as Markdown here and as HTML 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from backups.models import Backup
 from pitchey_incidents.models import Event
 from pitchey_incidents.timefmt import format_duration, format_timestamp
 
+from . import hooks
 from .models import RecoveryRun
 
 SECRET_KEYS = {"connection_uri"}
@@ -30,7 +31,6 @@ CHECKLIST = [
 WINDOW = timedelta(days=35)
 # Event kinds that prove an item (exact kinds, not prefixes: a prefix once matched nothing).
 NOTIFICATION_KINDS = ("incident.notification_sent", "notification.notification_sent")
-AUTOMATIC_STATUS_KINDS = ("declared", "resolved")
 
 
 def _objectives(run) -> tuple[list[dict], list[dict]]:
@@ -79,7 +79,7 @@ def _backup_link(backup) -> dict:
     return {"label": f"backup #{backup.id}", "url": f"/api/v1/backups/{backup.id}/"}
 
 
-def _newest_holding(Backup, kind: str):
+def _newest_holding(kind: str) -> Backup | None:
     """The newest succeeded backup that holds ``kind``: one of that kind, or a full one whose manifest
     stored that part (a full backup counts for the kinds it contains)."""
     own = Backup.objects.filter(kind=kind, status="succeeded").order_by("-snapshot_at", "-id").first()
@@ -91,8 +91,7 @@ def _newest_holding(Backup, kind: str):
 
 
 def _backups_created() -> dict:
-    Backup = apps.get_model("backups", "Backup")
-    latest = {k: _newest_holding(Backup, k) for k in ("database", "config", "media")}
+    latest = {k: _newest_holding(k) for k in ("database", "config", "media")}
     made = [
         f"{k}: #{b.id}{' (full)' if b.kind == 'full' else ''} at {format_timestamp(b.snapshot_at)}"
         for k, b in latest.items()
@@ -104,7 +103,6 @@ def _backups_created() -> dict:
 
 
 def _backups_restorable(steps: list[dict]) -> dict:
-    Backup = apps.get_model("backups", "Backup")
     restored = [s for s in steps if s["action"].startswith("postgres.restore") and s["status"] == "succeeded"]
     if restored:
         backup = Backup.objects.filter(id=restored[0]["data"].get("backup")).first()
@@ -117,39 +115,34 @@ def _backups_restorable(steps: list[dict]) -> dict:
     return {"status": "pass", "evidence": evidence, "links": [_backup_link(verified)]}
 
 
-def _statuspage_automatic(since) -> dict:
+def _statuspage_automatic(since: datetime) -> dict:
     """Statuspage deliveries the lifecycle made by itself (declared, resolved); a person's posted
-    update (``status_update``) is manual and does not count."""
-    try:
-        Notification = apps.get_model("incidents", "Notification")
-    except LookupError:
+    update is manual and does not count. The incidents app answers through the
+    ``automatic_status_updates`` hook (one public id per delivery)."""
+    answer = hooks.get("automatic_status_updates")
+    if answer is None:
         return {"status": "unknown", "evidence": "no status page deliveries recorded here", "links": []}
-    rows = Notification.objects.filter(
-        channel="statuspage", status="sent", kind__in=AUTOMATIC_STATUS_KINDS, sent_at__gte=since
-    ).exclude(incident=None)
-    n = rows.count()
-    subjects = [f"incident:INC-{i:05d}" for i in rows.order_by("-sent_at").values_list("incident_id", flat=True)[:50]]
+    public_ids = answer(since)
+    n = len(public_ids)
     return {
-        "status": "pass" if n else "unknown",
+        "status": "pass" if public_ids else "unknown",
         "evidence": f"{n} automatic Statuspage update(s) sent in the last 35 days (on declare and resolve)",
-        "links": _incident_links(subjects),
+        "links": _incident_links([f"incident:{p}" for p in public_ids]),
     }
 
 
-def _detected(since) -> dict:
-    """Incidents opened by detection (an alert source or a probe), not declared by hand."""
-    try:
-        Incident = apps.get_model("incidents", "Incident")
-    except LookupError:
+def _detected(since: datetime) -> dict:
+    """Incidents opened by detection (an alert source or a probe), not declared by hand; the incidents
+    app answers through the ``detected_incidents`` hook with ``(public_id, source)`` pairs."""
+    answer = hooks.get("detected_incidents")
+    if answer is None:
         return {"status": "unknown", "evidence": "no incidents recorded here", "links": []}
-    rows = Incident.objects.filter(declared_at__gte=since).exclude(source="manual")
-    n = rows.count()
-    subjects = [f"incident:INC-{i:05d}" for i in rows.order_by("-declared_at").values_list("id", flat=True)[:50]]
-    by = ", ".join(sorted(set(rows.values_list("source", flat=True)))) or "none"
+    found = answer(since)
+    by = ", ".join(sorted({source for _, source in found})) or "none"
     return {
-        "status": "pass" if n else "unknown",
-        "evidence": f"{n} incident(s) opened by detection in the last 35 days (sources: {by})",
-        "links": _incident_links(subjects),
+        "status": "pass" if found else "unknown",
+        "evidence": f"{len(found)} incident(s) opened by detection in the last 35 days (sources: {by})",
+        "links": _incident_links([f"incident:{public_id}" for public_id, _ in found]),
     }
 
 

@@ -17,19 +17,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from django.apps import apps
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from backups.models import DataType
 from pitchey_incidents import events, jobs
 from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.outcome import Outcome
 
-from . import defaults, hooks, signals
+from . import defaults, hooks, signals, tasks
 from .models import (
     Objective,
     OnFailure,
@@ -43,6 +44,7 @@ from .models import (
     StepStatus,
 )
 from .providers import REGISTRY, parse_action
+from .reports import build_report
 
 log = logging.getLogger(__name__)
 DONE = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.NEEDS_ATTENTION)
@@ -149,7 +151,6 @@ def run_start(
             requested_by=actor_name(actor),
         )
         _record_queued(run, rows, services)
-        from . import tasks
 
         task = tasks.drill_run if is_drill else tasks.recovery_run
         jobs.dispatch(task, run.id, inline=inline)
@@ -234,7 +235,6 @@ def _claim(run_id: int, owner: str) -> bool:
 
 
 def _lease_s() -> int:
-    from django.conf import settings
 
     return settings.RECOVERY_LEASE_S
 
@@ -379,8 +379,6 @@ def _perform(run: RecoveryRun, step: RunStep) -> Outcome:
     if step.action == "verify":
         return Outcome(True, "checking")
     if step.action == "report.generate":
-        from .reports import build_report
-
         report = build_report(run)
         RecoveryRun.objects.filter(id=run.id).update(report=report)
         return Outcome(True, f"report with {len(report['checklist'])} checklist items")
@@ -468,7 +466,6 @@ def _measure(run: RecoveryRun) -> None:
         Objective.objects.filter(id=objective.id).update(achieved_s=achieved, met=met)
     if run.dry_run:
         return
-    DataType = apps.get_model("backups", "DataType")
     reference = run.incident_started_at or run.incident_declared_at or run.started_at
     for step in steps:
         point = step.data.get("point_in_time") or step.data.get("snapshot_at")
@@ -533,7 +530,6 @@ def _verdict(steps: list[RunStep], *, aborted: bool, cancelled: bool, missing: l
 
 
 def _finish(run: RecoveryRun, *, aborted: bool = False, cancelled: bool = False) -> RecoveryRun:
-    from .reports import build_report
 
     if cancelled:
         _skip_rest(run, "the run was cancelled", keep_always=False)
@@ -580,9 +576,7 @@ def _finish(run: RecoveryRun, *, aborted: bool = False, cancelled: bool = False)
 def runs_sweep(*, queued_after_s: int = 60) -> dict:
     """Re-dispatch runs the broker never delivered, and runs whose worker died (lease expired, or its
     owner no longer answers a ping); the new worker resumes at the interrupted step."""
-    from pitchey_incidents.celery import app
-
-    from . import tasks
+    app = jobs.celery_app()
 
     now = timezone.now()
     resend: list[RecoveryRun] = list(
@@ -608,6 +602,18 @@ def runs_sweep(*, queued_after_s: int = 60) -> dict:
     for run in resend:
         jobs.send(tasks.drill_run if run.kind == RunKind.DRILL else tasks.recovery_run, run.id)
     return {"resent": [r.id for r in resend]}
+
+
+def incident_fields(public_id: str | None) -> dict:
+    """``run_start``'s incident arguments for a run started for ``public_id`` (none without one)."""
+    if not public_id:
+        return {}
+    info = incident_info(public_id)
+    return {
+        "incident": info["public_id"],
+        "incident_declared_at": info["declared_at"],
+        "incident_started_at": info.get("started_at"),
+    }
 
 
 def incident_info(public_id: str) -> dict:

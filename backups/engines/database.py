@@ -184,7 +184,6 @@ class _Dump:
     """pg_dump in a thread of its own, so the snapshot's row counts run at the same time."""
 
     def __init__(self, argv, env, raw, ctx, expected):
-        import threading
 
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(argv, env, raw, ctx, expected), daemon=True)

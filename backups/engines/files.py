@@ -3,6 +3,7 @@ each streamed as one tar through the pipeline, recording every file's size and S
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -111,7 +112,6 @@ class _CountingReader:
 
 
 def _sha(data: bytes) -> str:
-    import hashlib
 
     return hashlib.sha256(data).hexdigest()
 

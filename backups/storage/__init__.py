@@ -46,6 +46,14 @@ def for_tier(tier: str) -> Storage:
     return REGISTRY[tier]
 
 
+def for_location(tier: str, uri: str) -> Storage:
+    """The storage holding a copy: its tier as configured now, else whatever its URI names."""
+    try:
+        return for_tier(tier)
+    except Exception:
+        return for_uri(uri)
+
+
 def for_uri(uri: str) -> Storage:
     if uri.startswith("file://"):
         return LocalStorage(settings.BACKUP_DIR)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from django.core.management import call_command
 
 from backups.models import Backup
 from pitchey_incidents.testing import ROOT, child_env
@@ -76,7 +77,6 @@ def test_progress_bar_on_a_terminal(backup_paths):
 
 
 def test_backup_test_list_and_prune_commands(sqlite_target, capsys):
-    from django.core.management import call_command
 
     call_command("backup", "test")
     out = capsys.readouterr().out

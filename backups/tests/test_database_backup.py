@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from backups import restore, selectors, services
+from backups.engines import follow
 from backups.models import Status
 
 from .conftest import fingerprint
@@ -120,7 +121,6 @@ def test_followed_dump_restores_table_by_table(pg_target, settings, monkeypatch)
     """Frames of 16 KiB: the manifest's frame index and data positions let the restore start one
     loader per table at its own frame; the same copy also restores with stock tools, in parallel
     once decompressed to a file."""
-    from backups.engines import follow
 
     with psycopg.connect(pg_target, autocommit=True) as conn:
         conn.execute(

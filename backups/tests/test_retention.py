@@ -7,11 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
 from backups import services
-from backups.models import Backup, BackupLocation, BackupPolicy
+from backups.models import Backup, BackupLocation, BackupPolicy, RetentionPause
 from pitchey_incidents.models import AuditEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,7 +62,6 @@ def test_prune_keeps_exactly_what_the_table_says(sqlite_target, capsys):
 
 
 def _files_exist(backup_id: int) -> bool:
-    from django.conf import settings
 
     return any(Path(settings.BACKUP_DIR).glob(f"database/*-{backup_id}.*"))
 
@@ -88,7 +88,6 @@ def test_indefinite_retention_and_pause(sqlite_target):
 
 
 def test_expired_pause_does_not_block_forever(sqlite_target):
-    from backups.models import RetentionPause
 
     RetentionPause.objects.create(reason="crashed drill", expires_at=timezone.now() - timedelta(seconds=1))
     assert services.retention_pauses() == []

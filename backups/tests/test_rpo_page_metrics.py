@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from celery import current_app
 from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import ModelEntry
 
 from backups import metrics, selectors
 from backups.models import Backup, Status
@@ -107,8 +109,6 @@ def test_schedules_are_periodic_tasks_from_the_policies(capsys):
 def test_a_new_install_backs_up_each_data_type_at_beats_first_tick():
     """django-celery-beat's own scheduler entry: the database, config and media backups are due at
     once on a new install (then every interval); the weekly full backup waits for its week."""
-    from celery import current_app
-    from django_celery_beat.schedulers import ModelEntry
 
     tasks = {t.name: t for t in PeriodicTask.objects.filter(name__startswith="backups: ")}
     due = {name: ModelEntry(task, app=current_app).is_due().is_due for name, task in tasks.items()}

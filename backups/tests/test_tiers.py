@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -151,7 +152,6 @@ def test_catalog_is_rebuilt_from_the_manifests(s3, sqlite_target):
 
 
 def test_pruning_deletes_cloud_objects(s3, sqlite_target, clock):
-    from datetime import timedelta
 
     old = services.backup_start(kind="database", actor="t", inline=True)
     services.backup_start(kind="database", actor="t", inline=True)

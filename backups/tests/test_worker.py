@@ -14,6 +14,7 @@ import pytest
 
 from backups import services
 from backups.models import Backup, Status, TargetLock
+from backups.targets import target_keys
 from pitchey_incidents.models import Event
 from pitchey_incidents.testing import ROOT, child_env, wait_for
 
@@ -76,7 +77,6 @@ def test_sigkill_mid_backup_is_swept_as_failed_and_cleaned(worker, backup_paths)
 
 def test_a_busy_target_keeps_the_second_backup_queued(backup_paths):
     first = Backup.objects.create(kind="media", status=Status.RUNNING)
-    from backups.targets import target_keys
 
     TargetLock.objects.create(target=target_keys("media")[0], backup=first)
     second = Backup.objects.create(kind="full")  # full reads media too

@@ -34,13 +34,13 @@ class IncidentSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_services(self, obj) -> list[str]:
+    def get_services(self, obj: Incident) -> list[str]:
         return [s.slug for s in obj.services.all()]
 
-    def get_commander(self, obj) -> str | None:
+    def get_commander(self, obj: Incident) -> str | None:
         return obj.commander.get_username() if obj.commander_id else None
 
-    def get_url(self, obj) -> str:
+    def get_url(self, obj: Incident) -> str:
         request = self.context.get("request")
         path = f"/incidents/{obj.public_id}/"  # incidents:detail, without a reverse() per row
         return request.build_absolute_uri(path) if request else path
@@ -113,5 +113,5 @@ class ServiceSerializer(serializers.ModelSerializer):
         model = Service
         fields = ["slug", "name", "priority", "rto_target_s", "rto_max_s", "recovery_order", "health"]
 
-    def get_health(self, obj) -> str:
+    def get_health(self, obj: Service) -> str:
         return self.context.get("health", {}).get(obj.slug, "unknown")

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from django.http import Http404
+from typing import Any
+
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,15 +28,12 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     write_role = "commander"
     action_roles = {"acknowledge": "responder", "mitigations": "responder", "updates": "responder"}
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Incident]:
         q = self.request.query_params
         return selectors.incident_list(status=q.get("status"), severity=q.get("severity"), service=q.get("service"))
 
     def get_object(self) -> Incident:
-        try:
-            incident = selectors.incident_get(self.kwargs["pk"])
-        except Incident.DoesNotExist:
-            raise Http404("no such incident") from None
+        incident = selectors.incident_or_404(self.kwargs["pk"])
         self.check_object_permissions(self.request, incident)
         return incident
 
@@ -48,11 +48,11 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             OpenApiParameter("service", str, description="service slug"),
         ]
     )
-    def list(self, request, *args, **kwargs):
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
     @extend_schema(parameters=[OpenApiParameter("include", str, description="`timeline` embeds the timeline")])
-    def retrieve(self, request, *args, **kwargs):
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         incident = self.get_object()
         data = s.IncidentSerializer(incident, context={"request": request}).data
         if request.query_params.get("include") == "timeline":
@@ -60,66 +60,66 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return Response(data)
 
     @extend_schema(request=s.DeclareSerializer, responses={201: s.IncidentSerializer})
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         data = validated(s.DeclareSerializer, request)
         incident = services.incident_declare(**data, actor=request.user, source=Source.API)
         return self._answer(incident, status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
-    def acknowledge(self, request, pk=None):
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
         return self._answer(services.incident_acknowledge(incident=self.get_object(), actor=request.user))
 
     @extend_schema(request=s.AssignSerializer, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
-    def assign(self, request, pk=None):
+    def assign(self, request: Request, pk: str | None = None) -> Response:
         incident = self.get_object()
         data = validated(s.AssignSerializer, request)
         return self._answer(services.incident_assign(incident=incident, actor=request.user, **data))
 
     @extend_schema(request=s.SeveritySerializer, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
-    def severity(self, request, pk=None):
+    def severity(self, request: Request, pk: str | None = None) -> Response:
         incident = self.get_object()
         data = validated(s.SeveritySerializer, request)
         return self._answer(services.incident_change_severity(incident=incident, actor=request.user, **data))
 
     @extend_schema(request=s.UpdateSerializer, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
-    def updates(self, request, pk=None):
+    def updates(self, request: Request, pk: str | None = None) -> Response:
         incident = self.get_object()
         data = validated(s.UpdateSerializer, request)
         return self._answer(services.incident_post_update(incident=incident, actor=request.user, **data))
 
     @extend_schema(request=s.EscalateSerializer, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
-    def escalate(self, request, pk=None):
+    def escalate(self, request: Request, pk: str | None = None) -> Response:
         incident = self.get_object()
         data = validated(s.EscalateSerializer, request)
         return self._answer(services.incident_escalate(incident=incident, actor=request.user, **data))
 
     @extend_schema(request=None, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
-    def monitor(self, request, pk=None):
+    def monitor(self, request: Request, pk: str | None = None) -> Response:
         return self._answer(services.incident_monitor(incident=self.get_object(), actor=request.user))
 
     @extend_schema(request=s.ResolveSerializer, responses=s.IncidentSerializer)
     @action(detail=True, methods=["post"])
-    def resolve(self, request, pk=None):
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
         incident = self.get_object()
         data = validated(s.ResolveSerializer, request)
         return self._answer(services.incident_resolve(incident=incident, actor=request.user, **data))
 
     @extend_schema(responses=s.TimelineEntrySerializer(many=True))
     @action(detail=True, methods=["get"])
-    def timeline(self, request, pk=None):
+    def timeline(self, request: Request, pk: str | None = None) -> Response:
         entries = selectors.incident_timeline(self.get_object())
         return Response(s.TimelineEntrySerializer(entries, many=True).data)
 
     @extend_schema(methods=["GET"], responses=s.MitigationSerializer(many=True))
     @extend_schema(methods=["POST"], request=s.MitigationRequestSerializer, responses={202: s.MitigationSerializer})
     @action(detail=True, methods=["get", "post"])
-    def mitigations(self, request, pk=None):
+    def mitigations(self, request: Request, pk: str | None = None) -> Response:
         incident = self.get_object()
         if request.method == "GET":
             return Response(s.MitigationSerializer(selectors.incident_mitigations(incident), many=True).data)
@@ -137,13 +137,13 @@ class ActionListView(APIView):
     """The mitigation actions that exist, with their parameters and whether they can run here."""
 
     @extend_schema(responses={200: dict})
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response([impl.describe() for _, impl in sorted(REGISTRY.items())])
 
 
 class ServiceListView(APIView):
     @extend_schema(responses=s.ServiceSerializer(many=True))
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         health = detection_selectors.service_health()
         return Response(s.ServiceSerializer(Service.objects.all(), many=True, context={"health": health}).data)
 
@@ -152,5 +152,5 @@ class WhoAmIView(APIView):
     """The caller's username and role: a cheap authenticated endpoint for clients and benchmarks."""
 
     @extend_schema(responses={200: dict})
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response({"username": request.user.get_username(), "role": role_of(request.user)})

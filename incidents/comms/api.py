@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -33,6 +34,6 @@ class OnCallView(APIView):
     read_role = "viewer"
 
     @extend_schema(responses=OnCallOverviewSerializer)
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         data = {"rotations": oncall.oncall_overview(), "emergency_contacts": oncall.emergency_contacts()}
         return Response(OnCallOverviewSerializer(data).data)

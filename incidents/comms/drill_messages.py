@@ -24,6 +24,7 @@ from django.core.mail import EmailMessage
 from pitchey_incidents.http import TransportError, request
 from recovery import hooks
 
+from . import selectors
 from .channels.pagerduty import dedup_key
 from .channels.slack import Slack
 from .channels.webhook import sign
@@ -141,3 +142,4 @@ def send_test_message(text: str) -> dict:
 
 def connect() -> None:
     hooks.register("send_test_message", send_test_message)
+    hooks.register("automatic_status_updates", selectors.automatic_status_updates)  # the recovery checklist

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Count
 
 from incidents.comms.models import CommunicationDue, Notification
 from incidents.lifecycle.facts import keeper
-from incidents.lifecycle.models import Incident
+from incidents.lifecycle.models import Incident, format_public_id
 
 
 @keeper("communications")
@@ -20,3 +22,15 @@ def notification_counts(incident: Incident) -> list[tuple[str, str, int]]:
     """(channel, status, count) of the outbox rows for this incident."""
     rows = Notification.objects.filter(incident=incident).values_list("channel", "status").annotate(n=Count("id"))
     return sorted(rows.order_by())
+
+
+AUTOMATIC_STATUS_KINDS = ("declared", "resolved")  # what the lifecycle posts by itself; a person's update is manual
+
+
+def automatic_status_updates(since: datetime, limit: int = 50) -> list[str]:
+    """Public ids of the incidents whose Statuspage updates went out by themselves since ``since``,
+    one per delivery, newest first (the recovery checklist's evidence)."""
+    rows = Notification.objects.filter(
+        channel="statuspage", status="sent", kind__in=AUTOMATIC_STATUS_KINDS, sent_at__gte=since
+    ).exclude(incident=None)
+    return [format_public_id(i) for i in rows.order_by("-sent_at").values_list("incident_id", flat=True)[:limit]]

@@ -21,7 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from incidents.comms import tasks
-from incidents.comms.channels import REGISTRY, enabled_channels, get_channel
+from incidents.comms.channels import REGISTRY, Channel, enabled_channels, get_channel
 from incidents.comms.models import (
     FINISHED_NOTIFICATION_STATUSES,
     Audience,
@@ -33,7 +33,7 @@ from incidents.comms.models import (
 )
 from incidents.comms.oncall import level_targets
 from incidents.lifecycle.models import OPEN_STATUSES, EscalationLevel, Incident, SeverityPolicy
-from incidents.lifecycle.services import _record, incident_escalation_due, incident_note
+from incidents.lifecycle.services import incident_escalation_due, incident_note, timeline_record
 from pitchey_incidents import events, jobs
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.http import TransportError
@@ -145,6 +145,26 @@ def notification_deliver(*, notification_id: int) -> str:
     if row is None or row.status in FINISHED_NOTIFICATION_STATUSES:
         return "done"
     impl = REGISTRY.get(row.channel)
+    attempt = row.attempts + 1
+    refused = _claim(row, impl, attempt, now)
+    if refused:
+        return refused
+    row.refresh_from_db()
+    if impl is None or not impl.enabled():
+        return _attempt_failed(row, TransportError(f"channel {row.channel} is not configured", permanent=True))
+    earlier = (
+        Notification.objects.filter(incident_id=row.incident_id, channel=row.channel, target=row.target, id__lt=row.id)
+        .exclude(status__in=FINISHED_NOTIFICATION_STATUSES)
+        .order_by("id")
+        .first()
+    )
+    if earlier is not None:
+        return _wait_for(row, earlier, now)
+    return _send(row, impl, attempt)
+
+
+def _claim(row: Notification, impl: Channel | None, attempt: int, now: datetime) -> str | None:
+    """Steps 1 and 2: claim the row for ``attempt``; None once claimed, else why not."""
     if row.status == N.SENDING:
         if row.lease_until and row.lease_until > now:
             return "busy"
@@ -157,23 +177,16 @@ def notification_deliver(*, notification_id: int) -> str:
         if row.next_attempt_at > now + timedelta(seconds=1):
             return "early"
         claim = Q(status=N.PENDING)
-    attempt = row.attempts + 1
     lease = now + timedelta(seconds=settings.NOTIFICATION_LEASE_S)
     if not Notification.objects.filter(claim, id=row.id, attempts=row.attempts).update(
         status=N.SENDING, attempts=attempt, lease_until=lease, in_flight=False
     ):
         return "taken"
-    row.refresh_from_db()
-    if impl is None or not impl.enabled():
-        return _attempt_failed(row, TransportError(f"channel {row.channel} is not configured", permanent=True))
-    earlier = (
-        Notification.objects.filter(incident_id=row.incident_id, channel=row.channel, target=row.target, id__lt=row.id)
-        .exclude(status__in=FINISHED_NOTIFICATION_STATUSES)
-        .order_by("id")
-        .first()
-    )
-    if earlier is not None:
-        return _wait_for(row, earlier, now)
+    return None
+
+
+def _send(row: Notification, impl: Channel, attempt: int) -> str:
+    """Step 4: mark the attempt on the wire, send, and record what came of it."""
     Notification.objects.filter(id=row.id, attempts=attempt, status=N.SENDING).update(in_flight=True)
     try:
         response = impl.send(row)
@@ -184,11 +197,11 @@ def notification_deliver(*, notification_id: int) -> str:
     return _delivered(row, response)
 
 
-def _mine(row: Notification):
+def _mine(row: Notification) -> QuerySet[Notification]:
     return Notification.objects.filter(id=row.id, attempts=row.attempts, status=N.SENDING)
 
 
-def _wait_for(row: Notification, earlier: Notification, now) -> str:
+def _wait_for(row: Notification, earlier: Notification, now: datetime) -> str:
     """Hand the claim back, uncounted, until the earlier message of this stream is finished."""
     ready = earlier.lease_until if earlier.status == N.SENDING and earlier.lease_until else earlier.next_attempt_at
     at = max(ready, now) + timedelta(seconds=0.5)
@@ -210,7 +223,7 @@ def _settle_sent(claim: QuerySet[Notification], row: Notification, response: dic
         ):  # last_error / last_status_code keep the last failed attempt, if any
             return False
         if row.audience and row.incident_id:
-            _mark_sent(row.incident_id, row.audience, row.label, at=now)
+            communication_mark_sent(row.incident_id, row.audience, row.label, at=now)
         _note(row, "notification_sent", f"{_describe(row)} sent{note}")
     return True
 
@@ -233,7 +246,7 @@ def _attempt_failed(row: Notification, exc: TransportError) -> str:
     return "retry"
 
 
-def _recover_lost(row: Notification, impl) -> str | None:
+def _recover_lost(row: Notification, impl: Channel) -> str | None:
     """The worker died with the request on the wire. Ask the vendor, or refuse to guess."""
     same = Notification.objects.filter(id=row.id, status=N.SENDING, lease_until=row.lease_until, in_flight=True)
     if impl.can_reconcile:
@@ -331,7 +344,7 @@ def communications_replan(incident: Incident, policy: SeverityPolicy | None) -> 
             row.save(update_fields=["requirement", "due_at"])
 
 
-def _mark_sent(incident_id: int, audience: str, via: str, *, at: datetime | None = None) -> None:
+def communication_mark_sent(incident_id: int, audience: str, via: str, *, at: datetime | None = None) -> None:
     """The audience's required communication is done (the first delivery that satisfies it counts)."""
     CommunicationDue.objects.filter(incident_id=incident_id, audience=audience, sent_at=None).update(
         sent_at=at or timezone.now(), sent_via=via
@@ -420,12 +433,12 @@ def page_level(incident: Incident, level_number: int, actor: Any, policy: Severi
     level = EscalationLevel.objects.filter(level=level_number).first()
     name = level.name if level else f"level {level_number}"
     targets = level_targets(level) if level else []
-    _record(
-        incident,
-        "paged",
-        actor,
-        f"Paged {name} (level {level_number}): {', '.join(targets) or 'no one is configured for this level'}",
-        {"level": level_number, "name": name, "targets": targets},
+    timeline_record(
+        incident=incident,
+        kind="paged",
+        actor=actor,
+        message=f"Paged {name} (level {level_number}): {', '.join(targets) or 'no one is configured for this level'}",
+        data={"level": level_number, "name": name, "targets": targets},
     )
     context = {"level": level_number, "level_name": name, "targets": targets}
     for impl in enabled_channels():

@@ -7,12 +7,13 @@ titles, public status, and timeline entries marked ``public``.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.syndication.views import Feed
 from django.db.models import Prefetch, Q
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +23,7 @@ from incidents.lifecycle.models import OPEN_STATUSES, Incident, TimelineEntry
 from recovery.models import Service
 
 HISTORY_DAYS = 90
+# What an open incident of each severity makes of its services' status, here and on Statuspage.
 SERVICE_STATUS = {
     "P0": "major_outage",
     "P1": "partial_outage",
@@ -82,21 +84,25 @@ def status_summary() -> dict:
 
 
 @login_not_required
-def status_page(request):
+def status_page(request: HttpRequest) -> HttpResponse:
     return render(request, "incidents/comms/status.html", status_summary())
+
+
+# An entry of the feed: the incident, when, the label (Investigating, an update's status, Resolved), the text.
+FeedItem = tuple[Incident, datetime, str, str]
 
 
 class StatusFeed(Feed):
     feed_type = Atom1Feed
     link = "/status/"
 
-    def title(self):
+    def title(self) -> str:
         return settings.STATUS_PAGE_TITLE
 
-    def subtitle(self):
+    def subtitle(self) -> str:
         return "Incidents and their public updates"
 
-    def items(self):
+    def items(self) -> list[FeedItem]:
         """One entry per incident start, public update and resolution, newest first."""
         summary = status_summary()
         entries = []
@@ -110,24 +116,24 @@ class StatusFeed(Feed):
         entries.sort(key=lambda e: e[1], reverse=True)
         return entries[:100]
 
-    def item_title(self, item):
+    def item_title(self, item: FeedItem) -> str:
         incident, _at, label, _text = item
         return f"{label}: {incident.title}"
 
-    def item_description(self, item):
+    def item_description(self, item: FeedItem) -> str:
         return item[3]
 
-    def item_link(self, item):
+    def item_link(self, item: FeedItem) -> str:
         return f"{reverse('status:page')}#{item[0].public_id}"
 
-    def item_guid(self, item):
+    def item_guid(self, item: FeedItem) -> str:
         return f"{item[0].public_id}:{item[1].isoformat()}:{item[2]}"
 
-    def item_guid_is_permalink(self, item):
+    def item_guid_is_permalink(self, item: FeedItem) -> bool:
         return False
 
-    def item_pubdate(self, item):
+    def item_pubdate(self, item: FeedItem) -> datetime:
         return item[1]
 
-    def item_updateddate(self, item):
+    def item_updateddate(self, item: FeedItem) -> datetime:
         return item[1]

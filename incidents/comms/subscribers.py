@@ -8,7 +8,7 @@ from incidents.comms.channels import REGISTRY, enabled_channels
 from incidents.comms.models import Audience
 from incidents.comms.services import (
     CHANNEL_AUDIENCE,
-    _mark_sent,
+    communication_mark_sent,
     communications_plan,
     communications_replan,
     escalation_start,
@@ -33,7 +33,7 @@ from incidents.lifecycle.events import (
     subscribe,
 )
 from incidents.lifecycle.models import Incident, SeverityPolicy, Status
-from incidents.lifecycle.services import actor_name
+from pitchey_incidents.actors import actor_name
 
 
 def _policy(incident: Incident) -> SeverityPolicy | None:
@@ -89,7 +89,7 @@ def severity_changed(event: SeverityChanged) -> None:
 
 @subscribe(PublicUpdatePosted)
 def public_update_posted(event: PublicUpdatePosted) -> None:
-    _mark_sent(event.incident.id, Audience.EXTERNAL, "public update")
+    communication_mark_sent(event.incident.id, Audience.EXTERNAL, "public update")
     _announce(event, _policy(event.incident))
     _stop_escalation_once_handled(event.incident)
 

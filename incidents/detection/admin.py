@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from incidents.detection import models
+from pitchey_incidents.admin import ReadOnlyAdmin
 
 
 @admin.register(models.AlertSource)
@@ -27,14 +28,6 @@ class AssessmentRuleAdmin(admin.ModelAdmin):
     list_display = ["name", "severity", "probe_kind", "probe_name", "op", "metric", "threshold", "action", "enabled"]
     list_filter = ["severity", "probe_kind", "enabled"]
     list_editable = ["enabled"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(models.ProbeResult)

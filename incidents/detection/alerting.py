@@ -12,7 +12,7 @@ import hmac
 import json
 import secrets
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -320,7 +320,7 @@ def alert_group_sync(*, group_id: int) -> None:
             pass  # someone moved it on meanwhile
 
 
-def alerts_auto_resolve(*, now=None) -> list[str]:
+def alerts_auto_resolve(*, now: datetime | None = None) -> list[str]:
     """Resolve incidents whose alerts have all been quiet for their source's quiet period."""
     now = now or timezone.now()
     resolved = []

@@ -9,6 +9,7 @@ from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,6 +18,7 @@ from incidents.detection import selectors as detection_selectors
 from incidents.detection import services as detection
 from incidents.detection.intake import REGISTRY as INTAKES
 from incidents.detection.intake import get_intake
+from incidents.detection.models import AlertSource
 from pitchey_incidents.errors import DomainError
 
 AcceptedSerializer = inline_serializer(
@@ -31,7 +33,7 @@ class AlertIntakeBase(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
-    def authenticate_source(self, request, kind: str):
+    def authenticate_source(self, request: Request, kind: str) -> tuple[AlertSource | None, Response | None]:
         source = alerting.alertsource_authenticate(kind=kind, authorization=request.META.get("HTTP_AUTHORIZATION", ""))
         if source is None:
             return None, Response(
@@ -50,7 +52,7 @@ class AlertIntakeView(AlertIntakeBase):
         description="Alertmanager (webhook v4), Grafana Alerting or generic alerts. 400 names the bad field, "
         "413 when the body is over ALERT_MAX_BODY_BYTES; nothing is stored on error.",
     )
-    def post(self, request, kind: str):
+    def post(self, request: Request, kind: str) -> Response:
         if kind not in INTAKES:
             return Response({"kind": [f"must be one of {', '.join(sorted(INTAKES))}"]}, status=404)
         source, refused = self.authenticate_source(request, kind)
@@ -86,7 +88,7 @@ class AlertPingView(AlertIntakeBase):
     """Checks a sender's secret and does nothing else (also the benchmark's no-op baseline)."""
 
     @extend_schema(request=None, responses={200: dict})
-    def post(self, request, kind: str):
+    def post(self, request: Request, kind: str) -> Response:
         source, refused = self.authenticate_source(request, kind)
         if refused:
             return refused
@@ -97,7 +99,7 @@ class HealthView(APIView):
     """The latest result of every probe."""
 
     @extend_schema(responses={200: dict})
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         rows = []
         for probe in detection_selectors.probes_with_latest():
             r = probe.latest
@@ -123,5 +125,5 @@ class DetectView(APIView):
     write_role = "commander"
 
     @extend_schema(request=None, responses={200: dict})
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         return Response(detection.detection_run().as_dict())

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.apps.registry import Apps
+
 # Key metrics from the runbook: error rate < 1 %, p99 < 1000 ms, DB connections < 80 % of the limit,
 # cache hit rate > 70 %, auth success > 99 %.
 ERROR_RATE_QUERY = 'sum(rate(http_requests_total{status=~"5.."}[5m])) / sum(rate(http_requests_total[5m]))'
@@ -72,7 +77,7 @@ PITR_DETECTION = {"WAL lost: point-in-time recovery has a gap", "Replication slo
 BACKUP_DETECTION = {"database-backups", "config-backups", "media-backups", "Backups past their RPO"}
 
 
-def seed(apps, only: set[str] | None = None) -> None:
+def seed(apps: Apps, only: set[str] | None = None) -> None:
     """Create the default probes and rules that are missing (``only``: just these names)."""
     # ``apps`` is a migration's: the catalog was the incidents app's until incidents 0007 (now recovery's).
     try:

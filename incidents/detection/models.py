@@ -196,7 +196,7 @@ class AssessmentRule(models.Model):
     def __str__(self) -> str:
         return f"{self.name} → {self.severity}"
 
-    def clean(self):
+    def clean(self) -> None:
         if self.action and self.action not in REGISTRY:
             raise ValidationError({"action": f"unknown action; one of {', '.join(sorted(REGISTRY))}"})
         if self.op != RuleOp.DOWN and (not self.metric or self.threshold is None):

@@ -5,6 +5,11 @@ Seeded by a data migration with ``get_or_create``: existing rows, edited in the 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.apps.registry import Apps
+
 MIN = 60
 HOUR = 3600
 DAY = 86400
@@ -99,14 +104,16 @@ EMERGENCY_CONTACTS = [
 ]
 
 
-def seed(apps) -> None:
+def seed(apps: Apps) -> None:
+    """Load the runbook's defaults where missing (``apps`` is a migration's, or the live registry)."""
+    _seed_policies(apps)
+    _seed_catalog(apps)
+    _seed_escalation(apps)
+
+
+def _seed_policies(apps: Apps) -> None:
     SeverityPolicy = apps.get_model("incidents", "SeverityPolicy")
     CommunicationRule = apps.get_model("incidents", "CommunicationRule")
-    # ``apps`` is a migration's: the catalog was the incidents app's until incidents 0007 (now recovery's).
-    Service = apps.get_model("incidents", "Service")
-    EscalationLevel = apps.get_model("incidents", "EscalationLevel")
-    EmergencyContact = apps.get_model("incidents", "EmergencyContact")
-
     for sev, name, desc, examples, response_s, page, channel in SEVERITIES:
         policy, _ = SeverityPolicy.objects.get_or_create(
             severity=sev,
@@ -123,6 +130,11 @@ def seed(apps) -> None:
             CommunicationRule.objects.get_or_create(
                 policy=policy, audience=audience, defaults={"requirement": requirement, "due_s": due_s}
             )
+
+
+def _seed_catalog(apps: Apps) -> None:
+    # ``apps`` is a migration's: the catalog was the incidents app's until incidents 0007 (now recovery's).
+    Service = apps.get_model("incidents", "Service")
     for slug, name, priority, target, maximum, order in SERVICES:
         Service.objects.get_or_create(
             slug=slug,
@@ -134,6 +146,11 @@ def seed(apps) -> None:
                 "recovery_order": order,
             },
         )
+
+
+def _seed_escalation(apps: Apps) -> None:
+    EscalationLevel = apps.get_model("incidents", "EscalationLevel")
+    EmergencyContact = apps.get_model("incidents", "EmergencyContact")
     for level, name, delay in ESCALATION:
         EscalationLevel.objects.get_or_create(level=level, defaults={"name": name, "delay_s": delay})
     for order, (role, contact, availability) in enumerate(EMERGENCY_CONTACTS):

@@ -23,8 +23,7 @@ from typing import Any, ClassVar, TypeVar
 from django.db import transaction
 
 from incidents.lifecycle.models import Incident
-
-Actor = Any  # a User, or a name such as "system" or an integration's name
+from pitchey_incidents.actors import Actor
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ class Source(models.TextChoices):
 
 
 class IncidentQuerySet(models.QuerySet):
-    def open(self):
+    def open(self) -> IncidentQuerySet:
         return self.filter(status__in=OPEN_STATUSES)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from incidents.lifecycle import services
+from incidents.lifecycle import selectors, services
 from incidents.lifecycle.models import Incident, parse_public_id
 from recovery import hooks, signals
 from recovery.models import Severity
@@ -22,7 +22,7 @@ def resolve_incident(public_id: str) -> dict | None:
     }
 
 
-def step_on_timeline(sender, *, run: dict, step: dict, **_) -> None:
+def step_on_timeline(sender: object, *, run: dict, step: dict, **_: object) -> None:
     """Each step of a run attached to an incident goes on its timeline."""
     number = parse_public_id(run.get("incident") or "")
     if not number or step["status"] == "pending":
@@ -37,7 +37,7 @@ def step_on_timeline(sender, *, run: dict, step: dict, **_) -> None:
     )
 
 
-def drill_incident(sender, *, run: dict, **_) -> None:
+def drill_incident(sender: object, *, run: dict, **_: object) -> None:
     """A failed or deviated drill opens a P2 incident, and so does a scheduled drill that proved
     nothing (inconclusive): the runbook expects someone to fix what is missing."""
     if run["kind"] != "drill":
@@ -66,5 +66,6 @@ def drill_incident(sender, *, run: dict, **_) -> None:
 
 def connect() -> None:
     hooks.register("resolve_incident", resolve_incident)
+    hooks.register("detected_incidents", selectors.detected_incidents)
     signals.run_step_changed.connect(step_on_timeline, dispatch_uid="incidents.step_on_timeline")
     signals.run_finished.connect(drill_incident, dispatch_uid="incidents.drill_incident")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from incidents.lifecycle.models import (
     Incident,
     Mitigation,
     SeverityPolicy,
+    Source,
     Status,
     TimelineEntry,
     format_public_id,
@@ -39,6 +43,14 @@ def incident_list(*, status: str | None = None, severity: str | None = None, ser
     return qs
 
 
+def incident_or_404(public_id: str) -> Incident:
+    """``incident_get`` for pages and the API: an unknown id is a 404."""
+    try:
+        return incident_get(public_id)
+    except Incident.DoesNotExist:
+        raise Http404("no such incident") from None
+
+
 def incident_get(public_id: str) -> Incident:
     number = parse_public_id(public_id)
     incident = incident_list().filter(pk=number).first() if number is not None else None
@@ -62,7 +74,7 @@ def severity_policies() -> dict[str, SeverityPolicy]:
 # --- the dashboard ---------------------------------------------------------------------------------
 
 
-def open_incidents_by_severity(*, now=None) -> list[dict]:
+def open_incidents_by_severity(*, now: datetime | None = None) -> list[dict]:
     """Open incidents per severity (P0 first), each with its response-time deadline; 3 queries."""
     now = now or timezone.now()
     policies = severity_policies()
@@ -101,3 +113,9 @@ def responders() -> list[str]:
     users = get_user_model().objects.filter(is_active=True)
     users = users.filter(Q(is_superuser=True) | Q(groups__name__in=["responder", "commander", "admin"]))
     return sorted(set(users.values_list("username", flat=True)))
+
+
+def detected_incidents(since: datetime, limit: int = 50) -> list[tuple[str, str]]:
+    """``(public_id, source)`` of the incidents opened by detection (not by hand) since ``since``, newest first."""
+    rows = Incident.objects.filter(declared_at__gte=since).exclude(source=Source.MANUAL).order_by("-declared_at")
+    return [(format_public_id(i), source) for i, source in rows.values_list("id", "source")[:limit]]

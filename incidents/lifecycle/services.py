@@ -29,9 +29,10 @@ from incidents.lifecycle.models import (
     TimelineEntry,
 )
 from pitchey_incidents import events, jobs
-from pitchey_incidents.actors import actor_name
+from pitchey_incidents.actors import Actor, actor_name
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.roles import has_role
+from pitchey_incidents.validation import clean_text
 from recovery.actions import get_action
 from recovery.models import Service, Severity
 
@@ -45,13 +46,15 @@ TRANSITIONS: dict[str, set[str]] = {
     S.CLOSED: set(),
 }
 
-Actor = object  # a User, or a name such as "system" or an integration's name
+
+# --- the timeline, and helpers -------------------------------------------------------------------------------------
 
 
-# --- helpers --------------------------------------------------------------------------------------
-
-
-def _record(incident: Incident, kind: str, actor: Actor, message: str, data: dict | None = None) -> TimelineEntry:
+def timeline_record(
+    *, incident: Incident, kind: str, actor: Actor, message: str, data: dict | None = None
+) -> TimelineEntry:
+    """Append an entry to the timeline of an incident the caller holds locked, inside its transaction,
+    and tell the live views. The one way anything (lifecycle, comms, post-mortems) writes the timeline."""
     entry = TimelineEntry.objects.create(
         incident=incident, at=timezone.now(), kind=kind, actor=actor_name(actor), message=message, data=data or {}
     )
@@ -71,7 +74,8 @@ def _record(incident: Incident, kind: str, actor: Actor, message: str, data: dic
     return entry
 
 
-def _lock(incident: Incident | int) -> Incident:
+def incident_lock(incident: Incident | int) -> Incident:
+    """The incident, its row locked until the caller's transaction ends: every change takes this first."""
     pk = incident.pk if isinstance(incident, Incident) else incident
     try:
         return Incident.objects.select_for_update().get(pk=pk)
@@ -94,19 +98,6 @@ def _clean_severity(value: object, field: str = "severity") -> str:
     if value not in Severity.values:
         raise DomainError(f"must be one of {', '.join(Severity.values)}", field=field)
     return str(value)
-
-
-def _clean_text(value: object, field: str, *, max_length: int, required: bool = True) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise DomainError("must be text", field=field)
-    value = value.strip()
-    if required and not value:
-        raise DomainError("is required", field=field)
-    if len(value) > max_length:
-        raise DomainError(f"must be at most {max_length} characters", field=field)
-    return value
 
 
 def _clean_services(slugs: Iterable[str] | None) -> list[Service]:
@@ -134,8 +125,8 @@ def incident_declare(
     detected_at: datetime | None = None,
 ) -> Incident:
     severity = _clean_severity(severity)
-    title = _clean_text(title, "title", max_length=200)
-    description = _clean_text(description, "description", max_length=20000, required=False)
+    title = clean_text(title, "title", max_length=200)
+    description = clean_text(description, "description", max_length=20000, required=False)
     service_objs = _clean_services(services)
     if source not in Source.values:
         raise DomainError("unknown source", field="source")
@@ -150,12 +141,12 @@ def incident_declare(
             detected_at=detected_at,
         )
         incident.services.set(service_objs)
-        entry = _record(
-            incident,
-            "declared",
-            actor,
-            f"{severity} incident declared: {title}",
-            {"severity": severity, "services": [s.slug for s in service_objs], "source": source},
+        entry = timeline_record(
+            incident=incident,
+            kind="declared",
+            actor=actor,
+            message=f"{severity} incident declared: {title}",
+            data={"severity": severity, "services": [s.slug for s in service_objs], "source": source},
         )
         lifecycle_events.publish(lifecycle_events.Declared(incident, actor, entry.message))
     return incident
@@ -163,50 +154,58 @@ def incident_declare(
 
 def incident_acknowledge(*, incident: Incident | int, actor: Actor) -> Incident:
     with transaction.atomic():
-        incident = _lock(incident)
+        incident = incident_lock(incident)
         _move(incident, S.ACKNOWLEDGED)
         incident.acknowledged_at = timezone.now()
         if incident.commander_id is None and not isinstance(actor, str) and actor is not None:
             incident.commander = actor
         incident.save()
-        entry = _record(incident, "acknowledged", actor, f"Acknowledged by {actor_name(actor)}")
+        entry = timeline_record(
+            incident=incident, kind="acknowledged", actor=actor, message=f"Acknowledged by {actor_name(actor)}"
+        )
         lifecycle_events.publish(lifecycle_events.Acknowledged(incident, actor, entry.message))
     return incident
 
 
 def incident_assign(*, incident: Incident | int, commander: str, actor: Actor) -> Incident:
-    username = _clean_text(commander, "commander", max_length=150)
+    username = clean_text(commander, "commander", max_length=150)
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise DomainError(f"no active user {username!r}", field="commander")
     if not has_role(user, "responder"):
         raise DomainError(f"{username} is not a responder or commander", field="commander")
     with transaction.atomic():
-        incident = _lock(incident)
+        incident = incident_lock(incident)
         _require_open(incident, "assign")
         incident.commander = user
         incident.save()
-        entry = _record(incident, "assigned", actor, f"Commander is now {username}", {"commander": username})
+        entry = timeline_record(
+            incident=incident,
+            kind="assigned",
+            actor=actor,
+            message=f"Commander is now {username}",
+            data={"commander": username},
+        )
         lifecycle_events.publish(lifecycle_events.CommanderAssigned(incident, actor, entry.message))
     return incident
 
 
 def incident_change_severity(*, incident: Incident | int, severity: str, reason: str, actor: Actor) -> Incident:
     severity = _clean_severity(severity)
-    reason = _clean_text(reason, "reason", max_length=1000)
+    reason = clean_text(reason, "reason", max_length=1000)
     with transaction.atomic():
-        incident = _lock(incident)
+        incident = incident_lock(incident)
         _require_open(incident, "change the severity of")
         if incident.severity == severity:
             raise DomainError(f"already {severity}", field="severity")
         before, incident.severity = incident.severity, severity
         incident.save()
-        entry = _record(
-            incident,
-            "severity_changed",
-            actor,
-            f"Severity {before} → {severity}: {reason}",
-            {"from": before, "to": severity, "reason": reason},
+        entry = timeline_record(
+            incident=incident,
+            kind="severity_changed",
+            actor=actor,
+            message=f"Severity {before} → {severity}: {reason}",
+            data={"from": before, "to": severity, "reason": reason},
         )
         lifecycle_events.publish(lifecycle_events.SeverityChanged(incident, actor, entry.message))
     return incident
@@ -218,13 +217,19 @@ def incident_post_update(*, incident: Incident | int, public_status: str, messag
             "must be investigating, identified or monitoring (resolve the incident to resolve it)",
             field="public_status",
         )
-    message = _clean_text(message, "message", max_length=5000)
+    message = clean_text(message, "message", max_length=5000)
     with transaction.atomic():
-        incident = _lock(incident)
+        incident = incident_lock(incident)
         _require_open(incident, "post an update on")
         incident.public_status = public_status
         incident.save()
-        entry = _record(incident, "status_update", actor, message, {"public_status": public_status, "public": True})
+        entry = timeline_record(
+            incident=incident,
+            kind="status_update",
+            actor=actor,
+            message=message,
+            data={"public_status": public_status, "public": True},
+        )
         lifecycle_events.publish(lifecycle_events.PublicUpdatePosted(incident, actor, entry.message))
     return incident
 
@@ -232,7 +237,7 @@ def incident_post_update(*, incident: Incident | int, public_status: str, messag
 def incident_escalate(*, incident: Incident | int, actor: Actor, reason: str = "") -> Incident:
     top = EscalationLevel.objects.order_by("-level").values_list("level", flat=True).first() or 0
     with transaction.atomic():
-        incident = _lock(incident)
+        incident = incident_lock(incident)
         _require_open(incident, "escalate")
         if incident.escalation_level >= top:
             raise InvalidTransition(f"already at the highest escalation level ({top})", current_status=incident.status)
@@ -240,12 +245,12 @@ def incident_escalate(*, incident: Incident | int, actor: Actor, reason: str = "
         incident.save()
         level = EscalationLevel.objects.filter(level=incident.escalation_level).first()
         name = level.name if level else f"level {incident.escalation_level}"
-        entry = _record(
-            incident,
-            "escalated",
-            actor,
-            f"Escalated to {name}" + (f": {reason}" if reason else ""),
-            {"level": incident.escalation_level, "name": name},
+        entry = timeline_record(
+            incident=incident,
+            kind="escalated",
+            actor=actor,
+            message=f"Escalated to {name}" + (f": {reason}" if reason else ""),
+            data={"level": incident.escalation_level, "name": name},
         )
         lifecycle_events.publish(lifecycle_events.Escalated(incident, actor, entry.message))
     return incident
@@ -254,7 +259,7 @@ def incident_escalate(*, incident: Incident | int, actor: Actor, reason: str = "
 def incident_escalation_due(*, incident: Incident | int, level: int) -> Incident:
     """An escalation timer came due: page ``level`` unless someone acknowledged or it was paged."""
     with transaction.atomic():
-        incident = _lock(incident)
+        incident = incident_lock(incident)
         if incident.status != S.TRIGGERED or incident.escalation_level >= level:
             return incident
         incident.escalation_level = level
@@ -265,20 +270,22 @@ def incident_escalation_due(*, incident: Incident | int, level: int) -> Incident
 
 def incident_monitor(*, incident: Incident | int, actor: Actor, message: str = "") -> Incident:
     with transaction.atomic():
-        incident = _lock(incident)
+        incident = incident_lock(incident)
         _move(incident, S.MONITORING)
         incident.mitigated_at = incident.mitigated_at or timezone.now()
         incident.acknowledged_at = incident.acknowledged_at or incident.mitigated_at
         incident.save()
-        entry = _record(incident, "monitoring", actor, message or "Mitigated; monitoring")
+        entry = timeline_record(
+            incident=incident, kind="monitoring", actor=actor, message=message or "Mitigated; monitoring"
+        )
         lifecycle_events.publish(lifecycle_events.MonitoringStarted(incident, actor, entry.message))
     return incident
 
 
 def incident_resolve(*, incident: Incident | int, resolution: str, actor: Actor) -> Incident:
-    resolution = _clean_text(resolution, "resolution", max_length=5000)
+    resolution = clean_text(resolution, "resolution", max_length=5000)
     with transaction.atomic():
-        incident = _lock(incident)
+        incident = incident_lock(incident)
         _move(incident, S.RESOLVED)
         now = timezone.now()
         incident.resolved_at = now
@@ -287,7 +294,13 @@ def incident_resolve(*, incident: Incident | int, resolution: str, actor: Actor)
         incident.public_status = PublicStatus.RESOLVED
         incident.resolution = resolution
         incident.save()
-        _record(incident, "resolved", actor, f"Resolved: {resolution}", {"resolution": resolution})
+        timeline_record(
+            incident=incident,
+            kind="resolved",
+            actor=actor,
+            message=f"Resolved: {resolution}",
+            data={"resolution": resolution},
+        )
         lifecycle_events.publish(lifecycle_events.Resolved(incident, actor, resolution))
     return incident
 
@@ -295,12 +308,12 @@ def incident_resolve(*, incident: Incident | int, resolution: str, actor: Actor)
 def incident_close(*, incident: Incident | int, actor: Actor) -> Incident:
     """Close a resolved incident, unless a subscriber refuses (the post-mortem is not complete: 409)."""
     with transaction.atomic():
-        incident = _lock(incident)
+        incident = incident_lock(incident)
         lifecycle_events.publish(lifecycle_events.CloseRequested(incident, actor))
         _move(incident, S.CLOSED)
         incident.closed_at = timezone.now()
         incident.save()
-        entry = _record(incident, "closed", actor, "Closed after the post-mortem")
+        entry = timeline_record(incident=incident, kind="closed", actor=actor, message="Closed after the post-mortem")
         lifecycle_events.publish(lifecycle_events.Closed(incident, actor, entry.message))
     return incident
 
@@ -309,10 +322,10 @@ def incident_note(
     *, incident: Incident | int, message: str, actor: Actor, kind: str = "note", data: dict | None = None
 ) -> TimelineEntry:
     """An entry on the timeline that changes no state (integrations report through this)."""
-    message = _clean_text(message, "message", max_length=5000)
+    message = clean_text(message, "message", max_length=5000)
     with transaction.atomic():
-        incident = _lock(incident)
-        return _record(incident, kind, actor, message, data)
+        incident = incident_lock(incident)
+        return timeline_record(incident=incident, kind=kind, actor=actor, message=message, data=data)
 
 
 # --- mitigations ----------------------------------------------------------------------------------
@@ -332,7 +345,7 @@ def mitigation_start(
     impl = get_action(action)
     cleaned = impl.clean(params)
     with transaction.atomic():
-        incident = _lock(incident)
+        incident = incident_lock(incident)
         _require_open(incident, "mitigate")
         if not dry_run and incident.status != S.MITIGATING:
             now = timezone.now()
@@ -342,12 +355,12 @@ def mitigation_start(
         mitigation = Mitigation.objects.create(
             incident=incident, action=action, params=cleaned, dry_run=dry_run, requested_by=actor_name(actor)
         )
-        entry = _record(
-            incident,
-            "mitigation_requested",
-            actor,
-            f"{'Dry run of' if dry_run else 'Mitigation'} {impl.label} requested",
-            {"mitigation": mitigation.id, "action": action, "params": cleaned, "dry_run": dry_run},
+        entry = timeline_record(
+            incident=incident,
+            kind="mitigation_requested",
+            actor=actor,
+            message=f"{'Dry run of' if dry_run else 'Mitigation'} {impl.label} requested",
+            data={"mitigation": mitigation.id, "action": action, "params": cleaned, "dry_run": dry_run},
         )
         lifecycle_events.publish(lifecycle_events.MitigationRequested(incident, actor, entry.message))
         jobs.dispatch(tasks.mitigation_run, mitigation.id, inline=inline)
@@ -386,12 +399,12 @@ def _mitigation_finish(mitigation: Mitigation, *, ok: bool, output: str) -> Miti
         mitigation.refresh_from_db()
         if updated:
             verb = "succeeded" if ok else "failed"
-            _record(
-                mitigation.incident,
-                f"mitigation_{verb}",
-                "system",
-                f"{get_action(mitigation.action).label} {verb}: {output.splitlines()[0] if output else ''}",
-                {"mitigation": mitigation.id, "action": mitigation.action, "output": output[:4000]},
+            timeline_record(
+                incident=mitigation.incident,
+                kind=f"mitigation_{verb}",
+                actor="system",
+                message=f"{get_action(mitigation.action).label} {verb}: {output.splitlines()[0] if output else ''}",
+                data={"mitigation": mitigation.id, "action": mitigation.action, "output": output[:4000]},
             )
     return mitigation
 

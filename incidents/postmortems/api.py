@@ -6,6 +6,7 @@ from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -50,7 +51,7 @@ class PostMortemPatchSerializer(serializers.Serializer):
     meeting_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-def postmortem_body(pm: PostMortem, request=None) -> dict:
+def postmortem_body(pm: PostMortem, request: Request | None = None) -> dict:
     now = timezone.now()
     items = pm.incident.action_items.all()
     return {
@@ -84,13 +85,6 @@ POSTMORTEM_SCHEMA = inline_serializer(
 # --- views ---------------------------------------------------------------------------------------
 
 
-def _incident(pk: str) -> Incident:
-    try:
-        return selectors.incident_get(pk)
-    except Incident.DoesNotExist:
-        raise Http404("no such incident") from None
-
-
 def _postmortem(incident: Incident) -> PostMortem:
     try:
         return postmortem_selectors.postmortem_of(incident)
@@ -104,12 +98,12 @@ class PostMortemView(APIView):
     write_role = "responder"
 
     @extend_schema(responses=POSTMORTEM_SCHEMA)
-    def get(self, request, pk: str):
-        return Response(postmortem_body(_postmortem(_incident(pk))))
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(postmortem_body(_postmortem(selectors.incident_or_404(pk))))
 
     @extend_schema(request=PostMortemPatchSerializer, responses=POSTMORTEM_SCHEMA)
-    def patch(self, request, pk: str):
-        incident = _incident(pk)
+    def patch(self, request: Request, pk: str) -> Response:
+        incident = selectors.incident_or_404(pk)
         _postmortem(incident)
         data = validated(PostMortemPatchSerializer, request)
         if "meeting_at" not in data:
@@ -124,8 +118,8 @@ class PostMortemCompleteView(APIView):
     write_role = "commander"
 
     @extend_schema(request=None, responses=POSTMORTEM_SCHEMA)
-    def post(self, request, pk: str):
-        incident = _incident(pk)
+    def post(self, request: Request, pk: str) -> Response:
+        incident = selectors.incident_or_404(pk)
         _postmortem(incident)
         postmortem_services.postmortem_complete(incident=incident, actor=request.user)
         return Response(postmortem_body(postmortem_selectors.postmortem_of(incident)))
@@ -135,8 +129,8 @@ class PostMortemMarkdownView(APIView):
     """The post-mortem as a Markdown document (downloaded as ``INC-…-postmortem.md``)."""
 
     @extend_schema(responses={(200, "text/markdown"): str})
-    def get(self, request, pk: str):
-        pm = _postmortem(_incident(pk))
+    def get(self, request: Request, pk: str) -> HttpResponse:
+        pm = _postmortem(selectors.incident_or_404(pk))
         response = HttpResponse(
             postmortem_selectors.postmortem_markdown(pm), content_type="text/markdown; charset=utf-8"
         )
@@ -153,16 +147,20 @@ class ActionItemListView(APIView):
         parameters=[OpenApiParameter("status", str), OpenApiParameter("incident", str)],
         responses=ActionItemSerializer(many=True),
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         status_q = request.query_params.get("status") or None
         if status_q and status_q != "open" and status_q not in ActionItemStatus.values:
             return Response({"status": [f"must be open or one of {', '.join(ActionItemStatus.values)}"]}, status=400)
-        incident = _incident(request.query_params["incident"]) if request.query_params.get("incident") else None
+        incident = (
+            selectors.incident_or_404(request.query_params["incident"])
+            if request.query_params.get("incident")
+            else None
+        )
         items = postmortem_selectors.action_items(status=status_q, incident=incident)[:1000]
         return Response(ActionItemSerializer(items, many=True).data)
 
     @extend_schema(request=ActionItemWriteSerializer, responses={201: ActionItemSerializer})
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         data = validated(ActionItemWriteSerializer, request)
         if not data.get("incident"):
             return Response({"incident": ["is required"]}, status=400)
@@ -186,11 +184,11 @@ class ActionItemDetailView(APIView):
         return item
 
     @extend_schema(responses=ActionItemSerializer)
-    def get(self, request, pk: int):
+    def get(self, request: Request, pk: int) -> Response:
         return Response(ActionItemSerializer(self._item(pk)).data)
 
     @extend_schema(request=ActionItemWriteSerializer, responses=ActionItemSerializer)
-    def patch(self, request, pk: int):
+    def patch(self, request: Request, pk: int) -> Response:
         item = self._item(pk)
         data = validated(ActionItemWriteSerializer, request, partial=True)
         if "incident" in data:
@@ -199,7 +197,7 @@ class ActionItemDetailView(APIView):
         return Response(ActionItemSerializer(self._item(pk)).data)
 
     @extend_schema(request=None, responses={204: None})
-    def delete(self, request, pk: int):
+    def delete(self, request: Request, pk: int) -> Response:
         postmortem_services.action_item_delete(item=self._item(pk), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -214,6 +212,6 @@ class MetricsSummaryView(APIView):
         ],
         responses={200: dict},
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         since, until = metrics_selectors.parse_period(request.query_params.get("from"), request.query_params.get("to"))
         return Response(metrics_selectors.metrics_summary(since=since, until=until))

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 from django.db.models import Count
 from django.utils import timezone
@@ -14,8 +15,7 @@ from django.utils import timezone
 from incidents.lifecycle.models import Incident
 from incidents.postmortems import mttx as metrics_selectors
 from incidents.postmortems.models import ACTION_ITEM_OPEN_STATUSES, ActionItem, PostMortemDeadline
-
-Sample = tuple[dict[str, str], float]
+from pitchey_incidents.metrics import Family
 
 MEANS = (
     ("mttd_s", "pitchey_incident_mttd_seconds", "Mean time to detect (first alert to declaration), last 30 days."),
@@ -25,8 +25,14 @@ MEANS = (
 )
 
 
-def collect(now=None) -> Iterator[tuple[str, str, str, list[Sample]]]:
+def collect(now: datetime | None = None) -> Iterator[Family]:
     now = now or timezone.now()
+    yield from _incident_timings(now)
+    yield from _open_work(now)
+    yield from _recovery_and_backups(now)
+
+
+def _incident_timings(now: datetime) -> Iterator[Family]:
     data = metrics_selectors.incident_metrics(since=now - metrics_selectors.DEFAULT_PERIOD, until=now, now=now)
     for key, name, help_text in MEANS:
         samples = [
@@ -50,6 +56,9 @@ def collect(now=None) -> Iterator[tuple[str, str, str, list[Sample]]]:
         "Incidents by severity and status.",
         [({"severity": sev, "status": status}, float(n)) for sev, status, n in counts],
     )
+
+
+def _open_work(now: datetime) -> Iterator[Family]:
     open_items = ActionItem.objects.filter(status__in=ACTION_ITEM_OPEN_STATUSES)
     yield (
         "pitchey_action_items_open",
@@ -72,6 +81,9 @@ def collect(now=None) -> Iterator[tuple[str, str, str, list[Sample]]]:
         "Post-mortem deadlines past due and not met, by deadline.",
         [({"deadline": name}, float(n)) for name, n in overdue],
     )
+
+
+def _recovery_and_backups(now: datetime) -> Iterator[Family]:
     period = {"since": now - metrics_selectors.DEFAULT_PERIOD, "until": now}
     achieved = metrics_selectors.objectives(**period)
     samples = []

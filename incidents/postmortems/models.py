@@ -5,7 +5,7 @@ Imported by ``incidents.models`` so that Django registers these models with the 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -94,7 +94,7 @@ class PostMortemDeadline(models.Model):
     def label(self) -> str:
         return DEADLINE_LABELS.get(self.name, self.name)
 
-    def is_overdue(self, now=None) -> bool:
+    def is_overdue(self, now: datetime | None = None) -> bool:
         return self.done_at is None and self.due_at < (now or timezone.now())
 
 
@@ -136,5 +136,5 @@ class ActionItem(models.Model):
     def is_open(self) -> bool:
         return self.status in ACTION_ITEM_OPEN_STATUSES
 
-    def is_overdue(self, now=None) -> bool:
+    def is_overdue(self, now: datetime | None = None) -> bool:
         return self.is_open and self.due_at < (now or timezone.now())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -63,31 +65,19 @@ def incident_charts(*, weeks: int, now: datetime) -> list[charts.Chart]:
 def objective_charts(*, since: datetime, until: datetime, now: datetime) -> list[charts.Chart]:
     """Achieved RTO and RPO against targets over the latest runs and drills; backup age against RPO."""
     achieved = metrics_selectors.objectives(since=since, until=until)
-
-    def rows(results: list[dict], subject: str) -> list[charts.TargetRow]:
-        return [
-            charts.TargetRow(
-                f"{r['finished_at']:%m-%d} {r['kind']} #{r['run']} {r[subject]}",
-                _minutes(r["achieved_s"]),
-                r["target_s"] / 60,
-                r["max_s"] / 60,
-            )
-            for r in results[-RECENT_OBJECTIVES:]
-        ]
-
     backups = metrics_selectors.backup_health(since=since, until=until, now=now)
     return [
         charts.TargetBars(
             title="Achieved RTO against target (bar) and maximum (dashed), latest runs and drills",
             empty_text="No finished recovery runs or drills measured an RTO in this period.",
             unit="min",
-            rows=rows(achieved["rto"], "service"),
+            rows=_objective_rows(achieved["rto"], "service"),
         ),
         charts.TargetBars(
             title="Achieved RPO against target and maximum, latest runs and drills",
             empty_text="No finished recovery runs or drills measured an RPO in this period.",
             unit="min",
-            rows=rows(achieved["rpo"], "data_type"),
+            rows=_objective_rows(achieved["rpo"], "data_type"),
         ),
         charts.TargetBars(
             title="Age of the newest verified backup against RPO, per data type (now)",
@@ -106,11 +96,24 @@ def objective_charts(*, since: datetime, until: datetime, now: datetime) -> list
     ]
 
 
+def _objective_rows(results: list[dict], subject: str) -> list[charts.TargetRow]:
+    """The latest achieved objectives, in minutes, labelled by date, kind, run and ``subject``."""
+    return [
+        charts.TargetRow(
+            f"{r['finished_at']:%m-%d} {r['kind']} #{r['run']} {r[subject]}",
+            _minutes(r["achieved_s"]),
+            r["target_s"] / 60,
+            r["max_s"] / 60,
+        )
+        for r in results[-RECENT_OBJECTIVES:]
+    ]
+
+
 RECENT_OBJECTIVES = 20
 OBJECTIVE_PERIOD = timedelta(days=90)
 
 
-def reports(request):
+def reports(request: HttpRequest) -> HttpResponse:
     try:
         weeks = min(max(int(request.GET.get("weeks", 12)), 4), 52)
     except ValueError:
@@ -188,7 +191,7 @@ def _shift(period: Period, direction: int) -> str:
     return f"{anchor:%Y-%m}"
 
 
-def review(request, kind: str):
+def review(request: HttpRequest, kind: str) -> HttpResponse:
     today = timezone.localdate()
     raw = request.GET.get("week" if kind == "weekly" else "month") or None
     try:
@@ -198,9 +201,34 @@ def review(request, kind: str):
     return render(request, "incidents/postmortems/review.html", {"kind": kind, **review_context(period)})
 
 
-def review_context(period: Period, now: datetime | None = None) -> dict:
+def review_context(period: Period, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
-    incidents = list(
+    items = list(postmortem_selectors.action_items(status="open", now=now)[:500])
+    overdue_deadlines = list(
+        PostMortemDeadline.objects.filter(done_at=None, due_at__lt=now)
+        .select_related("postmortem__incident")
+        .order_by("due_at", "id")[:200]
+    )
+    return {
+        **_objectives_context(period, now),
+        "period": period,
+        "previous": _shift(period, -1),
+        "next": _shift(period, 1),
+        "rows": _incident_rows(period, now),
+        "summary": metrics_selectors.incident_metrics(since=period.since, until=period.until, now=now),
+        "items": items,
+        "overdue_items": [i for i in items if i.is_overdue(now)],
+        "overdue_deadlines": [
+            {"deadline": d, **postmortem_selectors.countdown(d.due_at, d.done_at, now)} for d in overdue_deadlines
+        ],
+        "now": now,
+        "show_incident": True,
+    }
+
+
+def _incident_rows(period: Period, now: datetime) -> list[dict[str, Any]]:
+    """The period's incidents: time to acknowledge and resolve, response time met, post-mortem."""
+    incidents = (
         Incident.objects.filter(declared_at__gte=period.since, declared_at__lt=period.until)
         .select_related("postmortem", "commander")
         .order_by("declared_at", "id")
@@ -217,28 +245,24 @@ def review_context(period: Period, now: datetime | None = None) -> dict:
             incident.mitigated_at,
             incident.resolved_at,
         )
-        pm = getattr(incident, "postmortem", None)
         rows.append(
             {
                 "incident": incident,
-                "ack": format_duration(
-                    (incident.acknowledged_at - incident.declared_at).total_seconds()
-                    if incident.acknowledged_at
-                    else None
-                ),
-                "resolve": format_duration(
-                    (incident.resolved_at - incident.declared_at).total_seconds() if incident.resolved_at else None
-                ),
+                "ack": _since_declared(incident, incident.acknowledged_at),
+                "resolve": _since_declared(incident, incident.resolved_at),
                 "met": metrics_selectors.response_time_met(times, policy.get(incident.severity), now),
-                "postmortem": pm,
+                "postmortem": getattr(incident, "postmortem", None),
             }
         )
-    items = list(postmortem_selectors.action_items(status="open", now=now)[:500])
-    overdue_deadlines = list(
-        PostMortemDeadline.objects.filter(done_at=None, due_at__lt=now)
-        .select_related("postmortem__incident")
-        .order_by("due_at", "id")[:200]
-    )
+    return rows
+
+
+def _since_declared(incident: Incident, at: datetime | None) -> str:
+    return format_duration((at - incident.declared_at).total_seconds() if at else None)
+
+
+def _objectives_context(period: Period, now: datetime) -> dict[str, Any]:
+    """The period's drills, the objectives missed, and the data types now near or past their RPO."""
     achieved = metrics_selectors.objectives(since=period.since, until=period.until)
     return {
         "drills": drill_rows(period),
@@ -250,18 +274,6 @@ def review_context(period: Period, now: datetime | None = None) -> dict:
             for r in metrics_selectors.backup_health(since=period.since, until=period.until, now=now)["data_types"]
             if r["state"] in ("warning", "breach") or (r["state"] == "unknown" and r["backup_kind"])
         ],
-        "period": period,
-        "previous": _shift(period, -1),
-        "next": _shift(period, 1),
-        "rows": rows,
-        "summary": metrics_selectors.incident_metrics(since=period.since, until=period.until, now=now),
-        "items": items,
-        "overdue_items": [i for i in items if i.is_overdue(now)],
-        "overdue_deadlines": [
-            {"deadline": d, **postmortem_selectors.countdown(d.due_at, d.done_at, now)} for d in overdue_deadlines
-        ],
-        "now": now,
-        "show_incident": True,
     }
 
 

@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from incidents.lifecycle import events, services
 from incidents.lifecycle.models import Incident
-from incidents.lifecycle.services import Actor
 from incidents.postmortems import selectors as pm_selectors
 from incidents.postmortems.models import (
     ACTION_ITEM_DEFAULT_DUE,
@@ -29,16 +28,13 @@ from incidents.postmortems.models import (
     PostMortemDeadline,
     PostMortemStatus,
 )
-from pitchey_incidents.actors import actor_name
+from pitchey_incidents.actors import Actor, actor_name
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.timefmt import format_duration, format_timestamp
+from pitchey_incidents.validation import clean_text
 
 UNSET = object()
 SECTION_MAX = 50_000
-
-
-def _incident(incident: Incident | int) -> Incident:
-    return services._lock(incident)
 
 
 def _lock_postmortem(incident: Incident) -> PostMortem:
@@ -88,12 +84,12 @@ def postmortem_open(*, incident: Incident, actor: Actor, now: datetime | None = 
         PostMortemDeadline.objects.bulk_create(
             PostMortemDeadline(postmortem=pm, name=name, due_at=start + delta) for name, _, delta in DEADLINES
         )
-        services._record(
-            incident,
-            "postmortem_opened",
-            actor,
-            f"Post-mortem opened; initial report due {format_timestamp(start + DEADLINES[0][2])}",
-            {"postmortem": pm.id},
+        services.timeline_record(
+            incident=incident,
+            kind="postmortem_opened",
+            actor=actor,
+            message=f"Post-mortem opened; initial report due {format_timestamp(start + DEADLINES[0][2])}",
+            data={"postmortem": pm.id},
         )
     return pm
 
@@ -133,26 +129,13 @@ def postmortem_update(
     3. Record which sections changed on the timeline (names only, not the text).
     """
     now = now or timezone.now()
-    cleaned = _clean_sections(sections) if sections is not None else {}
-    if status is not None and status not in (PostMortemStatus.DRAFT, PostMortemStatus.IN_REVIEW):
-        raise DomainError("must be draft or in_review (complete it with …/postmortem/complete/)", field="status")
-    if meeting_at is not UNSET and meeting_at is not None and not isinstance(meeting_at, datetime):
-        raise DomainError("must be a date and time", field="meeting_at")
+    cleaned = _clean_update(sections, status, meeting_at)
     with transaction.atomic():
-        incident = _incident(incident)
+        incident = services.incident_lock(incident)
         pm = _lock_postmortem(incident)
         if pm.status == PostMortemStatus.COMPLETE:
             raise InvalidTransition("the post-mortem is complete and can no longer change", current_status=pm.status)
-        changed = [name for name, text in cleaned.items() if getattr(pm, name) != text]
-        for name in changed:
-            setattr(pm, name, cleaned[name])
-        notes = []
-        if status is not None and status != pm.status:
-            notes.append(f"status {pm.status} → {status}")
-            pm.status = status
-        if meeting_at is not UNSET and meeting_at != pm.meeting_at:
-            pm.meeting_at = meeting_at
-            notes.append(f"meeting {format_timestamp(meeting_at)}" if meeting_at else "meeting unscheduled")
+        changed, notes = _apply_update(pm, cleaned, status, meeting_at)
         if not changed and not notes:
             return pm
         pm.save()
@@ -161,21 +144,48 @@ def postmortem_update(
         if pm.meeting_at:
             _deadline_done(pm, "meeting_scheduled", now)
         parts = ([f"sections {', '.join(changed)}"] if changed else []) + notes
-        services._record(
-            incident,
-            "postmortem_updated",
-            actor,
-            f"Post-mortem updated: {'; '.join(parts)}",
-            {"sections": changed, "status": pm.status},
+        services.timeline_record(
+            incident=incident,
+            kind="postmortem_updated",
+            actor=actor,
+            message=f"Post-mortem updated: {'; '.join(parts)}",
+            data={"sections": changed, "status": pm.status},
         )
     return pm
+
+
+def _clean_update(sections: dict | None, status: str | None, meeting_at: datetime | None | object) -> dict[str, str]:
+    """Validate an edit of a post-mortem; returns its cleaned sections."""
+    cleaned = _clean_sections(sections) if sections is not None else {}
+    if status is not None and status not in (PostMortemStatus.DRAFT, PostMortemStatus.IN_REVIEW):
+        raise DomainError("must be draft or in_review (complete it with …/postmortem/complete/)", field="status")
+    if meeting_at is not UNSET and meeting_at is not None and not isinstance(meeting_at, datetime):
+        raise DomainError("must be a date and time", field="meeting_at")
+    return cleaned
+
+
+def _apply_update(
+    pm: PostMortem, cleaned: dict[str, str], status: str | None, meeting_at: datetime | None | object
+) -> tuple[list[str], list[str]]:
+    """Set what differs; returns the sections changed and notes on the status and meeting."""
+    changed = [name for name, text in cleaned.items() if getattr(pm, name) != text]
+    for name in changed:
+        setattr(pm, name, cleaned[name])
+    notes = []
+    if status is not None and status != pm.status:
+        notes.append(f"status {pm.status} → {status}")
+        pm.status = status
+    if meeting_at is not UNSET and meeting_at != pm.meeting_at:
+        pm.meeting_at = meeting_at
+        notes.append(f"meeting {format_timestamp(meeting_at)}" if meeting_at else "meeting unscheduled")
+    return changed, notes
 
 
 def postmortem_complete(*, incident: Incident | int, actor: Actor, now: datetime | None = None) -> PostMortem:
     """Complete the post-mortem (409 while a section is empty) and close the incident with it."""
     now = now or timezone.now()
     with transaction.atomic():
-        incident = _incident(incident)
+        incident = services.incident_lock(incident)
         pm = _lock_postmortem(incident)
         if pm.status == PostMortemStatus.COMPLETE:
             raise InvalidTransition("the post-mortem is already complete", current_status=pm.status)
@@ -189,7 +199,13 @@ def postmortem_complete(*, incident: Incident | int, actor: Actor, now: datetime
         for name in ("initial_report", "meeting_scheduled", "complete"):
             _deadline_done(pm, name, now)
         _refresh_action_items_deadline(incident, now)
-        services._record(incident, "postmortem_completed", actor, "Post-mortem complete", {"postmortem": pm.id})
+        services.timeline_record(
+            incident=incident,
+            kind="postmortem_completed",
+            actor=actor,
+            message="Post-mortem complete",
+            data={"postmortem": pm.id},
+        )
         services.incident_close(incident=incident, actor=actor)
     return pm
 
@@ -232,12 +248,12 @@ def action_item_create(
 ) -> ActionItem:
     """A follow-up for the incident; due two weeks from now unless a due date is given."""
     now = now or timezone.now()
-    title = services._clean_text(title, "title", max_length=200)
+    title = clean_text(title, "title", max_length=200)
     owner_user = _clean_owner(owner)
     due = _clean_due(due_at) if due_at is not None else now + ACTION_ITEM_DEFAULT_DUE
     status = _clean_item_status(status)
     with transaction.atomic():
-        incident = _incident(incident)
+        incident = services.incident_lock(incident)
         item = ActionItem.objects.create(
             incident=incident,
             title=title,
@@ -248,12 +264,12 @@ def action_item_create(
             created_by=actor_name(actor),
             done_at=now if status == ActionItemStatus.DONE else None,
         )
-        services._record(
-            incident,
-            "action_item_created",
-            actor,
-            f"Action item: {title}" + (f" (owner {owner_user.get_username()})" if owner_user else ""),
-            {"action_item": item.id, "due_at": due.isoformat()},
+        services.timeline_record(
+            incident=incident,
+            kind="action_item_created",
+            actor=actor,
+            message=f"Action item: {title}" + (f" (owner {owner_user.get_username()})" if owner_user else ""),
+            data={"action_item": item.id, "due_at": due.isoformat()},
         )
         _refresh_action_items_deadline(incident, now)
     return item
@@ -270,54 +286,72 @@ def action_item_update(
     now: datetime | None = None,
 ) -> ActionItem:
     now = now or timezone.now()
-    changes: dict = {}
+    changes = _clean_item_changes(title=title, owner=owner, due_at=due_at, status=status)
+    with transaction.atomic():
+        item = _lock_item(item)
+        changed = [k for k, v in changes.items() if getattr(item, k) != v]
+        if not changed:
+            return item
+        _apply_item_changes(item, changes, changed, now)
+        incident = services.incident_lock(item.incident_id)
+        services.timeline_record(
+            incident=incident,
+            kind="action_item_updated",
+            actor=actor,
+            message=f"Action item “{item.title}”: {', '.join(changed)} changed"
+            + (f" → {item.status}" if "status" in changed else ""),
+            data={"action_item": item.id, "changed": changed, "status": item.status},
+        )
+        _refresh_action_items_deadline(incident, now)
+    return item
+
+
+def _clean_item_changes(*, title: object, owner: object, due_at: object, status: object) -> dict[str, object]:
+    """The fields an edit sets (those not ``UNSET``), validated."""
+    changes: dict[str, object] = {}
     if title is not UNSET:
-        changes["title"] = services._clean_text(title, "title", max_length=200)
+        changes["title"] = clean_text(title, "title", max_length=200)
     if owner is not UNSET:
         changes["owner"] = _clean_owner(owner)
     if due_at is not UNSET:
         changes["due_at"] = _clean_due(due_at)
     if status is not UNSET:
         changes["status"] = _clean_item_status(status)
+    return changes
+
+
+def _apply_item_changes(item: ActionItem, changes: dict[str, object], changed: list[str], now: datetime) -> None:
+    for k in changed:
+        setattr(item, k, changes[k])
+    if "status" in changed:
+        item.done_at = now if item.status == ActionItemStatus.DONE else None
+    if "due_at" in changed:
+        item.reminded_at = None  # a new due date earns a new reminder if it slips again
+    item.save()
+
+
+def _lock_item(item: ActionItem | int) -> ActionItem:
     pk = item.pk if isinstance(item, ActionItem) else item
-    with transaction.atomic():
-        item = ActionItem.objects.select_for_update().filter(pk=pk).first()
-        if item is None:
-            raise DomainError("no such action item", field="action_item")
-        changed = [k for k, v in changes.items() if getattr(item, k) != v]
-        if not changed:
-            return item
-        for k in changed:
-            setattr(item, k, changes[k])
-        if "status" in changed:
-            item.done_at = now if item.status == ActionItemStatus.DONE else None
-        if "due_at" in changed:
-            item.reminded_at = None  # a new due date earns a new reminder if it slips again
-        item.save()
-        incident = _incident(item.incident_id)
-        services._record(
-            incident,
-            "action_item_updated",
-            actor,
-            f"Action item “{item.title}”: {', '.join(changed)} changed"
-            + (f" → {item.status}" if "status" in changed else ""),
-            {"action_item": item.id, "changed": changed, "status": item.status},
-        )
-        _refresh_action_items_deadline(incident, now)
-    return item
+    found = ActionItem.objects.select_for_update().filter(pk=pk).first()
+    if found is None:
+        raise DomainError("no such action item", field="action_item")
+    return found
 
 
 def action_item_delete(*, item: ActionItem | int, actor: Actor, now: datetime | None = None) -> None:
     now = now or timezone.now()
-    pk = item.pk if isinstance(item, ActionItem) else item
     with transaction.atomic():
-        item = ActionItem.objects.select_for_update().filter(pk=pk).first()
-        if item is None:
-            raise DomainError("no such action item", field="action_item")
-        incident = _incident(item.incident_id)
-        title = item.title
+        item = _lock_item(item)
+        incident = services.incident_lock(item.incident_id)
+        pk, title = item.pk, item.title
         item.delete()
-        services._record(incident, "action_item_deleted", actor, f"Action item removed: {title}", {"action_item": pk})
+        services.timeline_record(
+            incident=incident,
+            kind="action_item_deleted",
+            actor=actor,
+            message=f"Action item removed: {title}",
+            data={"action_item": pk},
+        )
         _refresh_action_items_deadline(incident, now)
 
 
@@ -326,13 +360,13 @@ def action_item_delete(*, item: ActionItem | int, actor: Actor, now: datetime | 
 
 def _remind(incident: Incident, kind: str, message: str, data: dict) -> None:
     """A reminder on the timeline, and a ``ReminderRecorded`` event (comms sends it to Slack)."""
-    services._record(incident, kind, "system", message, data)
+    services.timeline_record(incident=incident, kind=kind, actor="system", message=message, data=data)
     url = settings.SITE_URL.rstrip("/") + reverse("incidents:postmortem", args=[incident.public_id])
     context = {**data, "message": f"⏰ {message}\n{url}", "postmortem_url": url}
     events.publish(events.ReminderRecorded(incident, "system", "postmortem_reminder", context))
 
 
-def reminders_send(*, now: datetime | None = None) -> dict:
+def reminders_send(*, now: datetime | None = None) -> dict[str, int]:
     """Remind once about each overdue deadline and action item.
 
     1. Find overdue deadlines (those of complete post-mortems only for the action items) and open
@@ -342,7 +376,11 @@ def reminders_send(*, now: datetime | None = None) -> dict:
        notification outbox (Slack), which delivers it after commit.
     """
     now = now or timezone.now()
-    sent = {"deadlines": 0, "action_items": 0}
+    return {"deadlines": _remind_deadlines(now), "action_items": _remind_action_items(now)}
+
+
+def _remind_deadlines(now: datetime) -> int:
+    sent = 0
     deadlines = (
         PostMortemDeadline.objects.filter(done_at=None, reminded_at=None, due_at__lt=now)
         .exclude(
@@ -355,26 +393,31 @@ def reminders_send(*, now: datetime | None = None) -> dict:
             if not PostMortemDeadline.objects.filter(id=deadline.id, reminded_at=None).update(reminded_at=now):
                 continue
             late = format_duration((now - deadline.due_at).total_seconds())
-            incident = _incident(deadline.postmortem.incident_id)
+            incident = services.incident_lock(deadline.postmortem.incident_id)
             _remind(
                 incident,
                 "postmortem_overdue",
                 f"Overdue: {deadline.label} was due {format_timestamp(deadline.due_at)} ({late} ago)",
                 {"deadline": deadline.name, "due_at": deadline.due_at.isoformat()},
             )
-            sent["deadlines"] += 1
+            sent += 1
+    return sent
+
+
+def _remind_action_items(now: datetime) -> int:
+    sent = 0
     items = ActionItem.objects.filter(status__in=ACTION_ITEM_OPEN_STATUSES, reminded_at=None, due_at__lt=now)
     for item in items.select_related("owner")[:500]:
         with transaction.atomic():
             if not ActionItem.objects.filter(id=item.id, reminded_at=None).update(reminded_at=now):
                 continue
             owner = item.owner.get_username() if item.owner else "unassigned"
-            incident = _incident(item.incident_id)
+            incident = services.incident_lock(item.incident_id)
             _remind(
                 incident,
                 "action_item_overdue",
                 f"Overdue action item “{item.title}” (owner {owner}) was due {format_timestamp(item.due_at)}",
                 {"action_item": item.id, "owner": owner, "due_at": item.due_at.isoformat()},
             )
-            sent["action_items"] += 1
+            sent += 1
     return sent

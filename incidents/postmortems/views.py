@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -18,21 +18,15 @@ from incidents.postmortems import selectors as postmortem_selectors
 from incidents.postmortems import services as postmortem_services
 from incidents.postmortems.models import SECTIONS, ActionItem, ActionItemStatus, PostMortem
 from pitchey_incidents.errors import DomainError
+from pitchey_incidents.htmx import HtmxHttpRequest
 from pitchey_incidents.roles import has_role
 
 TEMPLATE = "incidents/postmortems/postmortem.html"
 
 
-def _require(request, role: str) -> None:
+def _require(request: HttpRequest, role: str) -> None:
     if not has_role(request.user, role):
         raise PermissionDenied(f"needs the {role} role")
-
-
-def _incident(public_id: str) -> Incident:
-    try:
-        return selectors.incident_get(public_id)
-    except Incident.DoesNotExist:
-        raise Http404("no such incident") from None
 
 
 def _context(incident: Incident, **extra) -> dict:
@@ -64,8 +58,8 @@ def _form_datetime(raw: str | None, field: str) -> datetime | None:
 
 
 @require_http_methods(["GET", "POST"])
-def postmortem_page(request, public_id: str):
-    incident = _incident(public_id)
+def postmortem_page(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
+    incident = selectors.incident_or_404(public_id)
     if request.method == "GET":
         fragment = request.GET.get("fragment")
         if request.htmx and fragment == "deadlines":
@@ -92,9 +86,9 @@ def postmortem_page(request, public_id: str):
 
 
 @require_POST
-def postmortem_complete(request, public_id: str):
+def postmortem_complete(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
     _require(request, "commander")
-    incident = _incident(public_id)
+    incident = selectors.incident_or_404(public_id)
     try:
         postmortem_services.postmortem_complete(incident=incident, actor=request.user)
     except DomainError as exc:
@@ -109,9 +103,9 @@ def postmortem_complete(request, public_id: str):
 
 
 @require_POST
-def action_item_add(request, public_id: str):
+def action_item_add(request: HtmxHttpRequest, public_id: str) -> HttpResponse:
     _require(request, "responder")
-    incident = _incident(public_id)
+    incident = selectors.incident_or_404(public_id)
     error = None
     try:
         postmortem_services.action_item_create(
@@ -129,7 +123,7 @@ def action_item_add(request, public_id: str):
 
 
 @require_POST
-def action_item_status(request, item_id: int):
+def action_item_status(request: HtmxHttpRequest, item_id: int) -> HttpResponse:
     _require(request, "responder")
     item = ActionItem.objects.filter(pk=item_id).first()
     if item is None:
@@ -146,7 +140,7 @@ def action_item_status(request, item_id: int):
     return redirect("incidents:action-items")
 
 
-def action_item_list(request):
+def action_item_list(request: HttpRequest) -> HttpResponse:
     """Open action items across incidents, overdue first (``?status=done|cancelled|all``)."""
     wanted = request.GET.get("status") or "open"
     if wanted not in ("open", "all", *ActionItemStatus.values):

@@ -10,6 +10,7 @@ from django.test import Client
 from backups.tests.pgcluster import pitr_source  # noqa: F401  (a fixture)
 from incidents.lifecycle import services
 from incidents.tests.vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
+from pitchey_incidents.celery import app
 
 
 @pytest.fixture
@@ -42,7 +43,6 @@ def vendors(settings):
 def clean_broker():
     """Drop messages earlier tests left on this run's queues (beat ticks, lost deliveries), so a new
     worker starts on this test's work. The broker and key prefix are this test run's own."""
-    from pitchey_incidents.celery import app
 
     with app.connection_for_write() as conn:
         for queue in ("critical", "default", "long"):

@@ -1,13 +1,16 @@
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
 from incidents.detection import alerting, tasks
 from incidents.detection.models import Alert, AlertGroup, AlertSource
+from incidents.lifecycle import services
 from incidents.lifecycle.models import Incident, Status, TimelineEntry
 from incidents.tests.alert_fixtures import am_alert, am_payload, make_source
 
@@ -63,7 +66,6 @@ def test_resolved_alerts_go_on_the_timeline_and_all_resolved_moves_to_monitoring
 
 
 def test_a_resolved_incident_lets_the_group_open_a_new_one(db, users):
-    from incidents.lifecycle import services
 
     _, secret = make_source()
     post(secret, "alertmanager", am_payload("g", [am_alert("X")]))
@@ -74,7 +76,6 @@ def test_a_resolved_incident_lets_the_group_open_a_new_one(db, users):
 
 
 def test_auto_resolve_after_quiet_period(db, clock):
-    from datetime import timedelta
 
     _, secret = make_source(auto_resolve_after_s=300)
     a = am_alert("X")
@@ -193,7 +194,6 @@ def test_alertsource_command(db, capsys):
     assert alerting.alertsource_authenticate(kind="alertmanager", authorization=f"Bearer {secret}") is None
     call_command("alertsource", "delete", "am1")
     assert not AlertSource.objects.exists()
-    from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="kind"):
         call_command("alertsource", "create", "x", "--kind", "nagios")

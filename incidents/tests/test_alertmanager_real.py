@@ -101,42 +101,50 @@ def test_real_alertmanager_alerts_group_dedup_and_resolve(tmp_path, alertmanager
     try:
         worker(queues="critical")
         am = alertmanager(f"{web_base}/api/v1/alerts/alertmanager/", secret)
-        now = alertmanager_now(am)
-        fire(am, alert("HighErrorRate", "api-1", now=now), alert("HighErrorRate", "api-2", now=now))
-        wait_for(lambda: Alert.objects.count() == 2, timeout=60, message="both alerts to arrive")
-        incident = Incident.objects.get()
-        assert (incident.source, incident.severity, incident.status) == ("alertmanager", "P1", "triggered")
-        assert [s.slug for s in incident.services.all()] == ["api"]
-        # Both alerts usually come in one notification; Alertmanager may also flush them separately.
-        assert incident.title in ("HighErrorRate (2 alerts)", "HighErrorRate")
-
-        fire(am, alert("DiskFull", "db-1", now=alertmanager_now(am)))  # another group → another incident
-        wait_for(lambda: Incident.objects.count() == 2, timeout=60, message="the second group's incident")
-
-        fire(am, alert("HighErrorRate", "api-1", now=alertmanager_now(am), resolved=True))
-        wait_for(
-            lambda: TimelineEntry.objects.filter(incident=incident, kind="alert_resolved").count() == 1,
-            timeout=60,
-            message="the resolved alert on the timeline",
-        )
-        # Alertmanager re-sent the group with api-2 still firing: counted, not a new incident.
-        assert Alert.objects.get(labels__instance="api-2").received >= 2
-        assert Incident.objects.count() == 2
-
-        fire(am, alert("HighErrorRate", "api-2", now=alertmanager_now(am), resolved=True))
-        wait_for(
-            lambda: Incident.objects.get(pk=incident.pk).status == Status.MONITORING,
-            timeout=60,
-            message="the incident to move to monitoring once every alert resolved",
-        )
-        notes = TimelineEntry.objects.filter(incident=incident, kind="alert_resolved").order_by("id")
-        assert [n.message for n in notes] == [
-            "Alert resolved: HighErrorRate on api-1",
-            "Alert resolved: HighErrorRate on api-2",
-        ]
-        assert notes[0].actor == "alertmanager:alertmanager-test"
+        incident = _first_group_opens_an_incident(am)
+        _resolving_alerts_move_it_to_monitoring(am, incident)
     except AssertionError as exc:
         logs = {p.name: p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("*.log")}
         raise AssertionError(f"{exc}\n" + "\n".join(f"--- {k}\n{v}" for k, v in logs.items())) from None
     finally:
         web.stop()
+
+
+def _first_group_opens_an_incident(am):
+    now = alertmanager_now(am)
+    fire(am, alert("HighErrorRate", "api-1", now=now), alert("HighErrorRate", "api-2", now=now))
+    wait_for(lambda: Alert.objects.count() == 2, timeout=60, message="both alerts to arrive")
+    incident = Incident.objects.get()
+    assert (incident.source, incident.severity, incident.status) == ("alertmanager", "P1", "triggered")
+    assert [s.slug for s in incident.services.all()] == ["api"]
+    # Both alerts usually come in one notification; Alertmanager may also flush them separately.
+    assert incident.title in ("HighErrorRate (2 alerts)", "HighErrorRate")
+
+    fire(am, alert("DiskFull", "db-1", now=alertmanager_now(am)))  # another group → another incident
+    wait_for(lambda: Incident.objects.count() == 2, timeout=60, message="the second group's incident")
+    return incident
+
+
+def _resolving_alerts_move_it_to_monitoring(am, incident):
+    fire(am, alert("HighErrorRate", "api-1", now=alertmanager_now(am), resolved=True))
+    wait_for(
+        lambda: TimelineEntry.objects.filter(incident=incident, kind="alert_resolved").count() == 1,
+        timeout=60,
+        message="the resolved alert on the timeline",
+    )
+    # Alertmanager re-sent the group with api-2 still firing: counted, not a new incident.
+    assert Alert.objects.get(labels__instance="api-2").received >= 2
+    assert Incident.objects.count() == 2
+
+    fire(am, alert("HighErrorRate", "api-2", now=alertmanager_now(am), resolved=True))
+    wait_for(
+        lambda: Incident.objects.get(pk=incident.pk).status == Status.MONITORING,
+        timeout=60,
+        message="the incident to move to monitoring once every alert resolved",
+    )
+    notes = TimelineEntry.objects.filter(incident=incident, kind="alert_resolved").order_by("id")
+    assert [n.message for n in notes] == [
+        "Alert resolved: HighErrorRate on api-1",
+        "Alert resolved: HighErrorRate on api-2",
+    ]
+    assert notes[0].actor == "alertmanager:alertmanager-test"

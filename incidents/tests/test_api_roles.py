@@ -1,6 +1,9 @@
 """Every endpoint × every role: 401 without credentials, 403 below the role it needs, success at or above."""
 
 import pytest
+from django.test import Client
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from incidents.lifecycle import services
 from pitchey_incidents.roles import ROLES
@@ -56,8 +59,6 @@ def test_endpoint_role_matrix(api, incident, index, role):
 
 
 def test_bearer_keyword_is_accepted(api, users):
-    from rest_framework.authtoken.models import Token
-    from rest_framework.test import APIClient
 
     token, _ = Token.objects.get_or_create(user=users["viewer"])
     client = APIClient()
@@ -82,7 +83,6 @@ def test_pages_need_login(client):
 
 
 def test_session_auth_works_for_the_api_with_csrf(users):
-    from django.test import Client
 
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(users["commander"])

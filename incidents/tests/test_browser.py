@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import connections
+from playwright.sync_api import expect, sync_playwright
 
 from incidents.lifecycle.models import Incident
 from incidents.tests.sse import session_cookie
@@ -43,8 +44,6 @@ def site(tmp_path, transactional_db, users, worker, monkeypatch):
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(
             executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True, env=chromium_env()
@@ -68,26 +67,10 @@ def logged_in_context(browser, base: str, user, **options):
 
 
 def test_commander_runs_an_incident_while_a_viewer_watches_live(site, browser, users):
-    from playwright.sync_api import expect
-
     base = site
     expect.set_options(timeout=15_000)
 
-    # The commander logs in through the form.
-    commander = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    commander.goto(base + "/")
-    expect(commander).to_have_url(re.compile(r"/accounts/login/\?next=/"))
-    shot(commander, "login")
-    commander.fill("#id_username", "commander")
-    commander.fill("#id_password", "wrong")
-    commander.click("button[type=submit]")
-    expect(commander.get_by_role("alert")).to_contain_text("didn't match")
-    commander.fill("#id_password", "correct horse battery")
-    commander.click("button[type=submit]")
-    expect(commander.get_by_role("heading", name="Incident dashboard")).to_be_visible()
-    expect(commander.get_by_text("No open incidents. All quiet.")).to_be_visible()
-    shot(commander, "dashboard-empty")
-
+    commander = _log_in_through_the_form(browser, base)
     # A viewer watches the dashboard in another browser; it must never reload.
     viewer = logged_in_context(browser, base, users["viewer"]).new_page()
     viewer.goto(base + "/")
@@ -95,21 +78,7 @@ def test_commander_runs_an_incident_while_a_viewer_watches_live(site, browser, u
     viewer.evaluate("window.__notReloaded = true")
     expect(viewer.get_by_role("link", name="Declare incident")).to_have_count(0)
 
-    # Declare through the form: first with mistakes, then properly (keyboard only for the title).
-    commander.get_by_role("link", name="Declare incident").click()
-    commander.get_by_role("button", name="Declare incident").click()
-    expect(commander.get_by_role("alert").first).to_contain_text("Please fix the 2 problems below.")
-    shot(commander, "declare-errors")
-    commander.check("input[name=severity][value=P1]")
-    commander.focus("#id_title")
-    commander.keyboard.type("Checkout API failing")
-    commander.fill("#id_description", "5xx on /api/checkout since 03:02")
-    commander.get_by_label("API Gateway").check()
-    commander.get_by_role("button", name="Declare incident").click()
-    incident = Incident.objects.get()
-    expect(commander).to_have_url(base + f"/incidents/{incident.public_id}/")
-    expect(commander.locator("[data-status]")).to_have_text("Triggered")
-
+    incident = _declare_through_the_form(commander, base)
     # The viewer's dashboard shows it without reloading.
     row = viewer.locator(f"#row-{incident.public_id}")
     expect(row).to_contain_text("Checkout API failing")
@@ -125,6 +94,50 @@ def test_commander_runs_an_incident_while_a_viewer_watches_live(site, browser, u
     expect(viewer.locator("#incident-page button")).to_have_count(0)
     viewer.evaluate("window.__notReloaded = true")
 
+    _acknowledge_and_mitigate(commander, viewer)
+    _resolve(commander, viewer)
+    _forged_post_is_refused(viewer, base, incident)
+    _run_an_emergency_control(commander, base)
+    _quiet_dashboard_and_dark_mode(commander, browser, users, base, incident)
+
+
+def _log_in_through_the_form(browser, base):
+    # The commander logs in through the form.
+    commander = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    commander.goto(base + "/")
+    expect(commander).to_have_url(re.compile(r"/accounts/login/\?next=/"))
+    shot(commander, "login")
+    commander.fill("#id_username", "commander")
+    commander.fill("#id_password", "wrong")
+    commander.click("button[type=submit]")
+    expect(commander.get_by_role("alert")).to_contain_text("didn't match")
+    commander.fill("#id_password", "correct horse battery")
+    commander.click("button[type=submit]")
+    expect(commander.get_by_role("heading", name="Incident dashboard")).to_be_visible()
+    expect(commander.get_by_text("No open incidents. All quiet.")).to_be_visible()
+    shot(commander, "dashboard-empty")
+    return commander
+
+
+def _declare_through_the_form(commander, base):
+    # Declare through the form: first with mistakes, then properly (keyboard only for the title).
+    commander.get_by_role("link", name="Declare incident").click()
+    commander.get_by_role("button", name="Declare incident").click()
+    expect(commander.get_by_role("alert").first).to_contain_text("Please fix the 2 problems below.")
+    shot(commander, "declare-errors")
+    commander.check("input[name=severity][value=P1]")
+    commander.focus("#id_title")
+    commander.keyboard.type("Checkout API failing")
+    commander.fill("#id_description", "5xx on /api/checkout since 03:02")
+    commander.get_by_label("API Gateway").check()
+    commander.get_by_role("button", name="Declare incident").click()
+    incident = Incident.objects.get()
+    expect(commander).to_have_url(base + f"/incidents/{incident.public_id}/")
+    expect(commander.locator("[data-status]")).to_have_text("Triggered")
+    return incident
+
+
+def _acknowledge_and_mitigate(commander, viewer):
     # Acknowledge: both pages show it.
     commander.get_by_role("button", name="Acknowledge").click()
     expect(commander.locator("[data-status]")).to_have_text("Acknowledged")
@@ -142,6 +155,8 @@ def test_commander_runs_an_incident_while_a_viewer_watches_live(site, browser, u
     expect(commander.locator("[data-status]")).to_have_text("Mitigating")
     shot(commander, "incident-commander")
 
+
+def _resolve(commander, viewer):
     # An inline error, then resolve.
     commander.get_by_text("Resolve", exact=True).click()
     commander.fill("#resolve-resolution", "Rolled back deploy 4711; error rate normal")
@@ -152,6 +167,8 @@ def test_commander_runs_an_incident_while_a_viewer_watches_live(site, browser, u
     assert viewer.evaluate("window.__notReloaded") is True
     shot(viewer, "incident-viewer")
 
+
+def _forged_post_is_refused(viewer, base, incident):
     # The viewer's forged POST, with a valid CSRF token, is refused.
     level_before = Incident.objects.get().escalation_level
     token = viewer.locator("body").get_attribute("hx-headers").split('"X-CSRFToken": "')[1].split('"')[0]
@@ -161,6 +178,8 @@ def test_commander_runs_an_incident_while_a_viewer_watches_live(site, browser, u
     assert answer.status == 403
     assert Incident.objects.get().escalation_level == level_before
 
+
+def _run_an_emergency_control(commander, base):
     # An emergency control: refused until confirmed, then run and audited.
     commander.goto(base + "/controls/")
     control = commander.locator("#control-enable_maintenance")
@@ -174,6 +193,8 @@ def test_commander_runs_an_incident_while_a_viewer_watches_live(site, browser, u
     assert AuditEntry.objects.get().actor == "commander"
     shot(commander, "controls")
 
+
+def _quiet_dashboard_and_dark_mode(commander, browser, users, base, incident):
     commander.goto(base + "/")
     expect(commander.get_by_text("No open incidents. All quiet.")).to_be_visible()
 

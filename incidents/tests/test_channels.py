@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from datetime import datetime, timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 
 from incidents.comms.models import CommunicationDue, Notification
 from incidents.comms.services import notification_deliver, notification_enqueue
@@ -53,6 +55,15 @@ def test_p0_declaration_reaches_every_channel_with_the_exact_request(vendors, us
     }
     assert set(deliver_all(incident)) == {"sent"}
 
+    _assert_pagerduty_trigger(vendors, incident)
+    _assert_slack_messages(vendors, incident)
+    _assert_statuspage_incident(vendors, incident)
+    _assert_customer_email()
+    _assert_signed_webhook(vendors, incident)
+    _assert_communications_done(incident)
+
+
+def _assert_pagerduty_trigger(vendors, incident):
     (event,) = vendors.pagerduty.events()
     assert event == {
         "routing_key": "R0UT1NGKEY0123456789012345678901",
@@ -85,6 +96,8 @@ def test_p0_declaration_reaches_every_channel_with_the_exact_request(vendors, us
     }
     assert vendors.pagerduty.opened == {f"pitchey-incidents/{incident.public_id}": 1}
 
+
+def _assert_slack_messages(vendors, incident):
     text = (
         f"🚨 INCIDENT DECLARED: {incident.public_id}\nSeverity: P0\nTitle: Database Outage\n"
         "Impact: Primary database not responding\nStatus: Investigating\nCommander: unassigned\n"
@@ -109,6 +122,8 @@ def test_p0_declaration_reaches_every_channel_with_the_exact_request(vendors, us
     assert vendors.slack.messages("incidents") == [expected_slack]
     assert vendors.slack.messages("warning") == []
 
+
+def _assert_statuspage_incident(vendors, incident):
     (create,) = vendors.statuspage.posts()
     assert create["method"] == "POST" and create["path"] == "/pages/page123/incidents"
     assert create["headers"]["Authorization"] == "OAuth sp-key"
@@ -126,6 +141,8 @@ def test_p0_declaration_reaches_every_channel_with_the_exact_request(vendors, us
     }
     assert Notification.objects.get(incident=incident, channel="statuspage").response == {"id": "sp1"}
 
+
+def _assert_customer_email():
     (email,) = mail.outbox
     assert email.subject == "Pitchey Platform - Service Status Update"
     assert email.bcc == ["a@customer.example", "b@customer.example"] and email.to == ["incidents@localhost"]
@@ -139,6 +156,8 @@ def test_p0_declaration_reaches_every_channel_with_the_exact_request(vendors, us
     assert "Updates available at: http://localhost:8000/status/" in email.body
     assert "Primary database not responding" not in email.body  # the internal description stays inside
 
+
+def _assert_signed_webhook(vendors, incident):
     (hook,) = vendors.receiver.posts()
     headers = hook["headers"]
     expected_sig = hmac.new(
@@ -148,6 +167,8 @@ def test_p0_declaration_reaches_every_channel_with_the_exact_request(vendors, us
     assert hook["json"]["event"] == "declared" and hook["json"]["incident"]["id"] == incident.public_id
     assert headers["X-Pitchey-Delivery"] == str(hook["json"]["delivery"])
 
+
+def _assert_communications_done(incident):
     sent = dict(CommunicationDue.objects.filter(incident=incident).values_list("audience", "sent_via"))
     assert sent == {
         "internal": "slack:critical",
@@ -261,10 +282,8 @@ def test_a_claimed_row_is_not_sent_by_a_second_worker(vendors, users):
     incident = services.incident_declare(severity="P3", title="Typo", actor=users["commander"])
     row = Notification.objects.filter(incident=incident, channel="slack").first()
     vendors.slack.hold_next()
-    import threading
 
     def first_worker():
-        from django.db import connection
 
         try:
             notification_deliver(notification_id=row.id)

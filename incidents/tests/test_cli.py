@@ -5,6 +5,7 @@ import subprocess
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 
@@ -63,7 +64,6 @@ def test_createuser_prints_a_working_token_and_updates_roles(api):
     assert Token.objects.get(key=token).user.username == "carol" and "created carol as responder" in err
     out2, _ = run("createuser", "carol", "--role", "viewer")
     assert out2.strip() == token  # same user, same token, new role
-    from django.contrib.auth.models import User
 
     carol = User.objects.get(username="carol")
     assert list(carol.groups.values_list("name", flat=True)) == ["viewer"] and not carol.has_usable_password()

@@ -1,4 +1,5 @@
-"""The tests' clock: it moves what the code reads as "now", model defaults included, and gives it all back."""
+"""The tests' clock: it moves what the code reads as "now", model defaults included (an incidents model's, so
+the test lives here, above every layer it touches), and gives it all back."""
 
 from __future__ import annotations
 

@@ -1,15 +1,23 @@
 """Probes against real Redis, PostgreSQL and a Prometheus query API; assessment and mitigation."""
 
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
+
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from backups.models import Backup
 from backups.tests.factories import verified_backup
 from incidents.detection import services as detection
 from incidents.detection.models import AssessmentRule, DetectionCase, ProbeResult
 from incidents.lifecycle.models import Incident, Status
 from incidents.tests.servers import FakePrometheus, start_redis
-from pitchey_incidents.testing import database_url_for_subprocess, free_port
+from pitchey_incidents.testing import ROOT, child_env, database_url_for_subprocess, free_port
+from recovery.models import RuntimeFlag
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +47,6 @@ def cache(tmp_path, settings):
 
 
 def run_cli(*args):
-    from io import StringIO
 
     out = StringIO()
     try:
@@ -106,7 +113,6 @@ def test_failed_mitigation_is_re_checked_and_escalated(prom, cache):
 
 
 def test_mitigation_that_works_resolves_the_incident(prom, cache):
-    from recovery.models import RuntimeFlag
 
     prom.answers["http_requests_total"] = [0.12, 0.003]  # bad, then fine once the mitigation ran
     AssessmentRule.objects.filter(name="High error rate").update(action="enable_read_only")
@@ -169,7 +175,6 @@ def test_health_and_detect_api(prom, cache, api):
 
 
 def test_rules_are_admin_editable_and_validated(users, client, settings):
-    from django.core.exceptions import ValidationError
 
     settings.STORAGES = {
         **settings.STORAGES,
@@ -191,9 +196,6 @@ def test_rules_are_admin_editable_and_validated(users, client, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_runbook_script_detect_reports_and_exits_non_zero(prom, cache, settings):
-    import subprocess
-
-    from pitchey_incidents.testing import ROOT, child_env
 
     env = child_env(
         PROMETHEUS_URL=prom.url,
@@ -217,8 +219,6 @@ def test_runbook_script_detect_reports_and_exits_non_zero(prom, cache, settings)
 
 
 def test_http_endpoint_probe_from_service_health_urls(settings):
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     answers = [200]
 
@@ -250,7 +250,6 @@ def test_http_endpoint_probe_from_service_health_urls(settings):
 
 
 def test_backups_past_their_rpo_open_an_incident_through_the_rules(prom, cache):
-    from backups.models import Backup
 
     Backup.objects.filter(kind="media").delete()
     assert detection.detection_run().ok is False  # media never backed up: a warning, no incident

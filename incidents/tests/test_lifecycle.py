@@ -1,13 +1,16 @@
 """The incident state machine: every transition, every forbidden one, timeline and events, actors."""
 
+from datetime import timedelta
+
 import pytest
 
 from incidents.lifecycle import services
-from incidents.lifecycle.models import Incident, Status, TimelineEntry
+from incidents.lifecycle.models import Incident, Mitigation, Status, TimelineEntry
 from incidents.postmortems import services as postmortem_services
 from incidents.postmortems.models import SECTION_NAMES
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.models import Event
+from recovery.models import RuntimeFlag
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +73,11 @@ def test_full_lifecycle(incident, users, django_capture_on_commit_callbacks):
         services.mitigation_start(incident=incident, action="enable_maintenance", actor=users["responder"], inline=True)
     services.incident_escalate(incident=incident, actor=users["commander"], reason="need DBA")
     services.incident_monitor(incident=incident, actor=users["commander"])
+    _resolve_and_close_with_the_postmortem(incident, users)
+    _assert_the_record(incident)
+
+
+def _resolve_and_close_with_the_postmortem(incident, users):
     services.incident_resolve(incident=incident, resolution="Rolled back", actor=users["commander"])
     # Closing waits for the post-mortem (docs/postmortems.md); completing it closes the incident.
     with pytest.raises(InvalidTransition):
@@ -82,6 +90,9 @@ def test_full_lifecycle(incident, users, django_capture_on_commit_callbacks):
     assert incident.public_status == "resolved" and incident.resolution == "Rolled back"
     assert incident.commander.username == "commander"
     assert incident.resolved_at >= incident.mitigated_at >= incident.acknowledged_at >= incident.declared_at
+
+
+def _assert_the_record(incident):
     assert kinds(incident) == [
         "declared",
         "acknowledged",
@@ -223,7 +234,6 @@ def test_mitigation_validates_action_and_params(incident, users):
 def test_inline_mitigation_records_outcome_and_dry_run_changes_nothing(
     incident, users, django_capture_on_commit_callbacks
 ):
-    from recovery.models import RuntimeFlag
 
     with django_capture_on_commit_callbacks(execute=True):
         dry = services.mitigation_start(
@@ -254,9 +264,6 @@ def test_a_claimed_mitigation_never_runs_twice(incident, users, django_capture_o
 
 
 def test_sweeper_fails_mitigations_whose_worker_died(clock, incident, users):
-    from datetime import timedelta
-
-    from incidents.lifecycle.models import Mitigation
 
     m = Mitigation.objects.create(
         incident=incident,

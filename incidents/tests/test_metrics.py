@@ -7,12 +7,12 @@ from rest_framework.test import APIClient
 from incidents.detection import services as detection
 from incidents.lifecycle import services
 from incidents.tests.alert_fixtures import am_alert, am_payload, make_source
+from incidents.tests.servers import FakePrometheus
 
 pytestmark = pytest.mark.django_db
 
 
 def test_metrics_need_auth_and_show_incidents_alerts_and_probes(users, client, settings, tmp_path):
-    from incidents.tests.servers import FakePrometheus
 
     prom = FakePrometheus()
     prom.answers = {"http_requests_total": [0.02], "http_request_duration": [120], "auth_attempts": [None]}

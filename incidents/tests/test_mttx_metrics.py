@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from backups.models import Backup, BackupLocation
 from incidents import metrics
 from incidents.lifecycle.models import Incident
 from incidents.postmortems import metrics as metrics_postmortem
 from incidents.postmortems import mttx as metrics_selectors
-from recovery.models import Service
+from recovery.models import Objective, RecoveryRun, Service
 
 pytestmark = pytest.mark.django_db
 
@@ -143,49 +144,48 @@ def test_collect_yields_prometheus_families(fixtures):
 
 def recovery_fixtures():
     """A recovery run and a drill with achieved objectives, a dry run (ignored), and backups."""
-    from backups.models import Backup, BackupLocation
-    from recovery.models import Objective, RecoveryRun
-
-    def run(kind, finished, *, dry_run=False, incident=""):
-        return RecoveryRun.objects.create(
-            kind=kind,
-            plan="database",
-            status="succeeded",
-            dry_run=dry_run,
-            incident=incident,
-            requested_by="commander",
-            finished_at=T0 + timedelta(hours=finished) if finished is not None else None,
-        )
-
-    real = run("run", 1, incident="INC-00001")
+    real = _run("run", 1, incident="INC-00001")
     Objective.objects.create(
         run=real, kind="rto", subject="database", target_s=900, max_s=1800, achieved_s=600, met=True
     )
     Objective.objects.create(
         run=real, kind="rpo", subject="database", target_s=3600, max_s=14400, achieved_s=5000, met=False
     )
-    drill = run("drill", 30)
+    drill = _run("drill", 30)
     Objective.objects.create(run=drill, kind="rto", subject="api", target_s=300, max_s=900, achieved_s=1000, met=False)
-    dry = run("run", 2, dry_run=True)
+    dry = _run("run", 2, dry_run=True)
     Objective.objects.create(run=dry, kind="rto", subject="api", target_s=300, max_s=900, achieved_s=1, met=True)
 
-    def backup(kind, status, finished_h, snapshot_h=None, verified=False):
-        b = Backup.objects.create(
-            kind=kind,
-            status=status,
-            finished_at=T0 + timedelta(hours=finished_h),
-            snapshot_at=T0 + timedelta(hours=snapshot_h) if snapshot_h is not None else None,
-            verified_at=T0 + timedelta(hours=finished_h) if verified else None,
-        )
-        if status == "succeeded":
-            BackupLocation.objects.create(backup=b, tier="local", uri=f"file:///backups/{b.id}")
-        return b
+    _backup("database", "succeeded", 2, snapshot_h=1.5, verified=True)
+    _backup("database", "failed", 8)
+    _backup("config", "succeeded", 9, snapshot_h=9, verified=False)  # not verified: not an RPO anchor
+    _backup("media", "succeeded", 10, snapshot_h=10, verified=True)
+    _backup("database", "succeeded", -48)  # before the period
 
-    backup("database", "succeeded", 2, snapshot_h=1.5, verified=True)
-    backup("database", "failed", 8)
-    backup("config", "succeeded", 9, snapshot_h=9, verified=False)  # not verified: not an RPO anchor
-    backup("media", "succeeded", 10, snapshot_h=10, verified=True)
-    backup("database", "succeeded", -48)  # before the period
+
+def _run(kind, finished, *, dry_run=False, incident=""):
+    return RecoveryRun.objects.create(
+        kind=kind,
+        plan="database",
+        status="succeeded",
+        dry_run=dry_run,
+        incident=incident,
+        requested_by="commander",
+        finished_at=T0 + timedelta(hours=finished) if finished is not None else None,
+    )
+
+
+def _backup(kind, status, finished_h, snapshot_h=None, verified=False):
+    b = Backup.objects.create(
+        kind=kind,
+        status=status,
+        finished_at=T0 + timedelta(hours=finished_h),
+        snapshot_at=T0 + timedelta(hours=snapshot_h) if snapshot_h is not None else None,
+        verified_at=T0 + timedelta(hours=finished_h) if verified else None,
+    )
+    if status == "succeeded":
+        BackupLocation.objects.create(backup=b, tier="local", uri=f"file:///backups/{b.id}")
+    return b
 
 
 def test_summary_has_achieved_rto_rpo_and_backup_health(api, clock):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from incidents.comms.models import OnCallMember, OnCallOverride, OnCallRotation
 from incidents.comms.oncall import oncall_now, oncall_overview
@@ -49,8 +51,6 @@ def test_an_override_wins_while_it_lasts(rotation, users, clock):
 
 
 def test_oncall_api_lists_rotations_and_emergency_contacts(api, rotation, users, clock):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     client = api("viewer")
     with CaptureQueriesContext(connection) as one:

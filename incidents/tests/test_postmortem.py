@@ -16,6 +16,7 @@ from incidents.lifecycle.models import Incident, Status, TimelineEntry
 from incidents.postmortems import services as postmortem_services
 from incidents.postmortems.models import ActionItem, PostMortem
 from pitchey_incidents.errors import InvalidTransition
+from recovery.models import Objective, RecoveryRun
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +70,11 @@ def test_resolve_opens_postmortem_with_deadlines_and_a_draft_from_the_record(use
         "action_items": "2026-11-16T09:42:00Z",
     }
     assert all(d["done_at"] is None for d in body["deadlines"])
+    _assert_draft_sections(body)
+    _assert_markdown_export(api, incident)
+
+
+def _assert_draft_sections(body):
     sections = body["sections"]
     assert set(sections) == {
         "summary",
@@ -88,6 +94,8 @@ def test_resolve_opens_postmortem_with_deadlines_and_a_draft_from_the_record(use
     assert "Resolved after 42 min" in impact and "Severity P1 → P0: all customers affected" in impact
     assert sections["root_cause"] == "" and sections["lessons"] == ""
 
+
+def _assert_markdown_export(api, incident):
     md = api("viewer").get(f"/api/v1/incidents/{incident.public_id}/postmortem.md")
     assert md.status_code == 200 and md["Content-Type"].startswith("text/markdown")
     assert f'filename="{incident.public_id}-postmortem.md"' in md["Content-Disposition"]
@@ -132,6 +140,11 @@ def test_edit_complete_and_close(users, clock, api):
     assert r.status_code == 400 and "meeting_at" in r.json()
     assert PostMortem.objects.get(incident=incident).lessons == ""
 
+    _assert_close_refused_while_incomplete(users, api, incident, url)
+    _write_meet_deadlines_and_complete(clock, api, incident, url)
+
+
+def _assert_close_refused_while_incomplete(users, api, incident, url):
     # Closing (directly or by completing) is refused while the post-mortem is incomplete.
     with pytest.raises(InvalidTransition):
         services.incident_close(incident=incident, actor=users["commander"])
@@ -139,6 +152,8 @@ def test_edit_complete_and_close(users, clock, api):
     assert r.status_code == 409 and "root_cause" in r.json()["detail"] and r.json()["status"] == "draft"
     assert Incident.objects.get(pk=incident.pk).status == Status.RESOLVED
 
+
+def _write_meet_deadlines_and_complete(clock, api, incident, url):
     clock.advance(hours=2)
     partial = {k: FULL[k] for k in ("summary", "impact", "root_cause")}
     r = api("responder").patch(url, {"sections": partial, "status": "in_review"}, format="json")
@@ -192,6 +207,11 @@ def test_deadline_and_action_item_reminders_are_sent_once_when_overdue(users, cl
             .values_list("message", flat=True)
         )
 
+    _first_reminder_is_sent_once(clock, settings, incident, reminders)
+    _later_reminders(clock, incident, item, on_time, reminders)
+
+
+def _first_reminder_is_sent_once(clock, settings, incident, reminders):
     clock.now = T0 + timedelta(hours=24, minutes=41)
     assert postmortem_services.reminders_send() == {"deadlines": 0, "action_items": 0}
     settings.SLACK_WEBHOOK = "http://127.0.0.1:9/services/T0/B0/x"  # the outbox row is the assertion
@@ -208,6 +228,8 @@ def test_deadline_and_action_item_reminders_are_sent_once_when_overdue(users, cl
     )
     assert postmortem_services.reminders_send() == {"deadlines": 0, "action_items": 0}  # once each
 
+
+def _later_reminders(clock, incident, item, on_time, reminders):
     # The meeting gets scheduled before its deadline: no reminder for it.
     postmortem_services.postmortem_update(incident=incident, actor="commander", meeting_at=T0 + timedelta(days=2))
     clock.now = T0 + timedelta(days=8)
@@ -229,7 +251,6 @@ def test_deadline_and_action_item_reminders_are_sent_once_when_overdue(users, cl
 
 
 def test_draft_has_the_recovery_runs_rto_rpo_table(users, clock, api, settings):
-    from recovery.models import Objective, RecoveryRun
 
     incident = resolved_incident(users, clock)
     run = RecoveryRun.objects.create(
@@ -301,6 +322,10 @@ def test_action_items_api(users, clock, api):
     assert [i["title"] for i in api("viewer").get(f"{url}?incident={incident.public_id}").json()] == ["Disk alert"]
     assert api("viewer").get(url + "?status=later").status_code == 400
 
+    _update_and_delete(api, incident, url, first, late)
+
+
+def _update_and_delete(api, incident, url, first, late):
     r = api("responder").patch(f"{url}{late['id']}/", {"status": "done", "owner": "commander"}, format="json")
     assert r.status_code == 200 and r.json()["status"] == "done" and r.json()["done_at"] is not None
     assert (

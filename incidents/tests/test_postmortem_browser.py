@@ -4,18 +4,21 @@ action item, export Markdown, complete it (the incident closes). Screenshots go 
 from __future__ import annotations
 
 import pytest
+from django.conf import global_settings
+from django.contrib.auth.models import Group, User
+from django.db import connections
+from playwright.sync_api import sync_playwright
 
 from incidents.lifecycle import services
 from incidents.lifecycle.models import Incident, Status
 from incidents.postmortems.models import PostMortem
-from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH, chromium_env
+from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH, chromium_env, start_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def web(tmp_path):
-    from pitchey_incidents.testing import start_web
 
     proc, base = start_web(tmp_path)
     yield base
@@ -24,7 +27,6 @@ def web(tmp_path):
 
 @pytest.fixture
 def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the test's own ORM reads are sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -36,8 +38,6 @@ def browser(monkeypatch):
 
 
 def test_postmortem_edit_export_and_complete(web, browser, tmp_path, settings):
-    from django.conf import global_settings
-    from django.db import connections
 
     settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS  # the web server checks with these
     try:
@@ -49,7 +49,6 @@ def test_postmortem_edit_export_and_complete(web, browser, tmp_path, settings):
 
 
 def flow(web, browser, tmp_path):
-    from django.contrib.auth.models import Group, User
 
     commander = User.objects.create_user("cmdr", password="pw-cmdr-123")
     commander.groups.add(Group.objects.get(name="commander"))
@@ -74,6 +73,13 @@ def flow(web, browser, tmp_path):
     assert page.locator('[data-deadline="initial_report"] .countdown').inner_text().startswith("due in 23 h")
     assert page.locator("#record").get_by_text("Resolved: Rolled back release 42").count() == 1
 
+    _edit_with_htmx(page, incident)
+    _action_item_done(page, incident)
+    _complete_refused_then_export(page, incident, tmp_path)
+    _complete_then_reports(page, incident, web)
+
+
+def _edit_with_htmx(page, incident):
     # Edit with htmx (no full reload): the initial-report deadline is met once a root cause is written.
     page.evaluate("window.__marker = 1")
     page.fill("#s-root_cause", "A release shipped a bad price cache key.")
@@ -87,6 +93,8 @@ def flow(web, browser, tmp_path):
     pm = PostMortem.objects.get(incident=incident)
     assert pm.root_cause == "A release shipped a bad price cache key." and pm.status == "in_review"
 
+
+def _action_item_done(page, incident):
     # An action item, then marked done from its status select.
     page.fill("#item-form input[name=title]", "Add a canary stage")
     page.fill("#item-form input[name=owner]", "cmdr")
@@ -100,6 +108,8 @@ def flow(web, browser, tmp_path):
     assert answer.value.status == 200
     assert incident.action_items.get().status == "done"
 
+
+def _complete_refused_then_export(page, incident, tmp_path):
     # Completing is refused while sections are empty, shown inline.
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#complete-btn")
@@ -118,6 +128,8 @@ def flow(web, browser, tmp_path):
     assert "## Root cause\n\nA release shipped a bad price cache key." in text
     assert "| Add a canary stage | cmdr |" in text and "**resolved** (cmdr): Resolved: Rolled back release 42" in text
 
+
+def _complete_then_reports(page, incident, web):
     # Fill the rest and complete: the page reloads, frozen, and the incident is closed.
     for name in ("contributing_factors", "what_went_well", "what_went_badly"):
         page.fill(f"#s-{name}", f"Written {name}.")

@@ -3,9 +3,13 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from backups import services as backup_services
 from incidents.lifecycle import services
 from incidents.lifecycle.models import Incident
+from recovery import services as recovery_services
 
 
 def test_anonymous_is_sent_to_login(page, db):
@@ -79,8 +83,6 @@ def test_unknown_fragment_is_404(page):
 
 
 def test_dashboard_queries_do_not_grow_with_incidents(page):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     client = page("viewer")
 
@@ -98,7 +100,6 @@ def test_dashboard_queries_do_not_grow_with_incidents(page):
 
 @pytest.mark.django_db(transaction=True)  # the backup's heartbeat writes from its own connection: it must see the row
 def test_backup_panel_shows_freshness_against_rpo(page, django_capture_on_commit_callbacks):
-    from backups import services as backup_services
 
     body = page("viewer").get("/?fragment=backups").content.decode()
     assert "Database" in body and "never" in body and "? unknown" in body
@@ -112,7 +113,6 @@ def test_backup_panel_shows_freshness_against_rpo(page, django_capture_on_commit
 
 
 def test_recovery_panel_lists_recent_runs_and_drills(page, django_capture_on_commit_callbacks):
-    from recovery import services as recovery_services
 
     with django_capture_on_commit_callbacks(execute=True):
         run = recovery_services.run_start(plan="cache", actor="test", dry_run=True, inline=True)

@@ -17,65 +17,76 @@ from typing import Any
 
 from pitchey_incidents.testing import free_port
 
+Answer = tuple[int, dict[str, str], bytes]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Hands each request to ``vendor`` (set on a subclass per server) and writes its answer."""
+
+    vendor: FakeVendor
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # answer at once, not after a delayed ACK
+
+    def log_message(self, *args):
+        pass
+
+    def _handle(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        record = {"method": self.command, "path": self.path, "headers": dict(self.headers), "raw": raw}
+        record["at"] = time.monotonic()
+        record["json"] = body
+        self._reply(*self.vendor.receive(record))
+
+    def _reply(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+        try:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            pass  # the client (a killed worker) is gone
+
+    do_GET = do_POST = do_PATCH = do_PUT = _handle
+
 
 class FakeVendor:
     def __init__(self):
         self.requests: list[dict[str, Any]] = []
-        self.scripted: list[tuple[int, dict[str, str], bytes]] = []
+        self.scripted: list[Answer] = []
         self.holds = 0
         self.held = threading.Event()  # set when a request is being held
         self.release = threading.Event()
         self.lock = threading.Lock()
-        vendor = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # answer at once, not after a delayed ACK
-
-            def log_message(self, *args):
-                pass
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = None
-                record = {"method": self.command, "path": self.path, "headers": dict(self.headers), "raw": raw}
-                record["at"] = time.monotonic()
-                record["json"] = body
-                with vendor.lock:
-                    vendor.requests.append(record)
-                    hold = vendor.holds > 0
-                    if hold:
-                        vendor.holds -= 1
-                    scripted = vendor.scripted.pop(0) if vendor.scripted else None
-                if hold:
-                    vendor.held.set()
-                    vendor.release.wait(30)
-                if scripted is None:
-                    with vendor.lock:
-                        scripted = vendor.answer(record)
-                status, headers, payload = scripted
-                try:
-                    self.send_response(status)
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except OSError:
-                    pass  # the client (a killed worker) is gone
-
-            do_GET = do_POST = do_PATCH = do_PUT = _handle
-
         self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        handler = type("Handler", (_Handler,), {"vendor": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.port}"
+
+    def receive(self, record: dict) -> Answer:
+        """Record the request; hold it if told to; answer as scripted, else as the vendor would."""
+        with self.lock:
+            self.requests.append(record)
+            hold = self.holds > 0
+            if hold:
+                self.holds -= 1
+            scripted = self.scripted.pop(0) if self.scripted else None
+        if hold:
+            self.held.set()
+            self.release.wait(30)
+        if scripted is None:
+            with self.lock:
+                scripted = self.answer(record)
+        return scripted
 
     def answer(self, record: dict) -> tuple[int, dict[str, str], bytes]:
         return 200, {}, b""

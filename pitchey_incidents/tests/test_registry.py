@@ -3,6 +3,7 @@ one instance per name (built again after a settings change), and unknown names r
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 
@@ -13,6 +14,8 @@ from pitchey_incidents.errors import DomainError
 from pitchey_incidents.registry import Registry, UnknownName
 
 
+# The test family is imported inside the tests, not here: when its modules are imported against the
+# first lookup is what these tests are about.
 def test_modules_load_on_first_lookup_in_the_declared_order():
     from pitchey_incidents.tests.plugins import second  # registers before the family is loaded
     from pitchey_incidents.tests.plugins.base import REGISTRY
@@ -103,8 +106,6 @@ def test_a_name_registered_twice_is_refused():
     ],
 )
 def test_every_family_is_a_registry(module, names, message):
-    import importlib
-
     family = importlib.import_module(module).REGISTRY
     assert isinstance(family, Registry)
     if names is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from pitchey_incidents import jobs
+from pitchey_incidents.errors import DomainError
 from pitchey_incidents.outcome import Outcome
 
 from ..providers import REGISTRY
@@ -114,8 +116,7 @@ class RestartWorker(Action):
     params = (Param("workers", "list", help="Worker names, e.g. celery@host; empty = all"),)
 
     def run(self, params, *, dry_run=False):
-        from pitchey_incidents.celery import app
-
+        app = jobs.celery_app()
         destination = params["workers"] or settings.CELERY_WORKER_NAMES or None
         replies = app.control.ping(destination=destination, timeout=3) or []
         names = sorted(name for reply in replies for name in reply)
@@ -142,7 +143,6 @@ class RunCommand(ProviderAction):
     provider, provider_action = "command", "run"
 
     def clean(self, raw):
-        from pitchey_incidents.errors import DomainError
 
         cleaned = super().clean(raw)
         if cleaned["command"] not in settings.ALLOWED_COMMANDS:

@@ -62,14 +62,7 @@ class RecoveryRunViewSet(_RunViewSet):
     @extend_schema(request=s.StartRunSerializer, responses={202: s.RecoveryRunSerializer})
     def create(self, request: Request) -> Response:
         data = validated(s.StartRunSerializer, request)
-        extra = {}
-        if data.get("incident"):
-            info = services.incident_info(data["incident"])
-            extra = {
-                "incident": info["public_id"],
-                "incident_declared_at": info["declared_at"],
-                "incident_started_at": info.get("started_at"),
-            }
+        extra = services.incident_fields(data.get("incident"))
         run = services.run_start(plan=data["plan"], dry_run=data["dry_run"], actor=request.user, **extra)
         return self._answer(run, status.HTTP_202_ACCEPTED)
 

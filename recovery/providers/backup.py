@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from backups import services
+
 from .base import Outcome, Provider, register
 
 
@@ -13,7 +15,6 @@ class Backup(Provider):
     def do_emergency(self, *, dry_run: bool, kind: str = "database") -> Outcome:
         if dry_run:
             return Outcome(True, f"would take an emergency {kind} backup")
-        from backups import services
 
         backup = services.backup_start(kind=kind, actor="recovery", trigger="manual", inline=True)
         backup.refresh_from_db()

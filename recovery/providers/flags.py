@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from ..models import RuntimeFlag
 from .base import Outcome, Provider, register
 
 FLAGS = ("READ_ONLY_MODE", "MAINTENANCE_MODE")
@@ -16,7 +17,6 @@ class Flags(Provider):
     idempotent = frozenset({"set"})
 
     def do_set(self, *, dry_run: bool, flag: str, enabled: bool) -> Outcome:
-        from ..models import RuntimeFlag
 
         if flag not in FLAGS:
             return Outcome(False, f"unknown flag {flag!r}")

@@ -26,7 +26,7 @@ class Http(Provider):
             what = f"health URL of {service or 'this step'}"
             missing = {"what": what, "hint": f"set SERVICE_HEALTH_URLS={service or 'SERVICE'}=https://…"}
             return Outcome(False, f"no {what} (SERVICE_HEALTH_URLS)", {"missing": missing}, skipped=True)
-        shown = http._safe(url)
+        shown = http.loggable_url(url)
         if dry_run:
             return Outcome(True, f"would check {shown} for HTTP {expect_status} within {budget_ms} ms")
         started = time.monotonic()

@@ -16,6 +16,10 @@ from django.conf import settings
 from django.utils import timezone
 from psycopg import sql
 
+from backups import restore, selectors, services
+from backups.engines.database import pg_row_counts
+from backups.models import Backup
+from backups.targets import database_url
 from pitchey_incidents.targets import libpq_url, target_is_postgres
 
 from .base import Outcome, Provider, register
@@ -40,7 +44,6 @@ def database_name(url: str) -> str:
 
 
 def row_counts(url: str) -> dict[str, int]:
-    from backups.engines.database import pg_row_counts
 
     with psycopg.connect(libpq_url(url), connect_timeout=5, autocommit=True) as conn:
         return pg_row_counts(conn)
@@ -81,14 +84,11 @@ def drop_database(url: str, name: str) -> None:
 
 def target_database_url() -> str:
     """The protected database (``TARGET_DATABASE_URL``, else the one this process is connected to)."""
-    from backups.targets import database_url
 
     return database_url()
 
 
 def choose_backup(backup: int | None):
-    from backups import selectors
-    from backups.models import Backup
 
     if backup:
         return Backup.objects.filter(id=backup, kind="database").first()
@@ -132,7 +132,6 @@ class Postgres(Provider):
 
     def do_restore(self, *, dry_run: bool, backup: int | None = None, jobs: int = 2) -> Outcome:
         """Restore a backup (default: the newest verified) into a new database and switch to it."""
-        from backups import restore, services
 
         url = libpq_url(target_database_url())
         chosen = choose_backup(backup)
@@ -167,7 +166,6 @@ class Postgres(Provider):
 
     def do_restore_scratch(self, *, dry_run: bool, backup: int | None = None, jobs: int = 2) -> Outcome:
         """Drill: restore into a scratch database, compare row counts with the live one, drop it."""
-        from backups import restore, services
 
         chosen = choose_backup(backup)
         if chosen is None:

@@ -5,10 +5,11 @@ import os
 import psycopg
 import pytest
 import redis
+from django.db import connection
 
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.targets import libpq_url
-from pitchey_incidents.testing import start_redis, wait_for
+from pitchey_incidents.testing import database_url_for_subprocess, start_redis, wait_for
 from recovery.actions import REGISTRY, get_action
 from recovery.models import RuntimeFlag
 
@@ -62,9 +63,6 @@ def test_purge_cache_without_a_target_says_so(settings):
 @pytest.fixture
 def scratch_pg_url():
     """A database of its own, so terminating its idle connections harms nobody else."""
-    from django.db import connection
-
-    from pitchey_incidents.testing import database_url_for_subprocess
 
     base = libpq_url(database_url_for_subprocess())
     name = f"scratch_idle_{os.getpid()}"

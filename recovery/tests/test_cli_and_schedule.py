@@ -13,6 +13,8 @@ from pitchey_incidents.testing import ROOT, child_env, start_redis
 from recovery import services
 from recovery.models import RecoveryRun, RuntimeFlag
 
+from .fakes import FakeServer
+
 
 @pytest.mark.django_db(transaction=True)
 def test_recover_full_dry_run_shows_the_runbook_order_and_changes_nothing(capsys):
@@ -89,7 +91,6 @@ def test_cache_drill_flushes_only_the_scratch_redis_db(settings, tmp_path):
 def test_communications_drill_with_only_the_test_channel_is_inconclusive(settings):
     """The Slack test channel accepts the message, but every incident channel is unset: nothing proves
     they work, so the drill says inconclusive and names them (it once said succeeded)."""
-    from .fakes import FakeServer
 
     server = FakeServer(lambda method, path, body, headers: (200, b"ok", {"Content-Type": "text/plain"}))
     settings.DRILL_SLACK_WEBHOOK = server.url + "/services/T0/B0/test"

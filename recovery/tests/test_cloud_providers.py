@@ -2,6 +2,7 @@
 
 import pytest
 
+from recovery.actions import get_action
 from recovery.providers import REGISTRY
 
 from .fakes import FakeServer
@@ -221,7 +222,6 @@ def test_cloudflare_auth_error_fails_without_retry(cloudflare, settings):
 
 
 def test_cloud_actions_are_in_the_registry(cloudflare):
-    from recovery.actions import get_action
 
     result = get_action("purge_edge_cache").run({}, dry_run=True)
     assert result.ok and "would purge everything" in result.output

@@ -4,6 +4,7 @@ import pytest
 
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.models import AuditEntry, Event
+from recovery.actions import REGISTRY
 from recovery.controls import EMERGENCY_CONTROLS, control_run
 from recovery.models import RuntimeFlag
 
@@ -44,6 +45,5 @@ def test_a_failing_action_is_an_outcome_not_a_crash(settings):
 
 
 def test_every_listed_control_exists():
-    from recovery.actions import REGISTRY
 
     assert all(c.action in REGISTRY for c in EMERGENCY_CONTROLS)

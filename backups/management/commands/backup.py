@@ -6,11 +6,13 @@ import time
 from pathlib import Path
 
 from django.core.management.base import CommandError
+from django_celery_beat.models import PeriodicTask
 
 from pitchey_incidents.cli import DomainCommand, cli_actor
 from pitchey_incidents.timefmt import format_duration, format_timestamp
 
 from ... import selectors, services
+from ...api.serializers import BackupSerializer
 from ...models import Backup, Kind, Status
 from ...restore import RestoreError, restore_database
 from ...storage import crypto
@@ -131,8 +133,6 @@ class Command(DomainCommand):
             self._unbar(bar)
         backup = selectors.backup_get(backup.id)
         if json:
-            from ...api.serializers import BackupSerializer
-
             self.stdout.write(_dumps(BackupSerializer(backup).data))
         elif backup.status == Status.QUEUED and not inline:
             self.stdout.write(f"📦 backup {backup.id} ({kind}) queued")
@@ -200,8 +200,6 @@ class Command(DomainCommand):
     def do_list(self, *, kind, json, **_):
         rows = list(selectors.backup_list(kind=kind)[:200])
         if json:
-            from ...api.serializers import BackupSerializer
-
             self.stdout.write(_dumps(BackupSerializer(rows, many=True).data))
             return
         if not rows:
@@ -225,7 +223,6 @@ class Command(DomainCommand):
         self.stdout.write(f"{len(result['deleted'])} copies {verb}" + _skipped(result))
 
     def do_schedule(self, *, json, **_):
-        from django_celery_beat.models import PeriodicTask
 
         tasks = PeriodicTask.objects.filter(task__startswith="backups.").select_related("interval", "crontab")
         rows = [

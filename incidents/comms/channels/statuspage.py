@@ -5,17 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 
 from incidents.comms.models import Notification
+from incidents.comms.status import SERVICE_STATUS
 from pitchey_incidents.http import TransportError, request
 
 from .base import Channel, register, render
 
 IMPACT = {"P0": "critical", "P1": "major", "P2": "minor", "P3": "none"}
-COMPONENT_STATUS = {
-    "P0": "major_outage",
-    "P1": "partial_outage",
-    "P2": "degraded_performance",
-    "P3": "degraded_performance",
-}
 
 
 @register
@@ -49,7 +44,7 @@ class Statuspage(Channel):
         ctx = notification.context
         resolved = notification.kind == "resolved"
         ids = [c for c in ctx.get("component_ids", []) if c]
-        status = "operational" if resolved else COMPONENT_STATUS[ctx["severity"]]
+        status = "operational" if resolved else SERVICE_STATUS[ctx["severity"]]
         incident = {
             "name": self.name_for(ctx),
             "status": "resolved" if resolved else ctx["public_status"],

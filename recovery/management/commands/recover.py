@@ -42,14 +42,7 @@ class Command(DomainCommand):
                 for s in opts["scenario"] or defaults.SCENARIOS
             ]
         else:
-            extra = {}
-            if opts["incident"]:
-                info = services.incident_info(opts["incident"])
-                extra = {
-                    "incident": info["public_id"],
-                    "incident_declared_at": info["declared_at"],
-                    "incident_started_at": info.get("started_at"),
-                }
+            extra = services.incident_fields(opts["incident"])
             runs = [
                 services.run_start(
                     plan=what, actor=cli_actor(), dry_run=opts["dry_run"], inline=opts["inline"], **extra
