@@ -35,6 +35,24 @@ ALLOWED_LOCAL_IMPORTS: dict[str, str] = {
             "test_one_instance_per_name_until_a_setting_changes",
         )
     },
+    # Encryption, Object Lock and the honest drills came in the same way (pyrage is heavy to import on
+    # every command); to be moved up likewise, and each entry dropped.
+    **{
+        key: "encryption, Object Lock and drill tests: still to be moved up"
+        for key in (
+            "incidents/tests/test_migrate_forward.py:test_drill_plans_are_rewritten_and_the_other_plans_kept",
+            "backups/storage/crypto.py:_parse_recipient",
+            "backups/storage/crypto.py:_run",
+            "backups/storage/crypto.py:encrypt_file",
+            "backups/storage/crypto.py:identities",
+            "backups/storage/s3.py:lock",
+            "backups/tests/conftest.py:moto_s3",
+            "backups/tests/test_encryption.py:__init__",
+            "backups/tests/test_encryption.py:test_each_tier_its_own_recipients_and_a_restore_from_the_cloud_copy",
+            "backups/tests/test_object_lock.py:test_prune_skips_locked_copies_and_says_so",
+            "recovery/tests/test_outcomes.py:test_cli_exit_status_tells_the_three_outcomes_apart",
+        )
+    },
     # Point-in-time recovery came in with its imports inside functions, after this check was
     # written; they are to be moved up (or their circles fixed), and each entry dropped.
     **{
