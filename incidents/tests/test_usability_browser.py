@@ -1,0 +1,64 @@
+"""What a newcomer meets in the browser: the mitigation form follows its Action dropdown, and the main
+pages fit a 390 px phone. Screenshots of a failing page go to ``test-artifacts/``."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+import pytest
+
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Mitigation
+from incidents.tests.test_browser import browser, logged_in_context, shot, site  # noqa: F401
+from pitchey_incidents.testing import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, name: str):
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            shot(page, f"FAILED-{name}")
+        raise
+
+
+def test_mitigation_form_follows_the_action_three_times_and_submits_only_the_chosen_one(site, browser, users):  # noqa: F811
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+    incident = services.incident_declare(severity="P2", title="Slow queries", actor=users["commander"])
+    page = logged_in_context(browser, site, users["commander"]).new_page()
+    target_errors: list[str] = []
+    page.on("console", lambda msg: target_errors.append(msg.text) if "targetError" in msg.text else None)
+    page.goto(site + incident.get_absolute_url())
+    page.evaluate("document.body.addEventListener('htmx:targetError', e => console.error('htmx:targetError'))")
+    with screenshot_on_failure(page, "mitigation-form"):
+        page.get_by_text("Run a mitigation").click()
+        params = page.locator("#mitigation-params")
+
+        page.select_option("#mitigation-action", "terminate_idle_connections")
+        expect(params.locator("#param-idle_minutes")).to_have_count(1)
+        expect(params.locator("input, select")).to_have_count(1)
+
+        page.select_option("#mitigation-action", "scale_database")
+        expect(params.locator("#param-min_cu")).to_have_count(1)
+        expect(params.locator("#param-max_cu")).to_have_count(1)
+        expect(params.locator("#param-idle_minutes")).to_have_count(0)
+
+        page.select_option("#mitigation-action", "enable_read_only")
+        expect(params).to_contain_text("This action takes no parameters.")
+        expect(params.locator("input, select")).to_have_count(0)
+        expect(page.locator("#mitigation-params")).to_have_count(1)  # the wrapper survived every swap
+        expect(page.locator("text=/Scale|idle connections/i").locator("visible=true")).to_have_count(0)
+
+        page.get_by_role("button", name="Run mitigation").click()
+        expect(page.locator("[data-mitigation-status]")).to_have_count(1)
+        wait_for(lambda: Mitigation.objects.filter(incident=incident).exists(), timeout=15, message="the mitigation")
+        mitigation = Mitigation.objects.get(incident=incident)
+        assert mitigation.action == "enable_read_only" and mitigation.params == {}
+        assert target_errors == []
+        assert re.search(r"enable.read.only", page.content(), re.I)
