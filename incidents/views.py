@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from backups import selectors as backup_selectors
+from incidents.comms import services as comms_services
 from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
 from incidents.lifecycle.models import Incident, PublicStatus
@@ -197,6 +198,13 @@ INCIDENT_ACTIONS = {
         "commander",
         "Escalated",
         lambda i, r: services.incident_escalate(incident=i, reason=r.POST.get("reason") or "", actor=r.user),
+    ),
+    "mark_sent": (
+        "commander",
+        "Marked as sent",
+        lambda i, r: comms_services.communication_mark_sent(
+            incident=i, audience=r.POST.get("audience") or "", note=r.POST.get("note") or "", actor=r.user
+        ),
     ),
     "monitor": ("commander", "Now monitoring", lambda i, r: services.incident_monitor(incident=i, actor=r.user)),
     "resolve": (

@@ -23,6 +23,8 @@ from django.utils import timezone
 from incidents.comms import tasks
 from incidents.comms.channels import REGISTRY, enabled_channels, get_channel
 from incidents.comms.models import (
+    AUDIENCE_CHANNEL,
+    BY_HAND,
     FINISHED_NOTIFICATION_STATUSES,
     Audience,
     CommunicationDue,
@@ -338,16 +340,53 @@ def _mark_sent(incident_id: int, audience: str, via: str, *, at: datetime | None
     )
 
 
+def communication_mark_sent(*, incident: Incident, audience: str, note: str = "", actor: Any) -> CommunicationDue:
+    """A commander says an audience has been told another way (a phone call, a hand-written post):
+    the communication counts as sent now, and the timeline says who marked it and why."""
+    from pitchey_incidents.actors import actor_name
+
+    note = (note or "").strip()
+    if len(note) > 500:
+        raise DomainError("at most 500 characters", field="note")
+    with transaction.atomic():
+        due = CommunicationDue.objects.select_for_update().filter(incident=incident, audience=audience).first()
+        if due is None:
+            raise DomainError("this incident has no such communication", field="audience")
+        if due.sent_at is not None:
+            raise DomainError("already sent", field="audience")
+        due.sent_at, due.sent_via = timezone.now(), f"{BY_HAND} ({actor_name(actor)})"
+        due.save(update_fields=["sent_at", "sent_via"])
+        label = due.get_audience_display()
+        incident_note(
+            incident=incident,
+            message=f"{label} communication marked as sent by hand" + (f": {note}" if note else ""),
+            actor=actor,
+            kind="communication_marked_sent",
+            data={"audience": audience, "note": note},
+        )
+    return due
+
+
+def unconfigured_audiences() -> list[str]:
+    """Audiences no configured channel can reach (never reminded about nor counted overdue)."""
+    return [audience for audience, channel in AUDIENCE_CHANNEL.items() if not REGISTRY[channel].enabled()]
+
+
 def communications_remind() -> int:
-    """Overdue required communications of open incidents: a reminder on the timeline and Slack, once."""
+    """Overdue required communications of open incidents: a reminder on the timeline and Slack, once.
+    An audience no channel is configured for is not overdue: the setup page says what to set."""
     now = timezone.now()
-    overdue = CommunicationDue.objects.filter(
-        sent_at=None,
-        reminded_at=None,
-        requirement=Requirement.REQUIRED,
-        due_at__lt=now,
-        incident__status__in=OPEN_STATUSES,
-    ).select_related("incident")
+    overdue = (
+        CommunicationDue.objects.filter(
+            sent_at=None,
+            reminded_at=None,
+            requirement=Requirement.REQUIRED,
+            due_at__lt=now,
+            incident__status__in=OPEN_STATUSES,
+        )
+        .exclude(audience__in=unconfigured_audiences())
+        .select_related("incident")
+    )
     count = 0
     for due in overdue[:200]:
         with transaction.atomic():

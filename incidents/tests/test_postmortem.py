@@ -109,12 +109,17 @@ def test_resolve_opens_postmortem_with_deadlines_and_a_draft_from_the_record(use
     # Communications sent against their due times (the P1 matrix at declaration, tightened to P0's when
     # the severity was raised at 09:05; no channels configured).
     comms = text.split("## Communications", 1)[1]
-    assert "| Internal | Required | 2026-11-02 09:00:00 | — | — | not sent (overdue) |" in comms
+    assert (
+        "| Internal | Required | 2026-11-02 09:00:00 | — | — | not sent (not configured: set SLACK_WEBHOOK) |" in comms
+    )
     assert (
         "| Status page | Required | 2026-11-02 09:15:00 | 2026-11-02 09:00:00 | built-in status page | on time |"
         in comms
     )
-    assert "| Customer email | Required | 2026-11-02 09:35:00 | — | — | not sent (overdue) |" in comms
+    assert (
+        "| Customer email | Required | 2026-11-02 09:35:00 | — | — | not sent (not configured: set CUSTOMER_EMAILS) |"
+        in (comms)
+    )
 
 
 def test_edit_complete_and_close(users, clock, api):

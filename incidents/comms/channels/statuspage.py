@@ -22,6 +22,7 @@ COMPONENT_STATUS = {
 class Statuspage(Channel):
     name = "statuspage"
     label = "Statuspage"
+    requires = "STATUSPAGE_API_KEY and STATUSPAGE_PAGE_ID"
     can_reconcile = True  # a lost create is found again by its name among the unresolved incidents
 
     def enabled(self) -> bool:
