@@ -19,6 +19,7 @@ from incidents.comms import services as comms_services
 from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
 from incidents.lifecycle.models import Incident, PublicStatus
+from incidents.setup import setup_report
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.models import AuditEntry, Event
 from pitchey_incidents.roles import has_role
@@ -66,7 +67,37 @@ def dashboard(request):
     if fragment in (None, "recovery"):
         context["recent_runs"] = list(recovery_selectors.runs().order_by("-created_at")[:6])
     context["open_count"] = sum(len(g["incidents"]) for g in context["groups"])
+    if fragment is None:
+        report = setup_report()
+        context["setup_missing"] = report["missing"]
+        context["setup_headline"] = report["consequences"][:1]
     return render(request, template, context)
+
+
+# --- setup -----------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def setup(request):
+    """What is configured and what is not, the consequences, and a "Send test" per channel."""
+    _require(request, "viewer")
+    context: dict = {"can_command": has_role(request.user, "commander")}
+    status = 200
+    if request.method == "POST":
+        _require(request, "commander")
+        channel = request.POST.get("channel") or ""
+        try:
+            sent = comms_services.channel_send_test(channel=channel, actor=request.user)
+            context["test_result"] = {
+                "channel": channel,
+                "ok": bool(sent) and all(n.status == "sent" for n in sent),
+                "rows": sent,
+            }
+        except DomainError as exc:
+            status = 400
+            context["test_result"] = {"channel": channel, "ok": False, "error": exc.message}
+    context["report"] = setup_report()
+    return render(request, "incidents/setup.html", context, status=status)
 
 
 # --- declare ---------------------------------------------------------------------------------------

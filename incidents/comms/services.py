@@ -367,6 +367,38 @@ def communication_mark_sent(*, incident: Incident, audience: str, note: str = ""
     return due
 
 
+def channel_send_test(*, channel: str, actor: Any) -> list[Notification]:
+    """A test message on one configured channel, delivered now (the setup page's "Send test"). PagerDuty
+    gets a P3 test trigger (it opens a PagerDuty incident to resolve there); the rest a plain message."""
+    from pitchey_incidents.actors import actor_name
+
+    if channel not in REGISTRY:
+        raise DomainError("no such channel", field="channel")
+    impl = get_channel(channel)
+    if not impl.enabled():
+        raise DomainError(f"not configured: set {impl.requires}", field="channel")
+    now = timezone.now()
+    context = {
+        "message": f"Test message from Pitchey Incidents, sent by {actor_name(actor)} at {format_timestamp(now)}. "
+        "No action needed.",
+        "id": f"TEST-{now:%Y%m%d%H%M%S}",
+        "severity": "P3",
+        "title": "Test from the setup page",
+        "declared_at": now.isoformat(),
+        "status": "test",
+        "url": f"{_site()}/setup/",
+    }
+    rows = notification_enqueue(
+        incident=None, channel=channel, kind="page" if channel == "pagerduty" else "test", context=context
+    )
+    for row in rows:
+        try:
+            notification_deliver(notification_id=row.id)
+        except Exception as exc:  # a channel that cannot send without an incident says so on the page
+            Notification.objects.filter(id=row.id).update(status=NotificationStatus.FAILED, last_error=str(exc)[:500])
+    return list(Notification.objects.filter(id__in=[r.id for r in rows]).order_by("id"))
+
+
 def unconfigured_audiences() -> list[str]:
     """Audiences no configured channel can reach (never reminded about nor counted overdue)."""
     return [audience for audience, channel in AUDIENCE_CHANNEL.items() if not REGISTRY[channel].enabled()]

@@ -110,6 +110,9 @@ def test_every_readme_command_works_after_make_run_and_ctrl_c_stops_all(tmp_path
         ]
         for command in commands:
             sh(command)
+        # A fresh install pages nobody: doctor says so, and exits 1 until PagerDuty or Slack is set up.
+        assert "A P0 will page nobody" in sh("python manage.py doctor", expect=1)
+        commands.append("python manage.py doctor")
         # A recovery run on an install with no provider set up fails, saying what to set (no traceback).
         for command in (
             "scripts/disaster-recovery.sh full --dry-run --inline",
