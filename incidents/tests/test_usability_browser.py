@@ -62,3 +62,32 @@ def test_mitigation_form_follows_the_action_three_times_and_submits_only_the_cho
         assert mitigation.action == "enable_read_only" and mitigation.params == {}
         assert target_errors == []
         assert re.search(r"enable.read.only", page.content(), re.I)
+
+
+def test_main_pages_fit_a_390_px_phone(site, browser, users):  # noqa: F811
+    """No horizontal scroll at 390 px on the dashboard, an incident, the controls, setup and the status
+    page, with an open incident (long title, several services) so the tables have rows to stack."""
+    incident = services.incident_declare(
+        severity="P0",
+        title="Primary database not responding to any query from the API workers in every region",
+        services=["database", "api", "auth"],
+        actor=users["commander"],
+    )
+    services.incident_declare(severity="P2", title="Slow search", actor=users["commander"])
+    context = logged_in_context(browser, site, users["commander"])
+    page = context.new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/", incident.get_absolute_url(), "/controls/", "/setup/", "/status/"):
+        page.goto(site + path)
+        page.wait_for_load_state("networkidle")
+        name = "phone" + (path.strip("/").replace("/", "-") or "-dashboard")
+        with screenshot_on_failure(page, name):
+            width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], f"{path} is {width[0]} px wide at {width[1]} px"
+            # Buttons a thumb can hit: every visible button at least 40 px tall.
+            small = page.evaluate(
+                "[...document.querySelectorAll('main button, main .button')].filter(b => b.offsetParent)"
+                ".map(b => [b.textContent.trim(), b.getBoundingClientRect().height]).filter(([, h]) => h < 40)"
+            )
+            assert small == [], f"{path}: buttons too small to tap: {small}"
+    context.close()
