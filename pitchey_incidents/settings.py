@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "pitchey_incidents.middleware.LoginRequiredMiddleware",
+    "pitchey_incidents.middleware.UserTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "pitchey_incidents.urls"

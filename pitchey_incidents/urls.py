@@ -5,7 +5,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import health, metrics, schema, stream  # noqa: F401  (schema registers the OpenAPI auth extensions)
+from . import health, metrics, preferences, schema, stream  # noqa: F401  (schema registers the OpenAPI auth extensions)
 
 # The admin modules load with the URLs (settings use SimpleAdminConfig): command-line tools never
 # serve the admin and start without them.
@@ -26,6 +26,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("status/", include("incidents.comms.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("preferences/", preferences.preferences, name="preferences"),
     path("events/stream/", stream.event_stream, name="event-stream"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -15,6 +15,17 @@ from pitchey_incidents.testing import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+# Ways of writing time that are not the product's one way ("1 h 5 min", "2026-11-02 09:00 UTC").
+ZONE = r"(?:\s?(?:UTC|GMT|[A-Z]{3,5}|[+-]\d{2}(?::?\d{2})?))"
+STRAY_FORMATS = [
+    re.compile(r"\b\d+h \d{1,2}m\b"),  # 1h 05m
+    re.compile(r"\b\d+m \d{1,2}s\b"),  # 5m 00s
+    re.compile(r"\b\d+d \d+h\b"),  # 1d 0h
+    re.compile(r"\b\d+s\b"),  # 900s
+    re.compile(r"\b(?:[6-9]\d|\d{3,}) s\b"),  # 3600 s
+    re.compile(rf"\b\d{{4}}-\d{{2}}-\d{{2}}[ T]\d{{2}}:\d{{2}}(?::\d{{2}})?(?:\.\d+)?(?!\d|:|{ZONE})"),  # no zone
+]
+
 
 @contextlib.contextmanager
 def screenshot_on_failure(page, name: str):
@@ -77,7 +88,7 @@ def test_main_pages_fit_a_390_px_phone(site, browser, users):  # noqa: F811
     context = logged_in_context(browser, site, users["commander"])
     page = context.new_page()
     page.set_viewport_size({"width": 390, "height": 844})
-    for path in ("/", incident.get_absolute_url(), "/controls/", "/setup/", "/status/"):
+    for path in ("/", incident.get_absolute_url(), "/controls/", "/setup/", "/status/", "/backups/", "/recovery/"):
         page.goto(site + path)
         page.wait_for_load_state("networkidle")
         name = "phone" + (path.strip("/").replace("/", "-") or "-dashboard")
@@ -90,4 +101,7 @@ def test_main_pages_fit_a_390_px_phone(site, browser, users):  # noqa: F811
                 ".map(b => [b.textContent.trim(), b.getBoundingClientRect().height]).filter(([, h]) => h < 40)"
             )
             assert small == [], f"{path}: buttons too small to tap: {small}"
+            text = page.evaluate("document.body.innerText")
+            strays = [m.group(0) for rx in STRAY_FORMATS for m in rx.finditer(text)]
+            assert strays == [], f"{path}: times not in the one format: {strays}"
     context.close()

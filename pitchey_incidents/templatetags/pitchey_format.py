@@ -94,3 +94,11 @@ def status_badge(status: str, label: str = "") -> str:
         '<span class="outcome outcome-{} outcome-{}" data-status="{}"><span aria-hidden="true">{}</span> {}</span>',
         tone, status, status, icon, label or word,
     )  # fmt: skip
+
+
+@register.simple_tag
+def now_stamp() -> str:
+    """The current moment in the viewer's zone, as every page writes moments."""
+    from django.utils import timezone
+
+    return format_timestamp(timezone.now())
