@@ -1,4 +1,6 @@
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
+from django.utils.decorators import sync_and_async_middleware
 
 # Paths whose views authenticate on their own: the API (tokens, 401/403 as JSON), alert intake
 # (per-source secrets), probes of our own liveness, and the public status page.
@@ -17,39 +19,55 @@ class LoginRequiredMiddleware(_DjangoLoginRequired):
 TZ_SESSION_KEY = "time_zone"
 
 
-class UserTimeZoneMiddleware:
-    """Shows each person times in their own zone (their preference, UTC unless set): activates it for
-    the request, so ``format_timestamp`` and the ``timestamp`` filter write it with its name. The zone
-    is remembered in the session after the first look-up."""
+def _zone_name(request) -> str | None:
+    """The signed-in person's time zone (UTC unless chosen), remembered in the session after one look-up."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    session = getattr(request, "session", None)
+    name = session.get(TZ_SESSION_KEY) if session is not None else None
+    if name is None:
+        from .models import UserPreference
 
-    def __init__(self, get_response):
-        self.get_response = get_response
+        name = UserPreference.objects.filter(user_id=user.pk).values_list("time_zone", flat=True).first() or "UTC"
+        if session is not None:
+            session[TZ_SESSION_KEY] = name
+    return name
 
-    def __call__(self, request):
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        from django.utils import timezone
+def _activate(name: str | None) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        name = None
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            session = getattr(request, "session", None)
-            name = session.get(TZ_SESSION_KEY) if session is not None else None
-            if name is None:
-                from .models import UserPreference
+    from django.utils import timezone
 
-                pref = UserPreference.objects.filter(user_id=user.pk).values_list("time_zone", flat=True).first()
-                name = pref or "UTC"
-                if session is not None:
-                    session[TZ_SESSION_KEY] = name
-        if name:
+    try:
+        timezone.activate(ZoneInfo(name)) if name else timezone.deactivate()
+    except (ZoneInfoNotFoundError, ValueError):
+        timezone.deactivate()
+
+
+@sync_and_async_middleware
+def UserTimeZoneMiddleware(get_response):  # noqa: N802 (a middleware factory, named as Django lists it)
+    """Shows each person times in their own zone: activates it for the request, so ``format_timestamp``
+    and the ``timestamp`` filter write it with its name. Async-capable, so event streams hold no thread."""
+    from django.utils import timezone
+
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            _activate(await sync_to_async(_zone_name)(request))
             try:
-                timezone.activate(ZoneInfo(name))
-            except (ZoneInfoNotFoundError, ValueError):
+                return await get_response(request)
+            finally:
                 timezone.deactivate()
-        else:
-            timezone.deactivate()
-        try:
-            return self.get_response(request)
-        finally:
-            timezone.deactivate()
+
+    else:
+
+        def middleware(request):
+            _activate(_zone_name(request))
+            try:
+                return get_response(request)
+            finally:
+                timezone.deactivate()
+
+    return middleware

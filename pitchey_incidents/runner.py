@@ -10,6 +10,7 @@ down in order instead of finding its children already dead; whatever is still ru
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,29 +30,24 @@ def read_procfile(path: Path) -> list[tuple[str, str]]:
     return entries
 
 
-def _pump(name: str, width: int, stream, lock: threading.Lock) -> None:
-    for raw in iter(stream.readline, b""):
-        text = raw.decode(errors="replace").rstrip("\n")
-        with lock:
-            sys.stdout.write(f"{time.strftime('%H:%M:%S')} {name.ljust(width)} | {text}\n")
+class _Output:
+    """Prefixed, timestamped lines from every process, one at a time."""
+
+    def __init__(self, width: int):
+        self.width, self.lock = width, threading.Lock()
+
+    def line(self, name: str, text: str) -> None:
+        with self.lock:
+            sys.stdout.write(f"{time.strftime('%H:%M:%S')} {name.ljust(self.width)} | {text}\n")
             sys.stdout.flush()
 
+    def pump(self, name: str, stream) -> None:
+        for raw in iter(stream.readline, b""):
+            self.line(name, raw.decode(errors="replace").rstrip("\n"))
 
-def run(procfile: Path, grace_s: float) -> int:
-    entries = read_procfile(procfile)
-    width = max(len(name) for name, _ in entries) + 2
-    lock = threading.Lock()
 
-    def say(text: str) -> None:
-        with lock:
-            sys.stdout.write(f"{time.strftime('%H:%M:%S')} {'system'.ljust(width)} | {text}\n")
-            sys.stdout.flush()
-
-    stopping = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    procs: dict[str, subprocess.Popen] = {}
-    pumps = []
+def _start(entries: list[tuple[str, str]], out: _Output) -> tuple[dict[str, subprocess.Popen], list[threading.Thread]]:
+    procs, pumps = {}, []
     for name, command in entries:
         proc = subprocess.Popen(
             ["/bin/sh", "-c", f"exec {command}"],
@@ -61,15 +57,15 @@ def run(procfile: Path, grace_s: float) -> int:
             start_new_session=True,
         )
         procs[name] = proc
-        say(f"{name} started (pid {proc.pid})")
-        pump = threading.Thread(target=_pump, args=(name, width, proc.stdout, lock), daemon=True)
+        out.line("system", f"{name} started (pid {proc.pid})")
+        pump = threading.Thread(target=out.pump, args=(name, proc.stdout), daemon=True)
         pump.start()
         pumps.append(pump)
+    return procs, pumps
 
-    while not stopping.is_set() and all(p.poll() is None for p in procs.values()):
-        stopping.wait(0.2)
-    first = next((name for name, p in procs.items() if p.poll() is not None), None)
-    say(f"{first} exited; stopping the others" if first and not stopping.is_set() else "stopping")
+
+def _stop(procs: dict[str, subprocess.Popen], grace_s: float, out: _Output) -> None:
+    """SIGTERM to each process itself; after the grace, SIGKILL to whatever is left of its session."""
     for proc in procs.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -78,19 +74,28 @@ def run(procfile: Path, grace_s: float) -> int:
         time.sleep(0.1)
     for name, proc in procs.items():
         if proc.poll() is None:
-            say(f"{name} did not stop within {grace_s:g} s: killing it")
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        else:
-            # Whatever the process left behind in its session (a pool child) goes with it.
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            out.line("system", f"{name} did not stop within {grace_s:g} s: killing it")
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # a stray pool child goes with its process
+        proc.wait()
+
+
+def run(procfile: Path, grace_s: float) -> int:
+    entries = read_procfile(procfile)
+    out = _Output(max(len(name) for name, _ in entries) + 2)
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    procs, pumps = _start(entries, out)
+    while not stopping.is_set() and all(p.poll() is None for p in procs.values()):
+        stopping.wait(0.2)
+    first = next((name for name, p in procs.items() if p.poll() is not None), None)
+    out.line("system", f"{first} exited; stopping the others" if first and not stopping.is_set() else "stopping")
+    _stop(procs, grace_s, out)
     for pump in pumps:
         pump.join(timeout=1)
     for name, proc in procs.items():
-        say(f"{name} stopped (exit {proc.returncode})")
+        out.line("system", f"{name} stopped (exit {proc.returncode})")
     return 0 if stopping.is_set() else 1
 
 

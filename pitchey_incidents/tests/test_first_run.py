@@ -50,9 +50,78 @@ def _base_env(state: Path, port: int) -> dict[str, str]:
     return env
 
 
+def _sh(env: dict[str, str], command: str, expect: int = 0) -> str:
+    """A README command as a newcomer types it: no DEBUG=1, no SECRET_KEY, no PORT."""
+    done = subprocess.run(
+        command.replace("python manage.py", f"{PY} manage.py"), shell=True, cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    said = f"{command!r} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == expect, said
+    assert "Traceback" not in done.stderr, said
+    return done.stdout
+
+
+def _wait_ready(run: subprocess.Popen, port: int) -> None:
+    def ready() -> bool:
+        if run.poll() is not None:
+            return True
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    wait_for(ready, timeout=180, message="make run to answer /readyz")
+
+
+def _run_readme_commands(env: dict[str, str]) -> list[str]:
+    started = _sh(env, 'scripts/incident-response.sh start P0 "Database Outage" "Primary database not responding"')
+    inc = re.search(r"INC-\d+", started).group(0)
+    commands = [
+        "python manage.py incident list",
+        "python manage.py incident list --all --json",
+        f"python manage.py incident show {inc}",
+        f"python manage.py incident ack {inc}",
+        f"python manage.py incident mitigate {inc} restart_worker --dry-run --inline",
+        f"python manage.py incident resolve {inc} 'Automated mitigation successful'",
+        "python manage.py createuser alice --role commander --email alice@example.com",
+        "scripts/incident-response.sh list",
+        "printf '2\\nq\\n' | scripts/incident-response.sh menu",
+        "scripts/incident-response.sh detect",
+        "python manage.py alertsource create prometheus --kind alertmanager",
+        "python manage.py recover list",
+        "python manage.py backup list",
+        "scripts/backup-automation.sh setup-cron",
+    ]
+    for command in commands:
+        _sh(env, command)
+    # A fresh install pages nobody: doctor says so, and exits 1 until PagerDuty or Slack is set up.
+    assert "A P0 will page nobody" in _sh(env, "python manage.py doctor", expect=1)
+    # A recovery run on an install with no provider set up fails, saying what to set (no traceback).
+    failing = (
+        "scripts/disaster-recovery.sh full --dry-run --inline",
+        "python manage.py recover database --dry-run --inline",
+    )
+    for command in failing:
+        assert "not configured: set " in _sh(env, command, expect=1)
+    return [f"x.sh start {inc}", *commands, "python manage.py doctor", *failing]
+
+
+def _ctrl_c(run: subprocess.Popen) -> float:
+    stopped_at = time.monotonic()
+    if run.poll() is None:
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    try:
+        run.wait(timeout=30)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    return time.monotonic() - stopped_at
+
+
 def test_every_readme_command_works_after_make_run_and_ctrl_c_stops_all(tmp_path):
-    state = tmp_path / "state"
-    port = free_port()
+    state, port = tmp_path / "state", free_port()
     env = _base_env(state, port)
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
@@ -61,80 +130,18 @@ def test_every_readme_command_works_after_make_run_and_ctrl_c_stops_all(tmp_path
             start_new_session=True,
         )  # fmt: skip
     try:
-
-        def ready() -> bool:
-            if run.poll() is not None:
-                return True
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
-                    return resp.status == 200
-            except OSError:
-                return False
-
-        wait_for(ready, timeout=180, message="make run to answer /readyz")
+        _wait_ready(run, port)
         output = log_path.read_text(errors="replace")
         assert run.poll() is None, output[-3000:]
-        assert f"http://127.0.0.1:{port}/accounts/login/" in output
-        assert "localhost:8000" not in output
+        assert f"http://127.0.0.1:{port}/accounts/login/" in output and "localhost:8000" not in output
         values = localenv.parse((state / "local.env").read_text())
         assert values["DEBUG"] == "1" and values["PORT"] == str(port) and values["SECRET_KEY"]
-
-        # The README's commands, as a newcomer types them: no DEBUG=1, no SECRET_KEY, no PORT.
-        def sh(command: str, expect: int = 0) -> str:
-            done = subprocess.run(
-                command.replace("python manage.py", f"{PY} manage.py"), shell=True, cwd=ROOT, env=env,
-                capture_output=True, text=True, timeout=180,
-            )  # fmt: skip
-            said = f"{command!r} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-            assert done.returncode == expect, said
-            assert "Traceback" not in done.stderr, said
-            return done.stdout
-
-        started = sh('scripts/incident-response.sh start P0 "Database Outage" "Primary database not responding"')
-        inc = re.search(r"INC-\d+", started).group(0)
-        commands = [
-            "python manage.py incident list",
-            "python manage.py incident list --all --json",
-            f"python manage.py incident show {inc}",
-            f"python manage.py incident ack {inc}",
-            f"python manage.py incident mitigate {inc} restart_worker --dry-run --inline",
-            f"python manage.py incident resolve {inc} 'Automated mitigation successful'",
-            "python manage.py createuser alice --role commander --email alice@example.com",
-            "scripts/incident-response.sh list",
-            "printf '2\\nq\\n' | scripts/incident-response.sh menu",
-            "scripts/incident-response.sh detect",
-            "python manage.py alertsource create prometheus --kind alertmanager",
-            "python manage.py recover list",
-            "python manage.py backup list",
-            "scripts/backup-automation.sh setup-cron",
-        ]
-        for command in commands:
-            sh(command)
-        # A fresh install pages nobody: doctor says so, and exits 1 until PagerDuty or Slack is set up.
-        assert "A P0 will page nobody" in sh("python manage.py doctor", expect=1)
-        commands.append("python manage.py doctor")
-        # A recovery run on an install with no provider set up fails, saying what to set (no traceback).
-        for command in (
-            "scripts/disaster-recovery.sh full --dry-run --inline",
-            "python manage.py recover database --dry-run --inline",
-        ):
-            out = sh(command, expect=1)
-            assert "not configured: set " in out
-            commands.append(command)
+        ran = _run_readme_commands(env)
         # Every command the README's command-line block names was run above.
-        readme = _readme_commands()
-        for named in set(re.findall(r"(?:manage\.py|scripts/[\w-]+\.sh) (\w+)", readme)):
-            assert any(re.search(rf"(?:manage\.py|\.sh) {named}\b", c) for c in [*commands, "x.sh start"]), named
+        for named in set(re.findall(r"(?:manage\.py|scripts/[\w-]+\.sh) (\w+)", _readme_commands())):
+            assert any(re.search(rf"(?:manage\.py|\.sh) {named}\b", c) for c in ran), named
     finally:
-        stopped_at = time.monotonic()
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
-        try:
-            run.wait(timeout=30)
-        finally:
-            if run.poll() is None:
-                os.killpg(run.pid, signal.SIGKILL)
-    took = time.monotonic() - stopped_at
+        took = _ctrl_c(run)
     output = log_path.read_text(errors="replace")
     assert "killing it" not in output, output[-3000:]
     assert re.search(r"worker stopped \(exit 0\)", output) and re.search(r"beat stopped \(exit 0\)", output)
