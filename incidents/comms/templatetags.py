@@ -23,8 +23,8 @@ def incident_communications(context, incident):
     notifications = list(Notification.objects.filter(incident=incident).order_by("created_at", "id"))
     request = context.get("request")
     return {
+        "now": now,  # Django's timesince/timeuntil would read datetime.now(), not the app's clock
         "incident": incident,
-        "now": now,
         "dues": dues,
         "can_mark_sent": bool(request and has_role(request.user, "commander")),
         "request": request,
