@@ -35,6 +35,16 @@ def _zone_name(request) -> str | None:
     return name
 
 
+def remember_time_zone(sender, request, user, **kwargs) -> None:
+    """At login: keep the person's time zone in the session (read by every later request)."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        from .models import UserPreference
+
+        pref = UserPreference.objects.filter(user_id=user.pk).values_list("time_zone", flat=True).first()
+        session[TZ_SESSION_KEY] = pref or "UTC"
+
+
 def _activate(name: str | None) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

@@ -84,7 +84,9 @@ def test_resolve_opens_postmortem_with_deadlines_and_a_draft_from_the_record(use
     impact = sections["impact"]
     assert "Database (RTO target 15 min)" in impact and "API Gateway" in impact
     assert "Detected 3 min before it was declared" in impact
-    assert "Acknowledged after 4 min" in impact and "Mitigated after 30 min" in impact
+    assert (
+        "Acknowledged after 4 min" in impact and "Mitigated after 10 min" in impact
+    )  # the mitigation succeeded at 09:10
     assert "Resolved after 42 min" in impact and "Severity P1 → P0: all customers affected" in impact
     assert sections["root_cause"] == "" and sections["lessons"] == ""
 
