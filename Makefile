@@ -33,14 +33,16 @@ lock:
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
-# Installs, migrates (which loads the runbook's defaults), makes an admin if there is none, then
-# starts the web server, a worker and beat together. Ctrl-C stops all three.
-run: export DEBUG ?= 1
+# Installs, writes $(VAR_DIR)/local.env on the first run (a generated SECRET_KEY, DEBUG=1, the port;
+# every manage.py command, the scripts and `make test` read it), migrates (which loads the runbook's
+# defaults), makes an admin if there is none, then starts the web server, a worker and beat together
+# on HOST:PORT (127.0.0.1:8000 unless set). Ctrl-C stops all three.
 run: install
+	@$(BIN)/python -m pitchey_incidents.localenv init
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py bootstrap
-	$(BIN)/honcho start -f Procfile
+	@exec $(BIN)/python -m pitchey_incidents.localenv exec -- $(BIN)/python -m pitchey_incidents.runner Procfile
 
 # The import contracts (pyproject.toml, [tool.importlinter]) first: a broken layer fails in seconds.
 test: install

@@ -9,6 +9,7 @@ urlpatterns = [
     path("incidents/new/", views.declare, name="declare"),
     path("incidents/<str:public_id>/", views.incident_detail, name="detail"),
     path("controls/", views.controls, name="controls"),
+    path("setup/", views.setup, name="setup"),
     path("", include("incidents.postmortems.urls")),
     # Last of the incident routes: the generic action route would swallow the named ones above.
     path("incidents/<str:public_id>/<slug:action>/", views.incident_action, name="action"),

@@ -17,9 +17,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from backups import selectors as backup_selectors
+from incidents.comms import services as comms_services
 from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
 from incidents.lifecycle.models import Incident, PublicStatus
+from incidents.setup import setup_report
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.htmx import HtmxHttpRequest
 from pitchey_incidents.models import AuditEntry, Event
@@ -68,7 +70,37 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if fragment in (None, "recovery"):
         context["recent_runs"] = list(recovery_selectors.runs().order_by("-created_at")[:6])
     context["open_count"] = sum(len(g["incidents"]) for g in context["groups"])
+    if fragment is None:
+        report = setup_report()
+        context["setup_missing"] = report["missing"]
+        context["setup_headline"] = report["consequences"][:1]
     return render(request, template, context)
+
+
+# --- setup -----------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def setup(request):
+    """What is configured and what is not, the consequences, and a "Send test" per channel."""
+    _require(request, "viewer")
+    context: dict = {"can_command": has_role(request.user, "commander")}
+    status = 200
+    if request.method == "POST":
+        _require(request, "commander")
+        channel = request.POST.get("channel") or ""
+        try:
+            sent = comms_services.channel_send_test(channel=channel, actor=request.user)
+            context["test_result"] = {
+                "channel": channel,
+                "ok": bool(sent) and all(n.status == "sent" for n in sent),
+                "rows": sent,
+            }
+        except DomainError as exc:
+            status = 400
+            context["test_result"] = {"channel": channel, "ok": False, "error": exc.message}
+    context["report"] = setup_report()
+    return render(request, "incidents/setup.html", context, status=status)
 
 
 # --- declare ---------------------------------------------------------------------------------------
@@ -193,6 +225,13 @@ INCIDENT_ACTIONS = {
         "commander",
         "Escalated",
         lambda i, r: services.incident_escalate(incident=i, reason=r.POST.get("reason") or "", actor=r.user),
+    ),
+    "mark_sent": (
+        "commander",
+        "Marked as sent",
+        lambda i, r: comms_services.communication_mark_sent_by_hand(
+            incident=i, audience=r.POST.get("audience") or "", note=r.POST.get("note") or "", actor=r.user
+        ),
     ),
     "monitor": ("commander", "Now monitoring", lambda i, r: services.incident_monitor(incident=i, actor=r.user)),
     "resolve": (

@@ -1,4 +1,11 @@
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
+from django.utils import timezone
+from django.utils.decorators import sync_and_async_middleware
+
+from .models import UserPreference
 
 # Paths whose views authenticate on their own: the API (tokens, 401/403 as JSON), alert intake
 # (per-source secrets), probes of our own liveness, and the public status page.
@@ -12,3 +19,60 @@ class LoginRequiredMiddleware(_DjangoLoginRequired):
         if request.path.startswith(OWN_AUTH_PREFIXES):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+TZ_SESSION_KEY = "time_zone"
+
+
+def _zone_name(request) -> str | None:
+    """The signed-in person's time zone (UTC unless chosen), remembered in the session after one look-up."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    session = getattr(request, "session", None)
+    name = session.get(TZ_SESSION_KEY) if session is not None else None
+    if name is None:
+        name = UserPreference.objects.filter(user_id=user.pk).values_list("time_zone", flat=True).first() or "UTC"
+        if session is not None:
+            session[TZ_SESSION_KEY] = name
+    return name
+
+
+def remember_time_zone(sender, request, user, **kwargs) -> None:
+    """At login: keep the person's time zone in the session (read by every later request)."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        pref = UserPreference.objects.filter(user_id=user.pk).values_list("time_zone", flat=True).first()
+        session[TZ_SESSION_KEY] = pref or "UTC"
+
+
+def _activate(name: str | None) -> None:
+    try:
+        timezone.activate(ZoneInfo(name)) if name else timezone.deactivate()
+    except (ZoneInfoNotFoundError, ValueError):
+        timezone.deactivate()
+
+
+@sync_and_async_middleware
+def UserTimeZoneMiddleware(get_response):  # noqa: N802 (a middleware factory, named as Django lists it)
+    """Shows each person times in their own zone: activates it for the request, so ``format_timestamp``
+    and the ``timestamp`` filter write it with its name. Async-capable, so event streams hold no thread."""
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            _activate(await sync_to_async(_zone_name)(request))
+            try:
+                return await get_response(request)
+            finally:
+                timezone.deactivate()
+
+    else:
+
+        def middleware(request):
+            _activate(_zone_name(request))
+            try:
+                return get_response(request)
+            finally:
+                timezone.deactivate()
+
+    return middleware

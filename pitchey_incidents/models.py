@@ -40,3 +40,13 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{format_timestamp(self.at)} {self.actor} {self.action} {self.target}"
+
+
+class UserPreference(models.Model):
+    """A person's own settings: the time zone every page, report and email shows them times in."""
+
+    user = models.OneToOneField("auth.User", on_delete=models.CASCADE, related_name="preference")
+    time_zone = models.CharField(max_length=64, default="UTC")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.time_zone})"

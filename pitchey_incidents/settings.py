@@ -10,10 +10,13 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from . import localenv
 from .env import env_bool, env_choice, env_float, env_int, env_list, env_str, env_url
 from .queues import TASK_ROUTES, broker_transport_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The env file `make run` wrote (var/local.env) fills in what the environment leaves unset.
+localenv.load()
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 # Unique per checkout, so two checkouts on one machine never share test databases or queues.
@@ -63,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "pitchey_incidents.middleware.LoginRequiredMiddleware",
+    "pitchey_incidents.middleware.UserTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "pitchey_incidents.urls"

@@ -1,8 +1,11 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import health, metrics, schema, stream  # noqa: F401  (schema registers the OpenAPI auth extensions)
+from . import health, metrics, preferences, schema, stream  # noqa: F401  (schema registers the OpenAPI auth extensions)
 
 # The admin modules load with the URLs (settings use SimpleAdminConfig): command-line tools never
 # serve the admin and start without them.
@@ -16,11 +19,14 @@ api_v1 = [
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # Browsers and tools that ask for /favicon.ico (the admin, the API docs) get the page icon.
+    path("favicon.ico", login_not_required(lambda request: HttpResponsePermanentRedirect(static("favicon.svg")))),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.MetricsView.as_view(), name="metrics"),
     path("admin/", admin.site.urls),
     path("status/", include("incidents.comms.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("preferences/", preferences.preferences, name="preferences"),
     path("events/stream/", stream.event_stream, name="event-stream"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -115,3 +115,27 @@ class ServiceSerializer(serializers.ModelSerializer):
 
     def get_health(self, obj: Service) -> str:
         return self.context.get("health", {}).get(obj.slug, "unknown")
+
+
+class SetupItemSerializer(serializers.Serializer):
+    section = serializers.CharField()
+    key = serializers.CharField()
+    label = serializers.CharField()
+    status = serializers.ChoiceField(choices=["configured", "missing"])
+    set = serializers.CharField(help_text="The variable(s) to set while missing.")
+    detail = serializers.CharField()
+    consequence = serializers.CharField(help_text="What does not work while missing, in plain words.")
+    testable = serializers.BooleanField(help_text="A test message can be sent on this channel.")
+
+
+class SetupSectionSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    items = SetupItemSerializer(many=True)
+
+
+class SetupReportSerializer(serializers.Serializer):
+    complete = serializers.BooleanField()
+    p0_pages_nobody = serializers.BooleanField(help_text="Declaring a P0 now would reach no one.")
+    missing = serializers.IntegerField()
+    consequences = serializers.ListField(child=serializers.CharField())
+    sections = SetupSectionSerializer(many=True)

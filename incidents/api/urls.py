@@ -29,5 +29,6 @@ urlpatterns = [
     path("health/", detection.HealthView.as_view(), name="health"),
     path("detect/", detection.DetectView.as_view(), name="detect"),
     path("whoami/", views.WhoAmIView.as_view(), name="whoami"),
+    path("setup/", views.SetupView.as_view(), name="setup"),
     *router.urls,
 ]

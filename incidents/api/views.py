@@ -14,6 +14,7 @@ from incidents.api import serializers as s
 from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
 from incidents.lifecycle.models import Incident, Mitigation, Source
+from incidents.setup import setup_report
 from pitchey_incidents.drf import validated
 from pitchey_incidents.roles import role_of
 from recovery.actions import REGISTRY
@@ -154,3 +155,15 @@ class WhoAmIView(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
         return Response({"username": request.user.get_username(), "role": role_of(request.user)})
+
+
+class SetupView(APIView):
+    """What is configured and what will not work yet: the /setup/ page and ``manage.py doctor`` as JSON.
+
+    ``sections[].items[]``: ``section``, ``key``, ``label``, ``status`` (``configured`` | ``missing``), ``set``
+    (the variable to set), ``detail``, ``consequence``, ``testable``. ``p0_pages_nobody`` is true when
+    declaring a P0 now would reach no one."""
+
+    @extend_schema(responses={200: s.SetupReportSerializer})
+    def get(self, request):
+        return Response(setup_report())

@@ -12,7 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from incidents.lifecycle.models import EscalationLevel, Incident, SeverityPolicy
+from incidents.lifecycle.models import OPEN_STATUSES, EscalationLevel, Incident, SeverityPolicy
+from pitchey_incidents.timefmt import format_duration
 
 
 class Audience(models.TextChoices):
@@ -26,6 +27,13 @@ class Requirement(models.TextChoices):
     REQUIRED = "required", "Required"
     OPTIONAL = "optional", "Optional"
     NONE = "none", "Not sent"
+
+
+# The channel that tells each audience. The status page always has the built-in /status/, and the
+# external update is a person's public status update, so neither can be "not configured".
+AUDIENCE_CHANNEL = {Audience.INTERNAL: "slack", Audience.CUSTOMER_EMAIL: "email"}
+BY_HAND = "by hand"  # sent_via of a communication a commander marked as sent
+ON_TIME_SLACK_S = 60  # deadlines are minutes; a post within the minute is on time
 
 
 class CommunicationRule(models.Model):
@@ -130,7 +138,44 @@ class CommunicationDue(models.Model):
 
     @property
     def overdue(self) -> bool:
-        return self.sent_at is None and self.due_at is not None and self.due_at < timezone.now()
+        """Due, not sent, the incident still open, and a channel to send it on."""
+        return self.state()["state"] == "overdue"  # (a minute's grace, as for "on time")
+
+    def unconfigured(self) -> str:
+        """The variable to set when nothing here can send to this audience; empty when something can."""
+        channel = AUDIENCE_CHANNEL.get(self.audience)
+        if channel is None:
+            return ""
+        from incidents.comms.channels import REGISTRY
+
+        impl = REGISTRY[channel]
+        return "" if impl.enabled() else impl.requires
+
+    def state(self, now: datetime | None = None) -> dict:
+        """How this communication stands, honestly: ``{state, text, countdown}``.
+
+        sent (on time, or late by …; marked by hand says so) · not_configured (never overdue) ·
+        stopped (not sent, the incident is resolved: no countdown) · overdue · pending (due in …).
+        A communication sent within a minute of its due time counts as on time."""
+        now = now or timezone.now()
+        if self.sent_at is not None:
+            late = (self.sent_at - self.due_at).total_seconds() if self.due_at else 0
+            how = "marked sent by hand" if self.sent_via.startswith(BY_HAND) else "sent"
+            when = "on time" if late < ON_TIME_SLACK_S else f"late by {format_duration(late)}"
+            return {"state": "sent", "text": f"{how} {when}", "countdown": False}
+        hint = self.unconfigured()
+        if hint:
+            return {"state": "not_configured", "text": f"not configured (set {hint})", "countdown": False}
+        if self.incident.status not in OPEN_STATUSES:
+            return {"state": "stopped", "text": "not sent (incident resolved)", "countdown": False}
+        if self.due_at is None:
+            return {"state": "pending", "text": "not sent yet", "countdown": False}
+        left = (self.due_at - now).total_seconds()
+        if -ON_TIME_SLACK_S < left <= 0:
+            return {"state": "pending", "text": "due now", "countdown": False}
+        if left < 0:
+            return {"state": "overdue", "text": f"overdue by {format_duration(-left)}", "countdown": True}
+        return {"state": "pending", "text": f"due in {format_duration(left)}", "countdown": True}
 
 
 class OnCallRotation(models.Model):

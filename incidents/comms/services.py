@@ -23,6 +23,8 @@ from django.utils import timezone
 from incidents.comms import tasks
 from incidents.comms.channels import REGISTRY, Channel, enabled_channels, get_channel
 from incidents.comms.models import (
+    AUDIENCE_CHANNEL,
+    BY_HAND,
     FINISHED_NOTIFICATION_STATUSES,
     Audience,
     CommunicationDue,
@@ -35,6 +37,7 @@ from incidents.comms.oncall import level_targets
 from incidents.lifecycle.models import OPEN_STATUSES, EscalationLevel, Incident, SeverityPolicy
 from incidents.lifecycle.services import incident_escalation_due, incident_note, timeline_record
 from pitchey_incidents import events, jobs
+from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.http import TransportError
 from pitchey_incidents.timefmt import format_duration, format_timestamp
@@ -351,16 +354,83 @@ def communication_mark_sent(incident_id: int, audience: str, via: str, *, at: da
     )
 
 
-def communications_remind() -> int:
-    """Overdue required communications of open incidents: a reminder on the timeline and Slack, once."""
+def communication_mark_sent_by_hand(
+    *, incident: Incident, audience: str, note: str = "", actor: Any
+) -> CommunicationDue:
+    """A commander says an audience has been told another way (a phone call, a hand-written post):
+    the communication counts as sent now, and the timeline says who marked it and why."""
+    note = (note or "").strip()
+    if len(note) > 500:
+        raise DomainError("at most 500 characters", field="note")
+    with transaction.atomic():
+        due = CommunicationDue.objects.select_for_update().filter(incident=incident, audience=audience).first()
+        if due is None:
+            raise DomainError("this incident has no such communication", field="audience")
+        if due.sent_at is not None:
+            raise DomainError("already sent", field="audience")
+        due.sent_at, due.sent_via = timezone.now(), f"{BY_HAND} ({actor_name(actor)})"
+        due.save(update_fields=["sent_at", "sent_via"])
+        label = due.get_audience_display()
+        incident_note(
+            incident=incident,
+            message=f"{label} communication marked as sent by hand" + (f": {note}" if note else ""),
+            actor=actor,
+            kind="communication_marked_sent",
+            data={"audience": audience, "note": note},
+        )
+    return due
+
+
+def channel_send_test(*, channel: str, actor: Any) -> list[Notification]:
+    """A test message on one configured channel, delivered now (the setup page's "Send test"). PagerDuty
+    gets a P3 test trigger (it opens a PagerDuty incident to resolve there); the rest a plain message."""
+    if channel not in REGISTRY:
+        raise DomainError("no such channel", field="channel")
+    impl = get_channel(channel)
+    if not impl.enabled():
+        raise DomainError(f"not configured: set {impl.requires}", field="channel")
     now = timezone.now()
-    overdue = CommunicationDue.objects.filter(
-        sent_at=None,
-        reminded_at=None,
-        requirement=Requirement.REQUIRED,
-        due_at__lt=now,
-        incident__status__in=OPEN_STATUSES,
-    ).select_related("incident")
+    context = {
+        "message": f"Test message from Pitchey Incidents, sent by {actor_name(actor)} at {format_timestamp(now)}. "
+        "No action needed.",
+        "id": f"TEST-{now:%Y%m%d%H%M%S}",
+        "severity": "P3",
+        "title": "Test from the setup page",
+        "declared_at": now.isoformat(),
+        "status": "test",
+        "url": f"{_site()}/setup/",
+    }
+    rows = notification_enqueue(
+        incident=None, channel=channel, kind="page" if channel == "pagerduty" else "test", context=context
+    )
+    for row in rows:
+        try:
+            notification_deliver(notification_id=row.id)
+        except Exception as exc:  # a channel that cannot send without an incident says so on the page
+            Notification.objects.filter(id=row.id).update(status=NotificationStatus.FAILED, last_error=str(exc)[:500])
+    return list(Notification.objects.filter(id__in=[r.id for r in rows]).order_by("id"))
+
+
+def unconfigured_audiences() -> list[str]:
+    """Audiences no configured channel can reach (never reminded about nor counted overdue)."""
+    return [audience for audience, channel in AUDIENCE_CHANNEL.items() if not REGISTRY[channel].enabled()]
+
+
+def communications_remind() -> int:
+    """Overdue required communications of open incidents: a reminder on the timeline and Slack, once.
+    An audience no channel is configured for is not overdue: the setup page says what to set."""
+    now = timezone.now()
+    overdue = (
+        CommunicationDue.objects.filter(
+            sent_at=None,
+            reminded_at=None,
+            requirement=Requirement.REQUIRED,
+            due_at__lt=now,
+            incident__status__in=OPEN_STATUSES,
+        )
+        .exclude(audience__in=unconfigured_audiences())
+        .select_related("incident")
+    )
     count = 0
     for due in overdue[:200]:
         with transaction.atomic():

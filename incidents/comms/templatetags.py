@@ -8,18 +8,27 @@ from django.utils import timezone
 
 from incidents.comms import oncall
 from incidents.comms.models import CommunicationDue, Notification
+from pitchey_incidents.roles import has_role
 
 register = template.Library()
 
 
-@register.inclusion_tag("incidents/comms/_communications.html")
-def incident_communications(incident):
+@register.inclusion_tag("incidents/comms/_communications.html", takes_context=True)
+def incident_communications(context, incident):
+    now = timezone.now()
     dues = list(CommunicationDue.objects.filter(incident=incident).order_by("due_at", "audience"))
+    for due in dues:
+        due.incident = incident
+        due.view = due.state(now)
     notifications = list(Notification.objects.filter(incident=incident).order_by("created_at", "id"))
+    request = context.get("request")
     return {
-        "now": timezone.now(),  # Django's timesince/timeuntil would read datetime.now(), not the app's clock
+        "now": now,  # Django's timesince/timeuntil would read datetime.now(), not the app's clock
         "incident": incident,
         "dues": dues,
+        "can_mark_sent": bool(request and has_role(request.user, "commander")),
+        "request": request,
+        "csrf_token": context.get("csrf_token"),
         "notifications": notifications,
         "problems": [n for n in notifications if n.status in ("failed", "unconfirmed")],
     }

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from incidents.lifecycle import events as lifecycle_events
@@ -397,6 +398,12 @@ def _mitigation_finish(mitigation: Mitigation, *, ok: bool, output: str) -> Miti
             status=status, output=output, finished_at=timezone.now()
         )
         mitigation.refresh_from_db()
+        if updated and ok and not mitigation.dry_run:
+            # Time to mitigate counts from the first mitigation that worked (not the "monitoring" click).
+            done = mitigation.finished_at
+            Incident.objects.filter(
+                Q(mitigated_at__isnull=True) | Q(mitigated_at__gt=done), id=mitigation.incident_id
+            ).update(mitigated_at=done)
         if updated:
             verb = "succeeded" if ok else "failed"
             timeline_record(

@@ -97,9 +97,14 @@ def communication_rows(incident: Incident) -> list[dict]:
     rows = []
     for due in fact(incident, "communications", default=[]):
         if due.sent_at is None:
-            state = "not sent" + (" (overdue)" if due.overdue else "")
-        elif due.due_at is None or due.sent_at <= due.due_at:
-            state = "on time"
+            hint = due.unconfigured()
+            end = incident.resolved_at or timezone.now()
+            if hint:
+                state = f"not sent (not configured: set {hint})"
+            else:
+                state = "not sent" + (" (overdue)" if due.due_at and due.due_at < end else "")
+        elif due.due_at is None or (due.sent_at - due.due_at).total_seconds() < 60:
+            state = "on time"  # within the minute, as the incident page counts it
         else:
             state = f"late by {format_duration((due.sent_at - due.due_at).total_seconds())}"
         rows.append(
@@ -155,6 +160,27 @@ def postmortem_of(incident: Incident) -> PostMortem:
     )
 
 
+def meeting_countdown(postmortem: PostMortem, deadline, now: datetime) -> dict:
+    """The meeting deadline reads as what it is: "not scheduled" until a date is set, "missed" once
+    72 h pass without one, else when it is."""
+    if postmortem.meeting_at:
+        late = (deadline.done_at - deadline.due_at).total_seconds() if deadline.done_at else 0
+        text = f"scheduled for {format_timestamp(postmortem.meeting_at)}"
+        return {
+            "state": "done",
+            "seconds": None,
+            "text": text + (f" (set {format_duration(late)} late)" if late > 0 else ""),
+        }
+    left = (deadline.due_at - now).total_seconds()
+    if left < 0:
+        return {
+            "state": "overdue",
+            "seconds": left,
+            "text": f"missed: no meeting scheduled within 72 h ({format_duration(-left)} ago)",
+        }
+    return {"state": "due", "seconds": left, "text": f"not scheduled (set a date within {format_duration(left)})"}
+
+
 def deadline_rows(postmortem: PostMortem, now: datetime | None = None) -> list[dict]:
     now = now or timezone.now()
     return [
@@ -163,7 +189,11 @@ def deadline_rows(postmortem: PostMortem, now: datetime | None = None) -> list[d
             "label": d.label,
             "due_at": d.due_at,
             "done_at": d.done_at,
-            **countdown(d.due_at, d.done_at, now),
+            **(
+                meeting_countdown(postmortem, d, now)
+                if d.name == "meeting_scheduled"
+                else countdown(d.due_at, d.done_at, now)
+            ),
         }
         for d in postmortem.deadlines.all()
     ]

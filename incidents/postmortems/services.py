@@ -196,7 +196,8 @@ def postmortem_complete(*, incident: Incident | int, actor: Actor, now: datetime
         pm.completed_at = now
         pm.completed_by = actor_name(actor)
         pm.save()
-        for name in ("initial_report", "meeting_scheduled", "complete"):
+        # Completing writes the report; it does not hold a meeting: that deadline is met only by a date.
+        for name in ("initial_report", "complete") + (("meeting_scheduled",) if pm.meeting_at else ()):
             _deadline_done(pm, name, now)
         _refresh_action_items_deadline(incident, now)
         services.timeline_record(

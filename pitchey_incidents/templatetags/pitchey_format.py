@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from django import template
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
 
 from pitchey_incidents.timefmt import UNKNOWN, format_duration, format_timestamp
 
@@ -68,3 +69,33 @@ def md_line(text: str) -> str:
 def md_cell(text: str) -> str:
     """Text for a Markdown table cell: one line, ``|`` escaped, at most 300 characters."""
     return md_line(text).replace("|", "\\|")[:300]
+
+
+# Outcome badges: a distinct colour AND icon each, so they read without colour vision.
+BADGES = {
+    "succeeded": ("✓", "Succeeded", "ok"),
+    "failed": ("✗", "Failed", "bad"),
+    "needs_attention": ("?", "Inconclusive", "unsure"),
+    "inconclusive": ("?", "Inconclusive", "unsure"),
+    "cancelled": ("⊘", "Cancelled", "unsure"),
+    "skipped": ("–", "Skipped", "neutral"),
+    "running": ("⟳", "Running", "busy"),
+    "queued": ("…", "Queued", "neutral"),
+    "pending": ("…", "Pending", "neutral"),
+}
+
+
+@register.simple_tag
+def status_badge(status: str, label: str = "") -> str:
+    """``{% status_badge run.status %}`` → a badge with an icon and a word: ✓ Succeeded, ✗ Failed, ? Inconclusive."""
+    icon, word, tone = BADGES.get(str(status), ("•", str(status).replace("_", " ").capitalize(), "neutral"))
+    return format_html(
+        '<span class="outcome outcome-{} outcome-{}" data-status="{}"><span aria-hidden="true">{}</span> {}</span>',
+        tone, status, status, icon, label or word,
+    )  # fmt: skip
+
+
+@register.simple_tag
+def now_stamp() -> str:
+    """The current moment in the viewer's zone, as every page writes moments."""
+    return format_timestamp(timezone.now())

@@ -27,6 +27,8 @@ ALLOWED_LOCAL_IMPORTS: dict[str, str] = {
     "backups/storage/__init__.py:s3_client": "boto3 costs commands that only use local storage a third of a second",
     "backups/storage/s3.py:put": "boto3's transfer manager, for the same reason",
     "pitchey_incidents/jobs.py:celery_app": "Celery loads on first use, not with Django",
+    "pitchey_incidents/apps.py:ready": "Django's place to connect the login signal, once the models are loaded",
+    "incidents/comms/models.py:unconfigured": "the same: the channel registry imports these models",
     **{
         f"pitchey_incidents/tests/test_registry.py:{name}": "when the family's modules are imported is the subject"
         for name in (

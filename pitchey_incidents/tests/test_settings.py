@@ -34,13 +34,14 @@ def manage(*args, **env_vars):
     )
 
 
-def test_no_secret_key_with_debug_off_refuses_to_start():
-    done = manage("check", DEBUG="0")
+def test_no_secret_key_with_debug_off_refuses_to_start(tmp_path):
+    # A scratch VAR_DIR: no local.env from `make run` to supply a key.
+    done = manage("check", DEBUG="0", VAR_DIR=str(tmp_path))
     assert done.returncode != 0 and "SECRET_KEY" in done.stderr
 
 
-def test_bad_value_names_the_variable():
-    done = manage("check", DEBUG="1", HTTP_TIMEOUT_S="soon")
+def test_bad_value_names_the_variable(tmp_path):
+    done = manage("check", DEBUG="1", HTTP_TIMEOUT_S="soon", VAR_DIR=str(tmp_path))
     assert done.returncode != 0 and "HTTP_TIMEOUT_S" in done.stderr
 
 

@@ -35,6 +35,7 @@ class Channel(ABC):
 
     name: str = ""
     label: str = ""
+    requires: str = ""  # the variable(s) to set, as a person would read them ("SLACK_WEBHOOK")
     idempotent: bool = False
 
     @abstractmethod

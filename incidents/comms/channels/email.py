@@ -16,6 +16,7 @@ from .base import Channel, register, render
 class Email(Channel):
     name = "email"
     label = "Customer email"
+    requires = "CUSTOMER_EMAILS"
 
     def enabled(self) -> bool:
         return bool(settings.CUSTOMER_EMAILS)

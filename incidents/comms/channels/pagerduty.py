@@ -27,6 +27,7 @@ def dedup_key(public_id: str) -> str:
 class PagerDuty(Channel):
     name = "pagerduty"
     label = "PagerDuty"
+    requires = "PAGERDUTY_ROUTING_KEY"
     idempotent = True  # a repeated event with the same dedup_key changes nothing at PagerDuty
 
     def enabled(self) -> bool:

@@ -17,6 +17,7 @@ SEVERITY_ONLY = {"page", "reminder"}
 class Slack(Channel):
     name = "slack"
     label = "Slack"
+    requires = "SLACK_WEBHOOK"
 
     @staticmethod
     def routes() -> dict[str, str]:

@@ -17,6 +17,7 @@ IMPACT = {"P0": "critical", "P1": "major", "P2": "minor", "P3": "none"}
 class Statuspage(Channel):
     name = "statuspage"
     label = "Statuspage"
+    requires = "STATUSPAGE_API_KEY and STATUSPAGE_PAGE_ID"
     can_reconcile = True  # a lost create is found again by its name among the unresolved incidents
 
     def enabled(self) -> bool:

@@ -27,6 +27,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 class Webhook(Channel):
     name = "webhook"
     label = "Webhook"
+    requires = "OUTGOING_WEBHOOK_URL and OUTGOING_WEBHOOK_SECRET"
     idempotent = True  # the delivery id lets the receiver drop a repeat
 
     def enabled(self) -> bool:

@@ -6,6 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from pitchey_incidents import localenv
+
 
 class Command(BaseCommand):
     help = "First run: create an admin user if none exists and print how to log in (once)."
@@ -15,8 +17,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, **options):
         User = get_user_model()
+        login = f"{localenv.url()}/accounts/login/"
         if User.objects.filter(is_superuser=True).exists():
-            self.stdout.write("Log in with your admin account at /accounts/login/.")
+            self.stdout.write(f"Serving at {localenv.url()}/ — log in with your admin account at {login}")
             return
         password = secrets.token_urlsafe(12)
         call_command("createuser", username, role="admin", stdout=open("/dev/null", "w"), stderr=self.stderr)
@@ -26,6 +29,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 "\nCreated the first admin. This password is shown once; change it after logging in.\n"
-                f"  URL:      http://localhost:8000/accounts/login/\n  Username: {username}\n  Password: {password}\n"
+                f"  URL:      {login}\n  Username: {username}\n  Password: {password}\n"
             )
         )
