@@ -249,7 +249,8 @@ def test_http_endpoint_probe_from_service_health_urls(settings):
         server.server_close()
 
 
-def test_backups_past_their_rpo_open_an_incident_through_the_rules(prom, cache):
+def test_backups_past_their_rpo_open_an_incident_through_the_rules(prom, cache, clock):
+    # The backups' ages and the detection runs read the same fixed "now" (a slow run added seconds).
     from backups.models import Backup
 
     Backup.objects.filter(kind="media").delete()
