@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_float, env_int, env_list, env_str, env_url
+from .env import env_bool, env_choice, env_float, env_int, env_list, env_str, env_url
 from .queues import TASK_ROUTES, broker_transport_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -251,6 +251,22 @@ BACKUP_MAX_BYTES_PER_S = env_int("BACKUP_MAX_BYTES_PER_S", 0, minimum=0)
 BACKUP_HEARTBEAT_TIMEOUT_S = env_int("BACKUP_HEARTBEAT_TIMEOUT_S", 120, minimum=5)
 BACKUP_SCRATCH_DATABASE_URL = env_str("BACKUP_SCRATCH_DATABASE_URL", "")
 BACKUP_S3_PART_SIZE_MB = env_int("BACKUP_S3_PART_SIZE_MB", 16, minimum=5)
+# Encryption at rest with age (docs/backups.md): public keys (age1… or ssh-…, ';'-separated), for every
+# tier or per tier (BACKUP_AGE_RECIPIENTS_LOCAL, _CLOUD, _ARCHIVE: set, even empty, it replaces the
+# global list for that tier). Reading needs the private key: BACKUP_AGE_IDENTITY_FILE (age-keygen's file).
+BACKUP_AGE_RECIPIENTS = env_list("BACKUP_AGE_RECIPIENTS", [], sep=";")
+BACKUP_AGE_RECIPIENTS_BY_TIER = {
+    tier: env_list(f"BACKUP_AGE_RECIPIENTS_{tier.upper()}", [], sep=";")
+    for tier in ("local", "cloud", "archive")
+    if f"BACKUP_AGE_RECIPIENTS_{tier.upper()}" in os.environ
+}
+BACKUP_AGE_IDENTITY_FILE = env_str("BACKUP_AGE_IDENTITY_FILE", "")
+# S3 Object Lock per tier: governance, compliance or empty (none); copies are locked until their
+# retention date (a legal hold where the retention table keeps them indefinitely).
+BACKUP_OBJECT_LOCK = {
+    tier: env_choice(f"BACKUP_OBJECT_LOCK_{tier.upper()}", "", ("", "governance", "compliance"))
+    for tier in ("cloud", "archive")
+}
 # Continuous archiving (docs/backups.md, "Point-in-time recovery"): a role with REPLICATION on the
 # protected PostgreSQL. The receiver keeps WAL in a spool until it is on the tiers.
 # With PITR_AUTO and no PITR_DATABASE_URL, the protected database itself when its role may replicate.
@@ -296,6 +312,10 @@ R2_BUCKET = env_str("R2_BUCKET")
 R2_ARCHIVE_BUCKET = env_str("R2_ARCHIVE_BUCKET")
 R2_PREFIX = env_str("R2_PREFIX", "")
 R2_ARCHIVE_PREFIX = env_str("R2_ARCHIVE_PREFIX", "archive/")  # used when R2_ARCHIVE_BUCKET is empty
+# The archive bucket's own endpoint and credentials (optional; default: the cloud tier's).
+ARCHIVE_S3_ENDPOINT_URL = env_url("ARCHIVE_S3_ENDPOINT_URL", "")
+ARCHIVE_AWS_ACCESS_KEY_ID = env_str("ARCHIVE_AWS_ACCESS_KEY_ID")
+ARCHIVE_AWS_SECRET_ACCESS_KEY = env_str("ARCHIVE_AWS_SECRET_ACCESS_KEY")
 S3_ENDPOINT_URL = env_url("S3_ENDPOINT_URL", "")
 AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID")
 AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY")

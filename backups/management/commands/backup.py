@@ -13,6 +13,8 @@ from pitchey_incidents.timefmt import format_duration, format_timestamp
 from ... import selectors, services
 from ...models import Backup, Kind, Status
 from ...restore import RestoreError, restore_database
+from ...storage import crypto
+from ...storage.s3 import describe_lock
 from ...verify import verify_path
 
 
@@ -77,6 +79,7 @@ class Command(DomainCommand):
         v.add_argument("target", help="PATH of a backup file or manifest, or a backup ID")
         v.add_argument("--restore-test", action="store_true", help="Also restore it into a scratch database")
         v.add_argument("--json", action="store_true")
+        v.add_argument("--identity", help="age identity file to decrypt with (default BACKUP_AGE_IDENTITY_FILE)")
         sub.add_parser("test", help="Take a database backup and prove it restores (the runbook's test)")
         lst = sub.add_parser("list", help="List backups, newest first")
         lst.add_argument("--kind", choices=Kind.values)
@@ -94,6 +97,7 @@ class Command(DomainCommand):
         rs.add_argument("id", type=int, nargs="?", help="The backup (not with --to-time)")
         rs.add_argument("--database-url", help="The empty database to restore into (with ID)")
         rs.add_argument("--jobs", type=int, default=2)
+        rs.add_argument("--identity", help="age identity file to decrypt with (default BACKUP_AGE_IDENTITY_FILE)")
         rs.add_argument("--to-time", help="'latest' or an ISO 8601 time (UTC unless it says otherwise)")
         rs.add_argument("--port", type=int, help="Port of the restored server (default: a free one)")
         rs.add_argument("--data-dir", help="New data directory (default: under PITR_RESTORE_DIR)")
@@ -141,36 +145,42 @@ class Command(DomainCommand):
         if inline and backup.status == Status.QUEUED:
             raise CommandError(f"backup {backup.id} stays queued: a backup of the same target is running")
 
-    def do_verify(self, *, target, restore_test, json, **_):
+    def do_verify(self, *, target, restore_test, json, identity=None, **_):
         depth = "restore" if restore_test else "list"
-        path = Path(target)
         bar = self._bar()
         try:
-            if target.isdigit() and not path.exists():
-                try:
-                    backup = Backup.objects.get(id=int(target))
-                except Backup.DoesNotExist:
-                    raise CommandError(f"no backup {target}") from None
-                backup = services.backup_verify(backup_id=backup.id, restore_test=restore_test)
-                result = backup.verification
-                checks = [c for r in result.get("tiers", {}).values() for c in r.get("checks", [])]
-            else:
-                try:
-                    result = verify_path(path, depth=depth)
-                except (FileNotFoundError, ValueError) as exc:
-                    raise CommandError(str(exc)) from None
-                checks = result["checks"]
+            with crypto.identity_file(identity):
+                result, copies = self._verify(target, depth, restore_test)
         finally:
             self._unbar(bar)
         if json:
             self.stdout.write(_dumps(result))
         else:
-            for c in checks:
-                mark = "✓" if c["ok"] else "✗"
-                self.stdout.write(f"{mark} {c['check']:<10} {c['file']}  ({c['duration_s']} s)  {c['detail']}")
+            for tier, copy in copies.items():
+                for c in copy.get("checks", []):
+                    mark = "✓" if c["ok"] else "✗"
+                    self.stdout.write(f"{mark} {c['check']:<10} {c['file']}  ({c['duration_s']} s)  {c['detail']}")
+                for line in _protection(tier, copy):
+                    self.stdout.write(line)
         if not result["ok"]:
             raise CommandError(f"verification failed: {result['detail']}")
         self.stdout.write("✅ backup verified")
+
+    def _verify(self, target: str, depth: str, restore_test: bool) -> tuple[dict, dict[str, dict]]:
+        """A catalog id (every copy) or a PATH (that file and the manifest beside it)."""
+        path = Path(target)
+        if target.isdigit() and not path.exists():
+            try:
+                backup = Backup.objects.get(id=int(target))
+            except Backup.DoesNotExist:
+                raise CommandError(f"no backup {target}") from None
+            backup = services.backup_verify(backup_id=backup.id, restore_test=restore_test)
+            return backup.verification, backup.verification.get("tiers", {})
+        try:
+            result = verify_path(path, depth=depth)
+        except (FileNotFoundError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        return result, {"file": result}
 
     def do_test(self, **_):
         bar = self._bar()
@@ -210,7 +220,9 @@ class Command(DomainCommand):
                 f"{verb} backup {item['backup']} {item['kind']} {item['tier']} "
                 f"(snapshot {item['snapshot_at'][:16]}, keep {item['retention_days']} d): {item['uri']}"
             )
-        self.stdout.write(f"{len(result['deleted'])} copies {verb}")
+        for item in result.get("skipped", []):
+            self.stdout.write(f"🔒 kept backup {item['backup']} {item['kind']} {item['tier']}: {item['reason']}")
+        self.stdout.write(f"{len(result['deleted'])} copies {verb}" + _skipped(result))
 
     def do_schedule(self, *, json, **_):
         from django_celery_beat.models import PeriodicTask
@@ -239,7 +251,7 @@ class Command(DomainCommand):
         result = services.backups_import(actor=cli_actor())
         self.stdout.write(f"imported {result['backups']} backups, {result['locations']} copies")
 
-    def do_restore(self, *, id, database_url, jobs, to_time, port, data_dir, stop, json, **_):
+    def do_restore(self, *, id, database_url, jobs, to_time, port, data_dir, stop, json, identity=None, **_):
         if stop:
             if not data_dir:
                 raise CommandError("--stop needs --data-dir")
@@ -258,7 +270,7 @@ class Command(DomainCommand):
             backup = selectors.backup_get(id)
         except Backup.DoesNotExist:
             raise CommandError(f"no backup {id}") from None
-        with services.retention_paused(f"restore of backup {id} by {cli_actor()}"):
+        with services.retention_paused(f"restore of backup {id} by {cli_actor()}"), crypto.identity_file(identity):
             try:
                 result = restore_database(backup=backup, database_url=database_url, jobs=jobs)
             except RestoreError as exc:
@@ -287,6 +299,25 @@ class Command(DomainCommand):
 
     def do_sweep(self, **_):
         self.stdout.write(_dumps(services.backups_sweep()))
+
+
+def _skipped(result: dict) -> str:
+    n = len(result.get("skipped", []))
+    return f"; {n} locked {'copy' if n == 1 else 'copies'} kept until their lock ends" if n else ""
+
+
+def _protection(tier: str, copy: dict) -> list[str]:
+    """What protects a copy: which age key reads it, and its S3 Object Lock."""
+    lines = []
+    key = copy.get("encryption")
+    if key:
+        here = f"key here: {key['key']}" if key.get("key_available") else "no such key here"
+        lines.append(f"🔑 {tier}: encrypted with age; needs {key['needs']} ({here})")
+    lock = copy.get("lock")
+    if lock:
+        state = "locked" if lock.get("locked") else "lock ended"
+        lines.append(f"🔒 {tier}: {state}: {describe_lock(lock)}")
+    return lines
 
 
 def _dumps(data) -> str:
