@@ -104,9 +104,12 @@ class PostgresEngine(Engine):
         with conn:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
-            snapshot, snapshot_at, server, size = conn.execute(
-                "SELECT pg_export_snapshot(), transaction_timestamp(), current_setting('server_version'),"
-                " pg_database_size(current_database())"
+            # The snapshot's time on the app's clock, like every other time of the backup (started,
+            # finished, the files' snapshots, the RPO age): the database server's clock may differ by
+            # seconds or more. Read just before the transaction starts, so the data is at least this fresh.
+            snapshot_at = timezone.now()
+            snapshot, server, size = conn.execute(
+                "SELECT pg_export_snapshot(), current_setting('server_version'), pg_database_size(current_database())"
             ).fetchone()
             ctx.took_snapshot(snapshot_at)
             argv = ["pg_dump", "-Fc", "-Z0", f"--snapshot={snapshot}", "-f", str(raw), "-d", bare]

@@ -202,3 +202,36 @@ def _quiet_dashboard_and_dark_mode(commander, browser, users, base, incident):
     dark.goto(base + f"/incidents/{incident.public_id}/")
     expect(dark.locator("[data-live-indicator]")).to_have_text("Live")
     shot(dark, "incident-dark")
+
+
+def test_countdowns_count_from_the_server_clock_when_the_browser_clock_is_wrong(site, browser, users, incident):
+    """The browser believes it is March 2001; the page still counts from the server's time."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils import timezone
+    from playwright.sync_api import expect
+
+    from incidents.lifecycle.selectors import severity_policies
+    from pitchey_incidents.timefmt import format_duration
+
+    expect.set_options(timeout=15_000)
+    # The web server is a separate process on the machine's clock, so "now" here is that clock too (not
+    # the `clock` fixture, which reaches only this process): the incident was declared 2 h 40 min ago.
+    age = timedelta(hours=2, minutes=40)
+    Incident.objects.filter(pk=incident.pk).update(declared_at=timezone.now() - age)
+    overdue = age - severity_policies()["P1"].response_time
+    # Hours and minutes both non-zero, so the seconds the test takes never show (two largest units).
+    assert overdue >= timedelta(hours=1) and overdue.seconds % 3600
+
+    context = logged_in_context(browser, site, users["commander"])
+    context.clock.set_fixed_time(datetime(2001, 3, 1, 12, tzinfo=UTC))
+    page = context.new_page()
+    assert page.evaluate("new Date().getUTCFullYear()") == 2001
+    for path in ("/", f"/incidents/{incident.public_id}/"):
+        page.goto(site + path)
+        # goto returns after the load event, so the ticker has already rewritten the server's text once.
+        due = page.locator("[data-due]")
+        expect(due).to_have_text(f"⚠ OVERDUE by {format_duration(overdue)}")
+        expect(due).to_have_class(re.compile(r"\boverdue\b"))
+        expect(page.locator("[data-since]")).to_have_text(format_duration(age))
+    context.close()

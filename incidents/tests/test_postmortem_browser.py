@@ -133,7 +133,12 @@ def _complete_then_reports(page, incident, web):
     # Fill the rest and complete: the page reloads, frozen, and the incident is closed.
     for name in ("contributing_factors", "what_went_well", "what_went_badly"):
         page.fill(f"#s-{name}", f"Written {name}.")
-    page.click("#pm-form button[type=submit]")
+    # The first save's ".saved" is still on the page: wait for this save's answer and its swap, or the
+    # completion below can overtake it and be refused for the sections not yet stored.
+    with page.expect_response(lambda r: r.url.endswith("/postmortem/") and r.request.method == "POST") as saved:
+        page.click("#pm-form button[type=submit]")
+    assert saved.value.status == 200
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     page.wait_for_selector(".saved")
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#complete-btn")

@@ -1,9 +1,25 @@
 // Small page behaviour on top of htmx: resume the live stream where it stopped, show whether it is
-// connected, and tick countdowns and ages every second between server updates.
+// connected, and tick countdowns and ages every second between server updates. Countdowns count from
+// the server's clock, not the browser's: a browser whose clock is wrong still shows the right time left.
 (function () {
   "use strict";
   var lastEventId = null;
   var liveState = "Connecting…";
+  // Server clock minus browser clock, in ms. Every countdown carries the server's "now" at render time
+  // (data-now, ISO 8601 with zone); the newest one seen, on load or brought by a swap, sets the offset.
+  var skew = 0;
+  var skewFrom = -Infinity;
+
+  function syncClock() {
+    document.querySelectorAll("[data-now]:not([data-now-seen])").forEach(function (el) {
+      el.setAttribute("data-now-seen", "");
+      var serverNow = Date.parse(el.dataset.now);
+      if (!isNaN(serverNow) && serverNow >= skewFrom) {
+        skewFrom = serverNow;
+        skew = serverNow - Date.now();
+      }
+    });
+  }
 
   function showLive() {
     document.querySelectorAll("[data-live-indicator]").forEach(function (el) {
@@ -48,7 +64,8 @@
   }
 
   function tick() {
-    var now = Date.now();
+    syncClock();
+    var now = Date.now() + skew;
     document.querySelectorAll("[data-due]").forEach(function (el) {
       var left = (Date.parse(el.dataset.due) - now) / 1000;
       var overdue = left < 0;
