@@ -297,6 +297,14 @@ NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
 NOTIFICATION_RETRY_BASE_S = env_float("NOTIFICATION_RETRY_BASE_S", 2.0)
 NOTIFICATION_SWEEP_GRACE_S = env_float("NOTIFICATION_SWEEP_GRACE_S", 10.0)
 STATUS_PAGE_TITLE = env_str("STATUS_PAGE_TITLE", "Pitchey Platform Status")
+# Paging people (docs/communications.md): SMS through a gateway speaking Twilio's Messages API.
+SMS_GATEWAY_URL = env_url("SMS_GATEWAY_URL", "https://api.twilio.com")
+SMS_ACCOUNT_SID = env_str("SMS_ACCOUNT_SID")
+SMS_AUTH_TOKEN = env_str("SMS_AUTH_TOKEN")
+SMS_FROM = env_str("SMS_FROM")
+NTFY_DEFAULT_SERVER = env_url("NTFY_DEFAULT_SERVER", "https://ntfy.sh")
+# The Acknowledge / Escalate / Resolve links in a page work this long, once each.
+PAGE_LINK_MAX_AGE_S = env_int("PAGE_LINK_MAX_AGE_S", 24 * 3600, minimum=60)
 
 # --- Recovery (docs/recovery.md) -----------------------------------------------------------------
 # Health URLs the recovery plans verify, per service slug: "api=https://…/health;auth=https://…".
