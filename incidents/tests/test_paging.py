@@ -15,7 +15,6 @@ from django.utils import timezone
 from incidents.comms import people
 from incidents.comms.checks import escalation_levels_reach_someone
 from incidents.comms.models import (
-    ContactKind,
     ContactMethod,
     EscalationTarget,
     Notification,
