@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
 from incidents.comms import people
@@ -217,17 +218,27 @@ def test_a_rate_limited_gateway_is_retried_with_backoff(users, paging):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("clean_broker")
-def test_a_p0_pushes_and_emails_the_on_call_person_at_once_on_a_real_worker(worker, users, paging):
+def test_a_p0_pushes_and_emails_the_on_call_person_and_the_email_link_stops_every_further_page(worker, users, paging):
     person = users["responder"]
-    verified(person, "push", "resp-phone")
-    verified(person, "email", "resp@example.com")
+    push = verified(person, "push", "resp-phone")
+    email = verified(person, "email", "resp@example.com")
+    sms = verified(person, "sms", "+447700900123")
+    for method, delay in ((push, 0), (email, 0), (sms, 4)):
+        people.rule_add(user=person, urgency="high", method=method, delay_s=delay)
     primary_rotation(person)
     worker(beat=True, **paging.env, ESCALATION_TICK_S="0.3", NOTIFICATION_SWEEP_S="1")
     incident = services.incident_declare(severity="P0", title="Database Outage", actor=users["commander"])
     wait_for(lambda: len(paging.ntfy.messages("resp-phone")) == 2, timeout=30, message="the push")
     wait_for(lambda: len(paging.smtp.to("resp@example.com")) == 2, timeout=30, message="the email")
     mail = paging.smtp.to("resp@example.com")[-1]
-    assert incident.public_id in mail["Subject"] and "/people/page/acknowledge/" in body_of(mail)
+    assert incident.public_id in mail["Subject"] and "you are paged" in mail["Subject"]
+    link = re.search(r"Acknowledge: (\S+)", body_of(mail)).group(1)
+    response = Client().post("/" + link.split("/", 3)[3])  # no session: the link is the credential
+    assert response.status_code == 200
+    incident.refresh_from_db()
+    assert incident.status == "acknowledged" and incident.timeline.filter(kind="acknowledged", actor="responder")
     rows = Notification.objects.filter(incident=incident, channel="person")
-    wait_for(lambda: not rows.exclude(status="sent").exists(), timeout=10, message="both rows sent")
-    assert rows.count() == 2
+    assert sorted(rows.values_list("status", flat=True)) == ["cancelled", "sent", "sent"]
+    due = rows.get(status="cancelled").next_attempt_at
+    wait_for(lambda: timezone.now() > due + timedelta(seconds=1.5), timeout=20, message="the SMS rule's time")
+    assert len(paging.twilio.sms()) == 1  # the verification code only: no page after the ack
