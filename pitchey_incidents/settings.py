@@ -267,6 +267,10 @@ SLACK_WEBHOOK_WARNING = env_str("SLACK_WEBHOOK_WARNING")
 PAGERDUTY_ROUTING_KEY = env_str("PAGERDUTY_ROUTING_KEY")
 PAGERDUTY_SERVICE_ID = env_str("PAGERDUTY_SERVICE_ID")
 PAGERDUTY_EVENTS_URL = env_url("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com")
+PAGERDUTY_WEBHOOK_SECRET = env_str("PAGERDUTY_WEBHOOK_SECRET")  # v3 webhook subscription's secret
+SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET")  # the Slack app's signing secret (interactivity)
+# Where Slack's response_url may point (tests point it at a local server).
+SLACK_RESPONSE_URL_PREFIX = env_url("SLACK_RESPONSE_URL_PREFIX", "https://hooks.slack.com/")
 STATUSPAGE_API_KEY = env_str("STATUSPAGE_API_KEY")
 STATUSPAGE_PAGE_ID = env_str("STATUSPAGE_PAGE_ID")
 STATUSPAGE_API_URL = env_url("STATUSPAGE_API_URL", "https://api.statuspage.io/v1")

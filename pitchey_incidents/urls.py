@@ -21,6 +21,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("status/", include("incidents.comms.urls")),
     path("people/", include("incidents.comms.people_urls")),
+    path("integrations/", include("incidents.comms.inbound_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("events/stream/", stream.event_stream, name="event-stream"),
     path("api/v1/", include(api_v1)),

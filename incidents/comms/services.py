@@ -28,6 +28,7 @@ from incidents.comms.models import (
     FINISHED_NOTIFICATION_STATUSES,
     Audience,
     CommunicationDue,
+    ContactMethod,
     EscalationTimer,
     Notification,
     NotificationStatus,
@@ -455,8 +456,14 @@ def page_level(incident: Incident, level_number: int, actor: Any, policy: Severi
             f"Nobody was paged at level {level_number} ({name}): no one is configured for this level",
             {"level": level_number, "name": name, "targets": [], "unroutable": True, "failure": True},
         )
-    context = {"level": level_number, "level_name": name, "targets": targets}
-    page_people(incident, people.users_named(targets), context, policy)
+    persons = people.users_named(targets)
+    mentions = list(
+        ContactMethod.objects.filter(user__in=persons, kind="slack", verified_at__isnull=False).values_list(
+            "address", flat=True
+        )
+    )
+    context = {"level": level_number, "level_name": name, "targets": targets, "mentions": mentions}
+    page_people(incident, persons, context, policy)
     for impl in enabled_channels():
         if impl.wants("page", incident, policy):
             notification_enqueue(incident=incident, channel=impl.name, kind="page", context=context)
