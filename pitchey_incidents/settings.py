@@ -267,6 +267,13 @@ SLACK_WEBHOOK_WARNING = env_str("SLACK_WEBHOOK_WARNING")
 PAGERDUTY_ROUTING_KEY = env_str("PAGERDUTY_ROUTING_KEY")
 PAGERDUTY_SERVICE_ID = env_str("PAGERDUTY_SERVICE_ID")
 PAGERDUTY_EVENTS_URL = env_url("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com")
+MATTERMOST_WEBHOOK = env_str("MATTERMOST_WEBHOOK")
+MATTERMOST_WEBHOOK_CRITICAL = env_str("MATTERMOST_WEBHOOK_CRITICAL")
+MATTERMOST_WEBHOOK_WARNING = env_str("MATTERMOST_WEBHOOK_WARNING")
+MATTERMOST_ACTION_TOKEN = env_str("MATTERMOST_ACTION_TOKEN")  # shared with message buttons' posts back
+TEAMS_WEBHOOK = env_str("TEAMS_WEBHOOK")  # Workflows (Power Automate) "post to a channel" webhook URLs
+TEAMS_WEBHOOK_CRITICAL = env_str("TEAMS_WEBHOOK_CRITICAL")
+TEAMS_WEBHOOK_WARNING = env_str("TEAMS_WEBHOOK_WARNING")
 PAGERDUTY_WEBHOOK_SECRET = env_str("PAGERDUTY_WEBHOOK_SECRET")  # v3 webhook subscription's secret
 SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET")  # the Slack app's signing secret (interactivity)
 # Where Slack's response_url may point (tests point it at a local server).

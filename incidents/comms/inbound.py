@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -204,3 +205,43 @@ def pagerduty_webhook(req: HttpRequest) -> HttpResponse:
     except DomainError as exc:  # already acknowledged or resolved here (often our own change, echoed)
         return JsonResponse({"unchanged": exc.message})
     return JsonResponse({"ok": event_type})
+
+
+# --- Mattermost -------------------------------------------------------------------------------------
+
+
+@login_not_required
+@csrf_exempt
+@require_POST
+def mattermost_actions(req: HttpRequest) -> HttpResponse:
+    """A Mattermost interactive message button: JSON with ``user_name`` and our ``context`` (action,
+    incident, the shared token). The Mattermost user is the person with the same username."""
+    secret = settings.MATTERMOST_ACTION_TOKEN
+    try:
+        payload = json.loads(req.body)
+        context = payload.get("context") or {}
+    except (ValueError, AttributeError):
+        return _refuse(400, "not an interactive message request", "Mattermost")
+    if not secret or not hmac.compare_digest(str(context.get("token", "")), secret):
+        return _refuse(401, "bad token", "Mattermost")
+    verb = context.get("action", "")
+    if verb not in SLACK_ACTIONS:
+        return _refuse(400, "unknown action", "Mattermost")
+    user = get_user_model().objects.filter(username=payload.get("user_name") or "", is_active=True).first()
+    if user is None:
+        return _refuse(403, "this Mattermost user is not a person here", "Mattermost")
+    if not has_role(user, LINK_ROLES[verb]):
+        return _refuse(403, f"{user.get_username()} needs the {LINK_ROLES[verb]} role to {verb}", "Mattermost")
+    number = parse_public_id(str(context.get("incident", "")))
+    incident = Incident.objects.filter(id=number).first() if number else None
+    if incident is None:
+        return _refuse(404, "no such incident", "Mattermost")
+    try:
+        with transaction.atomic():
+            SLACK_ACTIONS[verb](incident, user)
+    except DomainError as exc:
+        return JsonResponse({"ephemeral_text": f"Could not {verb} {incident.public_id}: {exc.message}"})
+    incident.refresh_from_db()
+    state = incident.get_status_display().lower()
+    message = f"{incident.public_id} {incident.title}: {state} by {user.get_username()} (from Mattermost)"
+    return JsonResponse({"update": {"message": message, "props": {"attachments": []}}})

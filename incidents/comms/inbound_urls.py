@@ -8,4 +8,5 @@ app_name = "integrations"
 urlpatterns = [
     path("slack/interactivity", inbound.slack_interactivity, name="slack-interactivity"),
     path("pagerduty/webhook", inbound.pagerduty_webhook, name="pagerduty-webhook"),
+    path("mattermost/actions", inbound.mattermost_actions, name="mattermost-actions"),
 ]

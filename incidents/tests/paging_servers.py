@@ -129,3 +129,44 @@ class SmtpServer:
 
 def body_of(msg) -> str:
     return msg.get_content()
+
+
+class FakeMattermost(FakeVendor):
+    """Incoming webhooks at ``/hooks/<key>``: a Slack-compatible JSON body with ``text`` or
+    ``attachments`` → 200 ``ok``; none → 400 with Mattermost's app error."""
+
+    def answer(self, record):
+        body = record["json"]
+        if record["method"] != "POST" or not record["path"].startswith("/hooks/"):
+            return _json(404, {"id": "api.context.404.app_error", "message": "Sorry, we could not find the page."})
+        if not isinstance(body, dict) or not (body.get("text") or body.get("attachments")):
+            error = {"id": "web.incoming_webhook.text.app_error", "message": "No text specified.", "status_code": 400}
+            return _json(400, error)
+        return 200, {"Content-Type": "text/plain"}, b"ok"
+
+    def messages(self, hook: str = "") -> list[dict]:
+        return [r["json"] for r in self.posts("/hooks/") if r["path"].endswith(hook)]
+
+
+class FakeTeams(FakeVendor):
+    """A Workflows "when a Teams webhook request is received" trigger: a message whose attachments
+    are Adaptive Cards → 202 Accepted, empty body; anything else → 400."""
+
+    def answer(self, record):
+        body = record["json"]
+        cards = (body or {}).get("attachments") if isinstance(body, dict) else None
+        ok = (
+            isinstance(cards, list)
+            and cards
+            and all(
+                c.get("contentType") == "application/vnd.microsoft.card.adaptive"
+                and (c.get("content") or {}).get("type") == "AdaptiveCard"
+                for c in cards
+            )
+        )
+        if record["method"] != "POST" or not ok:
+            return _json(400, {"error": {"code": "TriggerInputSchemaMismatch", "message": "invalid request body"}})
+        return 202, {}, b""
+
+    def cards(self) -> list[dict]:
+        return [r["json"]["attachments"][0]["content"] for r in self.posts("/workflows/")]

@@ -95,7 +95,7 @@ def test_a_name_registered_twice_is_refused():
     [
         (
             "incidents.comms.channels",
-            ["slack", "pagerduty", "statuspage", "email", "webhook", "person"],
+            ["slack", "pagerduty", "statuspage", "email", "webhook", "person", "mattermost", "teams"],
             "unknown channel",
         ),
         ("incidents.detection.intake", ["alertmanager", "generic", "grafana"], "unknown alert kind"),

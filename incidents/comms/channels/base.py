@@ -66,6 +66,8 @@ class Channel(ABC):
 
 
 REGISTRY: Registry[Channel] = Registry(
-    "channel", package=__package__, modules=("slack", "pagerduty", "statuspage", "email", "webhook", "person")
+    "channel",
+    package=__package__,
+    modules=("slack", "pagerduty", "statuspage", "email", "webhook", "person", "mattermost", "teams"),
 )
 register = REGISTRY.register

@@ -15,6 +15,24 @@ SEVERITY_ONLY = {"page", "reminder"}
 INTERACTIVE = {"declared", "page", "escalation_due"}
 
 
+def route_targets(routes: dict[str, str], kind: str, incident) -> list[str]:
+    """Which of a channel's webhooks (``incidents`` / ``critical`` / ``warning``) a message goes to:
+    the severity's, and #incidents too unless it is a page or a reminder. Shared by every chat channel."""
+    severity_route = "critical" if incident is None or incident.severity in CRITICAL else "warning"
+    chosen = [severity_route] if severity_route in routes else []
+    if "incidents" in routes and not (kind in SEVERITY_ONLY and chosen):
+        chosen.append("incidents")
+    if not chosen:  # only the other severity's webhook is set: better there than nowhere
+        chosen = [next(iter(routes))]
+    # Two routes set to one URL would post the same message twice into one channel.
+    seen, unique = set(), []
+    for route in chosen:
+        if routes[route] not in seen:
+            seen.add(routes[route])
+            unique.append(route)
+    return unique
+
+
 @register
 class Slack(Channel):
     name = "slack"
@@ -37,20 +55,7 @@ class Slack(Channel):
         return kind in {"declared", "acknowledged", "severity_changed", "status_update", "resolved", "page", "reminder"}
 
     def targets(self, kind, incident) -> list[str]:
-        routes = self.routes()
-        severity_route = "critical" if incident is None or incident.severity in CRITICAL else "warning"
-        chosen = [severity_route] if severity_route in routes else []
-        if "incidents" in routes and not (kind in SEVERITY_ONLY and chosen):
-            chosen.append("incidents")
-        if not chosen:  # only the other severity's webhook is set: better there than nowhere
-            chosen = [next(iter(routes))]
-        # Two routes set to one URL would post the same message twice into one channel.
-        seen, unique = set(), []
-        for route in chosen:
-            if routes[route] not in seen:
-                seen.add(routes[route])
-                unique.append(route)
-        return unique
+        return route_targets(self.routes(), kind, incident)
 
     def payload(self, notification) -> dict:
         ctx = notification.context
