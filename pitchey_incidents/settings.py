@@ -142,6 +142,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.escalation_fire_due",
         "schedule": env_float("ESCALATION_TICK_S", 5.0),
     },
+    "oncall-handoff": {"task": "incidents.tasks.oncall_handoff_notify", "schedule": 60.0},
     "detection-run": {"task": "incidents.tasks.detection_run", "schedule": env_float("DETECTION_INTERVAL_S", 30.0)},
     "alerts-auto-resolve": {"task": "incidents.tasks.alerts_auto_resolve", "schedule": 60.0},
     "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},

@@ -146,6 +146,8 @@ class OnCallRotation(models.Model):
     name = models.CharField(max_length=80, unique=True)
     handoff_at = models.DateTimeField(help_text="A handoff time: the first member's shift starts here.")
     shift_s = models.PositiveIntegerField(default=7 * 86400, help_text="Length of one shift in seconds.")
+    # The shift whose person was last told they are on call (the handoff notification).
+    handoff_notified_shift = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -314,3 +316,30 @@ class UsedLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} link used by {self.used_by} at {self.used_at}"
+
+
+class CalendarFeed(models.Model):
+    """A secret-token iCalendar feed of a person's or a rotation's shifts; revoked, it stops working."""
+
+    token = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    rotation = models.ForeignKey(
+        OnCallRotation, null=True, blank=True, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False) | models.Q(rotation__isnull=False),
+                name="calendar_feed_user_or_rotation",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"calendar of {self.user or self.rotation}{' (revoked)' if self.revoked_at else ''}"

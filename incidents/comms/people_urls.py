@@ -8,6 +8,7 @@ app_name = "people"
 urlpatterns = [
     path("me/", views.profile, name="me"),
     path("page/<str:purpose>/<str:token>/", views.page_link, name="page-link"),
-    path("oncall/", views.profile, name="oncall"),  # replaced below by the on-call page
+    path("oncall/", views.oncall_page, name="oncall"),
+    path("calendar/<str:token>.ics", views.calendar_feed, name="calendar"),
     path("<str:username>/", views.profile, name="profile"),
 ]

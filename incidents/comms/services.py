@@ -274,6 +274,8 @@ def _recover_lost(row: Notification, impl) -> str | None:
 
 
 def _describe(row: Notification) -> str:
+    if row.channel == "person" and row.kind == "handoff":
+        return f"Handoff notice to {row.context.get('person')} by {row.context.get('method_label', row.target)}"
     if row.channel == "person":
         how = row.context.get("method_label", row.target)
         return f"Page to {row.context.get('person')} by {how} (level {row.context.get('level')})"

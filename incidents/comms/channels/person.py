@@ -22,7 +22,20 @@ class PageNotNeeded(Exception):
     """Someone acknowledged (or resolved) first: this page does not leave."""
 
 
-def message_for(ctx: dict) -> people.Message:
+def handoff_message(ctx: dict) -> people.Message:
+    lines = [f"You are on call for {ctx['rotation']} until {ctx['until'][:16].replace('T', ' ')} UTC.", ""]
+    incidents = ctx.get("open_incidents") or []
+    lines.append(f"Open incidents: {len(incidents)}" if incidents else "No open incidents.")
+    lines += [f"- {i['id']} {i['severity']} {i['status']}: {i['title']}" for i in incidents]
+    lines += ["", f"Schedule: {ctx.get('url', '')}"]
+    return people.Message(
+        subject=f"You are on call: {ctx['rotation']}", body="\n".join(lines), url=ctx.get("url", ""), priority="default"
+    )
+
+
+def message_for(ctx: dict, kind: str = "page") -> people.Message:
+    if kind == "handoff":
+        return handoff_message(ctx)
     links = ctx.get("links") or {}
     level = f" (level {ctx['level']}, {ctx.get('level_name', '')})" if ctx.get("level") else ""
     subject = f"[{ctx['severity']}] {ctx['id']} {ctx['title']} — you are paged{level}"
@@ -58,7 +71,7 @@ class Person(Channel):
         method = ContactMethod.objects.filter(pk=ctx.get("method")).first()
         if method is None or not method.pageable:
             raise TransportError("the contact method was removed or is not verified", permanent=True)
-        msg = message_for(ctx)
+        msg = message_for(ctx, notification.kind)
         with transaction.atomic():
             if notification.incident_id is not None:
                 with connection.cursor() as cursor:
