@@ -114,6 +114,8 @@ class Notification(models.Model):
 
     @property
     def label(self) -> str:
+        if self.channel == "person":  # a page to one person through one of their methods
+            return f"{self.context.get('person', '?')} by {self.context.get('method_label', self.target)}"
         return f"{self.channel}:{self.target}" if self.target else self.channel
 
 

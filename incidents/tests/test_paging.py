@@ -242,3 +242,52 @@ def test_a_p0_pushes_and_emails_the_on_call_person_and_the_email_link_stops_ever
     due = rows.get(status="cancelled").next_attempt_at
     wait_for(lambda: timezone.now() > due + timedelta(seconds=1.5), timeout=20, message="the SMS rule's time")
     assert len(paging.twilio.sms()) == 1  # the verification code only: no page after the ack
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_acknowledgement_waits_for_a_page_already_on_the_wire_and_cancels_the_rest(users, paging):
+    """Ack and page racing: the page being sent holds a share lock on the incident until the
+    request returns, so the ack commits after it; everything not yet sent is cancelled."""
+    import threading
+
+    from django.db import connection
+
+    person = users["responder"]
+    push = verified(person, "push", "resp-phone")
+    email = verified(person, "email", "resp@example.com")
+    people.rule_add(user=person, urgency="high", method=push, delay_s=0)
+    people.rule_add(user=person, urgency="high", method=email, delay_s=0)
+    primary_rotation(person)
+    incident = services.incident_declare(severity="P0", title="Database Outage", actor=users["commander"])
+    from incidents.comms.services import escalation_fire_due
+
+    escalation_fire_due()
+    push_row = Notification.objects.get(incident=incident, target=f"method-{push.pk}")
+    email_row = Notification.objects.get(incident=incident, target=f"method-{email.pk}")
+    paging.ntfy.hold_next()
+    outcome: dict[str, object] = {}
+
+    def run(name, fn):
+        try:
+            outcome[name] = fn()
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=run, args=("send", lambda: notification_deliver(notification_id=push_row.id)))
+    sender.start()
+    assert paging.ntfy.held.wait(10), "the push request reached ntfy"
+    acker = threading.Thread(
+        target=run, args=("ack", lambda: services.incident_acknowledge(incident=incident.id, actor=person))
+    )
+    acker.start()
+    acker.join(timeout=1.0)
+    assert acker.is_alive(), "the acknowledgement waits for the page on the wire"
+    paging.ntfy.release.set()
+    sender.join(10)
+    acker.join(10)
+    assert outcome["send"] == "sent" and outcome["ack"].status == "acknowledged"
+    email_row.refresh_from_db()
+    assert email_row.status == "cancelled"
+    assert notification_deliver(notification_id=email_row.id) == "done"
+    assert len(paging.smtp.to("resp@example.com")) == 1  # the verification code only

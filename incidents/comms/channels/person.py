@@ -74,9 +74,11 @@ class Person(Channel):
         msg = message_for(ctx, notification.kind)
         with transaction.atomic():
             if notification.incident_id is not None:
+                # SQLite has no row locks (and serialises writers anyway): a plain read there.
+                lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
                 with connection.cursor() as cursor:
                     cursor.execute(
-                        f"SELECT status FROM {Incident._meta.db_table} WHERE id = %s FOR SHARE",
+                        f"SELECT status FROM {Incident._meta.db_table} WHERE id = %s{lock}",
                         [notification.incident_id],
                     )
                     row = cursor.fetchone()
