@@ -82,7 +82,11 @@ def main() -> None:
     args = parser.parse_args()
     count = args.incidents or (10 if args.quick else 50)
 
+    import logging
+
     from aiosmtpd.controller import Controller
+
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
 
     mail_first: dict[str, float] = {}
 
@@ -92,9 +96,11 @@ def main() -> None:
             mail_first.setdefault(found.group(0) if found else "", time.perf_counter())
             return "250 OK"
 
-    smtp = Controller(Mail(), hostname="127.0.0.1", port=0)
+    from pitchey_incidents.testing import free_port
+
+    smtp_port = free_port()
+    smtp = Controller(Mail(), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    smtp_port = smtp.server.sockets[0].getsockname()[1]
     server = Arrivals()
     os.environ.update(
         {
@@ -156,14 +162,14 @@ def main() -> None:
             start = time.perf_counter()
             session.post(server.url + "/", json={"topic": "direct", "title": f"direct {i}"}, timeout=10)
             direct_push.append(time.perf_counter() - start)
-            key = f"INC-D{i}"
+            key = f"INC-9{i:05d}"  # an id no incident here has
             start = time.perf_counter()
             EmailMessage(subject=key, body=key, to=["direct@example.com"]).send()
             while key not in mail_first:
                 time.sleep(0.0005)
             direct_mail.append(mail_first[key] - start)
         push, mail, ack = [], [], []
-        leaked = 0
+        acked_at: dict[str, float] = {}
         client = Client()
         for n in range(count + 1):
             start = time.perf_counter()
@@ -180,10 +186,15 @@ def main() -> None:
             link = row.context["links"]["acknowledge"].split("/", 3)[3]
             start = time.perf_counter()
             assert client.post("/" + link).status_code == 200
+            acked_at[incident.public_id] = time.perf_counter()
             if n:
                 ack.append(time.perf_counter() - start)  # the SMS row is cancelled when this returns
         time.sleep(3)  # past every SMS rule's due time
-        leaked = sum(1 for kind, _ in server.first if kind == "sms")
+        # An SMS that left before its incident was acknowledged (the worker was slower than the
+        # rule's 2 s) is fine; one that arrived after the acknowledgement returned is a leak.
+        sms = {key: at for (kind, key), at in server.first.items() if kind == "sms"}
+        leaked = sum(1 for key, at in sms.items() if at > acked_at.get(key, float("inf")))
+        before_ack = len(sms) - leaked
     finally:
         worker.stop()
         teardown_databases(old, verbosity=0)
@@ -196,7 +207,7 @@ def main() -> None:
     print(line("declare → first push", push))
     print(line("declare → first email", mail))
     print(line("ack link → further pages cancelled", ack))
-    print(f"pages that left after an ack: {leaked}")
+    print(f"pages that left after an ack: {leaked} (SMS rules that came due before the ack: {before_ack})")
     for name, values, base in (("push", push, direct_push), ("email", mail, direct_mail), ("ack", ack, direct_push)):
         p95 = percentile(values, 95)
         verdict = "meets" if p95 < 1.0 else "MISSES"
