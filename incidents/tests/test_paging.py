@@ -291,3 +291,28 @@ def test_an_acknowledgement_waits_for_a_page_already_on_the_wire_and_cancels_the
     assert email_row.status == "cancelled"
     assert notification_deliver(notification_id=email_row.id) == "done"
     assert len(paging.smtp.to("resp@example.com")) == 1  # the verification code only
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("clean_broker")
+def test_unacknowledged_it_climbs_the_levels_on_beat_reaching_each_person_through_their_rules(worker, users, paging):
+    """Levels of seconds instead of minutes: level 1 pages the responder by push, level 2 (after
+    2 s) the commander by email; once acknowledged, level 3 (after 6 s) pages nobody."""
+    for level, delay in ((1, 0), (2, 2), (3, 6), (4, 60)):
+        EscalationLevel.objects.filter(level=level).update(delay_s=delay)
+    verified(users["responder"], "push", "resp-phone")
+    verified(users["commander"], "email", "cmd@example.com")
+    verified(users["admin"], "push", "admin-phone")
+    primary_rotation(users["responder"])
+    EscalationTarget.objects.create(level=EscalationLevel.objects.get(level=2), user=users["commander"])
+    EscalationTarget.objects.create(level=EscalationLevel.objects.get(level=3), user=users["admin"])
+    worker(beat=True, **paging.env, ESCALATION_TICK_S="0.3", NOTIFICATION_SWEEP_S="1")
+    incident = services.incident_declare(severity="P0", title="Database Outage", actor=users["commander"])
+    wait_for(lambda: len(paging.ntfy.messages("resp-phone")) == 2, timeout=30, message="level 1's push")
+    wait_for(lambda: len(paging.smtp.to("cmd@example.com")) == 2, timeout=30, message="level 2's email")
+    assert "(level 2, Secondary on-call)" in paging.smtp.to("cmd@example.com")[-1]["Subject"]
+    services.incident_acknowledge(incident=incident, actor=users["commander"])
+    level3 = incident.escalation_timers.get(level=3)
+    assert level3.cancelled_at and not level3.fired_at
+    wait_for(lambda: timezone.now() > level3.due_at + timedelta(seconds=1.5), timeout=30, message="level 3's time")
+    assert len(paging.ntfy.messages("admin-phone")) == 1  # the verification code only
