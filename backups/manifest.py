@@ -56,7 +56,14 @@ def files(manifest: dict) -> list[str]:
 
 
 def restore_hint(manifest: dict) -> str:
-    part = next((p for p in stored_parts(manifest) if p["part"] == "database"), None)
+    parts = stored_parts(manifest)
+    decompress = "zstd -dc" if manifest.get("compression", "zstd") == "zstd" else "gzip -dc"
+    if manifest["kind"] == "wal":
+        return f"{decompress} {parts[0]['file']} > {parts[0]['segment']}   # into the restore's WAL folder"
+    if manifest["kind"] == "basebackup":
+        base, wal = parts[0]["file"], parts[1]["file"]
+        return f"{decompress} {base} | tar -x -C DATADIR && {decompress} {wal} | tar -x -C DATADIR/pg_wal"
+    part = next((p for p in parts if p["part"] == "database"), None)
     if not part:
         return f"zstd -dc FILE | tar -x   # or gzip -dc for .gz ({manifest['kind']})"
     decompress = "zstd -dc" if part["compression"] == "zstd" else "gzip -dc"

@@ -66,8 +66,9 @@ def backup_start(
     level: int | None = None,
 ) -> Backup:
     """Queue a backup of ``kind`` and run it on a worker (or here, with ``inline``)."""
-    if kind not in Kind.values:
-        raise DomainError(f"must be one of {', '.join(Kind.values)}", field="kind")
+    if kind not in Kind.values or kind == Kind.WAL:
+        takeable = [k for k in Kind.values if k != Kind.WAL]
+        raise DomainError(f"must be one of {', '.join(takeable)}", field="kind")
     if trigger not in Trigger.values:
         raise DomainError(f"must be one of {', '.join(Trigger.values)}", field="trigger")
     policy = _policy(kind)
@@ -189,6 +190,11 @@ def backup_execute(*, backup_id: int) -> str:
 def _run(backup: Backup, reporter: pipeline.Reporter) -> None:
     """Steps 2 to 5 of ``backup_execute``: engines, manifest, local verification, other tiers."""
     ctx, parts = _run_engines(backup, reporter)
+    _store(backup, ctx, parts, reporter)
+
+
+def _store(backup: Backup, ctx: Context, parts: list[dict], reporter: pipeline.Reporter) -> None:
+    """Steps 3 to 5: manifest, local verification, copies in the other tiers."""
     manifest = _write_manifest(backup, ctx, parts)
     tiers = configured_tiers()
     _verify_local(backup, manifest, tiers["local"], reporter)
@@ -345,6 +351,48 @@ def _remove_files(backup: Backup) -> None:
     BackupLocation.objects.filter(backup=backup).delete()
 
 
+def backup_from_file(*, kind: str, src: Path, name: str, part: dict, snapshot_at: datetime, info: dict) -> Backup:
+    """Store one finished file (a WAL segment) as a backup of ``kind``, through the same pipeline as
+    every other backup: compressed and hashed, a manifest, verified locally, copied to every tier and
+    verified there, kept by the kind's retention policy. Raises ``BackupFailed`` (nothing is left)."""
+    policy = _policy(kind)
+    now = timezone.now()
+    backup = Backup.objects.create(
+        kind=kind,
+        status=Status.RUNNING,
+        trigger=Trigger.SCHEDULE,
+        requested_by="wal_receiver",
+        started_at=now,
+        heartbeat_at=now,
+        compression=policy.compression,
+        compression_level=policy.level,
+    )
+    reporter = pipeline.Reporter()
+    ctx = Context(
+        workdir=workdir_for(backup),
+        outdir=backup_dir() / kind,
+        stem=stem_for(backup),
+        compression=backup.compression,
+        level=backup.compression_level,
+        reporter=reporter,
+        snapshot_at=snapshot_at,
+        info=info,
+    )
+    try:
+        dest = ctx.outdir / f"{ctx.stem}.{name}{ctx.suffix()}"
+        stored = pipeline.store_file(src, dest, tmp_dir=ctx.workdir, compression=ctx.compression, level=ctx.level)
+        _store(backup, ctx, [stored.describe() | part | {"compression": ctx.compression}], reporter)
+        ok, error = True, ""
+    except Exception as exc:  # the file stays where it was; the caller tries again
+        ok, error = False, f"{exc}"
+    finally:
+        shutil.rmtree(ctx.workdir, ignore_errors=True)
+    _finish(backup, ok=ok, error=error.splitlines()[0][:2000] if error else "", reporter=reporter)
+    if not ok:
+        raise BackupFailed(f"{kind} {name}: {error}")
+    return backup
+
+
 # --- verify --------------------------------------------------------------------------------------
 
 
@@ -455,7 +503,7 @@ def prune_plan(*, now: datetime | None = None) -> list[dict]:
     ordered by their recorded snapshot time, never the newest verified copy of a kind in a tier."""
     now = now or timezone.now()
     plan = []
-    for kind in Kind.values:
+    for kind in Kind.values:  # basebackup before wal: the WAL a kept base backup needs stays
         policy = _policy(kind)
         for tier in Tier.values:
             days = policy.retention_days(tier)
@@ -468,8 +516,12 @@ def prune_plan(*, now: datetime | None = None) -> list[dict]:
             )
             newest_verified = next((loc.id for loc in locations if loc.verified_at and loc.backup.verified_at), None)
             cutoff = now - timedelta(days=days)
+            needed = _wal_needed_from(tier, plan) if kind == Kind.WAL else None
             for loc in locations:
                 recorded = loc.backup.snapshot_at or loc.backup.finished_at
+                segment = loc.backup.manifest.get("wal", {}).get("segment", "")
+                if needed and segment >= needed:
+                    continue  # a base backup kept in this tier replays from it
                 if recorded and recorded < cutoff and loc.id != newest_verified:
                     plan.append(
                         {
@@ -483,6 +535,19 @@ def prune_plan(*, now: datetime | None = None) -> list[dict]:
                         }
                     )
     return plan
+
+
+def _wal_needed_from(tier: str, plan: list[dict]) -> str | None:
+    """The first WAL segment the oldest base backup kept in ``tier`` (not in ``plan``) needs."""
+    going = {item["location"] for item in plan}
+    starts = [
+        loc.backup.manifest.get("pitr", {}).get("start_segment")
+        for loc in BackupLocation.objects.filter(
+            tier=tier, backup__kind=Kind.BASEBACKUP, backup__status=Status.SUCCEEDED
+        ).select_related("backup")
+        if loc.id not in going
+    ]
+    return min((s for s in starts if s), default=None)
 
 
 def backups_prune(*, actor: object = "system", dry_run: bool = False, now: datetime | None = None) -> dict:

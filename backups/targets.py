@@ -73,6 +73,8 @@ def target_keys(kind: str) -> list[str]:
         "database": [f"database:{redact_url(database_url())}"],
         "config": ["config"],
         "media": [f"media:{media_dir()}"],
+        "basebackup": [f"pitr:{redact_url(settings.PITR_DATABASE_URL)}"],
+        "wal": [],  # segments are shipped one at a time by the one receiver
     }
     if kind == "full":
         return keys["database"] + keys["config"] + keys["media"]

@@ -26,8 +26,21 @@ def backup_verify_run(backup_id: int, restore_test: bool = False) -> None:
 
 
 @shared_task
-def backup_scheduled(kind: str) -> int:
+def backup_scheduled(kind: str) -> int | None:
+    from . import pitr
+
+    if kind == "basebackup" and not pitr.configured():
+        return None  # continuous archiving is off
     return services.backup_start(kind=kind, actor="schedule", trigger="schedule").id
+
+
+@shared_task
+def pitr_slot_guard() -> dict | None:
+    """Every minute, also when the WAL receiver is down: the slot must not fill the server's disk."""
+    from . import pitr
+    from .pitr.stream import slot_guard
+
+    return slot_guard() if pitr.configured() else None
 
 
 @shared_task

@@ -91,6 +91,8 @@ def _list(opener: Opener, part: dict, reporter) -> str:
         if missing:
             raise CheckFailed(f"tables missing: {sorted(missing)[:5]}")
         return f"integrity ok, {len(tables)} tables"
+    if fmt == "pg_basebackup-tar":
+        return _list_basebackup(opener, part)
     if fmt == "tar":
         expected = {f["path"]: f["size"] for f in part.get("files", [])}
         seen = {}
@@ -109,6 +111,21 @@ def _list(opener: Opener, part: dict, reporter) -> str:
             raise CheckFailed(f"tar members differ from the manifest: {sorted(diff)[:3]}")
         return f"{len(seen)} files listed as in the manifest"
     return "nothing to list"
+
+
+def _list_basebackup(opener: Opener, part: dict) -> str:
+    """A base backup's tar reads to its end; the data directory's holds PG_VERSION and global/pg_control."""
+    names = set()
+    with opener(part["file"]) as fh:
+        reader = pipeline.codec(part["compression"]).reader(fh)
+        try:
+            with tarfile.open(fileobj=reader, mode="r|") as tar:
+                names = {member.name for member in tar}
+        except Exception as exc:  # tarfile.TarError, zstandard.ZstdError, EOFError
+            raise CheckFailed(f"tar does not read: {exc}") from None
+    if part["part"] == "base" and not {"PG_VERSION", "global/pg_control"} <= names:
+        raise CheckFailed("not a PostgreSQL data directory: PG_VERSION or global/pg_control missing")
+    return f"{len(names)} members"
 
 
 def _list_pg(opener: Opener, part: dict) -> str:

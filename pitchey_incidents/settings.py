@@ -252,6 +252,19 @@ BACKUP_MAX_BYTES_PER_S = env_int("BACKUP_MAX_BYTES_PER_S", 0, minimum=0)
 BACKUP_HEARTBEAT_TIMEOUT_S = env_int("BACKUP_HEARTBEAT_TIMEOUT_S", 120, minimum=5)
 BACKUP_SCRATCH_DATABASE_URL = env_str("BACKUP_SCRATCH_DATABASE_URL", "")
 BACKUP_S3_PART_SIZE_MB = env_int("BACKUP_S3_PART_SIZE_MB", 16, minimum=5)
+# Continuous archiving (docs/backups.md, "Point-in-time recovery"): a role with REPLICATION on the
+# protected PostgreSQL. The receiver keeps WAL in a spool until it is on the tiers.
+# With PITR_AUTO and no PITR_DATABASE_URL, the protected database itself when its role may replicate.
+PITR_DATABASE_URL = env_str("PITR_DATABASE_URL", "")
+PITR_AUTO = env_bool("PITR_AUTO", True)
+PITR_SLOT = env_str("PITR_SLOT", "pitchey_pitr")
+PITR_SPOOL_DIR = Path(env_str("PITR_SPOOL_DIR", str(VAR_DIR / "wal-spool")))
+PITR_RESTORE_DIR = Path(env_str("PITR_RESTORE_DIR", str(VAR_DIR / "pitr")))
+PITR_RESTORE_TIMEOUT_S = env_int("PITR_RESTORE_TIMEOUT_S", 3600, minimum=10)
+PITR_SLOT_WARN_BYTES = env_int("PITR_SLOT_WARN_BYTES", 1 << 30, minimum=1)
+PITR_SLOT_MAX_BYTES = env_int("PITR_SLOT_MAX_BYTES", 8 << 30, minimum=1)
+PITR_SERVER_USER = env_str("PITR_SERVER_USER", "postgres")  # runs a restored server when we are root
+PG_BINDIR = env_str("PG_BINDIR", "")  # where pg_basebackup, pg_receivewal, pg_ctl live; default: PATH
 # Commands that the run_command action may run: NAME=command line, separated by ';'.
 ALLOWED_COMMANDS = {
     name.strip(): cmd.strip()

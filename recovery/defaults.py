@@ -35,7 +35,18 @@ PLANS: dict[str, dict] = {
                 "postgres.restore",
                 {"only_as_fallback": True, "on_failure": FB, "fallback": "branch_pitr"} | PG_HEALTH,
             ),
-            ("branch_pitr", "Create a recovery branch from PITR", "neon.branch_from_pitr", {"only_as_fallback": True}),
+            (
+                "branch_pitr",
+                "Create a recovery branch from PITR",
+                "neon.branch_from_pitr",
+                {"only_as_fallback": True, "on_failure": FB, "fallback": "pitr_restore"},
+            ),
+            (
+                "pitr_restore",
+                "Bring up the database at the latest moment from the WAL archive (no Neon)",
+                "pitr.restore",
+                {"only_as_fallback": True, "params": {"to_time": "latest"}},
+            ),
             (
                 "update_connection",
                 "Update the connection string",
@@ -165,13 +176,26 @@ PLANS: dict[str, dict] = {
         "name": "Drill: database failover",
         "service": "database",
         "drill": True,
-        "description": "Create a throwaway PITR branch (Neon) and a scratch restore, then delete them.",
+        "description": "Create a throwaway PITR branch (Neon; without Neon, a PITR copy from the WAL archive) "
+        "and a scratch restore, then delete them.",
         "steps": [
             (
                 "branch",
                 "Create a drill branch from PITR",
                 "neon.branch_from_pitr",
-                {"on_failure": CONT, "params": {"name": "drill-failover"}},
+                {"on_failure": FB, "fallback": "pitr", "params": {"name": "drill-failover"}},
+            ),
+            (
+                "pitr",
+                "Bring up a PITR copy from the WAL archive (no Neon)",
+                "pitr.restore",
+                {"only_as_fallback": True, "on_failure": CONT, "params": {"to_time": "latest"}},
+            ),
+            (
+                "pitr_stop",
+                "Stop and remove the PITR copy",
+                "pitr.stop",
+                {"requires": "pitr", "on_failure": CONT, "params": {"datadir": "$pitr.datadir"}},
             ),
             (
                 "delete_branch",

@@ -13,10 +13,13 @@ KINDS = {
     "config": ("config",),
     "media": ("media",),
     "full": ("database", "config", "media"),
+    "basebackup": ("basebackup",),
 }
 
 
 def engines_for(kind: str) -> list[Engine]:
+    if kind not in KINDS:
+        raise BackupFailed(f"a {kind} backup is not taken by an engine")
     return [REGISTRY[_database_engine() if name == "database" else name] for name in KINDS[kind]]
 
 

@@ -11,6 +11,8 @@ import pytest
 
 from backups import restore, targets
 
+from .pgcluster import pitr_source  # noqa: F401  (a fixture)
+
 SEED_SQL = """
 CREATE TABLE accounts (id serial PRIMARY KEY, name text NOT NULL, balance numeric(12, 2), notes text);
 CREATE TABLE events (id bigserial PRIMARY KEY, account_id int REFERENCES accounts(id), payload jsonb,
@@ -57,6 +59,7 @@ def backup_paths(settings, tmp_path):
     settings.R2_BUCKET = ""
     settings.R2_ARCHIVE_BUCKET = ""
     settings.BACKUP_MAX_BYTES_PER_S = 0
+    settings.PITR_AUTO = False  # continuous archiving only where a test turns it on
     (tmp_path / "media").mkdir()
     return tmp_path
 

@@ -67,7 +67,7 @@ class Command(DomainCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="verb", required=True, parser_class=type(parser))
-        for kind in Kind.values:
+        for kind in (k for k in Kind.values if k != Kind.WAL):  # WAL segments are shipped by wal_receiver
             p = sub.add_parser(kind, help=f"Take a {kind} backup")
             p.add_argument("--inline", action="store_true", help="Run here instead of on a worker")
             p.add_argument("--compression", choices=["zstd", "gzip"])
@@ -86,10 +86,19 @@ class Command(DomainCommand):
         sch = sub.add_parser("schedule", help="Show the backup schedules (the runbook's setup-cron)")
         sch.add_argument("--json", action="store_true")
         sub.add_parser("import", help="Rebuild the catalog from the manifests in every tier")
-        rs = sub.add_parser("restore", help="Restore a database backup into an existing empty database")
-        rs.add_argument("id", type=int)
-        rs.add_argument("--database-url", required=True)
+        rs = sub.add_parser(
+            "restore",
+            help="Restore a database backup into an existing empty database, or (--to-time) the PITR target "
+            "as it was at a moment into a new data directory and port",
+        )
+        rs.add_argument("id", type=int, nargs="?", help="The backup (not with --to-time)")
+        rs.add_argument("--database-url", help="The empty database to restore into (with ID)")
         rs.add_argument("--jobs", type=int, default=2)
+        rs.add_argument("--to-time", help="'latest' or an ISO 8601 time (UTC unless it says otherwise)")
+        rs.add_argument("--port", type=int, help="Port of the restored server (default: a free one)")
+        rs.add_argument("--data-dir", help="New data directory (default: under PITR_RESTORE_DIR)")
+        rs.add_argument("--stop", action="store_true", help="Stop the restored server in --data-dir (files kept)")
+        rs.add_argument("--json", action="store_true")
         sub.add_parser("sweep", help="Fail backups whose worker died; clean their files")
 
     def handle(self, *args, verb, **opts):
@@ -230,7 +239,21 @@ class Command(DomainCommand):
         result = services.backups_import(actor=cli_actor())
         self.stdout.write(f"imported {result['backups']} backups, {result['locations']} copies")
 
-    def do_restore(self, *, id, database_url, jobs, **_):
+    def do_restore(self, *, id, database_url, jobs, to_time, port, data_dir, stop, json, **_):
+        if stop:
+            if not data_dir:
+                raise CommandError("--stop needs --data-dir")
+            from ...pitr.restore import stop_restored
+
+            stop_restored(Path(data_dir), remove=False)
+            self.stdout.write(f"stopped the server in {data_dir}")
+            return
+        if to_time:
+            if id is not None or database_url:
+                raise CommandError("--to-time restores the PITR target into a new server: give no ID or --database-url")
+            return self._restore_to_time(to_time, port=port, datadir=data_dir, as_json=json)
+        if id is None or not database_url:
+            raise CommandError("give a backup ID and --database-url, or --to-time")
         try:
             backup = selectors.backup_get(id)
         except Backup.DoesNotExist:
@@ -242,6 +265,25 @@ class Command(DomainCommand):
                 raise CommandError(str(exc)) from None
         rows, took = sum(result["tables"].values()), format_duration(result["duration_s"])
         self.stdout.write(f"✅ restored backup {id}: {len(result['tables'])} tables, {rows} rows in {took}")
+
+    def _restore_to_time(self, to_time: str, *, port, datadir, as_json: bool) -> None:
+        from ...pitr.restore import parse_target, restore_to_time
+
+        try:
+            target = parse_target(to_time)
+            result = restore_to_time(to_time=target, port=port, datadir=Path(datadir) if datadir else None)
+        except (RestoreError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        if as_json:
+            self.stdout.write(_dumps(result))
+        else:
+            took = format_duration(result["duration_s"])
+            self.stdout.write(f"{'✅' if result['complete'] else '⚠'} restored to {result['target']} in {took}: ")
+            self.stdout.write(f"   {result['detail']}")
+            self.stdout.write(f"   data directory: {result['datadir']}  (stop: {result['stop']})")
+            self.stdout.write(f"   connect: {result['url']}")
+        if not result["complete"]:
+            raise CommandError(result["detail"])
 
     def do_sweep(self, **_):
         self.stdout.write(_dumps(services.backups_sweep()))
