@@ -9,6 +9,9 @@ class IncidentsConfig(AppConfig):
         # - the sub-packages' subscribers to lifecycle events, and the incident facts comms keeps;
         # - every sub-package's Celery tasks (registered under their old names, incidents.tasks.*);
         # - the hooks recovery calls back through.
+        from django.core import checks
+
+        from incidents.comms import checks as comms_checks
         from incidents.comms import drill_messages, selectors, subscribers  # noqa: F401
         from incidents.comms import tasks as comms_tasks  # noqa: F401
         from incidents.detection import tasks as detection_tasks  # noqa: F401
@@ -19,3 +22,4 @@ class IncidentsConfig(AppConfig):
 
         receivers.connect()
         drill_messages.connect()
+        checks.register(comms_checks.escalation_levels_reach_someone)

@@ -9,7 +9,7 @@ from django.db.models import Count, Sum
 from incidents.comms.models import Notification
 from incidents.detection import selectors as detection_selectors
 from incidents.detection.models import Alert
-from incidents.lifecycle.models import Incident
+from incidents.lifecycle.models import Incident, TimelineEntry
 from incidents.postmortems import metrics as metrics_postmortem
 from pitchey_incidents.metrics import Family
 from recovery.models import Severity
@@ -51,6 +51,13 @@ def collect() -> Iterator[Family]:
         "gauge",
         "Notifications that failed for good, by channel.",
         [({"channel": channel}, n) for channel, n in failed],
+    )
+    unroutable = TimelineEntry.objects.filter(kind="paged", data__unroutable=True).count()
+    yield (
+        "pitchey_pages_unroutable_total",
+        "counter",
+        "Escalation levels that were paged and resolved to nobody.",
+        [({}, unroutable)],
     )
     # MTTx, response time met, action items, post-mortem deadlines, recovery objectives, backup success.
     yield from metrics_postmortem.collect()

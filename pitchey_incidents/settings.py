@@ -146,6 +146,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.escalation_fire_due",
         "schedule": env_float("ESCALATION_TICK_S", 5.0),
     },
+    "oncall-handoff": {"task": "incidents.tasks.oncall_handoff_notify", "schedule": 60.0},
     "detection-run": {"task": "incidents.tasks.detection_run", "schedule": env_float("DETECTION_INTERVAL_S", 30.0)},
     "alerts-auto-resolve": {"task": "incidents.tasks.alerts_auto_resolve", "schedule": 60.0},
     "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},
@@ -300,6 +301,17 @@ SLACK_WEBHOOK_WARNING = env_str("SLACK_WEBHOOK_WARNING")
 PAGERDUTY_ROUTING_KEY = env_str("PAGERDUTY_ROUTING_KEY")
 PAGERDUTY_SERVICE_ID = env_str("PAGERDUTY_SERVICE_ID")
 PAGERDUTY_EVENTS_URL = env_url("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com")
+MATTERMOST_WEBHOOK = env_str("MATTERMOST_WEBHOOK")
+MATTERMOST_WEBHOOK_CRITICAL = env_str("MATTERMOST_WEBHOOK_CRITICAL")
+MATTERMOST_WEBHOOK_WARNING = env_str("MATTERMOST_WEBHOOK_WARNING")
+MATTERMOST_ACTION_TOKEN = env_str("MATTERMOST_ACTION_TOKEN")  # shared with message buttons' posts back
+TEAMS_WEBHOOK = env_str("TEAMS_WEBHOOK")  # Workflows (Power Automate) "post to a channel" webhook URLs
+TEAMS_WEBHOOK_CRITICAL = env_str("TEAMS_WEBHOOK_CRITICAL")
+TEAMS_WEBHOOK_WARNING = env_str("TEAMS_WEBHOOK_WARNING")
+PAGERDUTY_WEBHOOK_SECRET = env_str("PAGERDUTY_WEBHOOK_SECRET")  # v3 webhook subscription's secret
+SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET")  # the Slack app's signing secret (interactivity)
+# Where Slack's response_url may point (tests point it at a local server).
+SLACK_RESPONSE_URL_PREFIX = env_url("SLACK_RESPONSE_URL_PREFIX", "https://hooks.slack.com/")
 STATUSPAGE_API_KEY = env_str("STATUSPAGE_API_KEY")
 STATUSPAGE_PAGE_ID = env_str("STATUSPAGE_PAGE_ID")
 STATUSPAGE_API_URL = env_url("STATUSPAGE_API_URL", "https://api.statuspage.io/v1")
@@ -334,6 +346,14 @@ NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1)
 NOTIFICATION_RETRY_BASE_S = env_float("NOTIFICATION_RETRY_BASE_S", 2.0)
 NOTIFICATION_SWEEP_GRACE_S = env_float("NOTIFICATION_SWEEP_GRACE_S", 10.0)
 STATUS_PAGE_TITLE = env_str("STATUS_PAGE_TITLE", "Pitchey Platform Status")
+# Paging people (docs/communications.md): SMS through a gateway speaking Twilio's Messages API.
+SMS_GATEWAY_URL = env_url("SMS_GATEWAY_URL", "https://api.twilio.com")
+SMS_ACCOUNT_SID = env_str("SMS_ACCOUNT_SID")
+SMS_AUTH_TOKEN = env_str("SMS_AUTH_TOKEN")
+SMS_FROM = env_str("SMS_FROM")
+NTFY_DEFAULT_SERVER = env_url("NTFY_DEFAULT_SERVER", "https://ntfy.sh")
+# The Acknowledge / Escalate / Resolve links in a page work this long, once each.
+PAGE_LINK_MAX_AGE_S = env_int("PAGE_LINK_MAX_AGE_S", 24 * 3600, minimum=60)
 
 # --- Recovery (docs/recovery.md) -----------------------------------------------------------------
 # Health URLs the recovery plans verify, per service slug: "api=https://…/health;auth=https://…".

@@ -25,6 +25,8 @@ urlpatterns = [
     path("metrics", metrics.MetricsView.as_view(), name="metrics"),
     path("admin/", admin.site.urls),
     path("status/", include("incidents.comms.urls")),
+    path("people/", include("incidents.comms.people_urls")),
+    path("integrations/", include("incidents.comms.inbound_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("preferences/", preferences.preferences, name="preferences"),
     path("events/stream/", stream.event_stream, name="event-stream"),

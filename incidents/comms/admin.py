@@ -26,3 +26,25 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = ["id", "incident", "channel", "target", "kind", "status", "attempts", "created_at", "sent_at"]
     list_filter = ["status", "channel", "kind"]
     readonly_fields = [f.name for f in comms.Notification._meta.fields]
+
+
+@admin.register(comms.ContactMethod)
+class ContactMethodAdmin(admin.ModelAdmin):
+    """People verify their own methods on /people/me/; here an admin sees them and can stop one."""
+
+    list_display = ["user", "kind", "display_address", "verified_at", "failed_at"]
+    list_filter = ["kind"]
+    exclude = ["token", "verification_code"]
+    readonly_fields = ["verified_at", "verification_sent_at", "created_at"]
+
+
+@admin.register(comms.NotificationRule)
+class NotificationRuleAdmin(admin.ModelAdmin):
+    list_display = ["user", "urgency", "method", "delay_s"]
+    list_filter = ["urgency"]
+
+
+@admin.register(comms.CalendarFeed)
+class CalendarFeedAdmin(admin.ModelAdmin):
+    list_display = ["user", "rotation", "created_by", "created_at", "revoked_at"]
+    exclude = ["token"]

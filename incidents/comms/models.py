@@ -73,9 +73,16 @@ class NotificationStatus(models.TextChoices):
     # The worker died while the request was on the wire to a channel that cannot de-duplicate:
     # the vendor may or may not have it, and re-sending could show it twice. Shown to humans.
     UNCONFIRMED = "unconfirmed", "Unconfirmed"
+    # A page to a person that was no longer needed: someone acknowledged first.
+    CANCELLED = "cancelled", "Cancelled"
 
 
-FINISHED_NOTIFICATION_STATUSES = (NotificationStatus.SENT, NotificationStatus.FAILED, NotificationStatus.UNCONFIRMED)
+FINISHED_NOTIFICATION_STATUSES = (
+    NotificationStatus.SENT,
+    NotificationStatus.FAILED,
+    NotificationStatus.UNCONFIRMED,
+    NotificationStatus.CANCELLED,
+)
 
 
 class Notification(models.Model):
@@ -115,6 +122,8 @@ class Notification(models.Model):
 
     @property
     def label(self) -> str:
+        if self.channel == "person":  # a page to one person through one of their methods
+            return f"{self.context.get('person', '?')} by {self.context.get('method_label', self.target)}"
         return f"{self.channel}:{self.target}" if self.target else self.channel
 
 
@@ -184,6 +193,8 @@ class OnCallRotation(models.Model):
     name = models.CharField(max_length=80, unique=True)
     handoff_at = models.DateTimeField(help_text="A handoff time: the first member's shift starts here.")
     shift_s = models.PositiveIntegerField(default=7 * 86400, help_text="Length of one shift in seconds.")
+    # The shift whose person was last told they are on call (the handoff notification).
+    handoff_notified_shift = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -264,3 +275,118 @@ class EscalationTimer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.incident_id} level {self.level} at {self.due_at}"
+
+
+# --- people: how each person is paged ------------------------------------------------------------------
+
+
+class ContactKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    PUSH = "push", "Push (ntfy)"
+    SMS = "sms", "SMS"
+    SLACK = "slack", "Slack mention"
+    WEBHOOK = "webhook", "Personal webhook"
+
+
+class ContactMethod(models.Model):
+    """One way of reaching one person. Paged only once verified (a test message with a code came
+    back), and not after a permanent failure (an invalid number, a topic that does not exist) until
+    verified again.
+
+    ``address`` is the email address, the ntfy topic, the phone number (+E.164), the Slack user ID
+    or the webhook URL; ``server`` the ntfy server's base URL; ``token`` an ntfy access token (never
+    shown back)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact_methods")
+    kind = models.CharField(max_length=10, choices=ContactKind.choices)
+    address = models.CharField(max_length=300)
+    server = models.URLField(blank=True)
+    token = models.CharField(max_length=200, blank=True)
+    verification_code = models.CharField(max_length=12, blank=True)
+    verification_sent_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    failure = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["user", "kind", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind", "address"], name="one_contact_method_per_address")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.get_kind_display()} {self.display_address}"
+
+    @property
+    def pageable(self) -> bool:
+        return self.verified_at is not None and self.failed_at is None
+
+    @property
+    def display_address(self) -> str:
+        if self.kind == ContactKind.WEBHOOK:
+            return self.address.split("?")[0][:60]
+        if self.kind == ContactKind.PUSH:
+            return f"{self.server.rstrip('/')}/{self.address}"
+        return self.address
+
+
+class Urgency(models.TextChoices):
+    HIGH = "high", "High urgency"
+    LOW = "low", "Low urgency"
+
+
+class NotificationRule(models.Model):
+    """A person's own rule: on a page of this urgency, use this method this long after the page,
+    if nobody has acknowledged by then. A person without rules for an urgency gets the default:
+    push and email at once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_rules")
+    urgency = models.CharField(max_length=4, choices=Urgency.choices)
+    method = models.ForeignKey(ContactMethod, on_delete=models.CASCADE, related_name="rules")
+    delay_s = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["user", "urgency", "delay_s", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.urgency}: {self.method} +{self.delay_s}s"
+
+
+class UsedLink(models.Model):
+    """A page link that was used: each link acts once."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=20)
+    used_at = models.DateTimeField(default=timezone.now)
+    used_by = models.CharField(max_length=150)
+
+    def __str__(self) -> str:
+        return f"{self.purpose} link used by {self.used_by} at {self.used_at}"
+
+
+class CalendarFeed(models.Model):
+    """A secret-token iCalendar feed of a person's or a rotation's shifts; revoked, it stops working."""
+
+    token = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    rotation = models.ForeignKey(
+        OnCallRotation, null=True, blank=True, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False) | models.Q(rotation__isnull=False),
+                name="calendar_feed_user_or_rotation",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"calendar of {self.user or self.rotation}{' (revoked)' if self.revoked_at else ''}"

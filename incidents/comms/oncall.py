@@ -70,3 +70,8 @@ def level_targets(level: EscalationLevel, at: datetime | None = None) -> list[st
         if user:
             names.append(user)
     return list(dict.fromkeys(names))
+
+
+def unroutable_levels(at: datetime | None = None) -> list[EscalationLevel]:
+    """The escalation levels that would page nobody right now."""
+    return [level for level in EscalationLevel.objects.order_by("level") if not level_targets(level, at)]

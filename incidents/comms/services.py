@@ -20,14 +20,17 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from incidents.comms import tasks
+from incidents.comms import people, tasks
 from incidents.comms.channels import REGISTRY, Channel, enabled_channels, get_channel
+from incidents.comms.channels.person import PageNotNeeded
+from incidents.comms.links import page_links
 from incidents.comms.models import (
     AUDIENCE_CHANNEL,
     BY_HAND,
     FINISHED_NOTIFICATION_STATUSES,
     Audience,
     CommunicationDue,
+    ContactMethod,
     EscalationTimer,
     Notification,
     NotificationStatus,
@@ -193,11 +196,19 @@ def _send(row: Notification, impl: Channel, attempt: int) -> str:
     Notification.objects.filter(id=row.id, attempts=attempt, status=N.SENDING).update(in_flight=True)
     try:
         response = impl.send(row)
+    except PageNotNeeded as exc:
+        return _cancelled(row, str(exc))
     except TransportError as exc:
         return _attempt_failed(row, exc)
     except Exception as exc:  # a bug or an odd answer: retried, and visible in last_error
         return _attempt_failed(row, TransportError(f"{exc.__class__.__name__}: {exc}"[:300]))
     return _delivered(row, response)
+
+
+def _cancelled(row: Notification, why: str) -> str:
+    if not _mine(row).update(status=N.CANCELLED, in_flight=False, lease_until=None, last_error=why[:1000]):
+        return "taken"
+    return "cancelled"
 
 
 def _mine(row: Notification) -> QuerySet[Notification]:
@@ -241,6 +252,11 @@ def _attempt_failed(row: Notification, exc: TransportError) -> str:
                 return "taken"
             why = "permanently" if exc.permanent else f"after {row.attempts} attempts"
             _note(row, "notification_failed", f"{_describe(row)} failed {why}: {exc.message[:300]}")
+            impl = REGISTRY.get(row.channel)
+            if impl is not None:
+                impl.failed(row, exc)
+            if row.channel == "person":
+                _page_next_now(row)
         return "failed"
     delay = jobs.backoff_delay(row.attempts - 1, base=settings.NOTIFICATION_RETRY_BASE_S, retry_after=exc.retry_after)
     if not _mine(row).update(status=N.PENDING, next_attempt_at=now + timedelta(seconds=delay), **fields):
@@ -274,6 +290,11 @@ def _recover_lost(row: Notification, impl: Channel) -> str | None:
 
 
 def _describe(row: Notification) -> str:
+    if row.channel == "person" and row.kind == "handoff":
+        return f"Handoff notice to {row.context.get('person')} by {row.context.get('method_label', row.target)}"
+    if row.channel == "person":
+        how = row.context.get("method_label", row.target)
+        return f"Page to {row.context.get('person')} by {how} (level {row.context.get('level')})"
     impl = REGISTRY.get(row.channel)
     where = f"{impl.label if impl else row.channel}{' #' + row.target if row.target else ''}"
     what = {"page": f"page (level {row.context.get('level')})"}.get(row.kind, row.kind.replace("_", " "))
@@ -499,18 +520,87 @@ def escalation_fire_due(*, limit: int = 200) -> int:
 
 
 def page_level(incident: Incident, level_number: int, actor: Any, policy: SeverityPolicy | None) -> None:
-    """Page one escalation level: on the timeline, and on every channel that carries pages."""
+    """Page one escalation level: each person it resolves to through their own rules, and every
+    channel that carries pages. A level that resolves to nobody is a failure everyone sees."""
     level = EscalationLevel.objects.filter(level=level_number).first()
     name = level.name if level else f"level {level_number}"
     targets = level_targets(level) if level else []
-    timeline_record(
-        incident=incident,
-        kind="paged",
-        actor=actor,
-        message=f"Paged {name} (level {level_number}): {', '.join(targets) or 'no one is configured for this level'}",
-        data={"level": level_number, "name": name, "targets": targets},
+    if targets:
+        message = f"Paged {name} (level {level_number}): {', '.join(targets)}"
+        data = {"level": level_number, "name": name, "targets": targets}
+    else:
+        message = f"Nobody was paged at level {level_number} ({name}): no one is configured for this level"
+        data = {"level": level_number, "name": name, "targets": [], "unroutable": True, "failure": True}
+    timeline_record(incident=incident, kind="paged", actor=actor, message=message, data=data)
+    persons = people.users_named(targets)
+    mentions = list(
+        ContactMethod.objects.filter(user__in=persons, kind="slack", verified_at__isnull=False).values_list(
+            "address", flat=True
+        )
     )
-    context = {"level": level_number, "level_name": name, "targets": targets}
+    context = {"level": level_number, "level_name": name, "targets": targets, "mentions": mentions}
+    page_people(incident, persons, context, policy)
     for impl in enabled_channels():
         if impl.wants("page", incident, policy):
             notification_enqueue(incident=incident, channel=impl.name, kind="page", context=context)
+
+
+def page_people(incident: Incident, persons: list, context: dict[str, Any], policy: SeverityPolicy | None) -> int:
+    """One outbox row per person and rule, due after the rule's delay; returns how many."""
+    urgency = people.urgency_of(bool(policy and policy.auto_page))
+    now = timezone.now()
+    base = _json_safe({**incident_context(incident), **context, "urgency": urgency})
+    while_triggered = incident.status == "triggered"
+    count = 0
+    for person in persons:
+        rules = people.effective_rules(person, urgency)
+        if not rules:
+            timeline_record(
+                incident=incident,
+                kind="page_unreachable",
+                actor="system",
+                message=f"{person.get_username()} has no verified contact method for {urgency} urgency pages",
+                data={"person": person.get_username(), "level": context.get("level"), "failure": True},
+            )
+            continue
+        links = page_links(incident_id=incident.id, user=person)
+        for method, delay in rules:
+            ctx = {
+                **base,
+                "person": person.get_username(),
+                "method": method.pk,
+                "method_label": method.get_kind_display(),
+                "delay_s": delay,
+                "links": links,
+                "while_triggered": while_triggered,
+            }
+            row = Notification.objects.create(
+                incident=incident,
+                channel="person",
+                target=f"method-{method.pk}",
+                kind="page",
+                context=ctx,
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
+            jobs.dispatch(tasks.notification_deliver, row.id, countdown=delay or None)
+            count += 1
+    return count
+
+
+def _page_next_now(row: Notification) -> None:
+    """A person's method failed for good: their next queued page for this incident goes now."""
+    following = (
+        Notification.objects.filter(
+            incident_id=row.incident_id,
+            channel="person",
+            status=N.PENDING,
+            context__person=row.context.get("person"),
+            next_attempt_at__gt=timezone.now(),
+        )
+        .order_by("next_attempt_at", "id")
+        .first()
+    )
+    if following is not None and Notification.objects.filter(id=following.id, status=N.PENDING).update(
+        next_attempt_at=timezone.now()
+    ):
+        jobs.dispatch(tasks.notification_deliver, following.id)

@@ -4,6 +4,7 @@ commit (or roll back) with the change; delivery happens after commit (``services
 
 from __future__ import annotations
 
+from incidents.comms import people
 from incidents.comms.channels import REGISTRY, enabled_channels
 from incidents.comms.models import Audience
 from incidents.comms.services import (
@@ -58,6 +59,7 @@ def _stop_escalation_once_handled(incident: Incident) -> None:
     """Escalation pages only while nobody has taken the incident on."""
     if incident.status != Status.TRIGGERED:
         escalation_stop(incident)
+        people.cancel_pages(incident.id)
 
 
 @subscribe(Declared)
@@ -83,6 +85,7 @@ def severity_changed(event: SeverityChanged) -> None:
     _announce(event, policy)
     if event.incident.status != Status.TRIGGERED:
         escalation_stop(event.incident)
+        people.cancel_pages(event.incident.id)
     elif not event.incident.escalation_timers.exists():
         escalation_start(event.incident, policy)
 

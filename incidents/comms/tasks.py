@@ -24,3 +24,10 @@ def notification_sweep() -> dict:
 @shared_task(name="incidents.tasks.escalation_fire_due", acks_late=True)
 def escalation_fire_due() -> int:
     return services.escalation_fire_due()
+
+
+@shared_task(name="incidents.tasks.oncall_handoff_notify")
+def oncall_handoff_notify() -> int:
+    from incidents.comms import schedule
+
+    return schedule.handoff_notify()

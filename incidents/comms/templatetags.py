@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from incidents.comms import oncall
 from incidents.comms.models import CommunicationDue, Notification
+from incidents.lifecycle.models import OPEN_STATUSES, TimelineEntry
 from pitchey_incidents.roles import has_role
 
 register = template.Library()
@@ -37,3 +38,13 @@ def incident_communications(context, incident):
 @register.inclusion_tag("incidents/comms/_oncall.html")
 def oncall_now():
     return {"rotations": oncall.oncall_overview(), "contacts": oncall.emergency_contacts()}
+
+
+@register.inclusion_tag("incidents/comms/_unroutable.html")
+def unroutable_banner(incident=None):
+    """Red, for every open incident (or this one) with a level that paged nobody."""
+    entries = TimelineEntry.objects.filter(kind="paged", data__unroutable=True, incident__status__in=OPEN_STATUSES)
+    if incident is not None:
+        entries = entries.filter(incident=incident)
+    rows = list(entries.select_related("incident").order_by("incident_id", "at", "id")[:50])
+    return {"entries": rows, "single": incident is not None}

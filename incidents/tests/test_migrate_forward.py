@@ -83,8 +83,11 @@ def test_a_database_migrated_before_the_split_migrates_forward_with_every_row():
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())  # the rest of the way, for the next tests
 
-    assert set(after) == set(before)  # the same tables: the catalog kept its table, incidents_service
-    assert after == before  # every row, every value
+    # Tables that later migrations added (paging people, calendar feeds) are new and empty.
+    added = {"incidents_contactmethod", "incidents_notificationrule", "incidents_usedlink", "incidents_calendarfeed"}
+    assert set(after) - added == set(before)  # the same tables: the catalog kept its table, incidents_service
+    assert all(after[table] == [] for table in added)
+    assert {t: rows for t, rows in after.items() if t not in added} == before  # every row, every value
     billing = Service.objects.get(slug="billing")
     incident = Incident.objects.get(title="Billing down")
     assert sorted(incident.services.values_list("slug", flat=True)) == ["billing", "database"]

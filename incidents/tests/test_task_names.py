@@ -17,6 +17,7 @@ NAMES = {
     "incidents.tasks.alerts_auto_resolve",
     "incidents.tasks.detection_run",
     "incidents.tasks.probe_results_prune",
+    "incidents.tasks.oncall_handoff_notify",
 }
 
 

@@ -96,7 +96,11 @@ def test_a_name_registered_twice_is_refused():
 @pytest.mark.parametrize(
     ("module", "names", "message"),
     [
-        ("incidents.comms.channels", ["slack", "pagerduty", "statuspage", "email", "webhook"], "unknown channel"),
+        (
+            "incidents.comms.channels",
+            ["slack", "pagerduty", "statuspage", "email", "webhook", "person", "mattermost", "teams"],
+            "unknown channel",
+        ),
         ("incidents.detection.intake", ["alertmanager", "generic", "grafana"], "unknown alert kind"),
         ("incidents.detection.probes", ["backup_rpo", "http", "postgres", "prometheus", "redis"], "unknown probe kind"),
         ("recovery.providers", None, "unknown provider"),

@@ -61,8 +61,14 @@ class Channel(ABC):
 
     can_reconcile: bool = False
 
+    def failed(self, notification: Notification, exc: Exception) -> None:
+        """Called once a row failed for good (after its failure is recorded)."""
+        return None
+
 
 REGISTRY: Registry[Channel] = Registry(
-    "channel", package=__package__, modules=("slack", "pagerduty", "statuspage", "email", "webhook")
+    "channel",
+    package=__package__,
+    modules=("slack", "pagerduty", "statuspage", "email", "webhook", "person", "mattermost", "teams"),
 )
 register = REGISTRY.register

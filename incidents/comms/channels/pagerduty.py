@@ -19,8 +19,16 @@ ACTIONS = {
 }
 
 
+PREFIX = "pitchey-incidents/"
+
+
 def dedup_key(public_id: str) -> str:
-    return f"pitchey-incidents/{public_id}"
+    return f"{PREFIX}{public_id}"
+
+
+def public_id_of(key: str) -> str | None:
+    """Our incident's id from a dedup key (PagerDuty's ``incident_key``), None if it is not ours."""
+    return key[len(PREFIX) :] if key.startswith(PREFIX) else None
 
 
 @register
@@ -34,6 +42,10 @@ class PagerDuty(Channel):
         return bool(settings.PAGERDUTY_ROUTING_KEY)
 
     def wants(self, kind, incident, policy) -> bool:
+        from incidents.comms.inbound import origin
+
+        if origin() == self.name:  # the change came from PagerDuty: do not send it back
+            return False
         triggers = ("declared", "page", "severity_changed")
         triggered = Notification.objects.filter(incident=incident, channel=self.name, kind__in=triggers)
         if kind == "declared":

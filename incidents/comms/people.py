@@ -1,0 +1,258 @@
+"""Paging people: their contact methods (verified by a code before use), their notification rules
+per urgency, and one delivery function per kind of method (docs/communications.md).
+
+A page to a person is an outbox row on the ``person`` channel (``channels/person.py``), one per
+rule, due ``delay_s`` after the page; the outbox delivers, retries and records it like any other.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from incidents.comms.models import (
+    ContactKind,
+    ContactMethod,
+    Notification,
+    NotificationRule,
+    NotificationStatus,
+    Urgency,
+)
+from pitchey_incidents.errors import DomainError
+from pitchey_incidents.http import TransportError, request
+
+# A new person, or one with no rules for an urgency, is paged by push and email at once.
+DEFAULT_KINDS = (ContactKind.PUSH, ContactKind.EMAIL)
+CODE_MAX_AGE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    body: str
+    url: str = ""
+    priority: str = "high"  # ntfy: urgent / high / default
+    actions: tuple[tuple[str, str], ...] = ()  # (label, url)
+
+
+# --- delivery, one function per kind ----------------------------------------------------------------
+
+
+def _send_email(method: ContactMethod, msg: Message, ref: str) -> dict:
+    email = EmailMessage(
+        subject=msg.subject,
+        body=msg.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[method.address],
+        headers={"Message-ID": f"<{ref}@{urlsplit(settings.SITE_URL).netloc or 'pitchey-incidents'}>"},
+    )
+    try:
+        email.send(fail_silently=False)
+    except smtplib.SMTPRecipientsRefused:
+        raise TransportError("the mail server refused the address", permanent=True) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise TransportError(f"email: {exc.__class__.__name__}: {exc}"[:200]) from None
+    return {}
+
+
+def _send_push(method: ContactMethod, msg: Message, ref: str) -> dict:
+    """ntfy's JSON publish API: ``POST <server>/`` with the topic in the body."""
+    server = (method.server or settings.NTFY_DEFAULT_SERVER).rstrip("/")
+    body: dict[str, Any] = {
+        "topic": method.address,
+        "title": msg.subject[:250],
+        "message": msg.body[:3500],
+        "priority": {"urgent": 5, "high": 4}.get(msg.priority, 3),
+        "tags": ["rotating_light"] if msg.priority != "default" else [],
+    }
+    if msg.url:
+        body["click"] = msg.url
+    if msg.actions:
+        body["actions"] = [{"action": "view", "label": label, "url": url} for label, url in msg.actions[:3]]
+    headers = {"Authorization": f"Bearer {method.token}"} if method.token else {}
+    resp = request("POST", server + "/", json=body, headers=headers, ok=(200,))
+    return {"id": (resp.json or {}).get("id")}
+
+
+def _send_sms(method: ContactMethod, msg: Message, ref: str) -> dict:
+    """Twilio's Messages API (and gateways speaking it): form-encoded, HTTP basic auth, 201 + ``sid``."""
+    sid, token = settings.SMS_ACCOUNT_SID, settings.SMS_AUTH_TOKEN
+    if not (sid and token and settings.SMS_FROM):
+        raise TransportError("SMS is not configured (SMS_ACCOUNT_SID, SMS_AUTH_TOKEN, SMS_FROM)", permanent=True)
+    url = f"{settings.SMS_GATEWAY_URL.rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
+    text = f"{msg.subject}\n{msg.url}" if msg.url else msg.subject
+    form = urlencode({"To": method.address, "From": settings.SMS_FROM, "Body": text[:1500]}).encode()
+    auth = base64.b64encode(f"{sid}:{token}".encode()).decode()
+    headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/x-www-form-urlencoded"}
+    resp = request("POST", url, data=form, headers=headers, ok=(200, 201))
+    return {"sid": (resp.json or {}).get("sid")}
+
+
+def _send_slack(method: ContactMethod, msg: Message, ref: str) -> dict:
+    """A mention in the critical Slack channel (incoming webhooks cannot message a person directly)."""
+    url = settings.SLACK_WEBHOOK_CRITICAL or settings.SLACK_WEBHOOK
+    if not url:
+        raise TransportError("Slack is not configured (SLACK_WEBHOOK_CRITICAL)", permanent=True)
+    text = f"<@{method.address}> {msg.subject}" + (f" <{msg.url}|Open>" if msg.url else "")
+    resp = request("POST", url, json={"text": text}, ok=(200,))
+    if resp.text.strip() != "ok":
+        raise TransportError(f"Slack answered {resp.text[:100]!r}", status=resp.status)
+    return {}
+
+
+def _send_webhook(method: ContactMethod, msg: Message, ref: str) -> dict:
+    document = {"delivery": ref, "subject": msg.subject, "body": msg.body, "url": msg.url}
+    document["actions"] = {label.lower(): url for label, url in msg.actions}
+    request("POST", method.address, data=json.dumps(document).encode(), headers={"Content-Type": "application/json"})
+    return {}
+
+
+SENDERS = {
+    ContactKind.EMAIL: _send_email,
+    ContactKind.PUSH: _send_push,
+    ContactKind.SMS: _send_sms,
+    ContactKind.SLACK: _send_slack,
+    ContactKind.WEBHOOK: _send_webhook,
+}
+
+
+def deliver(method: ContactMethod, msg: Message, ref: str) -> dict:
+    """Send one message through one method; ``TransportError`` says whether to retry."""
+    return SENDERS[method.kind](method, msg, ref)
+
+
+# --- contact methods: add, verify ------------------------------------------------------------------------
+
+
+def _clean_address(kind: str, address: str, server: str) -> tuple[str, str]:
+    address = (address or "").strip()
+    if kind not in ContactKind.values:
+        raise DomainError("unknown kind of contact method", field="kind")
+    if not address or len(address) > 300:
+        raise DomainError("required, at most 300 characters", field="address")
+    if kind == ContactKind.EMAIL:
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise DomainError("not an email address", field="address") from None
+    elif kind == ContactKind.SMS:
+        digits = address.replace(" ", "")
+        if not (digits.startswith("+") and digits[1:].isdigit() and 8 <= len(digits) <= 16):
+            raise DomainError("a phone number in international form, like +447700900123", field="address")
+        address = digits
+    elif kind == ContactKind.SLACK:
+        if not (address.isalnum() and address[:1] in "UW" and address.upper() == address):
+            raise DomainError("a Slack member ID, like U012AB3CD", field="address")
+    elif kind == ContactKind.WEBHOOK:
+        if urlsplit(address).scheme not in ("http", "https"):
+            raise DomainError("an http(s) URL", field="address")
+    elif kind == ContactKind.PUSH:
+        if not address.replace("-", "").replace("_", "").isalnum() or len(address) > 64:
+            raise DomainError("an ntfy topic: letters, digits, - and _", field="address")
+        if server and urlsplit(server).scheme not in ("http", "https"):
+            raise DomainError("an http(s) URL", field="server")
+    return address, (server or "").strip() if kind == ContactKind.PUSH else ""
+
+
+def contact_method_add(*, user, kind: str, address: str, server: str = "", token: str = "") -> ContactMethod:
+    address, server = _clean_address(kind, address, server)
+    if ContactMethod.objects.filter(user=user, kind=kind, address=address).exists():
+        raise DomainError("already added", field="address")
+    return ContactMethod.objects.create(
+        user=user, kind=kind, address=address, server=server, token=token.strip() if kind == ContactKind.PUSH else ""
+    )
+
+
+def contact_method_send_code(method: ContactMethod) -> ContactMethod:
+    """Send a test message with a fresh code; the method is paged once the code comes back."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    ContactMethod.objects.filter(pk=method.pk).update(verification_code=code, verification_sent_at=timezone.now())
+    method.refresh_from_db()
+    msg = Message(
+        subject=f"Pitchey Incidents verification code: {code}",
+        body=f"Your verification code is {code}. Enter it on your profile to receive pages here.",
+        priority="default",
+    )
+    try:
+        deliver(method, msg, f"verify-{method.pk}-{code}")
+    except TransportError as exc:
+        raise DomainError(f"the test message could not be sent: {exc.message[:200]}", field="address") from None
+    return method
+
+
+def contact_method_verify(method: ContactMethod, code: str) -> ContactMethod:
+    sent = method.verification_sent_at
+    fresh = sent is not None and timezone.now() - sent < CODE_MAX_AGE
+    if not (method.verification_code and fresh and secrets.compare_digest(method.verification_code, code.strip())):
+        raise DomainError("that code is not right, or it expired: send a new one", field="code")
+    ContactMethod.objects.filter(pk=method.pk).update(
+        verified_at=timezone.now(), verification_code="", failed_at=None, failure=""
+    )
+    method.refresh_from_db()
+    return method
+
+
+def contact_method_failed(method_id: int, reason: str) -> None:
+    """A permanent failure (an invalid number, say): the method is not paged until verified again."""
+    ContactMethod.objects.filter(pk=method_id, failed_at=None).update(failed_at=timezone.now(), failure=reason[:300])
+
+
+# --- rules ----------------------------------------------------------------------------------------------
+
+
+def rule_add(*, user, urgency: str, method: ContactMethod, delay_s: int) -> NotificationRule:
+    if urgency not in Urgency.values:
+        raise DomainError("high or low", field="urgency")
+    if method.user_id != user.pk:
+        raise DomainError("not one of this person's contact methods", field="method")
+    if not isinstance(delay_s, int) or not 0 <= delay_s <= 24 * 3600:
+        raise DomainError("0 to 86400 seconds", field="delay_s")
+    return NotificationRule.objects.create(user=user, urgency=urgency, method=method, delay_s=delay_s)
+
+
+def effective_rules(user, urgency: str) -> list[tuple[ContactMethod, int]]:
+    """(method, delay) pairs a page of this urgency goes through: the person's own rules for it,
+    else push and email at once; only methods that can be paged."""
+    rules = [
+        (r.method, r.delay_s)
+        for r in NotificationRule.objects.filter(user=user, urgency=urgency).select_related("method")
+        if r.method.pageable
+    ]
+    if NotificationRule.objects.filter(user=user, urgency=urgency).exists():
+        return rules
+    methods = ContactMethod.objects.filter(user=user, kind__in=DEFAULT_KINDS)
+    return [(m, 0) for m in methods if m.pageable]
+
+
+def urgency_of(auto_page: bool) -> str:
+    return Urgency.HIGH if auto_page else Urgency.LOW
+
+
+def users_named(names: list[str]) -> list:
+    found = {u.get_username(): u for u in get_user_model().objects.filter(username__in=names, is_active=True)}
+    return [found[n] for n in names if n in found]
+
+
+def cancel_pages(incident_id: int) -> int:
+    """Someone took the incident on: person pages queued while it was unacknowledged do not leave."""
+    with transaction.atomic():
+        return Notification.objects.filter(
+            incident_id=incident_id,
+            channel="person",
+            status=NotificationStatus.PENDING,
+            context__while_triggered=True,
+        ).update(status=NotificationStatus.CANCELLED, last_error="acknowledged before it was sent", lease_until=None)

@@ -1,0 +1,230 @@
+"""On-call schedules people can live with: rotations and overrides managed on /people/oncall/,
+each person's upcoming shifts, iCalendar feeds (secret-token URLs, revocable) and the handoff
+notification to whoever comes on call."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+import icalendar
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from incidents.comms import people
+from incidents.comms.models import (
+    CalendarFeed,
+    EscalationTarget,
+    Notification,
+    OnCallMember,
+    OnCallOverride,
+    OnCallRotation,
+)
+from incidents.comms.oncall import _rotations, oncall_now
+from incidents.lifecycle.models import EscalationLevel, Incident
+from pitchey_incidents import jobs
+from pitchey_incidents.errors import DomainError
+
+MAX_SHIFTS = 500
+
+
+def _user(username: str):
+    user = get_user_model().objects.filter(username=(username or "").strip(), is_active=True).first()
+    if user is None:
+        raise DomainError("no such person", field="user")
+    return user
+
+
+# --- rotations, members, overrides, level targets ---------------------------------------------------
+
+
+def rotation_save(
+    *, name: str, handoff_at: datetime | None, shift_hours: float, rotation: OnCallRotation | None = None
+) -> OnCallRotation:
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise DomainError("required, at most 80 characters", field="name")
+    if handoff_at is None:
+        raise DomainError("a date and time", field="handoff_at")
+    if not 1 <= shift_hours <= 24 * 28:
+        raise DomainError("between 1 hour and 4 weeks", field="shift_hours")
+    if OnCallRotation.objects.filter(name=name).exclude(pk=rotation.pk if rotation else None).exists():
+        raise DomainError("another rotation has that name", field="name")
+    rotation = rotation or OnCallRotation()
+    rotation.name, rotation.handoff_at, rotation.shift_s = name, handoff_at, int(shift_hours * 3600)
+    rotation.handoff_notified_shift = None
+    rotation.save()
+    return rotation
+
+
+def member_add(*, rotation: OnCallRotation, username: str) -> OnCallMember:
+    user = _user(username)
+    if rotation.members.filter(user=user).exists():
+        raise DomainError("already a member", field="user")
+    last = rotation.members.aggregate(n=Max("position"))["n"]
+    return OnCallMember.objects.create(rotation=rotation, user=user, position=0 if last is None else last + 1)
+
+
+def member_move(*, member: OnCallMember, up: bool) -> None:
+    """Swap a member with the one before (or after) them in the order."""
+    with transaction.atomic():
+        members = list(member.rotation.members.select_for_update().order_by("position", "id"))
+        i = next(i for i, m in enumerate(members) if m.pk == member.pk)
+        j = i - 1 if up else i + 1
+        if 0 <= j < len(members):
+            members[i], members[j] = members[j], members[i]
+        for position, m in enumerate(members):
+            OnCallMember.objects.filter(pk=m.pk).update(position=position)
+
+
+def override_add(*, rotation: OnCallRotation, username: str, starts_at, ends_at) -> OnCallOverride:
+    """Someone covers the rotation for a while: a swap, a holiday."""
+    user = _user(username)
+    if starts_at is None or ends_at is None or ends_at <= starts_at:
+        raise DomainError("the end must come after the start", field="ends_at")
+    if ends_at - starts_at > timedelta(days=90):
+        raise DomainError("at most 90 days", field="ends_at")
+    return OnCallOverride.objects.create(rotation=rotation, user=user, starts_at=starts_at, ends_at=ends_at)
+
+
+def target_add(*, level: EscalationLevel, username: str = "", rotation: OnCallRotation | None = None):
+    if rotation is not None:
+        return EscalationTarget.objects.get_or_create(level=level, rotation=rotation, user=None)[0]
+    return EscalationTarget.objects.get_or_create(level=level, user=_user(username), rotation=None)[0]
+
+
+# --- shifts ----------------------------------------------------------------------------------------------
+
+
+def rotation_shifts(rotation: OnCallRotation, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The rotation's scheduled shifts and its overrides between ``start`` and ``end``."""
+    members = [m.user for m in rotation.members.select_related("user").order_by("position", "id")]
+    out: list[dict[str, Any]] = []
+    if members:  # no shifts before the first handoff
+        number, shift_start, _ = rotation.shift_at(max(start, rotation.handoff_at))
+        length = timedelta(seconds=max(1, rotation.shift_s))
+        while shift_start < end and len(out) < MAX_SHIFTS:
+            user = members[number % len(members)]
+            out.append({"rotation": rotation, "user": user, "start": shift_start, "end": shift_start + length})
+            number, shift_start = number + 1, shift_start + length
+    overrides = rotation.overrides.filter(ends_at__gt=start, starts_at__lt=end).select_related("user")
+    for o in overrides:
+        out.append({"rotation": rotation, "user": o.user, "start": o.starts_at, "end": o.ends_at, "override": o})
+    return sorted(out, key=lambda s: (s["start"], "override" in s))
+
+
+def person_shifts(user, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """A person's own upcoming shifts: scheduled ones (marked when someone covers them) and covers."""
+    rotations = OnCallRotation.objects.filter(members__user=user) | OnCallRotation.objects.filter(overrides__user=user)
+    mine = []
+    for rotation in rotations.distinct():
+        shifts = rotation_shifts(rotation, start, end)
+        covers = [s for s in shifts if "override" in s]
+        for s in shifts:
+            if s["user"].pk != user.pk:
+                continue
+            if "override" not in s:
+                s["covered_by"] = [
+                    c["user"].get_username() for c in covers if c["start"] < s["end"] and c["end"] > s["start"]
+                ]
+            mine.append(s)
+    return sorted(mine, key=lambda s: s["start"])
+
+
+# --- calendar feeds --------------------------------------------------------------------------------------
+
+
+def feed_create(*, actor, user=None, rotation: OnCallRotation | None = None) -> CalendarFeed:
+    return CalendarFeed.objects.create(
+        token=secrets.token_urlsafe(32), user=user, rotation=rotation, created_by=actor.get_username()
+    )
+
+
+def feed_revoke(feed: CalendarFeed) -> None:
+    CalendarFeed.objects.filter(pk=feed.pk, revoked_at=None).update(revoked_at=timezone.now())
+
+
+def feed_calendar(feed: CalendarFeed, *, days: int = 90) -> bytes:
+    """The feed as iCalendar: shifts from a week ago to ``days`` ahead."""
+    now = timezone.now()
+    start, end = now - timedelta(days=7), now + timedelta(days=days)
+    if feed.user_id:
+        shifts, name = person_shifts(feed.user, start, end), f"On call: {feed.user.get_username()}"
+    else:
+        shifts, name = rotation_shifts(feed.rotation, start, end), f"On call: {feed.rotation.name}"
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//Pitchey Incidents//On call//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", name)
+    cal.add("method", "PUBLISH")
+    site = settings.SITE_URL.rstrip("/")
+    for s in shifts:
+        event = icalendar.Event()
+        kind = "override" if "override" in s else "shift"
+        ident = s["override"].pk if "override" in s else int(s["start"].timestamp())
+        event.add("uid", f"{kind}-{s['rotation'].pk}-{ident}@{site.split('//')[-1]}")
+        event.add("dtstamp", now)
+        event.add("dtstart", s["start"])
+        event.add("dtend", s["end"])
+        cover = " (covering)" if "override" in s else ""
+        event.add("summary", f"On call: {s['rotation'].name} — {s['user'].get_username()}{cover}")
+        if s.get("covered_by"):
+            event.add("description", f"Covered by {', '.join(s['covered_by'])}")
+        event.add("url", f"{site}/people/oncall/")
+        cal.add_component(event)
+    return cal.to_ical()
+
+
+# --- handoff ---------------------------------------------------------------------------------------------
+
+
+def handoff_notify(at: datetime | None = None) -> int:
+    """Beat: tell whoever has just come on call, through their contact methods, with the open incidents."""
+    at = at or timezone.now()
+    told = 0
+    for rotation in _rotations(at):
+        if not rotation.members.exists():
+            continue
+        number, start, end = rotation.shift_at(at)
+        if rotation.handoff_notified_shift == number:
+            continue
+        with transaction.atomic():
+            claimed = OnCallRotation.objects.filter(
+                pk=rotation.pk, handoff_notified_shift=rotation.handoff_notified_shift
+            )
+            if not claimed.update(handoff_notified_shift=number):
+                continue
+            now = oncall_now(rotation, at)
+            if not now["user"]:
+                continue
+            user = get_user_model().objects.get(username=now["user"])
+            open_incidents = [
+                {"id": i.public_id, "severity": i.severity, "title": i.title, "status": i.get_status_display()}
+                for i in Incident.objects.open().order_by("severity", "declared_at")[:20]
+            ]
+            context = {
+                "rotation": rotation.name,
+                "person": user.get_username(),
+                "until": (now["until"] or end).isoformat(),
+                "open_incidents": open_incidents,
+                "url": settings.SITE_URL.rstrip("/") + "/people/oncall/",
+            }
+            for method, _delay in people.effective_rules(user, "low"):
+                row = Notification.objects.create(
+                    incident=None,
+                    channel="person",
+                    target=f"method-{method.pk}",
+                    kind="handoff",
+                    next_attempt_at=timezone.now(),
+                    created_at=timezone.now(),
+                    context={**context, "method": method.pk, "method_label": method.get_kind_display()},
+                )
+                from incidents.comms import tasks
+
+                jobs.dispatch(tasks.notification_deliver, row.id)
+            told += 1
+    return told
