@@ -251,7 +251,6 @@ import hashlib, resource, sys
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
 from backups.storage import crypto
-from backups.verify import verify_path
 from backups import pipeline
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 stored = crypto.encrypt_file(Path({str(src)!r}), Path({str(tmp_path / "big.age")!r}), [{keys["new"].recipient!r}],
