@@ -16,22 +16,38 @@ from recovery.models import Severity
 
 
 def collect() -> Iterator[Family]:
+    yield _open_incidents()
+    yield _alerts_received()
+    yield from _probe_results()
+    yield _failed_notifications()
+    yield _unroutable_pages()
+    # MTTx, response time met, action items, post-mortem deadlines, recovery objectives, backup success.
+    yield from metrics_postmortem.collect()
+
+
+def _open_incidents() -> Family:
     open_by = dict(Incident.objects.open().values_list("severity").annotate(n=Count("id")))
-    yield (
+    return (
         "pitchey_incidents_open",
         "gauge",
         "Open incidents by severity.",
         [({"severity": sev}, open_by.get(sev, 0)) for sev in Severity.values],
     )
+
+
+def _alerts_received() -> Family:
     received = (
         Alert.objects.values_list("group__source__name", "group__source__kind").annotate(n=Sum("received")).order_by()
     )
-    yield (
+    return (
         "pitchey_alerts_received_total",
         "counter",
         "Alert deliveries received, by source.",
         [({"source": name, "kind": kind}, n or 0) for name, kind, n in received],
     )
+
+
+def _probe_results() -> Iterator[Family]:
     probes = detection_selectors.probes_with_latest()
     up, latency, values = [], [], []
     for p in probes:
@@ -45,19 +61,23 @@ def collect() -> Iterator[Family]:
     yield ("pitchey_probe_ok", "gauge", "1 when the check's latest result is ok.", up)
     yield ("pitchey_probe_latency_ms", "gauge", "Latency of the check's latest result.", latency)
     yield ("pitchey_probe_value", "gauge", "Figures measured by the check's latest result.", values)
+
+
+def _failed_notifications() -> Family:
     failed = Notification.objects.filter(status="failed").values_list("channel").annotate(n=Count("id")).order_by()
-    yield (
+    return (
         "pitchey_notifications_failed",
         "gauge",
         "Notifications that failed for good, by channel.",
         [({"channel": channel}, n) for channel, n in failed],
     )
+
+
+def _unroutable_pages() -> Family:
     unroutable = TimelineEntry.objects.filter(kind="paged", data__unroutable=True).count()
-    yield (
+    return (
         "pitchey_pages_unroutable_total",
         "counter",
         "Escalation levels that were paged and resolved to nobody.",
         [({}, unroutable)],
     )
-    # MTTx, response time met, action items, post-mortem deadlines, recovery objectives, backup success.
-    yield from metrics_postmortem.collect()

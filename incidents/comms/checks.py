@@ -6,10 +6,10 @@ from __future__ import annotations
 from django.core.checks import Warning
 from django.db import DatabaseError
 
+from incidents.comms.oncall import unroutable_levels
+
 
 def escalation_levels_reach_someone(app_configs=None, **kwargs) -> list[Warning]:
-    from incidents.comms.oncall import unroutable_levels
-
     try:
         empty = unroutable_levels()
     except DatabaseError:  # not migrated yet

@@ -11,7 +11,7 @@ from incidents.comms.models import EmergencyContact, OnCallMember, OnCallOverrid
 from incidents.lifecycle.models import EscalationLevel
 
 
-def _rotations(at: datetime):
+def rotations_at(at: datetime):
     active = OnCallOverride.objects.filter(starts_at__lte=at, ends_at__gt=at).select_related("user")
     return OnCallRotation.objects.prefetch_related(
         Prefetch("members", queryset=OnCallMember.objects.select_related("user").order_by("position", "id")),
@@ -20,7 +20,7 @@ def _rotations(at: datetime):
 
 
 def oncall_now(rotation: OnCallRotation, at: datetime | None = None) -> dict:
-    """``{rotation, user, override, until, next}`` for a rotation fetched by ``_rotations``."""
+    """``{rotation, user, override, until, next}`` for a rotation fetched by ``rotations_at``."""
     at = at or timezone.now()
     members = list(rotation.members.all())
     number, _start, end = rotation.shift_at(at)
@@ -48,7 +48,7 @@ def oncall_now(rotation: OnCallRotation, at: datetime | None = None) -> dict:
 
 def oncall_overview(at: datetime | None = None) -> list[dict]:
     at = at or timezone.now()
-    return [oncall_now(r, at) for r in _rotations(at)]
+    return [oncall_now(r, at) for r in rotations_at(at)]
 
 
 def emergency_contacts() -> list[dict]:
@@ -65,7 +65,7 @@ def level_targets(level: EscalationLevel, at: datetime | None = None) -> list[st
             names.append(target.user.get_username())
         if target.rotation_id:
             rotation_ids.append(target.rotation_id)
-    for rotation in _rotations(at).filter(Q(id__in=rotation_ids)):
+    for rotation in rotations_at(at).filter(Q(id__in=rotation_ids)):
         user = oncall_now(rotation, at)["user"]
         if user:
             names.append(user)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from incidents.comms import people
+from incidents.comms import people, tasks
 from incidents.comms.models import (
     CalendarFeed,
     EscalationTarget,
@@ -24,7 +24,7 @@ from incidents.comms.models import (
     OnCallOverride,
     OnCallRotation,
 )
-from incidents.comms.oncall import _rotations, oncall_now
+from incidents.comms.oncall import oncall_now, rotations_at
 from incidents.lifecycle.models import EscalationLevel, Incident
 from pitchey_incidents import jobs
 from pitchey_incidents.errors import DomainError
@@ -186,45 +186,54 @@ def handoff_notify(at: datetime | None = None) -> int:
     """Beat: tell whoever has just come on call, through their contact methods, with the open incidents."""
     at = at or timezone.now()
     told = 0
-    for rotation in _rotations(at):
+    for rotation in rotations_at(at):
         if not rotation.members.exists():
             continue
-        number, start, end = rotation.shift_at(at)
+        number, _start, end = rotation.shift_at(at)
         if rotation.handoff_notified_shift == number:
             continue
         with transaction.atomic():
-            claimed = OnCallRotation.objects.filter(
-                pk=rotation.pk, handoff_notified_shift=rotation.handoff_notified_shift
-            )
-            if not claimed.update(handoff_notified_shift=number):
-                continue
-            now = oncall_now(rotation, at)
-            if not now["user"]:
-                continue
-            user = get_user_model().objects.get(username=now["user"])
-            open_incidents = [
-                {"id": i.public_id, "severity": i.severity, "title": i.title, "status": i.get_status_display()}
-                for i in Incident.objects.open().order_by("severity", "declared_at")[:20]
-            ]
-            context = {
-                "rotation": rotation.name,
-                "person": user.get_username(),
-                "until": (now["until"] or end).isoformat(),
-                "open_incidents": open_incidents,
-                "url": settings.SITE_URL.rstrip("/") + "/people/oncall/",
-            }
-            for method, _delay in people.effective_rules(user, "low"):
-                row = Notification.objects.create(
-                    incident=None,
-                    channel="person",
-                    target=f"method-{method.pk}",
-                    kind="handoff",
-                    next_attempt_at=timezone.now(),
-                    created_at=timezone.now(),
-                    context={**context, "method": method.pk, "method_label": method.get_kind_display()},
-                )
-                from incidents.comms import tasks
-
-                jobs.dispatch(tasks.notification_deliver, row.id)
-            told += 1
+            if _claim_handoff(rotation, number) and _notify_oncoming(rotation, at, end):
+                told += 1
     return told
+
+
+def _claim_handoff(rotation: OnCallRotation, number: int) -> bool:
+    """Mark shift ``number`` as told, unless another worker already has."""
+    claimed = OnCallRotation.objects.filter(pk=rotation.pk, handoff_notified_shift=rotation.handoff_notified_shift)
+    return bool(claimed.update(handoff_notified_shift=number))
+
+
+def _notify_oncoming(rotation: OnCallRotation, at: datetime, end: datetime) -> bool:
+    """Queue the handoff message to each of the on-coming person's methods; False when nobody is on call."""
+    now = oncall_now(rotation, at)
+    if not now["user"]:
+        return False
+    user = get_user_model().objects.get(username=now["user"])
+    context = _handoff_context(rotation, user, now["until"] or end)
+    for method, _delay in people.effective_rules(user, "low"):
+        row = Notification.objects.create(
+            incident=None,
+            channel="person",
+            target=f"method-{method.pk}",
+            kind="handoff",
+            next_attempt_at=timezone.now(),
+            created_at=timezone.now(),
+            context={**context, "method": method.pk, "method_label": method.get_kind_display()},
+        )
+        jobs.dispatch(tasks.notification_deliver, row.id)
+    return True
+
+
+def _handoff_context(rotation: OnCallRotation, user, until: datetime) -> dict[str, Any]:
+    open_incidents = [
+        {"id": i.public_id, "severity": i.severity, "title": i.title, "status": i.get_status_display()}
+        for i in Incident.objects.open().order_by("severity", "declared_at")[:20]
+    ]
+    return {
+        "rotation": rotation.name,
+        "person": user.get_username(),
+        "until": until.isoformat(),
+        "open_incidents": open_incidents,
+        "url": settings.SITE_URL.rstrip("/") + "/people/oncall/",
+    }

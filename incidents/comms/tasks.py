@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from incidents.comms import services
+from incidents.comms import schedule, services
 
 
 @shared_task(name="incidents.tasks.notification_deliver", acks_late=True)
@@ -28,6 +28,4 @@ def escalation_fire_due() -> int:
 
 @shared_task(name="incidents.tasks.oncall_handoff_notify")
 def oncall_handoff_notify() -> int:
-    from incidents.comms import schedule
-
     return schedule.handoff_notify()

@@ -3,7 +3,7 @@ one-click page links (``links.py``) that work without a session."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -148,6 +148,18 @@ def page_link(request: HttpRequest, purpose: str, token: str) -> HttpResponse:
     except BadLink as exc:
         return _link_page(request, status=400, title="This link does not work", message=str(exc))
     incident = Incident.objects.filter(pk=link.incident_id).first()
+    refusal = _link_refusal(request, purpose, link, incident)
+    if refusal is not None:
+        return refusal
+    if request.method == "GET":
+        return render(
+            request, "incidents/comms/page_link.html", {"incident": incident, "purpose": purpose, "link": link}
+        )
+    return _link_use(request, purpose, link, incident)
+
+
+def _link_refusal(request: HttpRequest, purpose: str, link, incident: Incident | None) -> HttpResponse | None:
+    """The page saying why a well-signed link cannot act (gone, not allowed, used), or None."""
     if incident is None:
         return _link_page(request, status=404, title="No such incident", message="The incident no longer exists.")
     if not has_role(link.user, LINK_ROLES[purpose]):
@@ -160,10 +172,11 @@ def page_link(request: HttpRequest, purpose: str, token: str) -> HttpResponse:
         )
     if UsedLink.objects.filter(digest=link.digest).exists():
         return _used(request, incident)
-    if request.method == "GET":
-        return render(
-            request, "incidents/comms/page_link.html", {"incident": incident, "purpose": purpose, "link": link}
-        )
+    return None
+
+
+def _link_use(request: HttpRequest, purpose: str, link, incident: Incident) -> HttpResponse:
+    """Spend the link and act, as the paged person; the page says how it went."""
     try:
         with transaction.atomic():
             UsedLink.objects.create(digest=link.digest, purpose=purpose, used_by=link.user.get_username())
@@ -205,8 +218,6 @@ def _used(request, incident) -> HttpResponse:
 
 def _when(value: str | None):
     """A ``datetime-local`` input (in UTC, as every time here) → an aware datetime, or None."""
-    from datetime import UTC, datetime
-
     try:
         return datetime.fromisoformat((value or "").strip()).replace(tzinfo=UTC)
     except ValueError:
@@ -216,7 +227,7 @@ def _when(value: str | None):
 def _oncall_context(request: HttpRequest, **extra) -> dict:
     now = timezone.now()
     rotations = []
-    for rotation in oncall._rotations(now):
+    for rotation in oncall.rotations_at(now):
         rotations.append(
             {
                 "rotation": rotation,
@@ -276,71 +287,111 @@ def _hours(post) -> float:
 
 def _oncall_action(request: HttpRequest, action: str, post) -> str:
     me = request.user
-    if action == "feed-create":
-        rotation = _rotation_of(post) if post.get("rotation") else None
-        schedule.feed_create(actor=me, user=None if rotation else me, rotation=rotation)
-        return "feed-created"
-    if action == "feed-revoke":
-        feed = CalendarFeed.objects.filter(pk=post.get("feed") or 0).first()
-        if feed is None or (feed.user_id != me.pk and not has_role(me, "commander")):
-            raise DomainError("no such calendar feed", field="feed")
-        schedule.feed_revoke(feed)
-        return "feed-revoked"
-    if action == "override-add":
-        username = post.get("user") or me.get_username()
-        if username != me.get_username() and not has_role(me, "commander"):
-            raise PermissionDenied("only a commander sets someone else to cover")
-        if not has_role(me, "responder"):
-            raise PermissionDenied("needs the responder role")
-        schedule.override_add(
-            rotation=_rotation_of(post),
-            username=username,
-            starts_at=_when(post.get("starts_at")),
-            ends_at=_when(post.get("ends_at")),
-        )
-        return "override-added"
+    if action in PERSONAL_ONCALL_ACTIONS:
+        return PERSONAL_ONCALL_ACTIONS[action](me, post)
     if not has_role(me, "commander"):
         raise PermissionDenied("needs the commander role")
-    if action == "rotation-save":
-        rotation = _rotation_of(post) if post.get("rotation") else None
-        schedule.rotation_save(
-            name=post.get("name", ""),
-            handoff_at=_when(post.get("handoff_at")),
-            shift_hours=_hours(post),
-            rotation=rotation,
-        )
-        return "rotation-saved"
-    if action == "rotation-delete":
-        _rotation_of(post).delete()
-        return "rotation-deleted"
-    if action == "member-add":
-        schedule.member_add(rotation=_rotation_of(post), username=post.get("user", ""))
-        return "member-added"
-    if action in ("member-up", "member-down", "member-remove"):
-        member = OnCallMember.objects.filter(pk=post.get("member") or 0).first()
-        if member is None:
-            raise DomainError("no such member", field="member")
-        if action == "member-remove":
-            member.delete()
-        else:
-            schedule.member_move(member=member, up=action == "member-up")
-        return "members-changed"
-    if action == "override-remove":
-        OnCallOverride.objects.filter(pk=post.get("override") or 0).delete()
-        return "override-removed"
-    if action == "target-add":
-        level = EscalationLevel.objects.filter(pk=post.get("level") or 0).first()
-        if level is None:
-            raise DomainError("no such level", field="level")
-        if post.get("rotation"):
-            schedule.target_add(level=level, rotation=_rotation_of(post))
-        else:
-            schedule.target_add(level=level, username=post.get("user", ""))
-        return "target-added"
-    if action == "target-remove":
-        EscalationTarget.objects.filter(pk=post.get("target") or 0).delete()
-        return "target-removed"
+    if action in COMMANDER_ONCALL_ACTIONS:
+        return COMMANDER_ONCALL_ACTIONS[action](post)
     raise DomainError("unknown action")
+
+
+def _feed_create(me, post) -> str:
+    rotation = _rotation_of(post) if post.get("rotation") else None
+    schedule.feed_create(actor=me, user=None if rotation else me, rotation=rotation)
+    return "feed-created"
+
+
+def _feed_revoke(me, post) -> str:
+    feed = CalendarFeed.objects.filter(pk=post.get("feed") or 0).first()
+    if feed is None or (feed.user_id != me.pk and not has_role(me, "commander")):
+        raise DomainError("no such calendar feed", field="feed")
+    schedule.feed_revoke(feed)
+    return "feed-revoked"
+
+
+def _override_add(me, post) -> str:
+    username = post.get("user") or me.get_username()
+    if username != me.get_username() and not has_role(me, "commander"):
+        raise PermissionDenied("only a commander sets someone else to cover")
+    if not has_role(me, "responder"):
+        raise PermissionDenied("needs the responder role")
+    schedule.override_add(
+        rotation=_rotation_of(post),
+        username=username,
+        starts_at=_when(post.get("starts_at")),
+        ends_at=_when(post.get("ends_at")),
+    )
+    return "override-added"
+
+
+def _rotation_save(post) -> str:
+    rotation = _rotation_of(post) if post.get("rotation") else None
+    schedule.rotation_save(
+        name=post.get("name", ""),
+        handoff_at=_when(post.get("handoff_at")),
+        shift_hours=_hours(post),
+        rotation=rotation,
+    )
+    return "rotation-saved"
+
+
+def _rotation_delete(post) -> str:
+    _rotation_of(post).delete()
+    return "rotation-deleted"
+
+
+def _member_add(post) -> str:
+    schedule.member_add(rotation=_rotation_of(post), username=post.get("user", ""))
+    return "member-added"
+
+
+def _member_change(post, action: str) -> str:
+    member = OnCallMember.objects.filter(pk=post.get("member") or 0).first()
+    if member is None:
+        raise DomainError("no such member", field="member")
+    if action == "member-remove":
+        member.delete()
+    else:
+        schedule.member_move(member=member, up=action == "member-up")
+    return "members-changed"
+
+
+def _override_remove(post) -> str:
+    OnCallOverride.objects.filter(pk=post.get("override") or 0).delete()
+    return "override-removed"
+
+
+def _target_add(post) -> str:
+    level = EscalationLevel.objects.filter(pk=post.get("level") or 0).first()
+    if level is None:
+        raise DomainError("no such level", field="level")
+    if post.get("rotation"):
+        schedule.target_add(level=level, rotation=_rotation_of(post))
+    else:
+        schedule.target_add(level=level, username=post.get("user", ""))
+    return "target-added"
+
+
+def _target_remove(post) -> str:
+    EscalationTarget.objects.filter(pk=post.get("target") or 0).delete()
+    return "target-removed"
+
+
+# What anyone with a role may do for themselves (each handler checks the rest), and what needs a commander.
+PERSONAL_ONCALL_ACTIONS = {"feed-create": _feed_create, "feed-revoke": _feed_revoke, "override-add": _override_add}
+COMMANDER_ONCALL_ACTIONS = {
+    "rotation-save": _rotation_save,
+    "rotation-delete": _rotation_delete,
+    "member-add": _member_add,
+    **{
+        action: (lambda post, action=action: _member_change(post, action))
+        for action in ("member-up", "member-down", "member-remove")
+    },
+    "override-remove": _override_remove,
+    "target-add": _target_add,
+    "target-remove": _target_remove,
+}
 
 
 @login_not_required

@@ -6,18 +6,22 @@ that never reloads; screenshots of the main pages go to ``test-artifacts/``.
 
 import os
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import connections
+from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from incidents.lifecycle.models import Incident
+from incidents.lifecycle.selectors import severity_policies
 from incidents.tests.sse import session_cookie
 from pitchey_incidents.models import AuditEntry
 from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH, chromium_env, start_web
+from pitchey_incidents.timefmt import format_duration
 
 pytestmark = [
     pytest.mark.browser,
@@ -206,14 +210,6 @@ def _quiet_dashboard_and_dark_mode(commander, browser, users, base, incident):
 
 def test_countdowns_count_from_the_server_clock_when_the_browser_clock_is_wrong(site, browser, users, incident):
     """The browser believes it is March 2001; the page still counts from the server's time."""
-    from datetime import UTC, datetime, timedelta
-
-    from django.utils import timezone
-    from playwright.sync_api import expect
-
-    from incidents.lifecycle.selectors import severity_policies
-    from pitchey_incidents.timefmt import format_duration
-
     expect.set_options(timeout=15_000)
     # The web server is a separate process on the machine's clock, so "now" here is that clock too (not
     # the `clock` fixture, which reaches only this process): the incident was declared 2 h 40 min ago.

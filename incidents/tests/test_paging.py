@@ -5,11 +5,14 @@ a real SMTP server (aiosmtpd), a local ntfy and a Twilio-shaped SMS gateway, and
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
+from io import StringIO
 from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -22,7 +25,7 @@ from incidents.comms.models import (
     OnCallMember,
     OnCallRotation,
 )
-from incidents.comms.services import notification_deliver
+from incidents.comms.services import escalation_fire_due, notification_deliver
 from incidents.lifecycle import services
 from incidents.lifecycle.models import EscalationLevel
 from incidents.tests.paging_servers import FakeNtfy, FakeTwilio, SmtpServer, body_of
@@ -130,8 +133,6 @@ def test_a_level_that_resolves_to_nobody_is_loud_everywhere(users, page, client)
 
 
 def test_bootstrap_prints_a_warning_while_a_level_is_empty(db, capsys):
-    from io import StringIO
-
     err = StringIO()
     call_command("check", stderr=err, stdout=StringIO())
     assert "Escalation level 1 (Primary on-call) pages nobody" in err.getvalue()
@@ -146,8 +147,6 @@ def test_rules_page_through_the_outbox_and_ack_cancels_what_has_not_left(users, 
     people.rule_add(user=person, urgency="high", method=sms, delay_s=300)
     primary_rotation(person)
     incident = services.incident_declare(severity="P0", title="Database Outage", actor=users["commander"])
-    from incidents.comms.services import escalation_fire_due
-
     escalation_fire_due()
     rows = list(Notification.objects.filter(incident=incident, channel="person").order_by("next_attempt_at"))
     assert [(r.target, r.context["delay_s"]) for r in rows] == [(f"method-{push.pk}", 0), (f"method-{sms.pk}", 300)]
@@ -174,8 +173,6 @@ def test_an_invalid_number_stops_that_method_shows_it_and_moves_on_to_the_next_r
     people.rule_add(user=person, urgency="high", method=email, delay_s=600)
     incident = services.incident_declare(severity="P1", title="Checkout errors", actor=users["commander"])
     EscalationTarget.objects.create(level=EscalationLevel.objects.get(level=1), user=person)
-    from incidents.comms.services import escalation_fire_due
-
     escalation_fire_due()
     first, second = Notification.objects.filter(incident=incident, channel="person").order_by("next_attempt_at")
     assert notification_deliver(notification_id=first.id) == "failed"
@@ -200,8 +197,6 @@ def test_a_rate_limited_gateway_is_retried_with_backoff(users, paging):
     people.rule_add(user=person, urgency="high", method=sms, delay_s=0)
     EscalationTarget.objects.create(level=EscalationLevel.objects.get(level=1), user=person)
     incident = services.incident_declare(severity="P0", title="Outage", actor=users["commander"])
-    from incidents.comms.services import escalation_fire_due
-
     escalation_fire_due()
     (row,) = Notification.objects.filter(incident=incident, channel="person")
     paging.twilio.fail_next(429, '{"code": 20429, "message": "Too Many Requests", "status": 429}', {"Retry-After": "1"})
@@ -244,15 +239,8 @@ def test_a_p0_pushes_and_emails_the_on_call_person_and_the_email_link_stops_ever
     assert len(paging.twilio.sms()) == 1  # the verification code only: no page after the ack
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_an_acknowledgement_waits_for_a_page_already_on_the_wire_and_cancels_the_rest(users, paging):
-    """Ack and page racing: the page being sent holds a share lock on the incident until the
-    request returns, so the ack commits after it; everything not yet sent is cancelled."""
-    import threading
-
-    from django.db import connection
-
+def paged_by_push_and_email(users):
+    """A P0 paging the on-call responder by push and by email at once: the incident and the two rows."""
     person = users["responder"]
     push = verified(person, "push", "resp-phone")
     email = verified(person, "email", "resp@example.com")
@@ -260,11 +248,19 @@ def test_an_acknowledgement_waits_for_a_page_already_on_the_wire_and_cancels_the
     people.rule_add(user=person, urgency="high", method=email, delay_s=0)
     primary_rotation(person)
     incident = services.incident_declare(severity="P0", title="Database Outage", actor=users["commander"])
-    from incidents.comms.services import escalation_fire_due
-
     escalation_fire_due()
     push_row = Notification.objects.get(incident=incident, target=f"method-{push.pk}")
     email_row = Notification.objects.get(incident=incident, target=f"method-{email.pk}")
+    return incident, push_row, email_row
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_acknowledgement_waits_for_a_page_already_on_the_wire_and_cancels_the_rest(users, paging):
+    """Ack and page racing: the page being sent holds a share lock on the incident until the
+    request returns, so the ack commits after it; everything not yet sent is cancelled."""
+    person = users["responder"]
+    incident, push_row, email_row = paged_by_push_and_email(users)
     paging.ntfy.hold_next()
     outcome: dict[str, object] = {}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from incidents.comms.inbound import origin
 from incidents.comms.models import Notification
 from pitchey_incidents.http import request
 
@@ -42,8 +43,6 @@ class PagerDuty(Channel):
         return bool(settings.PAGERDUTY_ROUTING_KEY)
 
     def wants(self, kind, incident, policy) -> bool:
-        from incidents.comms.inbound import origin
-
         if origin() == self.name:  # the change came from PagerDuty: do not send it back
             return False
         triggers = ("declared", "page", "severity_changed")
