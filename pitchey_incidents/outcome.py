@@ -32,3 +32,17 @@ class Outcome:
     ) -> Outcome:
         """A health finding: ``status`` is ok, degraded, down or skipped; only ok is ``ok``."""
         return cls(status == OK, output, data or {}, status == SKIPPED, str(status), latency_ms)
+
+
+# How every page and report shows a status: icon, word and tone (the CSS class `outcome-<tone>`).
+STATUS_BADGES = {
+    "succeeded": ("✓", "Succeeded", "ok"),
+    "failed": ("✗", "Failed", "bad"),
+    "needs_attention": ("?", "Inconclusive", "unsure"),
+    "inconclusive": ("?", "Inconclusive", "unsure"),
+    "cancelled": ("⊘", "Cancelled", "unsure"),
+    "skipped": ("–", "Skipped", "neutral"),
+    "running": ("⟳", "Running", "busy"),
+    "queued": ("…", "Queued", "neutral"),
+    "pending": ("…", "Pending", "neutral"),
+}

@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.db import models
 from django.urls import reverse
 
+from pitchey_incidents.outcome import STATUS_BADGES
+
 # --- the service catalog -------------------------------------------------------------------------
 
 
@@ -126,7 +128,6 @@ class RunStatus(models.TextChoices):
 
 
 # How each finished state is shown everywhere (pages, reports, CLI): a word, an icon and a colour class.
-STATUS_ICONS = {"succeeded": "✓", "failed": "✗", "inconclusive": "?", "cancelled": "–", "queued": "…", "running": "⟳"}
 
 
 class RunKind(models.TextChoices):
@@ -180,7 +181,7 @@ class RecoveryRun(models.Model):
 
     @property
     def status_icon(self) -> str:
-        return STATUS_ICONS.get(self.status, "")
+        return STATUS_BADGES.get(self.status, ("",))[0]
 
     @property
     def scheduled(self) -> bool:

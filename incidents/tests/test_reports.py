@@ -153,7 +153,8 @@ def test_weekly_and_monthly_reviews(users, clock):
     html = re.sub(r">\s+<", "><", client.get("/reviews/weekly/?week=2026-W45").content.decode())
     assert re.search(
         r">drill #\d+</a></td><td>database</td><td>2026-11-03 15:00 UTC</td>"
-        r"<td><span class=\"status rstatus-succeeded\">✓ Succeeded</span></td>"
+        r"<td><span class=\"outcome outcome-ok outcome-succeeded\" data-status=\"succeeded\">"
+        r"<span aria-hidden=\"true\">✓</span> Succeeded</span></td>"
         r"<td>0 of 1 <strong class=\"error\">\(1 missed\)</strong></td><td>no</td>",
         html,
     )

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
+from pitchey_incidents.outcome import STATUS_BADGES
 from pitchey_incidents.timefmt import UNKNOWN, format_duration, format_timestamp
 
 register = template.Library()
@@ -72,23 +73,12 @@ def md_cell(text: str) -> str:
 
 
 # Outcome badges: a distinct colour AND icon each, so they read without colour vision.
-BADGES = {
-    "succeeded": ("✓", "Succeeded", "ok"),
-    "failed": ("✗", "Failed", "bad"),
-    "needs_attention": ("?", "Inconclusive", "unsure"),
-    "inconclusive": ("?", "Inconclusive", "unsure"),
-    "cancelled": ("⊘", "Cancelled", "unsure"),
-    "skipped": ("–", "Skipped", "neutral"),
-    "running": ("⟳", "Running", "busy"),
-    "queued": ("…", "Queued", "neutral"),
-    "pending": ("…", "Pending", "neutral"),
-}
 
 
 @register.simple_tag
 def status_badge(status: str, label: str = "") -> str:
     """``{% status_badge run.status %}`` → a badge with an icon and a word: ✓ Succeeded, ✗ Failed, ? Inconclusive."""
-    icon, word, tone = BADGES.get(str(status), ("•", str(status).replace("_", " ").capitalize(), "neutral"))
+    icon, word, tone = STATUS_BADGES.get(str(status), ("•", str(status).replace("_", " ").capitalize(), "neutral"))
     return format_html(
         '<span class="outcome outcome-{} outcome-{}" data-status="{}"><span aria-hidden="true">{}</span> {}</span>',
         tone, status, status, icon, label or word,

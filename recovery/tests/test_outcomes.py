@@ -25,6 +25,15 @@ READ_ONLY = {"params": {"flag": "READ_ONLY_MODE", "enabled": True}}
 VERIFY_READ_ONLY = {"verify_action": "flags.set", "verify_params": {"flag": "READ_ONLY_MODE", "enabled": True}}
 # Neon is not configured in tests: its step is skipped, and says what to set.
 NEON_STEP = ("restart", "neon.restart_endpoint", {"service": "database"} | VERIFY_READ_ONLY)
+# How every page shows an outcome ({% status_badge %}): icon, word and tone.
+SUCCEEDED = (
+    '<span class="outcome outcome-ok outcome-succeeded" data-status="succeeded">'
+    '<span aria-hidden="true">✓</span> Succeeded</span>'
+)
+INCONCLUSIVE = (
+    '<span class="outcome outcome-unsure outcome-inconclusive" data-status="inconclusive">'
+    '<span aria-hidden="true">?</span> Inconclusive</span>'
+)
 
 
 @pytest.fixture
@@ -49,10 +58,10 @@ def test_a_skipped_proof_step_makes_the_run_inconclusive_everywhere(no_neon, use
     client.force_login(users["viewer"])
     for url in (f"/recovery/runs/{run.id}/", f"/recovery/runs/{run.id}/report/", "/recovery/", "/"):
         html = client.get(url).content.decode()
-        assert '<span class="status rstatus-inconclusive">? Inconclusive</span>' in html, url
+        assert INCONCLUSIVE in html, url
     reports = client.get("/reports/").content.decode()
-    assert 'recovery runs 0 <span class="status rstatus-succeeded">✓ Succeeded</span>, ' in reports
-    assert '1 <span class="status rstatus-inconclusive">? Inconclusive</span>' in reports
+    assert f"recovery runs 0 {SUCCEEDED}, " in reports
+    assert f"1 {INCONCLUSIVE}" in reports
     report = client.get(f"/recovery/runs/{run.id}/report/").content.decode()
     assert "set NEON_API_KEY and NEON_PROJECT_ID" in report
     md = client.get(f"/recovery/runs/{run.id}/report.md").content.decode()
