@@ -47,6 +47,15 @@ def backups_verify_latest() -> list[int]:
     return done
 
 
+@shared_task(acks_late=True)
+def restore_run(restore_id: int) -> str:
+    from . import restores
+
+    return restores.restore_execute(restore_id=restore_id)
+
+
 @shared_task
 def backups_sweep() -> dict:
-    return services.backups_sweep()
+    from . import restores
+
+    return services.backups_sweep() | {"restores": restores.restores_sweep()}

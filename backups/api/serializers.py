@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Backup, BackupLocation, Kind
+from ..models import Backup, BackupLocation, Kind, Restore
 
 
 class LocationSerializer(serializers.ModelSerializer):
@@ -74,3 +75,44 @@ class RpoSerializer(serializers.Serializer):
     max_s = serializers.IntegerField()
     age_s = serializers.IntegerField(allow_null=True)
     state = serializers.ChoiceField(choices=["ok", "warning", "breach", "unknown"])
+
+
+class RestoreRequestSerializer(serializers.Serializer):
+    into = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+    database_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+    dry_run = serializers.BooleanField(required=False, default=False)
+    force = serializers.BooleanField(required=False, default=False)
+
+
+class ChangesSerializer(serializers.Serializer):
+    added = serializers.ListField(child=serializers.CharField())
+    replaced = serializers.ListField(child=serializers.CharField())
+    removed = serializers.ListField(child=serializers.CharField())
+
+
+class RestoreSerializer(serializers.ModelSerializer):
+    changes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Restore
+        fields = [
+            "id",
+            "backup",
+            "kind",
+            "status",
+            "dry_run",
+            "force",
+            "into",
+            "requested_by",
+            "changes",
+            "detail",
+            "error",
+            "progress",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    @extend_schema_field(ChangesSerializer)
+    def get_changes(self, row: Restore) -> dict:
+        return {key: list(row.changes.get(key, [])) for key in ("added", "replaced", "removed")}

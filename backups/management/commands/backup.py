@@ -86,10 +86,17 @@ class Command(DomainCommand):
         sch = sub.add_parser("schedule", help="Show the backup schedules (the runbook's setup-cron)")
         sch.add_argument("--json", action="store_true")
         sub.add_parser("import", help="Rebuild the catalog from the manifests in every tier")
-        rs = sub.add_parser("restore", help="Restore a database backup into an existing empty database")
+        rs = sub.add_parser(
+            "restore", help="Restore a backup: files into their folders (or --into DIR), a database into --database-url"
+        )
         rs.add_argument("id", type=int)
-        rs.add_argument("--database-url", required=True)
+        rs.add_argument("--into", default="", help="Restore the files into this folder instead of their targets")
+        rs.add_argument("--database-url", default="", help="An existing, empty database for the database part")
+        rs.add_argument("--dry-run", action="store_true", help="Only list what would be added, replaced, removed")
+        rs.add_argument("--force", action="store_true", help="Restore into a folder that is not ours (not empty)")
+        rs.add_argument("--queue", action="store_true", help="Run on a worker instead of here")
         rs.add_argument("--jobs", type=int, default=2)
+        rs.add_argument("--json", action="store_true")
         sub.add_parser("sweep", help="Fail backups whose worker died; clean their files")
 
     def handle(self, *args, verb, **opts):
@@ -230,18 +237,66 @@ class Command(DomainCommand):
         result = services.backups_import(actor=cli_actor())
         self.stdout.write(f"imported {result['backups']} backups, {result['locations']} copies")
 
-    def do_restore(self, *, id, database_url, jobs, **_):
+    def do_restore(self, *, id, into, database_url, dry_run, force, queue, jobs, json, **_):
         try:
             backup = selectors.backup_get(id)
         except Backup.DoesNotExist:
             raise CommandError(f"no backup {id}") from None
-        with services.retention_paused(f"restore of backup {id} by {cli_actor()}"):
+        if backup.kind == "database" and not into:
+            return self._restore_database(backup, database_url, dry_run, jobs)
+        from ...restores import restore_start
+
+        if into:
+            into = str(Path(into).absolute())
+        bar = None if queue or dry_run else self._bar()
+        try:
+            row = restore_start(
+                backup=backup,
+                actor=cli_actor(),
+                into=into,
+                database_url=database_url,
+                dry_run=dry_run,
+                force=force,
+                inline=not queue,
+            )
+        finally:
+            self._unbar(bar)
+        self._show_restore(row, json)
+
+    def _show_restore(self, row, as_json: bool) -> None:
+        if as_json:
+            from ...api.serializers import RestoreSerializer
+
+            self.stdout.write(_dumps(RestoreSerializer(row).data))
+        else:
+            verb = "would be " if row.dry_run else ""
+            for change in ("added", "replaced", "removed"):
+                for path in row.changes.get(change, []):
+                    self.stdout.write(f"{ {'added': '+', 'replaced': '~', 'removed': '-'}[change] } {path}")
+                self.stdout.write(f"{len(row.changes.get(change, []))} {verb}{change}")
+            if row.detail:
+                self.stdout.write(row.detail)
+        if row.status == Status.FAILED:
+            raise CommandError(f"restore {row.id} failed: {row.error}")
+        if row.status == Status.QUEUED:
+            self.stdout.write(f"restore {row.id} queued; follow it with: GET /api/v1/restores/{row.id}/")
+        elif not row.dry_run and not as_json:
+            self.stdout.write(f"✅ restore {row.id} of backup {row.backup_id} done")
+
+    def _restore_database(self, backup: Backup, database_url: str, dry_run: bool, jobs: int) -> None:
+        if not database_url:
+            raise CommandError("a database backup restores into --database-url (an existing, empty database)")
+        if dry_run:
+            tables = backup.manifest.get("parts", [{}])[0].get("tables", {})
+            self.stdout.write(f"would restore {len(tables)} tables, {sum(tables.values())} rows")
+            return
+        with services.retention_paused(f"restore of backup {backup.id} by {cli_actor()}"):
             try:
                 result = restore_database(backup=backup, database_url=database_url, jobs=jobs)
             except RestoreError as exc:
                 raise CommandError(str(exc)) from None
         rows, took = sum(result["tables"].values()), format_duration(result["duration_s"])
-        self.stdout.write(f"✅ restored backup {id}: {len(result['tables'])} tables, {rows} rows in {took}")
+        self.stdout.write(f"✅ restored backup {backup.id}: {len(result['tables'])} tables, {rows} rows in {took}")
 
     def do_sweep(self, **_):
         self.stdout.write(_dumps(services.backups_sweep()))
