@@ -180,6 +180,7 @@ class Restore(models.Model):
     dry_run = models.BooleanField(default=False)
     force = models.BooleanField(default=False)
     into = models.CharField(max_length=1000, blank=True, help_text="Empty: the configured targets.")
+    parts = models.JSONField(default=list, blank=True, help_text="Only these parts (e.g. media of a full); empty: all.")
     database_url = models.CharField(max_length=1000, blank=True, help_text="Cleared when the restore finishes.")
     requested_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -79,16 +79,19 @@ def _relative(name: str, prefix: str) -> str | None:
 # --- where each part goes ------------------------------------------------------------------------
 
 
-def file_parts(manifest: dict) -> list[dict]:
-    return [p for p in mf.stored_parts(manifest) if p["part"] in FILE_PARTS]
+def file_parts(manifest: dict, only: list[str] | None = None) -> list[dict]:
+    return [p for p in mf.stored_parts(manifest) if p["part"] in FILE_PARTS and (not only or p["part"] in only)]
 
 
-def destinations(manifest: dict, *, into: Path | None) -> tuple[list[Destination], list[str]]:
-    """The destinations of a backup's file parts, and notes on what is not restored and why."""
+def destinations(
+    manifest: dict, *, into: Path | None, only: list[str] | None = None
+) -> tuple[list[Destination], list[str]]:
+    """The destinations of a backup's file parts (``only`` these, when given), and notes on what
+    is not restored and why."""
     dests: list[Destination] = []
     notes: list[str] = []
-    several = len(file_parts(manifest)) > 1
-    for part in file_parts(manifest):
+    several = len(file_parts(manifest, only)) > 1
+    for part in file_parts(manifest, only):
         if into is not None:
             base = into / part["part"] if several else into
             if part["part"] == "sessions":
@@ -138,7 +141,7 @@ def is_ours(path: Path) -> bool:
 # --- what would change ---------------------------------------------------------------------------
 
 
-def _present(dest: Destination) -> dict[str, Path]:
+def present_files(dest: Destination) -> dict[str, Path]:
     """The regular files at the destination now, relative path → path."""
     if dest.is_file:
         return {"": dest.path} if dest.path.is_file() else {}
@@ -157,7 +160,7 @@ def changes(dests: list[Destination]) -> dict[str, list[str]]:
     """What a restore would change: files added, replaced (content differs) and removed."""
     added, replaced, removed = [], [], []
     for dest in dests:
-        expected, present = dest.expected, _present(dest)
+        expected, present = dest.expected, present_files(dest)
         shown = {rel: str(dest.path / rel) if rel else str(dest.path) for rel in {*expected, *present}}
         added += [shown[r] for r in sorted(set(expected) - set(present))]
         removed += [shown[r] for r in sorted(set(present) - set(expected))]
@@ -376,7 +379,7 @@ def rollback(entry: dict) -> str:
 
 def verify_live(dest: Destination) -> None:
     """The destination now holds exactly the manifest's files, each with its SHA-256."""
-    expected, present = dest.expected, _present(dest)
+    expected, present = dest.expected, present_files(dest)
     missing = sorted(set(expected) - set(present))
     wrong = sorted(rel for rel in set(expected) & set(present) if file_sha256(present[rel]) != expected[rel])
     if missing or wrong:

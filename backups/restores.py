@@ -45,9 +45,13 @@ def _check_into(into: str, force: bool) -> Path | None:
     return path
 
 
-def _check_database(backup: Backup, database_url: str, dry_run: bool) -> list[str]:
+def _check_database(backup: Backup, database_url: str, dry_run: bool, parts: list[str]) -> list[str]:
     """A note when a full backup's database part is left alone (no ``database_url``)."""
     has_database = any(p["part"] == "database" for p in mf.stored_parts(backup.manifest))
+    if parts and "database" not in parts:
+        if database_url:
+            raise DomainError("the database part is not among the parts to restore", field="database_url")
+        return []
     if backup.kind == "database" and not database_url and not dry_run:
         raise DomainError("required for a database backup: an existing, empty database", field="database_url")
     if database_url and not has_database:
@@ -57,15 +61,18 @@ def _check_database(backup: Backup, database_url: str, dry_run: bool) -> list[st
     return []
 
 
-def _plan(backup: Backup, into: Path | None) -> tuple[list[restore_files.Destination], list[str]]:
-    dests, notes = restore_files.destinations(backup.manifest, into=into)
-    if not dests and restore_files.file_parts(backup.manifest) and backup.kind != "full":
+def _plan(backup: Backup, into: Path | None, parts: list[str]) -> tuple[list[restore_files.Destination], list[str]]:
+    unknown = sorted(set(parts) - {p["part"] for p in mf.stored_parts(backup.manifest)})
+    if unknown:
+        raise DomainError(f"backup {backup.id} has no {', '.join(unknown)} part", field="parts")
+    dests, notes = restore_files.destinations(backup.manifest, into=into, only=parts)
+    if not dests and restore_files.file_parts(backup.manifest, parts) and (backup.kind != "full" or parts):
         raise DomainError("nothing to restore into: " + ("; ".join(notes) or "no target configured"), field="into")
     return dests, notes
 
 
 def _checked(
-    backup: Backup, *, into: str, database_url: str, dry_run: bool, force: bool
+    backup: Backup, *, into: str, database_url: str, dry_run: bool, force: bool, parts: list[str]
 ) -> tuple[Path | None, list[restore_files.Destination], list[str]]:
     """The request checked: where the files go, and notes on what is left alone; or a DomainError."""
     if backup.status != Status.SUCCEEDED or not backup.locations.exists():
@@ -73,8 +80,8 @@ def _checked(
             "only a succeeded backup with a stored copy can be restored", current_status=backup.status
         )
     path = _check_into(into, force)
-    skipped = _check_database(backup, database_url, dry_run)
-    dests, notes = _plan(backup, path)
+    skipped = _check_database(backup, database_url, dry_run, parts)
+    dests, notes = _plan(backup, path, parts)
     return path, dests, notes + skipped
 
 
@@ -86,11 +93,15 @@ def restore_start(
     database_url: str = "",
     dry_run: bool = False,
     force: bool = False,
+    parts: list[str] | None = None,
     inline: bool = False,
 ) -> Restore:
     """Queue a restore of ``backup`` (run on a worker, or here with ``inline``). A dry run is
     answered at once: the restore row lists what would be added, replaced and removed."""
-    path, dests, notes = _checked(backup, into=into, database_url=database_url, dry_run=dry_run, force=force)
+    parts = list(parts or [])
+    path, dests, notes = _checked(
+        backup, into=into, database_url=database_url, dry_run=dry_run, force=force, parts=parts
+    )
     from . import tasks
 
     with transaction.atomic():
@@ -100,6 +111,7 @@ def restore_start(
             dry_run=dry_run,
             force=force,
             into=str(path or ""),
+            parts=parts,
             database_url="" if dry_run else database_url,
             requested_by=actor_name(actor),
             changes=restore_files.changes(dests),
@@ -127,7 +139,9 @@ def _audit(row: Restore) -> None:
 
 def _finish_dry_run(row: Restore, backup: Backup, database_url: str) -> None:
     detail = [row.detail] if row.detail else []
-    if any(p["part"] == "database" for p in mf.stored_parts(backup.manifest)):
+    if any(p["part"] == "database" for p in mf.stored_parts(backup.manifest)) and "database" in (
+        row.parts or ["database"]
+    ):
         tables = database_part(backup.manifest).get("tables", {})
         where = targets.redact_url(database_url) if database_url else "a database given with database_url"
         detail.append(f"database: {len(tables)} tables, {sum(tables.values())} rows would be restored into {where}")
@@ -228,7 +242,8 @@ def _perform(row: Restore, reporter: pipeline.Reporter) -> dict:
     if row.database_url:
         tables = restore_database(backup=row.backup, database_url=row.database_url)
         result["database"] = {"tables": len(tables["tables"]), "rows": sum(tables["tables"].values())}
-    dests, _ = restore_files.destinations(row.backup.manifest, into=Path(row.into) if row.into else None)
+    into = Path(row.into) if row.into else None
+    dests, _ = restore_files.destinations(row.backup.manifest, into=into, only=row.parts)
     if dests:
         job = restore_files.FileRestore(row.backup.manifest, dests, f"{row.id}", _journal(row), reporter)
         result["files"] = job.run(copies(row.backup))

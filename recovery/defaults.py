@@ -16,6 +16,15 @@ def http_check(service: str) -> dict:
     return {"verify_action": "http.verify", "verify_params": {"service": service}}
 
 
+def files_check(kind: str) -> dict:
+    return {"verify_action": "restore.check", "verify_params": {"kind": kind}}
+
+
+def intact(kind: str) -> dict:
+    """A drill step's verification: the copy it restored from still matches its manifest."""
+    return {"verify_action": "restore.intact", "verify_params": {"kind": kind}}
+
+
 PLANS: dict[str, dict] = {
     "database": {
         "name": "Database recovery",
@@ -115,11 +124,57 @@ PLANS: dict[str, dict] = {
     "media": {
         "name": "Media recovery",
         "service": "media",
-        "description": "Check media delivery; purge the edge cache if it fails; verify.",
+        "description": "Check the media files against the newest verified backup and restore its copy if files "
+        "are missing (then purge the edge cache); check media delivery, purging the edge cache if it fails; verify.",
         "steps": [
+            (
+                "check_files",
+                "Check the media files against the newest verified backup",
+                "restore.check",
+                {"params": {"kind": "media"}, "on_failure": FB, "fallback": "restore"},
+            ),
+            (
+                "restore",
+                "Restore the newest verified media copy",
+                "restore.latest",
+                {"params": {"kind": "media"}, "only_as_fallback": True} | files_check("media"),
+            ),
+            (
+                "purge_restored",
+                "Purge the edge cache after the restore",
+                "cloudflare.purge_cache",
+                {"requires": "restore", "on_failure": CONT},
+            ),
             ("check", "Check media delivery", "verify", {"on_failure": FB, "fallback": "purge"} | http_check("media")),
             ("purge", "Purge the edge cache", "cloudflare.purge_cache", {"only_as_fallback": True}),
             ("verify", "Verify media is served", "verify", http_check("media")),
+        ],
+    },
+    "config": {
+        "name": "Configuration recovery",
+        "service": "",
+        "description": "Check the configuration files (CONFIG_PATHS) against the newest verified backup; restore "
+        "its copy if files are missing, purge the edge cache, verify.",
+        "steps": [
+            (
+                "check_files",
+                "Check the configuration files against the newest verified backup",
+                "restore.check",
+                {"params": {"kind": "config"}, "on_failure": FB, "fallback": "restore"},
+            ),
+            (
+                "restore",
+                "Restore the newest verified configuration copy",
+                "restore.latest",
+                {"params": {"kind": "config"}, "only_as_fallback": True} | files_check("config"),
+            ),
+            (
+                "purge_restored",
+                "Purge the edge cache after the restore",
+                "cloudflare.purge_cache",
+                {"requires": "restore", "on_failure": CONT},
+            ),
+            ("verify", "Verify every configuration file is in place", "verify", files_check("config")),
         ],
     },
     "cache": {
@@ -151,13 +206,26 @@ PLANS: dict[str, dict] = {
         "name": "Drill: backup restoration",
         "service": "database",
         "drill": True,
-        "description": "Restore the latest verified backup into a scratch database and compare row counts.",
+        "description": "Restore the newest verified backup of each kind into scratch (a scratch database, or a "
+        "scratch SQLite file; scratch folders) and compare row counts, checksums and file lists with the manifest.",
         "steps": [
             (
-                "restore_scratch",
-                "Restore the latest backup into a scratch database",
-                "postgres.restore_scratch",
-                {"service": "database"} | PG_HEALTH,
+                "restore_database",
+                "Restore the newest database backup into a scratch database",
+                "restore.scratch",
+                {"service": "database", "params": {"kind": "database"}} | intact("database"),
+            ),
+            (
+                "restore_config",
+                "Restore the newest configuration backup into a scratch folder",
+                "restore.scratch",
+                {"service": "", "params": {"kind": "config"}} | intact("config"),
+            ),
+            (
+                "restore_media",
+                "Restore the newest media backup into a scratch folder",
+                "restore.scratch",
+                {"service": "media", "params": {"kind": "media"}} | intact("media"),
             ),
         ],
     },
@@ -219,9 +287,10 @@ SERVICE_PLANS = [slug for slug, plan in PLANS.items() if not plan.get("drill") a
 DEFAULT_RECOVERY_ORDER = ["database", "auth", "api", "websocket", "media", "cache"]
 
 
-def seed(apps) -> None:
+def seed(apps, *, replace: dict[str, list[str]] | None = None) -> None:
+    """Create missing plans with their steps. ``replace``: plans whose steps are replaced when they
+    are still exactly the given (earlier seeded) actions, i.e. nobody edited them."""
     Plan = apps.get_model("recovery", "RecoveryPlan")
-    Step = apps.get_model("recovery", "PlanStep")
     for slug, spec in PLANS.items():
         plan, created = Plan.objects.get_or_create(
             slug=slug,
@@ -232,21 +301,30 @@ def seed(apps) -> None:
                 "is_drill": spec.get("drill", False),
             },
         )
-        if not created:
+        seeded = list(plan.steps.order_by("position").values_list("action", flat=True))
+        if not created and (replace or {}).get(slug) != seeded:
             continue
-        for position, (name, title, action, opts) in enumerate(spec["steps"], start=1):
-            Step.objects.create(
-                plan=plan,
-                position=position,
-                name=name,
-                title=title,
-                action=action,
-                service=opts.get("service", spec["service"]),
-                params=opts.get("params", {}),
-                on_failure=opts.get("on_failure", "abort"),
-                fallback=opts.get("fallback", ""),
-                only_as_fallback=opts.get("only_as_fallback", False),
-                requires=opts.get("requires", ""),
-                verify_action=opts.get("verify_action", ""),
-                verify_params=opts.get("verify_params", {}),
-            )
+        plan.steps.all().delete()
+        plan.description = spec["description"]
+        plan.save(update_fields=["description"])
+        _seed_steps(apps, plan, spec)
+
+
+def _seed_steps(apps, plan, spec: dict) -> None:
+    Step = apps.get_model("recovery", "PlanStep")
+    for position, (name, title, action, opts) in enumerate(spec["steps"], start=1):
+        Step.objects.create(
+            plan=plan,
+            position=position,
+            name=name,
+            title=title,
+            action=action,
+            service=opts.get("service", spec["service"]),
+            params=opts.get("params", {}),
+            on_failure=opts.get("on_failure", "abort"),
+            fallback=opts.get("fallback", ""),
+            only_as_fallback=opts.get("only_as_fallback", False),
+            requires=opts.get("requires", ""),
+            verify_action=opts.get("verify_action", ""),
+            verify_params=opts.get("verify_params", {}),
+        )

@@ -82,6 +82,9 @@ class RestoreRequestSerializer(serializers.Serializer):
     database_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
     dry_run = serializers.BooleanField(required=False, default=False)
     force = serializers.BooleanField(required=False, default=False)
+    parts = serializers.ListField(
+        child=serializers.ChoiceField(choices=["database", "config", "media", "sessions"]), required=False, default=list
+    )
 
 
 class ChangesSerializer(serializers.Serializer):
@@ -103,6 +106,7 @@ class RestoreSerializer(serializers.ModelSerializer):
             "dry_run",
             "force",
             "into",
+            "parts",
             "requested_by",
             "changes",
             "detail",

@@ -62,7 +62,19 @@ class ApiProvider(Provider):
 REGISTRY: Registry[Provider] = Registry(
     "provider",
     package=__package__,
-    modules=("backup", "cloudflare", "command", "flags", "http", "neon", "notify", "postgres", "probe", "redis"),
+    modules=(
+        "backup",
+        "cloudflare",
+        "command",
+        "flags",
+        "http",
+        "neon",
+        "notify",
+        "postgres",
+        "probe",
+        "redis",
+        "restore",
+    ),
 )
 register = REGISTRY.register
 

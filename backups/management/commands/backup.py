@@ -94,6 +94,7 @@ class Command(DomainCommand):
         rs.add_argument("--database-url", default="", help="An existing, empty database for the database part")
         rs.add_argument("--dry-run", action="store_true", help="Only list what would be added, replaced, removed")
         rs.add_argument("--force", action="store_true", help="Restore into a folder that is not ours (not empty)")
+        rs.add_argument("--part", action="append", choices=["database", "config", "media", "sessions"], dest="parts")
         rs.add_argument("--queue", action="store_true", help="Run on a worker instead of here")
         rs.add_argument("--jobs", type=int, default=2)
         rs.add_argument("--json", action="store_true")
@@ -237,7 +238,7 @@ class Command(DomainCommand):
         result = services.backups_import(actor=cli_actor())
         self.stdout.write(f"imported {result['backups']} backups, {result['locations']} copies")
 
-    def do_restore(self, *, id, into, database_url, dry_run, force, queue, jobs, json, **_):
+    def do_restore(self, *, id, into, database_url, dry_run, force, parts, queue, jobs, json, **_):
         try:
             backup = selectors.backup_get(id)
         except Backup.DoesNotExist:
@@ -257,6 +258,7 @@ class Command(DomainCommand):
                 database_url=database_url,
                 dry_run=dry_run,
                 force=force,
+                parts=parts,
                 inline=not queue,
             )
         finally:

@@ -13,7 +13,7 @@ from ... import defaults, selectors, services
 from ...models import RecoveryRun
 from ...reports import render_markdown
 
-PLANS = ["full", "database", "api", "auth", "websocket", "cache", "media"]
+PLANS = ["full", "database", "api", "auth", "websocket", "cache", "media", "config"]
 
 
 class Command(DomainCommand):
