@@ -35,6 +35,7 @@ class Kind(models.TextChoices):
     CONFIG = "config"
     MEDIA = "media"
     FULL = "full"
+    SESSIONS = "sessions"
 
 
 class Tier(models.TextChoices):

@@ -82,7 +82,8 @@ def rpo_status(*, now: datetime | None = None) -> list[dict]:
     newest = _newest_verified_snapshots()
     rows = []
     for dt in DataType.objects.all():
-        candidates = [newest.get(dt.backup_kind), newest.get("full")] if dt.backup_kind else []
+        holders = [dt.backup_kind, "full"] if dt.backup_kind in ("database", "config", "media") else [dt.backup_kind]
+        candidates = [newest.get(kind) for kind in holders] if dt.backup_kind else []
         candidates = [c for c in candidates if c]
         age = round((now - max(candidates)).total_seconds()) if candidates else None
         if age is None:

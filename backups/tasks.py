@@ -26,7 +26,11 @@ def backup_verify_run(backup_id: int, restore_test: bool = False) -> None:
 
 
 @shared_task
-def backup_scheduled(kind: str) -> int:
+def backup_scheduled(kind: str) -> int | None:
+    from django.conf import settings
+
+    if kind == "sessions" and not settings.TARGET_REDIS_URL:
+        return None  # no session store configured: nothing to back up (its RPO shows unknown)
     return services.backup_start(kind=kind, actor="schedule", trigger="schedule").id
 
 
@@ -39,7 +43,7 @@ def backups_prune() -> dict:
 def backups_verify_latest() -> list[int]:
     """Daily: restore-test the newest succeeded backup of each kind."""
     done = []
-    for kind in ("database", "config", "media", "full"):
+    for kind in ("database", "config", "media", "full", "sessions"):
         backup = selectors.latest_succeeded_backup(kind)
         if backup:
             services.backup_verify_start(backup=backup, actor="schedule", restore_test=True)

@@ -46,7 +46,7 @@ class Engine(ABC):
         ...
 
 
-REGISTRY: Registry[Engine] = Registry("engine", package=__package__, modules=("database", "files"))
+REGISTRY: Registry[Engine] = Registry("engine", package=__package__, modules=("database", "files", "sessions"))
 register = REGISTRY.register
 
 
