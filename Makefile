@@ -42,11 +42,13 @@ run: install
 	$(BIN)/python manage.py bootstrap
 	$(BIN)/honcho start -f Procfile
 
+# The import contracts (pyproject.toml, [tool.importlinter]) first: a broken layer fails in seconds.
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .

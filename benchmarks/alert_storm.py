@@ -161,8 +161,9 @@ def main() -> int:
     django.setup()
     from django.core.management import call_command
 
-    from incidents import alerting
-    from incidents.models import Alert, Incident
+    from incidents.detection import alerting
+    from incidents.detection.models import Alert
+    from incidents.lifecycle.models import Incident
 
     servers = ExitStack()
     try:

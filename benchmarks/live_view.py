@@ -211,7 +211,7 @@ def make_fixtures() -> tuple[str, str, str]:
     from django.test import Client
     from rest_framework.authtoken.models import Token
 
-    from incidents import services
+    from incidents.lifecycle import services
 
     user, _ = User.objects.get_or_create(username="bench")
     user.groups.add(Group.objects.get(name="commander"))

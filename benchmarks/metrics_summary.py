@@ -42,8 +42,9 @@ def run(count: int) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from incidents import metrics_selectors
-    from incidents.models import Incident, Service
+    from incidents.lifecycle.models import Incident
+    from incidents.postmortems import mttx as metrics_selectors
+    from recovery.models import Service
 
     rng = random.Random(7)
     start = datetime(2026, 10, 1, tzinfo=UTC)

@@ -108,7 +108,7 @@ def main() -> None:
     old = setup_databases(verbosity=0, interactive=False)
     import requests
 
-    from incidents.services import incident_declare
+    from incidents.lifecycle.services import incident_declare
     from pitchey_incidents.testing import start_worker
 
     worker = start_worker(Path(os.environ["VAR_DIR"]), concurrency=2, name="bench")

@@ -1,10 +1,16 @@
+"""The admin: lifecycle's models here (escalation levels show comms' targets inline); each
+sub-package's own models in its ``admin.py``, loaded from here (the module Django's admin looks for)."""
+
 from django.contrib import admin
 
-from . import models
+from incidents.comms import admin as comms_admin  # noqa: F401  (outbox, on-call)
+from incidents.comms import models as comms
+from incidents.detection import admin as detection_admin  # noqa: F401  (alert sources, probes, rules)
+from incidents.lifecycle import models
 
 
 class CommunicationRuleInline(admin.TabularInline):
-    model = models.CommunicationRule
+    model = comms.CommunicationRule
     extra = 0
 
 
@@ -14,14 +20,8 @@ class SeverityPolicyAdmin(admin.ModelAdmin):
     inlines = [CommunicationRuleInline]
 
 
-@admin.register(models.Service)
-class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "priority", "rto_target_s", "rto_max_s", "recovery_order"]
-    prepopulated_fields = {"slug": ["name"]}
-
-
 class EscalationTargetInline(admin.TabularInline):
-    model = models.EscalationTarget
+    model = comms.EscalationTarget
     extra = 0
 
 
@@ -31,7 +31,7 @@ class EscalationLevelAdmin(admin.ModelAdmin):
     inlines = [EscalationTargetInline]
 
 
-@admin.register(models.EmergencyContact)
+@admin.register(comms.EmergencyContact)
 class EmergencyContactAdmin(admin.ModelAdmin):
     list_display = ["role", "contact", "availability", "order"]
 
@@ -72,29 +72,3 @@ class MitigationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-
-class OnCallMemberInline(admin.TabularInline):
-    model = models.OnCallMember
-    extra = 0
-
-
-class OnCallOverrideInline(admin.TabularInline):
-    model = models.OnCallOverride
-    extra = 0
-
-
-@admin.register(models.OnCallRotation)
-class OnCallRotationAdmin(admin.ModelAdmin):
-    list_display = ["name", "handoff_at", "shift_s"]
-    inlines = [OnCallMemberInline, OnCallOverrideInline]
-
-
-@admin.register(models.Notification)
-class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["id", "incident", "channel", "target", "kind", "status", "attempts", "created_at", "sent_at"]
-    list_filter = ["status", "channel", "kind"]
-    readonly_fields = [f.name for f in models.Notification._meta.fields]
-
-
-from . import admin_detection  # noqa: E402, F401  (detection models)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from django.db.models import Count, Sum
 
-from . import metrics_postmortem, selectors
-from .models import Alert, Incident, Notification, Severity
+from incidents.comms.models import Notification
+from incidents.detection import selectors as detection_selectors
+from incidents.detection.models import Alert
+from incidents.lifecycle.models import Incident
+from incidents.postmortems import metrics as metrics_postmortem
+from recovery.models import Severity
 
 
 def collect():
@@ -25,7 +29,7 @@ def collect():
         "Alert deliveries received, by source.",
         [({"source": name, "kind": kind}, n or 0) for name, kind, n in received],
     )
-    probes = selectors.probes_with_latest()
+    probes = detection_selectors.probes_with_latest()
     up, latency, values = [], [], []
     for p in probes:
         if p.latest is None:

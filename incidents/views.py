@@ -15,16 +15,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from backups import selectors as backup_selectors
+from incidents.detection import selectors as detection_selectors
+from incidents.lifecycle import selectors, services
+from incidents.lifecycle.models import Incident, PublicStatus
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.models import AuditEntry, Event
 from pitchey_incidents.roles import has_role
 from recovery import selectors as recovery_selectors
 from recovery.actions import REGISTRY, get_action
 from recovery.controls import EMERGENCY_CONTROLS, control_run
-from recovery.models import RuntimeFlag
-
-from . import selectors, services
-from .models import Incident, PublicStatus, Service, Severity
+from recovery.models import RuntimeFlag, Service, Severity
 
 
 def _require(request, role: str) -> None:
@@ -55,7 +55,7 @@ def dashboard(request):
     context = {
         "now": timezone.now(),
         "groups": selectors.open_incidents_by_severity(),
-        "services": selectors.service_board(),
+        "services": selectors.service_board(health=detection_selectors.service_health()),
         **_live(),
     }
     fragment = request.GET.get("fragment")

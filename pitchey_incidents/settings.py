@@ -78,6 +78,11 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "pitchey_incidents.context_processors.roles",
             ],
+            # Tag libraries that live in the incident domain's sub-packages (Django only looks in an
+            # app's own templatetags/ package).
+            "libraries": {
+                "communications": "incidents.comms.templatetags",
+            },
         },
     }
 ]
@@ -220,14 +225,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "SeverityEnum": "incidents.models.Severity.choices",
-        "IncidentStatusEnum": "incidents.models.Status.choices",
+        "SeverityEnum": "recovery.models.Severity.choices",
+        "IncidentStatusEnum": "incidents.lifecycle.models.Status.choices",
         # queued/running/succeeded/failed: mitigations and backups share one set of job states.
-        "JobStatusEnum": "incidents.models.MitigationStatus.choices",
+        "JobStatusEnum": "incidents.lifecycle.models.MitigationStatus.choices",
         "RecoveryRunStatusEnum": "recovery.models.RunStatus.choices",
         "RecoveryStepStatusEnum": "recovery.models.StepStatus.choices",
-        "ActionItemStatusEnum": "incidents.models_postmortem.ActionItemStatus.choices",
-        "PostMortemStatusEnum": "incidents.models_postmortem.PostMortemStatus.choices",
+        "ActionItemStatusEnum": "incidents.postmortems.models.ActionItemStatus.choices",
+        "PostMortemStatusEnum": "incidents.postmortems.models.PostMortemStatus.choices",
     },
 }
 

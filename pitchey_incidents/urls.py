@@ -19,7 +19,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.MetricsView.as_view(), name="metrics"),
     path("admin/", admin.site.urls),
-    path("status/", include("incidents.status")),
+    path("status/", include("incidents.comms.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("events/stream/", stream.event_stream, name="event-stream"),
     path("api/v1/", include(api_v1)),

@@ -3,6 +3,12 @@ from django.contrib import admin
 from . import models
 
 
+@admin.register(models.Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "priority", "rto_target_s", "rto_max_s", "recovery_order"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
 @admin.register(models.RuntimeFlag)
 class RuntimeFlagAdmin(admin.ModelAdmin):
     list_display = ["name", "enabled", "changed_at", "changed_by"]

@@ -1,9 +1,52 @@
-"""Recovery: runtime flags the protected app polls (read-only, maintenance)."""
+"""Recovery: the service catalog (RTO targets, recovery order), runtime flags the protected app polls
+(read-only, maintenance), recovery plans, runs, drills and the objectives they measure."""
 
 from __future__ import annotations
 
 from django.db import models
 from django.urls import reverse
+
+# --- the service catalog -------------------------------------------------------------------------
+
+
+class Severity(models.TextChoices):
+    P0 = "P0", "P0 – Critical"
+    P1 = "P1", "P1 – Major"
+    P2 = "P2", "P2 – Medium"
+    P3 = "P3", "P3 – Low"
+
+
+class RecoveryStage(models.IntegerChoices):
+    """The runbook's recovery priorities, in order."""
+
+    DATA_INTEGRITY = 1, "Restore data integrity"
+    AUTHENTICATION = 2, "Restore authentication"
+    CORE_API = 3, "Restore core API"
+    FULL_SERVICE = 4, "Restore full service"
+    PERFORMANCE = 5, "Optimize performance"
+
+
+class Service(models.Model):
+    """A service of the protected platform, with its RTO from the runbook."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300, blank=True)
+    priority = models.CharField(max_length=2, choices=Severity.choices)
+    rto_target_s = models.PositiveIntegerField()
+    rto_max_s = models.PositiveIntegerField()
+    recovery_order = models.PositiveSmallIntegerField(choices=RecoveryStage.choices)
+    statuspage_component_id = models.CharField(
+        max_length=40, blank=True, help_text="Its component id on Atlassian Statuspage (blank: not published)."
+    )
+
+    class Meta:
+        # The table of the incidents app it was first declared in (moved without copying a row).
+        db_table = "incidents_service"
+        ordering = ["recovery_order", "priority", "name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class RuntimeFlag(models.Model):

@@ -39,6 +39,7 @@ from .models import (
     RunKind,
     RunStatus,
     RunStep,
+    Service,
     StepStatus,
 )
 from .providers import REGISTRY, parse_action
@@ -52,10 +53,6 @@ SPECIAL = ("verify", "report.generate")
 
 
 def _recovery_order() -> list[str]:
-    try:
-        Service = apps.get_model("incidents", "Service")
-    except LookupError:
-        return list(defaults.DEFAULT_RECOVERY_ORDER)
     order = list(Service.objects.order_by("recovery_order", "priority", "slug").values_list("slug", flat=True))
     return order or list(defaults.DEFAULT_RECOVERY_ORDER)
 
@@ -116,10 +113,6 @@ def validate_plan(plan: RecoveryPlan) -> None:
 
 
 def _rto_targets(services: list[str]) -> list[dict]:
-    try:
-        Service = apps.get_model("incidents", "Service")
-    except LookupError:
-        return []
     found = {s.slug: s for s in Service.objects.filter(slug__in=services)}
     return [
         {"subject": s, "name": found[s].name, "target_s": found[s].rto_target_s, "max_s": found[s].rto_max_s}

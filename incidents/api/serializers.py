@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from incidents.lifecycle.models import Incident, Mitigation, PublicStatus, TimelineEntry
 from recovery.actions import REGISTRY
-
-from ..models import Incident, Mitigation, PublicStatus, Service, Severity, TimelineEntry
+from recovery.models import Service, Severity
 
 
 class IncidentSerializer(serializers.ModelSerializer):

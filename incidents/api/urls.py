@@ -1,8 +1,10 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import detection, postmortems, views
-from .oncall import OnCallView
+from incidents.api import views
+from incidents.comms.api import OnCallView
+from incidents.detection import api as detection
+from incidents.postmortems import api as postmortems
 
 router = SimpleRouter()
 router.register("incidents", views.IncidentViewSet, basename="incident")

@@ -7,12 +7,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from incidents.api import serializers as s
+from incidents.detection import selectors as detection_selectors
+from incidents.lifecycle import selectors, services
+from incidents.lifecycle.models import Incident, Mitigation, Source
 from pitchey_incidents.drf import validated
+from pitchey_incidents.roles import role_of
 from recovery.actions import REGISTRY
-
-from .. import selectors, services
-from ..models import Incident, Mitigation, Service, Source
-from . import serializers as s
+from recovery.models import Service
 
 
 class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -142,7 +144,7 @@ class ActionListView(APIView):
 class ServiceListView(APIView):
     @extend_schema(responses=s.ServiceSerializer(many=True))
     def get(self, request):
-        health = selectors.service_health()
+        health = detection_selectors.service_health()
         return Response(s.ServiceSerializer(Service.objects.all(), many=True, context={"health": health}).data)
 
 
@@ -151,6 +153,4 @@ class WhoAmIView(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request):
-        from pitchey_incidents.roles import role_of
-
         return Response({"username": request.user.get_username(), "role": role_of(request.user)})

@@ -2,7 +2,7 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from incidents.defaults import seed as _seed
+    from incidents.lifecycle.defaults import seed as _seed
 
     _seed(apps)
 

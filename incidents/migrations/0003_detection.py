@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import incidents.models_detection
+import incidents.detection.models
 from django.db import migrations, models
 
 
@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('kind', models.CharField(choices=[('alertmanager', 'Prometheus Alertmanager'), ('grafana', 'Grafana Alerting'), ('generic', 'Generic webhook')], max_length=20)),
                 ('secret_hash', models.CharField(editable=False, max_length=64, unique=True)),
                 ('severity_label', models.CharField(default='severity', max_length=64)),
-                ('severity_map', models.JSONField(default=incidents.models_detection.default_severity_map, help_text='Label value → P0..P3.')),
+                ('severity_map', models.JSONField(default=incidents.detection.models.default_severity_map, help_text='Label value → P0..P3.')),
                 ('default_severity', models.CharField(choices=[('P0', 'P0 – Critical'), ('P1', 'P1 – Major'), ('P2', 'P2 – Medium'), ('P3', 'P3 – Low')], default='P3', max_length=2)),
                 ('group_by', models.JSONField(blank=True, default=list, help_text="Label names forming the group; empty = the sender's groupKey.")),
                 ('auto_resolve_after_s', models.PositiveIntegerField(blank=True, help_text='Resolve the incident this long after every alert resolved (empty = never).', null=True)),

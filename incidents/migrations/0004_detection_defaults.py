@@ -2,7 +2,7 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from incidents.detection_defaults import seed as _seed
+    from incidents.detection.defaults import seed as _seed
 
     _seed(apps)
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 def seed(apps, schema_editor):
     """The backup probes and their rule, on installs seeded before they existed."""
-    from incidents.detection_defaults import BACKUP_DETECTION, seed as _seed
+    from incidents.detection.defaults import BACKUP_DETECTION, seed as _seed
 
     _seed(apps, only=BACKUP_DETECTION)
 

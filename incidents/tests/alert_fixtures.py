@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from incidents import alerting
+from incidents.detection import alerting
 
 
 def make_source(name: str = "prom", kind: str = "alertmanager", **opts) -> tuple[object, str]:

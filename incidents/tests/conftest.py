@@ -7,9 +7,8 @@ from types import SimpleNamespace
 import pytest
 from django.test import Client
 
-from incidents import services
-
-from .vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
+from incidents.lifecycle import services
+from incidents.tests.vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
 
 
 @pytest.fixture

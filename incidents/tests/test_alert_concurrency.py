@@ -7,10 +7,10 @@ import threading
 import pytest
 import requests
 
-from incidents.models import Alert, AlertGroup, Incident
+from incidents.detection.models import Alert, AlertGroup
+from incidents.lifecycle.models import Incident
+from incidents.tests.alert_fixtures import am_alert, am_payload, make_source
 from pitchey_incidents.testing import start_web
-
-from .alert_fixtures import am_alert, am_payload, make_source
 
 
 @pytest.mark.postgres

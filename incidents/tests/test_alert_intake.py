@@ -6,10 +6,10 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from incidents import alerting, tasks
-from incidents.models import Alert, AlertGroup, AlertSource, Incident, Status, TimelineEntry
-
-from .alert_fixtures import am_alert, am_payload, make_source
+from incidents.detection import alerting, tasks
+from incidents.detection.models import Alert, AlertGroup, AlertSource
+from incidents.lifecycle.models import Incident, Status, TimelineEntry
+from incidents.tests.alert_fixtures import am_alert, am_payload, make_source
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_resolved_alerts_go_on_the_timeline_and_all_resolved_moves_to_monitoring
 
 
 def test_a_resolved_incident_lets_the_group_open_a_new_one(db, users):
-    from incidents import services
+    from incidents.lifecycle import services
 
     _, secret = make_source()
     post(secret, "alertmanager", am_payload("g", [am_alert("X")]))

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from incidents.models import Alert, Incident, Status, TimelineEntry
+from incidents.detection.models import Alert
+from incidents.lifecycle.models import Incident, Status, TimelineEntry
+from incidents.tests.alert_fixtures import make_source
 from pitchey_incidents.testing import Proc, free_port, start_web, wait_for
-
-from .alert_fixtures import make_source
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from incidents import services
-from incidents.models import Incident, TimelineEntry
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Incident, TimelineEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from incidents import services
+from incidents.lifecycle import services
 from pitchey_incidents.roles import ROLES
 
 pytestmark = pytest.mark.django_db

@@ -13,11 +13,10 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import connections
 
-from incidents.models import Incident
+from incidents.lifecycle.models import Incident
+from incidents.tests.sse import session_cookie
 from pitchey_incidents.models import AuditEntry
 from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH, start_web
-
-from .sse import session_cookie
 
 pytestmark = [
     pytest.mark.browser,

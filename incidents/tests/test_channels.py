@@ -11,9 +11,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from incidents import services
-from incidents.models import CommunicationDue, Incident, Notification, Service
-from incidents.notifications import notification_deliver, notification_enqueue
+from incidents.comms.models import CommunicationDue, Notification
+from incidents.comms.services import notification_deliver, notification_enqueue
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Incident
+from recovery.models import Service
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 
-from incidents.models import Incident
+from incidents.lifecycle.models import Incident
 from pitchey_incidents.testing import ROOT, child_env
 
 pytestmark = pytest.mark.django_db

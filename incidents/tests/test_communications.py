@@ -9,9 +9,9 @@ import pytest
 from django.db import models
 from django.utils import timezone
 
-from incidents import services
-from incidents.models import CommunicationDue, Notification
-from incidents.notifications import communications_remind, notification_deliver
+from incidents.comms.models import CommunicationDue, Notification
+from incidents.comms.services import communications_remind, notification_deliver
+from incidents.lifecycle import services
 
 pytestmark = pytest.mark.django_db
 

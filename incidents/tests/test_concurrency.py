@@ -8,8 +8,8 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from incidents import services
-from incidents.models import Incident, TimelineEntry
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Incident, TimelineEntry
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from incidents import services
-from incidents.models import Incident, Notification
+from incidents.comms.models import Notification
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Incident
 from pitchey_incidents.testing import ROOT, child_env, free_port, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_broker")]

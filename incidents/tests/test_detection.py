@@ -5,11 +5,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from backups.tests.factories import verified_backup
-from incidents import detection
-from incidents.models import AssessmentRule, DetectionCase, Incident, ProbeResult, Status
+from incidents.detection import services as detection
+from incidents.detection.models import AssessmentRule, DetectionCase, ProbeResult
+from incidents.lifecycle.models import Incident, Status
+from incidents.tests.servers import FakePrometheus, start_redis
 from pitchey_incidents.testing import database_url_for_subprocess, free_port
-
-from .servers import FakePrometheus, start_redis
 
 pytestmark = pytest.mark.django_db
 

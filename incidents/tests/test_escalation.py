@@ -8,16 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from incidents import services
-from incidents.models import (
-    EscalationLevel,
-    EscalationTarget,
-    EscalationTimer,
-    Notification,
-    OnCallMember,
-    OnCallRotation,
-)
-from incidents.notifications import escalation_fire_due
+from incidents.comms.models import EscalationTarget, EscalationTimer, Notification, OnCallMember, OnCallRotation
+from incidents.comms.services import escalation_fire_due
+from incidents.lifecycle import services
+from incidents.lifecycle.models import EscalationLevel
 from pitchey_incidents.errors import InvalidTransition
 from pitchey_incidents.testing import wait_for
 
@@ -123,7 +117,7 @@ def test_raising_an_unanswered_incident_to_p1_starts_paging(users, vendors):
     assert EscalationTimer.objects.filter(incident=incident).count() == 4
     (trigger,) = Notification.objects.filter(incident=incident, channel="pagerduty")
     assert trigger.kind == "severity_changed"
-    from incidents.channels import REGISTRY
+    from incidents.comms.channels import REGISTRY
 
     assert REGISTRY["pagerduty"].payload(trigger)["event_action"] == "trigger"
     assert REGISTRY["pagerduty"].payload(trigger)["payload"]["severity"] == "error"

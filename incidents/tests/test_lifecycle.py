@@ -2,9 +2,10 @@
 
 import pytest
 
-from incidents import postmortem_services, services
-from incidents.models import Incident, Status, TimelineEntry
-from incidents.models_postmortem import SECTION_NAMES
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Incident, Status, TimelineEntry
+from incidents.postmortems import services as postmortem_services
+from incidents.postmortems.models import SECTION_NAMES
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.models import Event
 
@@ -255,7 +256,7 @@ def test_a_claimed_mitigation_never_runs_twice(incident, users, django_capture_o
 def test_sweeper_fails_mitigations_whose_worker_died(incident, users):
     from django.utils import timezone
 
-    from incidents.models import Mitigation
+    from incidents.lifecycle.models import Mitigation
 
     m = Mitigation.objects.create(
         incident=incident,

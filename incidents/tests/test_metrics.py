@@ -4,15 +4,15 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from incidents import detection, services
-
-from .alert_fixtures import am_alert, am_payload, make_source
+from incidents.detection import services as detection
+from incidents.lifecycle import services
+from incidents.tests.alert_fixtures import am_alert, am_payload, make_source
 
 pytestmark = pytest.mark.django_db
 
 
 def test_metrics_need_auth_and_show_incidents_alerts_and_probes(users, client, settings, tmp_path):
-    from .servers import FakePrometheus
+    from incidents.tests.servers import FakePrometheus
 
     prom = FakePrometheus()
     prom.answers = {"http_requests_total": [0.02], "http_request_duration": [120], "auth_attempts": [None]}

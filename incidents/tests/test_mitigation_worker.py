@@ -2,8 +2,8 @@
 
 import pytest
 
-from incidents import services
-from incidents.models import Mitigation
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Mitigation
 from pitchey_incidents.testing import wait_for
 from recovery.models import RuntimeFlag
 

@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from incidents import metrics, metrics_postmortem, metrics_selectors
-from incidents.models import Incident, Service
+from incidents import metrics
+from incidents.lifecycle.models import Incident
+from incidents.postmortems import metrics as metrics_postmortem
+from incidents.postmortems import mttx as metrics_selectors
+from recovery.models import Service
 
 pytestmark = pytest.mark.django_db
 

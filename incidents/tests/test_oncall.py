@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from incidents.models import OnCallMember, OnCallOverride, OnCallRotation
-from incidents.oncall import oncall_now, oncall_overview
+from incidents.comms.models import OnCallMember, OnCallOverride, OnCallRotation
+from incidents.comms.oncall import oncall_now, oncall_overview
 
 pytestmark = pytest.mark.django_db
 

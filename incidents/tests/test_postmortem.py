@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 
-from incidents import postmortem_services, services
-from incidents.channels.base import render
-from incidents.models import Incident, Notification, Status, TimelineEntry
-from incidents.models_postmortem import ActionItem, PostMortem
+from incidents.comms.channels.base import render
+from incidents.comms.models import Notification
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Incident, Status, TimelineEntry
+from incidents.postmortems import services as postmortem_services
+from incidents.postmortems.models import ActionItem, PostMortem
 from pitchey_incidents.errors import InvalidTransition
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from incidents import services
-from incidents.models import Incident, PostMortem, Status
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Incident, Status
+from incidents.postmortems.models import PostMortem
 from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from incidents import services
+from incidents.lifecycle import services
 
 pytestmark = pytest.mark.django_db
 

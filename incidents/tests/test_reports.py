@@ -10,8 +10,10 @@ import pytest
 from django.db.models import F
 from django.test import Client
 
-from incidents import postmortem_services, report_views
-from incidents.models import Incident, PostMortem, Status
+from incidents.lifecycle.models import Incident, Status
+from incidents.postmortems import reports as report_views
+from incidents.postmortems import services as postmortem_services
+from incidents.postmortems.models import PostMortem
 from incidents.tests.test_mttx_metrics import T0, make, recovery_fixtures
 from pitchey_incidents import charts
 
@@ -170,7 +172,7 @@ def test_periods():
 
 
 def test_postmortem_page_edit_with_htmx_and_roles(users):
-    from incidents import services
+    from incidents.lifecycle import services
 
     incident = services.incident_declare(severity="P2", title="Slow search", actor=users["commander"])
     client = login(users, "responder")

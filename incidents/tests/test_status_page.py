@@ -8,8 +8,8 @@ from xml.etree import ElementTree
 import pytest
 from django.utils import timezone
 
-from incidents import services
-from incidents.models import Incident
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Incident
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from incidents import services
-from incidents.models import Incident
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Incident
 
 
 def test_anonymous_is_sent_to_login(page, db):
@@ -97,6 +97,7 @@ def test_dashboard_queries_do_not_grow_with_incidents(page):
     assert queries() == few
 
 
+@pytest.mark.django_db(transaction=True)  # the backup's heartbeat writes from its own connection: it must see the row
 def test_backup_panel_shows_freshness_against_rpo(page, django_capture_on_commit_callbacks):
     from backups import services as backup_services
 

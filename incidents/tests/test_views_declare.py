@@ -2,7 +2,7 @@
 
 import pytest
 
-from incidents.models import Incident
+from incidents.lifecycle.models import Incident
 
 
 @pytest.mark.parametrize("role", ["viewer", "responder"])

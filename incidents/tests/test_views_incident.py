@@ -2,8 +2,8 @@
 
 import pytest
 
-from incidents import services
-from incidents.models import Incident, Mitigation
+from incidents.lifecycle import services
+from incidents.lifecycle.models import Incident, Mitigation
 
 HX = {"HTTP_HX_REQUEST": "true"}
 

@@ -5,11 +5,10 @@ import json
 import pytest
 from django.db import connection
 
-from incidents import services
+from incidents.lifecycle import services
+from incidents.tests.sse import SSEStream, session_cookie
 from pitchey_incidents import events
 from pitchey_incidents.testing import start_web
-
-from .sse import SSEStream, session_cookie
 
 # The web server is another process: it reads committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)

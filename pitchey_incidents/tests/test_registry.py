@@ -93,9 +93,9 @@ def test_a_name_registered_twice_is_refused():
 @pytest.mark.parametrize(
     ("module", "names", "message"),
     [
-        ("incidents.channels", ["slack", "pagerduty", "statuspage", "email", "webhook"], "unknown channel"),
-        ("incidents.intake", ["alertmanager", "generic", "grafana"], "unknown alert kind"),
-        ("incidents.probes", ["backup_rpo", "http", "postgres", "prometheus", "redis"], "unknown probe kind"),
+        ("incidents.comms.channels", ["slack", "pagerduty", "statuspage", "email", "webhook"], "unknown channel"),
+        ("incidents.detection.intake", ["alertmanager", "generic", "grafana"], "unknown alert kind"),
+        ("incidents.detection.probes", ["backup_rpo", "http", "postgres", "prometheus", "redis"], "unknown probe kind"),
         ("recovery.providers", None, "unknown provider"),
         ("recovery.actions", None, "unknown action"),
         ("backups.engines", ["postgres", "sqlite", "config", "media"], "unknown engine"),

@@ -10,8 +10,8 @@ import pytest
 
 from backups import restore, targets
 from backups import services as backup_services
-from incidents import services as incident_services
-from incidents.models import TimelineEntry
+from incidents.lifecycle import services as incident_services
+from incidents.lifecycle.models import TimelineEntry
 from recovery import selectors, services
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from incidents import services as incident_services
-from incidents.models import Incident, TimelineEntry
+from incidents.lifecycle import services as incident_services
+from incidents.lifecycle.models import Incident, TimelineEntry
 from recovery import selectors, services
 from recovery.models import PlanStep, RecoveryPlan, RecoveryRun, RunStep, RuntimeFlag
 

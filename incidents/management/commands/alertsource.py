@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+from incidents.detection import alerting
+from incidents.detection.models import AlertSource, AlertSourceKind
 from pitchey_incidents.cli import DomainCommand, cli_actor
-
-from ... import alerting
-from ...models import AlertSource, AlertSourceKind
 
 
 class Command(DomainCommand):

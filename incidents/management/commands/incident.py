@@ -4,11 +4,12 @@ import json
 
 from django.core.management.base import CommandError
 
+from incidents.detection.services import detection_run, report_lines
+from incidents.lifecycle import selectors, services
+from incidents.lifecycle.models import Incident, Source
 from pitchey_incidents.cli import DomainCommand, cli_actor
 from pitchey_incidents.timefmt import format_timestamp
-
-from ... import selectors, services
-from ...models import Incident, Severity, Source
+from recovery.models import Severity
 
 
 def _get(public_id: str) -> Incident:
@@ -114,8 +115,6 @@ class Command(DomainCommand):
             raise CommandError(f"mitigation {mitigation.id} failed")
 
     def do_detect(self, *, no_mitigate, json, **_):
-        from ...detection import detection_run, report_lines
-
         report = detection_run(mitigate=not no_mitigate)
         if json:
             self.stdout.write(_dumps(report.as_dict()))

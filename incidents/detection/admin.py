@@ -1,0 +1,55 @@
+"""Admin for detection: alert sources (secrets never shown), probes, assessment rules, history."""
+
+from django.contrib import admin
+
+from incidents.detection import models
+
+
+@admin.register(models.AlertSource)
+class AlertSourceAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "enabled", "default_severity", "auto_resolve_after_s", "created_at"]
+    list_filter = ["kind", "enabled"]
+    exclude = ["secret_hash"]
+    readonly_fields = ["name", "kind", "created_at"]
+
+    def has_add_permission(self, request):
+        return False  # `manage.py alertsource create` prints the secret once
+
+
+@admin.register(models.Probe)
+class ProbeAdmin(admin.ModelAdmin):
+    list_display = ["name", "label", "kind", "service", "enabled"]
+    list_filter = ["kind", "service", "enabled"]
+
+
+@admin.register(models.AssessmentRule)
+class AssessmentRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "severity", "probe_kind", "probe_name", "op", "metric", "threshold", "action", "enabled"]
+    list_filter = ["severity", "probe_kind", "enabled"]
+    list_editable = ["enabled"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.ProbeResult)
+class ProbeResultAdmin(ReadOnlyAdmin):
+    list_display = ["at", "probe", "status", "latency_ms", "detail"]
+    list_filter = ["status", "probe"]
+
+
+@admin.register(models.AlertGroup)
+class AlertGroupAdmin(ReadOnlyAdmin):
+    list_display = ["source", "key", "incident", "open", "last_alert_at", "all_resolved_at"]
+    list_filter = ["open", "source"]
+
+
+@admin.register(models.Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["identity", "group", "status", "severity", "summary", "received", "last_seen"]
+    list_filter = ["status", "severity"]

@@ -1,0 +1,228 @@
+"""Detection data: alert sources, alert groups and alerts, probes and their results, assessment rules.
+
+Imported by ``incidents.models`` so that Django registers these models with the app.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.lifecycle.models import Incident
+from pitchey_incidents.errors import DomainError
+from recovery.actions import REGISTRY
+from recovery.models import Service, Severity
+
+
+class AlertSourceKind(models.TextChoices):
+    ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+    GRAFANA = "grafana", "Grafana Alerting"
+    GENERIC = "generic", "Generic webhook"
+
+
+def default_severity_map() -> dict:
+    return {"critical": "P1", "page": "P1", "error": "P2", "warning": "P2", "info": "P3"}
+
+
+class AlertSource(models.Model):
+    """Something that sends us alerts, with its own secret (only its SHA-256 is stored)."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    kind = models.CharField(max_length=20, choices=AlertSourceKind.choices)
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    severity_label = models.CharField(max_length=64, default="severity")
+    severity_map = models.JSONField(default=default_severity_map, help_text="Label value → P0..P3.")
+    default_severity = models.CharField(max_length=2, choices=Severity.choices, default=Severity.P3)
+    group_by = models.JSONField(
+        default=list, blank=True, help_text="Label names forming the group; empty = the sender's groupKey."
+    )
+    auto_resolve_after_s = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Resolve the incident this long after every alert resolved (empty = never)."
+    )
+    signing_secret_env = models.CharField(
+        max_length=64, blank=True, help_text="Grafana: environment variable holding the HMAC signing secret."
+    )
+    timestamp_header = models.CharField(
+        max_length=64, blank=True, help_text="Grafana: header carrying the signed timestamp, when configured."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def severity_for(self, labels: dict) -> str:
+        value = str(labels.get(self.severity_label, "")).strip().lower()
+        mapped = {str(k).lower(): v for k, v in (self.severity_map or {}).items()}.get(value)
+        return mapped if mapped in Severity.values else self.default_severity
+
+
+class AlertGroup(models.Model):
+    """Alerts that belong to one incident. At most one open group per (source, key): the partial
+    unique index is what keeps concurrent deliveries of a new group to a single incident."""
+
+    source = models.ForeignKey(AlertSource, on_delete=models.CASCADE, related_name="groups")
+    key = models.CharField(max_length=255)
+    incident = models.ForeignKey(Incident, null=True, on_delete=models.SET_NULL, related_name="alert_groups")
+    open = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_alert_at = models.DateTimeField(default=timezone.now)
+    all_resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "key"], condition=Q(open=True), name="one_open_group_per_key")
+        ]
+        indexes = [models.Index(fields=["open", "all_resolved_at"], name="alertgroup_open_resolved")]
+
+    def __str__(self) -> str:
+        return f"{self.source.name}:{self.key[:40]}"
+
+
+class AlertStatus(models.TextChoices):
+    FIRING = "firing", "Firing"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Alert(models.Model):
+    """One alert, identified by its fingerprint (or dedup key) within its group."""
+
+    group = models.ForeignKey(AlertGroup, on_delete=models.CASCADE, related_name="alerts")
+    identity = models.CharField(max_length=255)
+    status = models.CharField(max_length=10, choices=AlertStatus.choices)
+    severity = models.CharField(max_length=2, choices=Severity.choices)
+    summary = models.CharField(max_length=500, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    annotations = models.JSONField(default=dict, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    received = models.PositiveIntegerField(default=1, help_text="Deliveries of this alert.")
+    # Set when the resolution has been written to the incident's timeline (claimed by an UPDATE).
+    resolution_noted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["first_seen", "id"]
+        constraints = [models.UniqueConstraint(fields=["group", "identity"], name="one_alert_per_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.identity[:24]} {self.status}"
+
+
+class ProbeKind(models.TextChoices):
+    POSTGRES = "postgres", "PostgreSQL"
+    REDIS = "redis", "Redis"
+    HTTP = "http", "HTTP endpoint"
+    PROMETHEUS = "prometheus", "Prometheus query"
+    BACKUP_RPO = "backup_rpo", "Backup age against the RPO"
+
+
+class Probe(models.Model):
+    """One health check of the protected platform, belonging to a catalog service."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    label = models.CharField(max_length=100, help_text='Printed as "Checking <label>...".')
+    kind = models.CharField(max_length=20, choices=ProbeKind.choices)
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="probes")
+    config = models.JSONField(default=dict, blank=True, help_text="Kind-specific settings and thresholds.")
+    enabled = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=100, help_text="Order in detect's output.")
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProbeStatus(models.TextChoices):
+    OK = "ok", "OK"
+    DEGRADED = "degraded", "Degraded"
+    DOWN = "down", "Down"
+    SKIPPED = "skipped", "Not configured"
+
+
+class ProbeResult(models.Model):
+    """History of a probe, for the health API and charts."""
+
+    probe = models.ForeignKey(Probe, on_delete=models.CASCADE, related_name="results")
+    at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=ProbeStatus.choices)
+    latency_ms = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["probe", "-at"], name="proberesult_probe_at")]
+
+    def __str__(self) -> str:
+        return f"{self.probe_id} {self.status} {self.at:%H:%M:%S}"
+
+
+class RuleOp(models.TextChoices):
+    DOWN = "down", "is unreachable"
+    GT = "gt", "is above"
+    LT = "lt", "is below"
+
+
+class AssessmentRule(models.Model):
+    """Maps a probe finding to a severity and, optionally, an automated mitigation.
+
+    A rule matches a probe result when the probe has the rule's kind (and name, when set) and the
+    finding holds: the probe is down, or ``metric`` is above/below ``threshold``. The most severe
+    matching rule wins."""
+
+    name = models.CharField(max_length=100, unique=True, help_text='"Issue detected: <name>".')
+    probe_kind = models.CharField(max_length=20, choices=ProbeKind.choices)
+    probe_name = models.CharField(max_length=64, blank=True, help_text="Only this probe (empty = any of the kind).")
+    op = models.CharField(max_length=4, choices=RuleOp.choices)
+    metric = models.CharField(max_length=64, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    severity = models.CharField(max_length=2, choices=Severity.choices)
+    action = models.CharField(max_length=64, blank=True, help_text="Mitigation action (see /api/v1/actions/).")
+    action_params = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["severity", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.severity}"
+
+    def clean(self):
+        if self.action and self.action not in REGISTRY:
+            raise ValidationError({"action": f"unknown action; one of {', '.join(sorted(REGISTRY))}"})
+        if self.op != RuleOp.DOWN and (not self.metric or self.threshold is None):
+            raise ValidationError({"threshold": "a metric and a threshold are needed unless the rule is 'down'"})
+        if self.action:
+            try:
+                REGISTRY[self.action].clean(self.action_params)
+            except DomainError as exc:
+                raise ValidationError({"action_params": exc.message}) from None
+
+
+class DetectionCase(models.Model):
+    """The incident a rule opened for a service; an open case is updated, never duplicated."""
+
+    rule = models.ForeignKey(AssessmentRule, on_delete=models.CASCADE, related_name="cases")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="detection_cases")
+    open = models.BooleanField(default=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    hits = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "service"], condition=Q(open=True), name="one_open_case_per_rule")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule.name} on {self.service.slug}"

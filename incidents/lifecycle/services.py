@@ -1,0 +1,414 @@
+"""Every change to an incident happens here, and only here.
+
+Each service: validates (``DomainError`` naming the field), locks the incident row, checks the state
+machine (``InvalidTransition`` → HTTP 409), changes state, appends a timeline entry and an event in
+the same transaction, and publishes a typed lifecycle event (``events.py``) whose subscribers do the
+follow-up work: this module does not know who they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from incidents.lifecycle import events as lifecycle_events
+from incidents.lifecycle import tasks
+from incidents.lifecycle.models import (
+    OPEN_STATUSES,
+    EscalationLevel,
+    Incident,
+    Mitigation,
+    MitigationStatus,
+    PublicStatus,
+    Source,
+    Status,
+    TimelineEntry,
+)
+from pitchey_incidents import events, jobs
+from pitchey_incidents.actors import actor_name
+from pitchey_incidents.errors import DomainError, InvalidTransition
+from pitchey_incidents.roles import has_role
+from recovery.actions import get_action
+from recovery.models import Service, Severity
+
+S = Status
+TRANSITIONS: dict[str, set[str]] = {
+    S.TRIGGERED: {S.ACKNOWLEDGED, S.MITIGATING, S.MONITORING, S.RESOLVED},
+    S.ACKNOWLEDGED: {S.MITIGATING, S.MONITORING, S.RESOLVED},
+    S.MITIGATING: {S.MONITORING, S.RESOLVED},
+    S.MONITORING: {S.MITIGATING, S.RESOLVED},
+    S.RESOLVED: {S.CLOSED},
+    S.CLOSED: set(),
+}
+
+Actor = object  # a User, or a name such as "system" or an integration's name
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _record(incident: Incident, kind: str, actor: Actor, message: str, data: dict | None = None) -> TimelineEntry:
+    entry = TimelineEntry.objects.create(
+        incident=incident, at=timezone.now(), kind=kind, actor=actor_name(actor), message=message, data=data or {}
+    )
+    events.emit(
+        f"incident.{kind}",
+        incident.subject,
+        {
+            "incident": incident.public_id,
+            "status": incident.status,
+            "severity": incident.severity,
+            "timeline_id": entry.id,
+            "kind": kind,
+            "actor": entry.actor,
+            "message": message,
+        },
+    )
+    return entry
+
+
+def _lock(incident: Incident | int) -> Incident:
+    pk = incident.pk if isinstance(incident, Incident) else incident
+    try:
+        return Incident.objects.select_for_update().get(pk=pk)
+    except Incident.DoesNotExist:
+        raise DomainError("no such incident", field="incident") from None
+
+
+def _move(incident: Incident, to: str) -> None:
+    if to not in TRANSITIONS[incident.status]:
+        raise InvalidTransition(f"cannot move from {incident.status} to {to}", current_status=incident.status)
+    incident.status = to
+
+
+def _require_open(incident: Incident, what: str) -> None:
+    if incident.status not in OPEN_STATUSES:
+        raise InvalidTransition(f"cannot {what} a {incident.status} incident", current_status=incident.status)
+
+
+def _clean_severity(value: object, field: str = "severity") -> str:
+    if value not in Severity.values:
+        raise DomainError(f"must be one of {', '.join(Severity.values)}", field=field)
+    return str(value)
+
+
+def _clean_text(value: object, field: str, *, max_length: int, required: bool = True) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise DomainError("must be text", field=field)
+    value = value.strip()
+    if required and not value:
+        raise DomainError("is required", field=field)
+    if len(value) > max_length:
+        raise DomainError(f"must be at most {max_length} characters", field=field)
+    return value
+
+
+def _clean_services(slugs: Iterable[str] | None) -> list[Service]:
+    slugs = list(slugs or [])
+    if not all(isinstance(s, str) for s in slugs):
+        raise DomainError("must be a list of service slugs", field="services")
+    found = {s.slug: s for s in Service.objects.filter(slug__in=slugs)}
+    unknown = [s for s in slugs if s not in found]
+    if unknown:
+        raise DomainError(f"unknown service(s): {', '.join(unknown)}", field="services")
+    return [found[s] for s in dict.fromkeys(slugs)]
+
+
+# --- the lifecycle --------------------------------------------------------------------------------
+
+
+def incident_declare(
+    *,
+    severity: str,
+    title: str,
+    description: str = "",
+    services: Iterable[str] | None = None,
+    actor: Actor,
+    source: str = Source.MANUAL,
+    detected_at: datetime | None = None,
+) -> Incident:
+    severity = _clean_severity(severity)
+    title = _clean_text(title, "title", max_length=200)
+    description = _clean_text(description, "description", max_length=20000, required=False)
+    service_objs = _clean_services(services)
+    if source not in Source.values:
+        raise DomainError("unknown source", field="source")
+    with transaction.atomic():
+        incident = Incident.objects.create(
+            declared_at=timezone.now(),
+            severity=severity,
+            title=title,
+            description=description,
+            source=source,
+            declared_by=actor_name(actor),
+            detected_at=detected_at,
+        )
+        incident.services.set(service_objs)
+        entry = _record(
+            incident,
+            "declared",
+            actor,
+            f"{severity} incident declared: {title}",
+            {"severity": severity, "services": [s.slug for s in service_objs], "source": source},
+        )
+        lifecycle_events.publish(lifecycle_events.Declared(incident, actor, entry.message))
+    return incident
+
+
+def incident_acknowledge(*, incident: Incident | int, actor: Actor) -> Incident:
+    with transaction.atomic():
+        incident = _lock(incident)
+        _move(incident, S.ACKNOWLEDGED)
+        incident.acknowledged_at = timezone.now()
+        if incident.commander_id is None and not isinstance(actor, str) and actor is not None:
+            incident.commander = actor
+        incident.save()
+        entry = _record(incident, "acknowledged", actor, f"Acknowledged by {actor_name(actor)}")
+        lifecycle_events.publish(lifecycle_events.Acknowledged(incident, actor, entry.message))
+    return incident
+
+
+def incident_assign(*, incident: Incident | int, commander: str, actor: Actor) -> Incident:
+    username = _clean_text(commander, "commander", max_length=150)
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise DomainError(f"no active user {username!r}", field="commander")
+    if not has_role(user, "responder"):
+        raise DomainError(f"{username} is not a responder or commander", field="commander")
+    with transaction.atomic():
+        incident = _lock(incident)
+        _require_open(incident, "assign")
+        incident.commander = user
+        incident.save()
+        entry = _record(incident, "assigned", actor, f"Commander is now {username}", {"commander": username})
+        lifecycle_events.publish(lifecycle_events.CommanderAssigned(incident, actor, entry.message))
+    return incident
+
+
+def incident_change_severity(*, incident: Incident | int, severity: str, reason: str, actor: Actor) -> Incident:
+    severity = _clean_severity(severity)
+    reason = _clean_text(reason, "reason", max_length=1000)
+    with transaction.atomic():
+        incident = _lock(incident)
+        _require_open(incident, "change the severity of")
+        if incident.severity == severity:
+            raise DomainError(f"already {severity}", field="severity")
+        before, incident.severity = incident.severity, severity
+        incident.save()
+        entry = _record(
+            incident,
+            "severity_changed",
+            actor,
+            f"Severity {before} → {severity}: {reason}",
+            {"from": before, "to": severity, "reason": reason},
+        )
+        lifecycle_events.publish(lifecycle_events.SeverityChanged(incident, actor, entry.message))
+    return incident
+
+
+def incident_post_update(*, incident: Incident | int, public_status: str, message: str, actor: Actor) -> Incident:
+    if public_status not in PublicStatus.values or public_status == PublicStatus.RESOLVED:
+        raise DomainError(
+            "must be investigating, identified or monitoring (resolve the incident to resolve it)",
+            field="public_status",
+        )
+    message = _clean_text(message, "message", max_length=5000)
+    with transaction.atomic():
+        incident = _lock(incident)
+        _require_open(incident, "post an update on")
+        incident.public_status = public_status
+        incident.save()
+        entry = _record(incident, "status_update", actor, message, {"public_status": public_status, "public": True})
+        lifecycle_events.publish(lifecycle_events.PublicUpdatePosted(incident, actor, entry.message))
+    return incident
+
+
+def incident_escalate(*, incident: Incident | int, actor: Actor, reason: str = "") -> Incident:
+    top = EscalationLevel.objects.order_by("-level").values_list("level", flat=True).first() or 0
+    with transaction.atomic():
+        incident = _lock(incident)
+        _require_open(incident, "escalate")
+        if incident.escalation_level >= top:
+            raise InvalidTransition(f"already at the highest escalation level ({top})", current_status=incident.status)
+        incident.escalation_level += 1
+        incident.save()
+        level = EscalationLevel.objects.filter(level=incident.escalation_level).first()
+        name = level.name if level else f"level {incident.escalation_level}"
+        entry = _record(
+            incident,
+            "escalated",
+            actor,
+            f"Escalated to {name}" + (f": {reason}" if reason else ""),
+            {"level": incident.escalation_level, "name": name},
+        )
+        lifecycle_events.publish(lifecycle_events.Escalated(incident, actor, entry.message))
+    return incident
+
+
+def incident_escalation_due(*, incident: Incident | int, level: int) -> Incident:
+    """An escalation timer came due: page ``level`` unless someone acknowledged or it was paged."""
+    with transaction.atomic():
+        incident = _lock(incident)
+        if incident.status != S.TRIGGERED or incident.escalation_level >= level:
+            return incident
+        incident.escalation_level = level
+        incident.save()
+        lifecycle_events.publish(lifecycle_events.EscalationDue(incident, "escalation"))
+    return incident
+
+
+def incident_monitor(*, incident: Incident | int, actor: Actor, message: str = "") -> Incident:
+    with transaction.atomic():
+        incident = _lock(incident)
+        _move(incident, S.MONITORING)
+        incident.mitigated_at = incident.mitigated_at or timezone.now()
+        incident.acknowledged_at = incident.acknowledged_at or incident.mitigated_at
+        incident.save()
+        entry = _record(incident, "monitoring", actor, message or "Mitigated; monitoring")
+        lifecycle_events.publish(lifecycle_events.MonitoringStarted(incident, actor, entry.message))
+    return incident
+
+
+def incident_resolve(*, incident: Incident | int, resolution: str, actor: Actor) -> Incident:
+    resolution = _clean_text(resolution, "resolution", max_length=5000)
+    with transaction.atomic():
+        incident = _lock(incident)
+        _move(incident, S.RESOLVED)
+        now = timezone.now()
+        incident.resolved_at = now
+        incident.acknowledged_at = incident.acknowledged_at or now
+        incident.mitigated_at = incident.mitigated_at or now
+        incident.public_status = PublicStatus.RESOLVED
+        incident.resolution = resolution
+        incident.save()
+        _record(incident, "resolved", actor, f"Resolved: {resolution}", {"resolution": resolution})
+        lifecycle_events.publish(lifecycle_events.Resolved(incident, actor, resolution))
+    return incident
+
+
+def incident_close(*, incident: Incident | int, actor: Actor) -> Incident:
+    """Close a resolved incident, unless a subscriber refuses (the post-mortem is not complete: 409)."""
+    with transaction.atomic():
+        incident = _lock(incident)
+        lifecycle_events.publish(lifecycle_events.CloseRequested(incident, actor))
+        _move(incident, S.CLOSED)
+        incident.closed_at = timezone.now()
+        incident.save()
+        entry = _record(incident, "closed", actor, "Closed after the post-mortem")
+        lifecycle_events.publish(lifecycle_events.Closed(incident, actor, entry.message))
+    return incident
+
+
+def incident_note(
+    *, incident: Incident | int, message: str, actor: Actor, kind: str = "note", data: dict | None = None
+) -> TimelineEntry:
+    """An entry on the timeline that changes no state (integrations report through this)."""
+    message = _clean_text(message, "message", max_length=5000)
+    with transaction.atomic():
+        incident = _lock(incident)
+        return _record(incident, kind, actor, message, data)
+
+
+# --- mitigations ----------------------------------------------------------------------------------
+
+
+def mitigation_start(
+    *,
+    incident: Incident | int,
+    action: str,
+    params: dict | None = None,
+    actor: Actor,
+    dry_run: bool = False,
+    inline: bool = False,
+) -> Mitigation:
+    if not isinstance(action, str):
+        raise DomainError("must be an action name", field="action")
+    impl = get_action(action)
+    cleaned = impl.clean(params)
+    with transaction.atomic():
+        incident = _lock(incident)
+        _require_open(incident, "mitigate")
+        if not dry_run and incident.status != S.MITIGATING:
+            now = timezone.now()
+            incident.acknowledged_at = incident.acknowledged_at or now
+            _move(incident, S.MITIGATING)
+            incident.save()
+        mitigation = Mitigation.objects.create(
+            incident=incident, action=action, params=cleaned, dry_run=dry_run, requested_by=actor_name(actor)
+        )
+        entry = _record(
+            incident,
+            "mitigation_requested",
+            actor,
+            f"{'Dry run of' if dry_run else 'Mitigation'} {impl.label} requested",
+            {"mitigation": mitigation.id, "action": action, "params": cleaned, "dry_run": dry_run},
+        )
+        lifecycle_events.publish(lifecycle_events.MitigationRequested(incident, actor, entry.message))
+        jobs.dispatch(tasks.mitigation_run, mitigation.id, inline=inline)
+    return mitigation
+
+
+def mitigation_execute(*, mitigation_id: int) -> Mitigation | None:
+    """Run a queued mitigation once: claim it with a conditional update, run, record the outcome."""
+    now = timezone.now()
+    claimed = Mitigation.objects.filter(id=mitigation_id, status=MitigationStatus.QUEUED).update(
+        status=MitigationStatus.RUNNING, started_at=now
+    )
+    if not claimed:
+        return None  # another worker has it, or it already ran
+    mitigation = Mitigation.objects.select_related("incident").get(id=mitigation_id)
+    events.emit(
+        "mitigation.running",
+        mitigation.incident.subject,
+        {"incident": mitigation.incident.public_id, "mitigation": mitigation.id},
+    )
+    impl = get_action(mitigation.action)
+    try:
+        result = impl.run(mitigation.params, dry_run=mitigation.dry_run)
+        ok, output = result.ok, result.output
+    except Exception as exc:  # an action's failure is the mitigation's outcome, not a crash
+        ok, output = False, f"{exc.__class__.__name__}: {exc}".splitlines()[0][:2000]
+    return _mitigation_finish(mitigation, ok=ok, output=output)
+
+
+def _mitigation_finish(mitigation: Mitigation, *, ok: bool, output: str) -> Mitigation:
+    with transaction.atomic():
+        status = MitigationStatus.SUCCEEDED if ok else MitigationStatus.FAILED
+        updated = Mitigation.objects.filter(id=mitigation.id, status=MitigationStatus.RUNNING).update(
+            status=status, output=output, finished_at=timezone.now()
+        )
+        mitigation.refresh_from_db()
+        if updated:
+            verb = "succeeded" if ok else "failed"
+            _record(
+                mitigation.incident,
+                f"mitigation_{verb}",
+                "system",
+                f"{get_action(mitigation.action).label} {verb}: {output.splitlines()[0] if output else ''}",
+                {"mitigation": mitigation.id, "action": mitigation.action, "output": output[:4000]},
+            )
+    return mitigation
+
+
+def mitigations_sweep(*, queued_after_s: int = 60, running_after_s: int = 900) -> dict:
+    """Re-dispatch mitigations the broker never delivered; fail those whose worker died."""
+    now = timezone.now()
+    stale_queued = list(
+        Mitigation.objects.filter(
+            status=MitigationStatus.QUEUED, created_at__lt=now - timezone.timedelta(seconds=queued_after_s)
+        ).values_list("id", flat=True)[:500]
+    )
+    for mid in stale_queued:
+        jobs.send(tasks.mitigation_run, mid)
+    lost = Mitigation.objects.select_related("incident").filter(
+        status=MitigationStatus.RUNNING, started_at__lt=now - timezone.timedelta(seconds=running_after_s)
+    )
+    for mitigation in lost:
+        _mitigation_finish(mitigation, ok=False, output="worker lost while running; not retried automatically")
+    return {"redispatched": len(stale_queued), "failed": len(lost)}
