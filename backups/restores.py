@@ -4,6 +4,7 @@ worker with a heartbeat, and sweep restores whose worker died (their previous co
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +37,10 @@ def _check_into(into: str, force: bool) -> Path | None:
         raise DomainError("must be an absolute path", field="into")
     if path.exists() and not path.is_dir():
         raise DomainError(f"{path} is not a folder", field="into")
+    backups_at = Path(os.path.abspath(settings.BACKUP_DIR))
+    inside = backups_at in path.parents and backups_at / ".tmp" not in path.parents  # scratch space is fine
+    if path.parent == path or path == backups_at or path in backups_at.parents or inside:
+        raise DomainError(f"{path} is, holds or lies inside the backup folder (BACKUP_DIR)", field="into")
     if not force and not restore_files.is_ours(path):
         raise DomainError(
             f"{path} is not empty and not under a configured target (MEDIA_DIR, CONFIG_PATHS); "

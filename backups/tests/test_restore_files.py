@@ -121,6 +121,11 @@ def test_restore_into_another_folder_and_the_force_rule(media_backup, tmp_path):
         call_command("backup", "restore", str(backup.id), "--into", str(foreign), stdout=out)
     call_command("backup", "restore", str(backup.id), "--into", str(foreign), "--force", stdout=out)
     assert tree(foreign) == original
+    # Never the filesystem's root, nor a folder that holds the backups (even with force).
+    for unsafe in ("/", str(media.parent), str(media.parent / "backups" / "media")):
+        with pytest.raises(DomainError) as refused:
+            restores.restore_start(backup=backup, actor="t", into=unsafe, force=True)
+        assert refused.value.field == "into" and "BACKUP_DIR" in refused.value.message
     # Inside the configured target needs no force.
     inside = media / "posters"
     restores.restore_start(backup=backup, actor="t", into=str(inside), inline=True)
