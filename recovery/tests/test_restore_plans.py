@@ -4,6 +4,7 @@ backup-restore drill restores every kind into scratch and compares it with the m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -171,12 +172,22 @@ def _drill_and_check(database_where: str) -> RecoveryRun:
 
 
 @pytest.mark.postgres
-def test_the_drill_restores_our_own_database_and_media_into_scratch_with_nothing_configured(fresh):
+def test_the_drill_restores_our_own_database_and_media_into_scratch_with_nothing_configured(fresh, monkeypatch):
     from backups import restore, targets
 
+    created, scratch_database = [], restore.scratch_database
+
+    @contextlib.contextmanager
+    def recorded(*args, **kwargs):
+        with scratch_database(*args, **kwargs) as url:
+            created.append(url.rsplit("/", 1)[1])
+            yield url
+
+    monkeypatch.setattr(restore, "scratch_database", recorded)
     _drill_and_check("a scratch database")
+    assert created
     with restore._admin_conn(targets.database_url()) as conn:
-        assert not conn.execute("SELECT 1 FROM pg_database WHERE datname LIKE 'pitchey_scratch_%'").fetchall()
+        assert not conn.execute("SELECT 1 FROM pg_database WHERE datname = ANY(%s)", [created]).fetchall()
     assert not list((fresh / "backups" / ".tmp").iterdir())
 
 
