@@ -92,11 +92,7 @@ def _list(opener: Opener, part: dict, reporter) -> str:
             raise CheckFailed(f"tables missing: {sorted(missing)[:5]}")
         return f"integrity ok, {len(tables)} tables"
     if fmt == "redis-rdb":
-        with opener(part["file"]) as fh:
-            head = pipeline.codec(part["compression"]).reader(fh).read(9)
-        if not head.startswith(b"REDIS") or not head[5:].isdigit():
-            raise CheckFailed("not a Redis RDB snapshot (no REDIS header)")
-        return f"RDB version {int(head[5:])}, {sum(part.get('keys', {}).values())} keys recorded"
+        return _list_rdb(opener, part)
     if fmt == "tar":
         expected = {f["path"]: f["size"] for f in part.get("files", [])}
         seen = {}
@@ -115,6 +111,14 @@ def _list(opener: Opener, part: dict, reporter) -> str:
             raise CheckFailed(f"tar members differ from the manifest: {sorted(diff)[:3]}")
         return f"{len(seen)} files listed as in the manifest"
     return "nothing to list"
+
+
+def _list_rdb(opener: Opener, part: dict) -> str:
+    with opener(part["file"]) as fh:
+        head = pipeline.codec(part["compression"]).reader(fh).read(9)
+    if not head.startswith(b"REDIS") or not head[5:].isdigit():
+        raise CheckFailed("not a Redis RDB snapshot (no REDIS header)")
+    return f"RDB version {int(head[5:])}, {sum(part.get('keys', {}).values())} keys recorded"
 
 
 def _list_pg(opener: Opener, part: dict) -> str:
