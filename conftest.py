@@ -6,8 +6,10 @@ import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -92,7 +94,19 @@ class Clock:
 
     def __init__(self, monkeypatch, start: datetime):
         self.now = start
-        monkeypatch.setattr("django.utils.timezone.now", lambda: self.now)
+        real_now = timezone.now
+        monkeypatch.setattr(timezone, "now", self.read)
+        # ``default=timezone.now`` holds the function itself, not the module attribute: point those
+        # defaults (and the field's cached copy of it) at this clock too, or new rows get the wall clock.
+        # The cached copy first: reading it caches the real default, which is what undoing puts back.
+        for model in apps.get_models():
+            for field in model._meta.concrete_fields:
+                if field.default is real_now:
+                    monkeypatch.setattr(field, "_get_default", self.read)
+                    monkeypatch.setattr(field, "default", self.read)
+
+    def read(self) -> datetime:
+        return self.now
 
     def set(self, when: datetime) -> datetime:
         self.now = when

@@ -34,6 +34,12 @@ CHROMIUM_ARGS = [
 ]
 
 
+def chromium_env() -> dict[str, str]:
+    """Chromium's environment: ours, less a preloaded libfaketime (``make test-any-date``). Chromium does not
+    run under it (it hangs, or its zygote cannot fork), so the browser keeps the machine's real clock."""
+    return {k: v for k, v in os.environ.items() if not (k == "LD_PRELOAD" and "faketime" in v)}
+
+
 def wait_for(
     condition: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"
 ) -> Any:

@@ -10,7 +10,7 @@ from backups.models import Backup, BackupLocation, Status
 
 
 def verified_backup(kind: str, age_s: int, *, verified: bool = True) -> Backup:
-    """A succeeded backup of ``kind`` whose snapshot is ``age_s`` old, with a local copy."""
+    """A succeeded backup of ``kind`` whose snapshot is ``age_s`` old (by the test's clock), with a local copy."""
     now = timezone.now()
     backup = Backup.objects.create(
         kind=kind,

@@ -17,6 +17,12 @@ from pitchey_incidents.models import AuditEntry
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def now(clock):
+    """Retention reads "now": every test here runs on the test clock, and ages its backups against it."""
+    return clock
+
+
 def _aged(days: float, *, verified: bool = True) -> Backup:
     backup = services.backup_start(kind="database", actor="t", inline=True)
     assert backup.status == "succeeded", backup.error

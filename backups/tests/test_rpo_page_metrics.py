@@ -22,7 +22,7 @@ def plain_static(settings):
     }
 
 
-def test_rpo_states_follow_target_and_maximum():
+def test_rpo_states_follow_target_and_maximum(clock):
     verified_backup("database", 1800)  # target 1 h → ok
     verified_backup("config", 13 * 3600)  # target 12 h, max 24 h → warning
     verified_backup("media", 3 * 86400)  # max 48 h → breach
@@ -34,20 +34,20 @@ def test_rpo_states_follow_target_and_maximum():
     assert states["sessions"] == ("unknown", None)
 
 
-def test_full_backup_counts_for_every_data_type():
+def test_full_backup_counts_for_every_data_type(clock):
     verified_backup("full", 600)
     states = {r["data_type"]: r["state"] for r in selectors.rpo_status()}
     assert states["database"] == states["config"] == states["media"] == "ok"
 
 
-def test_backup_without_copies_does_not_count():
+def test_backup_without_copies_does_not_count(clock):
     backup = verified_backup("database", 60)
     backup.locations.all().delete()
     assert selectors.latest_verified_backup("database") is None
     assert {r["data_type"]: r["state"] for r in selectors.rpo_status()}["database"] == "unknown"
 
 
-def test_metrics_collect():
+def test_metrics_collect(clock):
     verified_backup("database", 100)
     families = {name: (kind, samples) for name, kind, _help, samples in metrics.collect()}
     kind, samples = families["pitchey_rpo_state"]

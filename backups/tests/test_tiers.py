@@ -180,14 +180,12 @@ def test_catalog_is_rebuilt_from_the_manifests(s3, sqlite_target):
     assert verified.verification["ok"], verified.verification["detail"]
 
 
-def test_pruning_deletes_cloud_objects(s3, sqlite_target):
+def test_pruning_deletes_cloud_objects(s3, sqlite_target, clock):
     from datetime import timedelta
-
-    from django.utils import timezone
 
     old = services.backup_start(kind="database", actor="t", inline=True)
     services.backup_start(kind="database", actor="t", inline=True)
-    Backup.objects.filter(id=old.id).update(snapshot_at=timezone.now() - timedelta(days=45))
+    Backup.objects.filter(id=old.id).update(snapshot_at=clock.now - timedelta(days=45))
     deleted = services.backups_prune(actor="t")["deleted"]
     assert {d["tier"] for d in deleted} == {"local", "cloud"}  # archive keeps database backups 90 days
     bucket, key = _key(old.locations.get(tier="archive").uri)

@@ -17,8 +17,8 @@ def incident_communications(incident):
     dues = list(CommunicationDue.objects.filter(incident=incident).order_by("due_at", "audience"))
     notifications = list(Notification.objects.filter(incident=incident).order_by("created_at", "id"))
     return {
+        "now": timezone.now(),  # Django's timesince/timeuntil would read datetime.now(), not the app's clock
         "incident": incident,
-        "now": timezone.now(),
         "dues": dues,
         "notifications": notifications,
         "problems": [n for n in notifications if n.status in ("failed", "unconfirmed")],

@@ -73,17 +73,15 @@ def test_a_resolved_incident_lets_the_group_open_a_new_one(db, users):
     assert r.json()["incidents"] != [first.public_id] and Incident.objects.count() == 2
 
 
-def test_auto_resolve_after_quiet_period(db):
+def test_auto_resolve_after_quiet_period(db, clock):
     from datetime import timedelta
-
-    from django.utils import timezone
 
     _, secret = make_source(auto_resolve_after_s=300)
     a = am_alert("X")
     post(secret, "alertmanager", am_payload("g", [a]))
     post(secret, "alertmanager", am_payload("g", [{**a, "status": "resolved"}]))
     assert alerting.alerts_auto_resolve() == []  # not quiet long enough yet
-    later = timezone.now() + timedelta(seconds=301)
+    later = clock.now + timedelta(seconds=301)
     incident = Incident.objects.get()
     assert alerting.alerts_auto_resolve(now=later) == [incident.public_id]
     incident.refresh_from_db()

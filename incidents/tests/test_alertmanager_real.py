@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
@@ -73,8 +74,15 @@ def fire(base: str, *alerts: dict) -> None:
     assert r.status_code == 200, r.text
 
 
-def alert(name: str, instance: str, *, resolved: bool = False) -> dict:
-    now = datetime.now(UTC)
+def alertmanager_now(base: str) -> datetime:
+    """Alertmanager's own clock (its Date header, whole seconds, so never ahead of it). An alert carries the
+    sender's times and Alertmanager checks them against its clock ("start time must be before end time"), so
+    the test stamps alerts by that clock, not ours: the two need not agree (an Alertmanager on another host)."""
+    r = requests.get(f"{base}/api/v2/status", timeout=5)
+    return parsedate_to_datetime(r.headers["Date"])
+
+
+def alert(name: str, instance: str, *, now: datetime, resolved: bool = False) -> dict:
     body = {
         "labels": {"alertname": name, "instance": instance, "severity": "critical", "service": "api"},
         "annotations": {"summary": f"{name} on {instance}"},
@@ -93,7 +101,8 @@ def test_real_alertmanager_alerts_group_dedup_and_resolve(tmp_path, alertmanager
     try:
         worker(queues="critical")
         am = alertmanager(f"{web_base}/api/v1/alerts/alertmanager/", secret)
-        fire(am, alert("HighErrorRate", "api-1"), alert("HighErrorRate", "api-2"))
+        now = alertmanager_now(am)
+        fire(am, alert("HighErrorRate", "api-1", now=now), alert("HighErrorRate", "api-2", now=now))
         wait_for(lambda: Alert.objects.count() == 2, timeout=60, message="both alerts to arrive")
         incident = Incident.objects.get()
         assert (incident.source, incident.severity, incident.status) == ("alertmanager", "P1", "triggered")
@@ -101,10 +110,10 @@ def test_real_alertmanager_alerts_group_dedup_and_resolve(tmp_path, alertmanager
         # Both alerts usually come in one notification; Alertmanager may also flush them separately.
         assert incident.title in ("HighErrorRate (2 alerts)", "HighErrorRate")
 
-        fire(am, alert("DiskFull", "db-1"))  # another group → another incident
+        fire(am, alert("DiskFull", "db-1", now=alertmanager_now(am)))  # another group → another incident
         wait_for(lambda: Incident.objects.count() == 2, timeout=60, message="the second group's incident")
 
-        fire(am, alert("HighErrorRate", "api-1", resolved=True))
+        fire(am, alert("HighErrorRate", "api-1", now=alertmanager_now(am), resolved=True))
         wait_for(
             lambda: TimelineEntry.objects.filter(incident=incident, kind="alert_resolved").count() == 1,
             timeout=60,
@@ -114,7 +123,7 @@ def test_real_alertmanager_alerts_group_dedup_and_resolve(tmp_path, alertmanager
         assert Alert.objects.get(labels__instance="api-2").received >= 2
         assert Incident.objects.count() == 2
 
-        fire(am, alert("HighErrorRate", "api-2", resolved=True))
+        fire(am, alert("HighErrorRate", "api-2", now=alertmanager_now(am), resolved=True))
         wait_for(
             lambda: Incident.objects.get(pk=incident.pk).status == Status.MONITORING,
             timeout=60,

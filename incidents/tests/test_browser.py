@@ -16,7 +16,7 @@ from django.db import connections
 from incidents.lifecycle.models import Incident
 from incidents.tests.sse import session_cookie
 from pitchey_incidents.models import AuditEntry
-from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH, start_web
+from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH, chromium_env, start_web
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,7 +46,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True)
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True, env=chromium_env()
+        )
         yield chromium
         chromium.close()
         # While Playwright's loop runs, the ORM keeps its connections per context: close the ones

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.core import mail
-from django.utils import timezone
 
 from incidents.comms.models import CommunicationDue, Notification
 from incidents.comms.services import notification_deliver, notification_enqueue
@@ -207,22 +206,22 @@ def test_slack_routing_per_severity_and_fallback(vendors, users, settings):
     assert len(vendors.slack.messages("incidents")) == 1
 
 
-def test_429_with_retry_after_is_retried_no_sooner_than_asked(vendors, users):
+def test_429_with_retry_after_is_retried_no_sooner_than_asked(vendors, users, clock):
     incident = services.incident_declare(severity="P1", title="Auth errors", actor=users["commander"])
     vendors.pagerduty.fail_next(429, '{"status":"throttled"}', {"Retry-After": "30"})
     row = Notification.objects.get(incident=incident, channel="pagerduty")
-    before = timezone.now()
+    before = clock.now
     assert notification_deliver(notification_id=row.id) == "retry"
     row.refresh_from_db()
     assert row.status == "pending" and row.attempts == 1 and row.last_status_code == 429
     assert row.next_attempt_at >= before + timedelta(seconds=30)
     assert notification_deliver(notification_id=row.id) == "early"  # not before Retry-After
-    Notification.objects.filter(id=row.id).update(next_attempt_at=timezone.now())
+    clock.set(row.next_attempt_at)
     assert notification_deliver(notification_id=row.id) == "sent"
     assert len(vendors.pagerduty.events()) == 2
 
 
-def test_statuspage_420_and_5xx_back_off_then_give_up(vendors, users, settings):
+def test_statuspage_420_and_5xx_back_off_then_give_up(vendors, users, settings, clock):
     settings.NOTIFICATION_MAX_ATTEMPTS = 3
     incident = declare_p0(users)
     row = Notification.objects.get(incident=incident, channel="statuspage")
@@ -231,7 +230,7 @@ def test_statuspage_420_and_5xx_back_off_then_give_up(vendors, users, settings):
     outcomes = []
     for _ in range(3):
         outcomes.append(notification_deliver(notification_id=row.id))
-        Notification.objects.filter(id=row.id).update(next_attempt_at=timezone.now())
+        Notification.objects.filter(id=row.id).update(next_attempt_at=clock.now)
     assert outcomes == ["retry", "retry", "failed"]
     row.refresh_from_db()
     assert row.status == "failed" and row.attempts == 3 and row.last_status_code == 503
@@ -298,18 +297,18 @@ def test_enqueue_an_arbitrary_message(vendors, users):
         notification_enqueue(incident=incident, channel="carrier-pigeon", kind="x")
 
 
-def _lose_in_flight(row: Notification) -> None:
+def _lose_in_flight(row: Notification, now: datetime) -> None:
     """As a worker SIGKILLed mid-request leaves a row: sending, on the wire, lease expired."""
     Notification.objects.filter(id=row.id).update(
-        status="sending", in_flight=True, attempts=1, lease_until=timezone.now() - timedelta(seconds=1)
+        status="sending", in_flight=True, attempts=1, lease_until=now - timedelta(seconds=1)
     )
 
 
-def test_a_lost_statuspage_create_is_found_again_instead_of_created_twice(vendors, users):
+def test_a_lost_statuspage_create_is_found_again_instead_of_created_twice(vendors, users, clock):
     incident = declare_p0(users)
     row = Notification.objects.get(incident=incident, channel="statuspage")
     assert notification_deliver(notification_id=row.id) == "sent"  # the vendor has it…
-    _lose_in_flight(row)  # …but our worker died before recording it
+    _lose_in_flight(row, clock.now)  # …but our worker died before recording it
     Notification.objects.filter(id=row.id).update(response={})
     assert notification_deliver(notification_id=row.id) == "reconciled"
     assert len([r for r in vendors.statuspage.posts() if r["method"] == "POST"]) == 1
@@ -317,17 +316,17 @@ def test_a_lost_statuspage_create_is_found_again_instead_of_created_twice(vendor
 
     other = services.incident_declare(severity="P1", title="Auth down", actor=users["commander"])
     lost = Notification.objects.get(incident=other, channel="statuspage")
-    _lose_in_flight(lost)  # died before Statuspage got it: found nowhere, so sent again
+    _lose_in_flight(lost, clock.now)  # died before Statuspage got it: found nowhere, so sent again
     assert notification_deliver(notification_id=lost.id) == "sent"
     assert Notification.objects.get(id=lost.id).attempts == 2
 
 
-def test_a_lost_slack_post_is_unconfirmed_not_repeated_but_one_lost_before_sending_is_sent(vendors, users):
+def test_a_lost_slack_post_is_unconfirmed_not_repeated_but_one_lost_before_sending_is_sent(vendors, users, clock):
     incident = services.incident_declare(severity="P3", title="Typo", actor=users["commander"])
     on_wire, before_wire = Notification.objects.filter(incident=incident, channel="slack").order_by("id")
-    _lose_in_flight(on_wire)
+    _lose_in_flight(on_wire, clock.now)
     Notification.objects.filter(id=before_wire.id).update(
-        status="sending", in_flight=False, attempts=1, lease_until=timezone.now() - timedelta(seconds=1)
+        status="sending", in_flight=False, attempts=1, lease_until=clock.now - timedelta(seconds=1)
     )
     assert notification_deliver(notification_id=on_wire.id) == "unconfirmed"
     assert notification_deliver(notification_id=before_wire.id) == "sent"

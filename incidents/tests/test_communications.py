@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from django.db import models
-from django.utils import timezone
 
 from incidents.comms.models import CommunicationDue, Notification
 from incidents.comms.services import communications_remind, notification_deliver
@@ -39,17 +38,17 @@ def test_due_times_follow_the_runbook_matrix(users, settings):
     assert CommunicationDue.objects.get(incident=p1, audience="status_page").sent_via == "built-in status page"
 
 
-def test_a_new_severity_brings_its_own_matrix_from_now_on(users, settings):
+def test_a_new_severity_brings_its_own_matrix_from_now_on(users, settings, clock):
     incident = services.incident_declare(severity="P2", title="Slow checkout", actor=users["commander"])
     CommunicationDue.objects.filter(incident=incident).update(
         due_at=models.F("due_at") - timedelta(minutes=20)
     )  # declared 20 minutes ago, nothing sent but the built-in status page
-    before = timezone.now()
+    before = clock.now
     services.incident_change_severity(
         incident=incident, severity="P0", reason="checkout down for everyone", actor=users["commander"]
     )
     rows = {d.audience: d for d in CommunicationDue.objects.filter(incident=incident)}
-    after = timezone.now()
+    after = clock.now
     # P0: internal immediate (it was already overdue at P2: the earlier time stays), external 15 min
     # from now (tighter than P2's 2 hours), customer email newly required within 30 min from now.
     assert rows["internal"].due_at < before and rows["internal"].requirement == "required"
@@ -66,14 +65,14 @@ def test_a_new_severity_brings_its_own_matrix_from_now_on(users, settings):
     assert rows["status_page"].sent_via == "built-in status page"  # what was sent stays on record
 
 
-def test_deliveries_mark_their_audience_sent_and_overdue_ones_remind_once(users, vendors, client):
+def test_deliveries_mark_their_audience_sent_and_overdue_ones_remind_once(users, vendors, client, clock):
     incident = services.incident_declare(severity="P1", title="Auth errors", actor=users["commander"])
     internal = Notification.objects.filter(incident=incident, channel="slack", target="critical").get()
     assert notification_deliver(notification_id=internal.id) == "sent"
     assert CommunicationDue.objects.get(incident=incident, audience="internal").sent_via == "slack:critical"
 
     CommunicationDue.objects.filter(incident=incident, audience="external").update(
-        due_at=timezone.now() - timedelta(minutes=1)
+        due_at=clock.now - timedelta(minutes=1)
     )
     assert communications_remind() == 1
     assert communications_remind() == 0  # once
@@ -86,6 +85,7 @@ def test_deliveries_mark_their_audience_sent_and_overdue_ones_remind_once(users,
     assert text.startswith(f"⏰ OVERDUE: the external communication for {incident.public_id} (P1) Auth errors")
 
     client.force_login(users["viewer"])
+    clock.advance(seconds=30)  # the page is read a little after the declaration
     page = client.get(incident.get_absolute_url()).content.decode()
     assert '<tr class="due-sent">' in page and "sent" in page and "via slack:critical" in page
     assert '<tr class="due-overdue">' in page and "overdue by" in page

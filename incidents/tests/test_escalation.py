@@ -28,7 +28,7 @@ def second_levels(db):
 
 
 @pytest.mark.django_db
-def test_timers_come_from_the_levels_and_fire_in_order_until_acknowledged(users, vendors):
+def test_timers_come_from_the_levels_and_fire_in_order_until_acknowledged(users, vendors, clock):
     incident = services.incident_declare(severity="P0", title="Outage", actor=users["commander"])
     timers = list(EscalationTimer.objects.filter(incident=incident).order_by("level"))
     assert [(t.level, round((t.due_at - incident.declared_at).total_seconds())) for t in timers] == [
@@ -38,22 +38,20 @@ def test_timers_come_from_the_levels_and_fire_in_order_until_acknowledged(users,
         (4, 1800),
     ]
     assert escalation_fire_due() == 1  # level 1 is due at declaration
-    EscalationTimer.objects.filter(incident=incident, level=2).update(due_at=timezone.now())
+    EscalationTimer.objects.filter(incident=incident, level=2).update(due_at=clock.now)
     assert escalation_fire_due() == 1
     assert escalation_fire_due() == 0  # claimed rows never fire twice
     incident.refresh_from_db()
     assert incident.escalation_level == 2 and paged_levels(incident) == [1, 2]
     services.incident_acknowledge(incident=incident, actor=users["responder"])
     assert not EscalationTimer.objects.filter(incident=incident, fired_at=None, cancelled_at=None).exists()
-    EscalationTimer.objects.filter(incident=incident).update(due_at=timezone.now() - timedelta(seconds=1))
+    EscalationTimer.objects.filter(incident=incident).update(due_at=clock.now - timedelta(seconds=1))
     assert escalation_fire_due() == 0 and paged_levels(incident) == [1, 2]
 
 
 @pytest.mark.django_db
-def test_p2_does_not_auto_page_but_escalate_pages_the_next_level_at_once(users, vendors):
-    rotation = OnCallRotation.objects.create(
-        name="primary", handoff_at=timezone.now() - timedelta(hours=1), shift_s=86400
-    )
+def test_p2_does_not_auto_page_but_escalate_pages_the_next_level_at_once(users, vendors, clock):
+    rotation = OnCallRotation.objects.create(name="primary", handoff_at=clock.now - timedelta(hours=1), shift_s=86400)
     OnCallMember.objects.create(rotation=rotation, user=users["responder"], position=0)
     EscalationTarget.objects.create(level=EscalationLevel.objects.get(level=1), rotation=rotation)
     EscalationTarget.objects.create(level=EscalationLevel.objects.get(level=2), user=users["commander"])

@@ -253,8 +253,8 @@ def test_a_claimed_mitigation_never_runs_twice(incident, users, django_capture_o
     assert incident.timeline.filter(kind="mitigation_succeeded").count() == 1
 
 
-def test_sweeper_fails_mitigations_whose_worker_died(incident, users):
-    from django.utils import timezone
+def test_sweeper_fails_mitigations_whose_worker_died(clock, incident, users):
+    from datetime import timedelta
 
     from incidents.lifecycle.models import Mitigation
 
@@ -263,7 +263,7 @@ def test_sweeper_fails_mitigations_whose_worker_died(incident, users):
         action="purge_cache",
         requested_by="x",
         status="running",
-        started_at=timezone.now() - timezone.timedelta(hours=1),
+        started_at=clock.now - timedelta(hours=1),
     )
     assert services.mitigations_sweep() == {"redispatched": 0, "failed": 1}
     m.refresh_from_db()

@@ -86,7 +86,8 @@ def test_summary_for_a_period_has_exact_means(fixtures):
     assert later["response_time_met_ratio"] == 0.4 and later["by_severity"]["P3"]["response_time_met_ratio"] == 0.0
 
 
-def test_summary_api_periods_and_errors(fixtures, api):
+def test_summary_api_periods_and_errors(fixtures, api, clock):
+    clock.set(NOW)
     r = api("viewer").get("/api/v1/metrics/summary/?from=2026-11-02&to=2026-11-08")
     assert r.status_code == 200, r.content
     body = r.json()
@@ -187,9 +188,9 @@ def recovery_fixtures():
     backup("database", "succeeded", -48)  # before the period
 
 
-def test_summary_has_achieved_rto_rpo_and_backup_health(api):
+def test_summary_has_achieved_rto_rpo_and_backup_health(api, clock):
     recovery_fixtures()
-    now = T0 + timedelta(hours=12)
+    now = clock.set(T0 + timedelta(hours=12))
     m = metrics_selectors.metrics_summary(since=T0, until=T0 + timedelta(days=7), now=now)
     assert m["rto"] == [
         {
@@ -238,7 +239,8 @@ def test_collect_includes_recovery_and_backup_ratios():
     assert families["pitchey_backup_success_ratio"] == [({}, 0.8)]  # 30 days back: the older backup too
 
 
-def test_incidents_metrics_module_exports_these_families(fixtures):
+def test_incidents_metrics_module_exports_these_families(fixtures, clock):
+    clock.set(NOW)
     names = [name for name, *_ in metrics.collect()]
     for expected in ("pitchey_incident_mtta_seconds", "pitchey_action_items_open", "pitchey_backup_success_ratio"):
         assert expected in names

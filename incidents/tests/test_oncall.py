@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from incidents.comms.models import OnCallMember, OnCallOverride, OnCallRotation
 from incidents.comms.oncall import oncall_now, oncall_overview
@@ -14,8 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def rotation(users):
-    handoff = timezone.now().replace(microsecond=0) - timedelta(days=10, hours=1)
+def rotation(users, clock):
+    handoff = clock.now - timedelta(days=10, hours=1)
     rot = OnCallRotation.objects.create(name="primary", handoff_at=handoff, shift_s=7 * 86400)
     for position, role in enumerate(("responder", "commander", "admin")):
         OnCallMember.objects.create(rotation=rot, user=users[role], position=position)
@@ -38,8 +37,8 @@ def test_members_take_turns_from_the_handoff_time(rotation):
     assert oncall_now(rotation, start - timedelta(days=1))["user"] == "admin"  # before the first handoff
 
 
-def test_an_override_wins_while_it_lasts(rotation, users):
-    now = timezone.now()
+def test_an_override_wins_while_it_lasts(rotation, users, clock):
+    now = clock.now
     OnCallOverride.objects.create(
         rotation=rotation, user=users["viewer"], starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=2)
     )
@@ -49,7 +48,7 @@ def test_an_override_wins_while_it_lasts(rotation, users):
     assert oncall_overview(now + timedelta(hours=3))[0]["user"] == "commander"
 
 
-def test_oncall_api_lists_rotations_and_emergency_contacts(api, rotation, users):
+def test_oncall_api_lists_rotations_and_emergency_contacts(api, rotation, users, clock):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -60,7 +59,7 @@ def test_oncall_api_lists_rotations_and_emergency_contacts(api, rotation, users)
     for n in range(3):  # more rotations, members and overrides: the same number of queries
         extra = OnCallRotation.objects.create(name=f"r{n}", handoff_at=rotation.handoff_at, shift_s=3600)
         OnCallMember.objects.create(rotation=extra, user=users["admin"])
-        now = timezone.now()
+        now = clock.now
         OnCallOverride.objects.create(rotation=extra, user=users["viewer"], starts_at=now, ends_at=now + timedelta(1))
     with CaptureQueriesContext(connection) as four:
         assert len(client.get("/api/v1/oncall/").json()["rotations"]) == 4

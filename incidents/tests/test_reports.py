@@ -125,7 +125,8 @@ def test_reports_page_empty_and_full(users, clock):
     assert Client().get("/reports/").status_code == 302  # login required
 
 
-def test_weekly_and_monthly_reviews(users):
+def test_weekly_and_monthly_reviews(users, clock):
+    clock.set(NOW)  # a fortnight after the fixtures: the action item due on 2026-11-03 is overdue
     make("P1", 0, ack=300, resolved=3600)  # 2026-11-02 (W45)
     incident = Incident.objects.get()
     incident.status = Status.RESOLVED
@@ -171,7 +172,7 @@ def test_periods():
     assert report_views._shift(p, 1) == "2027-01" and report_views._shift(p, -1) == "2026-11"
 
 
-def test_postmortem_page_edit_with_htmx_and_roles(users):
+def test_postmortem_page_edit_with_htmx_and_roles(users, clock):
     from incidents.lifecycle import services
 
     incident = services.incident_declare(severity="P2", title="Slow search", actor=users["commander"])

@@ -6,7 +6,6 @@ from datetime import timedelta
 from xml.etree import ElementTree
 
 import pytest
-from django.utils import timezone
 
 from incidents.lifecycle import services
 from incidents.lifecycle.models import Incident
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def incidents(users):
+def incidents(users, clock):
     db_outage = services.incident_declare(
         severity="P0",
         title="Database Outage",
@@ -38,7 +37,7 @@ def incidents(users):
     )
     old = services.incident_declare(severity="P3", title="Ancient glitch", actor=users["commander"])
     services.incident_resolve(incident=old, resolution="fixed", actor=users["commander"])
-    Incident.objects.filter(pk=old.pk).update(declared_at=timezone.now() - timedelta(days=91))
+    Incident.objects.filter(pk=old.pk).update(declared_at=clock.now - timedelta(days=91))
     return db_outage, slow
 
 

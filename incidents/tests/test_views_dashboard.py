@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from incidents.lifecycle import services
 from incidents.lifecycle.models import Incident
@@ -32,7 +31,7 @@ def test_declare_button_only_for_commanders(page, role, sees_declare):
     assert ('href="/incidents/new/"' in body) is sees_declare
 
 
-def test_open_incidents_grouped_by_severity_with_countdown(page, users, incident):
+def test_open_incidents_grouped_by_severity_with_countdown(clock, page, users, incident):
     services.incident_declare(severity="P0", title="Database down", services=["database"], actor="system")
     closed = services.incident_declare(severity="P2", title="Old one", actor="system")
     services.incident_resolve(incident=closed, resolution="fixed", actor="system")
@@ -47,8 +46,8 @@ def test_open_incidents_grouped_by_severity_with_countdown(page, users, incident
     assert 'hx-trigger="sse:incident, sse:mitigation"' in body
 
 
-def test_overdue_response_is_red_and_labelled(page, incident):
-    Incident.objects.filter(pk=incident.pk).update(declared_at=timezone.now() - timedelta(hours=2))
+def test_overdue_response_is_red_and_labelled(clock, page, incident):
+    Incident.objects.filter(pk=incident.pk).update(declared_at=clock.now - timedelta(hours=2))
     body = page("viewer").get("/?fragment=incidents").content.decode()
     assert "OVERDUE by" in body and "countdown overdue" in body and "is-overdue" in body
 
