@@ -1,5 +1,5 @@
 FROM python:3.11-slim-bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client zstd \
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client postgresql zstd age \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements.lock .

@@ -39,13 +39,19 @@ POLICIES = [
     ("full", 7 * DAY, 14, 90, 365),
     # User sessions: a snapshot of TARGET_REDIS_URL every 5 minutes, kept briefly.
     ("sessions", 5 * MIN, 1, 3, 7),
+    # Point-in-time recovery: a base backup a day; each WAL segment is kept as long as the base backups.
+    ("basebackup", DAY, 7, 30, 90),
+    ("wal", DAY, 7, 30, 90),
 ]
+# Kinds no schedule takes: the WAL receiver ships WAL segments as they complete.
+UNSCHEDULED = ("wal",)
 
 # Housekeeping schedules besides one backup per policy: name, task, every.
 HOUSEKEEPING = [
     ("backups: prune", "backups.tasks.backups_prune", DAY),
     ("backups: verify latest (restore test)", "backups.tasks.backups_verify_latest", DAY),
     ("backups: sweep", "backups.tasks.backups_sweep", MIN),
+    ("backups: PITR slot guard", "backups.tasks.pitr_slot_guard", MIN),
 ]
 
 
@@ -65,6 +71,8 @@ def seed_policies(apps) -> None:
         policy, _ = BackupPolicy.objects.get_or_create(
             kind=kind, defaults={"every_s": every_s, "local_days": local, "cloud_days": cloud, "archive_days": archive}
         )
+        if kind in UNSCHEDULED:
+            continue
         PeriodicTask.objects.get_or_create(
             name=f"backups: {kind}",
             defaults={

@@ -36,6 +36,8 @@ class Kind(models.TextChoices):
     MEDIA = "media"
     FULL = "full"
     SESSIONS = "sessions"
+    BASEBACKUP = "basebackup"  # a physical base backup of the PITR target (pg_basebackup)
+    WAL = "wal"  # one WAL segment of the PITR target, shipped by the WAL receiver
 
 
 class Tier(models.TextChoices):
@@ -204,3 +206,28 @@ class Restore(models.Model):
     @property
     def subject(self) -> str:
         return f"restore:{self.id}"
+
+
+class WalStream(models.Model):
+    """The continuous WAL stream from one replication slot: where it is, how far behind, and any gap.
+
+    Written by the WAL receiver (``manage.py wal_receiver``) and the slot guard; read by the RPO
+    panel and the ``backup_rpo`` probe."""
+
+    slot = models.CharField(max_length=63, unique=True)
+    state = models.CharField(max_length=20, default="new", help_text="new, streaming, stopped, dropped")
+    detail = models.CharField(max_length=500, blank=True)
+    slot_created_at = models.DateTimeField(null=True, blank=True)
+    received_lsn = models.CharField(max_length=20, blank=True, help_text="The slot's position: WAL flushed here.")
+    synced_at = models.DateTimeField(
+        null=True, blank=True, help_text="Every byte the server had written at this time was received (RPO anchor)."
+    )
+    lag_bytes = models.BigIntegerField(null=True, blank=True, help_text="WAL the server keeps for this slot.")
+    checked_at = models.DateTimeField(null=True, blank=True)
+    receiver_pid = models.IntegerField(null=True, blank=True)
+    receiver_seen_at = models.DateTimeField(null=True, blank=True)
+    gap_at = models.DateTimeField(null=True, blank=True, help_text="When WAL was last lost (slot dropped or deleted).")
+    gap_detail = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"WAL stream {self.slot} ({self.state})"

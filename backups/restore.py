@@ -28,6 +28,7 @@ from . import manifest as mf
 from . import pipeline, targets
 from .engines import pgarchive
 from .engines.database import pg_count, pg_env, pg_row_counts, sqlite_row_counts
+from .storage import crypto
 
 if TYPE_CHECKING:
     from .models import Backup, BackupLocation
@@ -38,6 +39,10 @@ F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 class RestoreError(Exception):
     pass
+
+
+class MissingKey(RestoreError):
+    """The copy is encrypted to a key that no configured identity is (nothing was read or written)."""
 
 
 class DamagedCopy(RestoreError):
@@ -88,18 +93,21 @@ def temp_dir(label: str) -> Path:
 
 def decompress_to(opener: Opener, part: dict, dest: Path, reporter: pipeline.Reporter | None = None) -> None:
     """Decompress one stored part into ``dest``, checking the stored SHA-256 on the way."""
+    crypto.check_key(part)  # a wrong key stops here, before anything is written
     with opener(part["file"]) as raw:
         hashed = pipeline.HashingReader(raw)
-        reader = pipeline.codec(part["compression"]).reader(hashed)
-        with open(dest, "wb") as out:
-            try:
-                while chunk := reader.read(pipeline.CHUNK):
-                    out.write(chunk)
-                    if reporter:
-                        reporter.add(len(chunk))
-            except pipeline.DECODE_ERRORS as exc:
-                raise DamagedCopy(f"{part['file']}: does not decompress ({exc}); refusing to restore it") from None
-        hashed.read()  # the rest, if the codec stopped before the end of the stored bytes
+        with crypto.plain(hashed, part) as plain:
+            reader = pipeline.codec(part["compression"]).reader(plain)
+            with open(dest, "wb") as out:
+                try:
+                    while chunk := reader.read(pipeline.CHUNK):
+                        out.write(chunk)
+                        if reporter:
+                            reporter.add(len(chunk))
+                    while plain.read(pipeline.CHUNK):  # the rest, if the codec stopped before the end
+                        pass
+                except (*pipeline.DECODE_ERRORS, crypto.DecryptFailed) as exc:
+                    raise DamagedCopy(f"{part['file']}: does not decompress ({exc}); refusing to restore it") from None
     _check_sha256(part, hashed.sha.hexdigest())
 
 
@@ -423,6 +431,10 @@ def restore_part(opener: Opener, part: dict, database_url: str, *, jobs: int = 2
     ``checksum_first=False`` lets a followed dump's checksum run alongside its restore (for the
     last copy there is: nothing else could be tried should it differ)."""
     t0 = time.monotonic()
+    try:
+        crypto.check_key(part)  # before anything is created or written
+    except crypto.AgeKeyError as exc:
+        raise MissingKey(f"{part['file']}: {exc}") from None
     work = temp_dir("restore")
     try:
         if part["format"] == "sqlite":
@@ -435,7 +447,12 @@ def restore_part(opener: Opener, part: dict, database_url: str, *, jobs: int = 2
 
             with contextlib.closing(sqlite3.connect(dest)) as conn:
                 tables = sqlite_row_counts(conn)
-        elif part["format"] == "pg_dump-custom" and part.get("frames") and _seekable(opener, part["file"]):
+        elif (
+            part["format"] == "pg_dump-custom"
+            and part.get("frames")
+            and not part.get("encryption")
+            and _seekable(opener, part["file"])
+        ):
             tables = restore_streaming(opener, part, database_url, work=work, jobs=jobs, checksum_first=checksum_first)
         elif part["format"] == "pg_dump-custom":  # made before frame indexes, or a copy we cannot seek in
             dump = work / "database.pgdump"
@@ -475,7 +492,6 @@ def restore_database(*, backup: Backup, database_url: str, jobs: int = 2) -> dic
     from .services import retention_paused
     from .storage import StorageError
 
-    part = database_part(backup.manifest)
     errors = []
     order = {"local": 0, "cloud": 1, "archive": 2}
     with retention_paused(f"restore of backup {backup.id}"):  # its files must not be pruned meanwhile
@@ -483,10 +499,11 @@ def restore_database(*, backup: Backup, database_url: str, jobs: int = 2) -> dic
         for n, location in enumerate(locations, 1):
             try:
                 last = n == len(locations)
+                part = database_part(mf.for_tier(backup.manifest, location.tier))  # as that tier stores it
                 result = restore_part(location_opener(location), part, database_url, jobs=jobs, checksum_first=not last)
                 return result | {"tier": location.tier}
             except (RestoreError, StorageError, OSError) as exc:
-                if isinstance(exc, RestoreError) and not isinstance(exc, DamagedCopy):
+                if isinstance(exc, RestoreError) and not isinstance(exc, DamagedCopy | MissingKey):
                     raise  # the copy was intact; the restore itself failed
                 errors.append(f"{location.tier}: {exc}")
     raise RestoreError("no intact copy: " + "; ".join(errors) if errors else "backup has no stored copy")

@@ -32,7 +32,8 @@ from typing import BinaryIO
 
 from . import manifest as mf
 from . import pipeline, targets
-from .restore import DamagedCopy, RestoreError, file_sha256
+from .restore import DamagedCopy, MissingKey, RestoreError, file_sha256
+from .storage import crypto
 
 Opener = Callable[[str], BinaryIO]
 Journal = Callable[[list[dict]], None]
@@ -182,20 +183,33 @@ def check_copy(opener: Opener, part: dict) -> None:
         raise DamagedCopy(f"{part['file']}: SHA-256 differs from the manifest; refusing to restore it")
 
 
-def choose_copies(parts: list[dict], copies: list[tuple[str, Opener]]) -> dict[str, tuple[str, Opener]]:
-    """For every part, the first copy (local first) that passes its checksum."""
+def check_key(stored: dict) -> None:
+    """An encrypted copy needs its age identity (``--identity`` or BACKUP_AGE_IDENTITY_FILE): refuse
+    before anything is written, naming the key."""
+    try:
+        crypto.check_key(stored)
+    except crypto.AgeKeyError as exc:
+        raise MissingKey(f"{stored['file']}: {exc}") from None
+
+
+Chosen = tuple[str, Opener, dict]  # tier, opener, the part as that tier stores it
+
+
+def choose_copies(parts: list[dict], copies: list[tuple[str, Opener]]) -> dict[str, Chosen]:
+    """For every part, the first copy (local first) that passes its checksum, and that copy's part."""
     from .storage import StorageError
 
-    chosen: dict[str, tuple[str, Opener]] = {}
+    chosen: dict[str, Chosen] = {}
     for part in parts:
         errors = []
         for tier, opener in copies:
+            stored = mf.part_for_tier(part, tier)
             try:
-                check_copy(opener, part)
+                check_copy(opener, stored)
             except (DamagedCopy, StorageError, OSError) as exc:
                 errors.append(f"{tier}: {exc}")
                 continue
-            chosen[part["file"]] = (tier, opener)
+            chosen[part["file"]] = (tier, opener, stored)
             break
         else:
             raise RestoreError(f"no intact copy of {part['file']}: " + ("; ".join(errors) or "no stored copy"))
@@ -285,22 +299,26 @@ def _copy_out(src, out: Path, reporter) -> str:
     return sha.hexdigest()
 
 
-def extract_part(opener: Opener, part: dict, dests: list[Destination], tag: str, reporter) -> None:
-    """Extract one part's members into the staging places of its destinations."""
+def extract_part(
+    opener: Opener, part: dict, dests: list[Destination], tag: str, reporter, stored: dict | None = None
+) -> None:
+    """Extract one part's members into the staging places of its destinations, reading ``stored``
+    (the part as the chosen tier stores it: decrypted as it is read when encrypted)."""
+    stored = stored or part
     reporter.start(f"extract {part['part']}", part.get("uncompressed_size", 0))
     mine = [d for d in dests if d.part is part]
     for dest in mine:
         if not dest.is_file:
             dest.staging(tag).mkdir(parents=True)
-    with opener(part["file"]) as raw:
-        reader = pipeline.codec(part["compression"]).reader(raw)
+    with opener(stored["file"]) as raw, crypto.plain(raw, stored) as plain:
+        reader = pipeline.codec(part["compression"]).reader(plain)
         try:
             if part["format"] != "tar":
                 return _write_single(reader, mine[0], tag, reporter)
             with tarfile.open(fileobj=reader, mode="r|") as tar:
                 for member in tar:
                     _extract_member(tar, member, mine, tag, reporter)
-        except (*pipeline.DECODE_ERRORS, tarfile.TarError) as exc:
+        except (*pipeline.DECODE_ERRORS, tarfile.TarError, crypto.DecryptFailed) as exc:
             raise DamagedCopy(f"{part['file']}: does not decompress ({exc})") from None
     for dest in mine:
         if not os.path.lexists(dest.staging(tag)):
@@ -407,6 +425,8 @@ class FileRestore:
     def run(self, copies: list[tuple[str, Opener]]) -> dict:
         parts = [p for p in file_parts(self.manifest) if any(d.part is p for d in self.dests)]
         chosen = choose_copies(parts, copies)  # nothing touched yet
+        for _, _, stored in chosen.values():
+            check_key(stored)
         entries = journal_entries(self.dests, self.tag)
         self.journal(entries)
         try:
@@ -427,11 +447,12 @@ class FileRestore:
         for entry in entries:
             _remove(Path(entry["staging"]))  # the previous content, no longer needed
         self.journal([])
-        return {"tiers": sorted({tier for tier, _ in chosen.values()}), "files": self._count()}
+        return {"tiers": sorted({tier for tier, _, _ in chosen.values()}), "files": self._count()}
 
-    def _extract(self, parts: list[dict], chosen: dict[str, tuple[str, Opener]]) -> None:
+    def _extract(self, parts: list[dict], chosen: dict[str, Chosen]) -> None:
         for part in parts:
-            extract_part(chosen[part["file"]][1], part, self.dests, self.tag, self.reporter)
+            _, opener, stored = chosen[part["file"]]
+            extract_part(opener, part, self.dests, self.tag, self.reporter, stored)
 
     def _stage(self, entries: list[dict]) -> None:
         """Record what is about to swap: each staged copy's inode, and whether a destination existed."""

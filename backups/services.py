@@ -23,7 +23,8 @@ from . import pipeline, targets, verify
 from .engines import BackupFailed, Context, engines_for
 from .models import Backup, BackupLocation, BackupPolicy, Kind, RetentionPause, Status, TargetLock, Tier, Trigger
 from .restore import location_opener
-from .storage import Storage, configured_tiers
+from .storage import Locked, Storage, configured_tiers, crypto
+from .storage.s3 import describe_lock
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,9 @@ def backup_start(
     level: int | None = None,
 ) -> Backup:
     """Queue a backup of ``kind`` and run it on a worker (or here, with ``inline``)."""
-    if kind not in Kind.values:
-        raise DomainError(f"must be one of {', '.join(Kind.values)}", field="kind")
+    if kind not in Kind.values or kind == Kind.WAL:
+        takeable = [k for k in Kind.values if k != Kind.WAL]
+        raise DomainError(f"must be one of {', '.join(takeable)}", field="kind")
     if trigger not in Trigger.values:
         raise DomainError(f"must be one of {', '.join(Trigger.values)}", field="trigger")
     policy = _policy(kind)
@@ -189,12 +191,70 @@ def backup_execute(*, backup_id: int) -> str:
 def _run(backup: Backup, reporter: pipeline.Reporter) -> None:
     """Steps 2 to 5 of ``backup_execute``: engines, manifest, local verification, other tiers."""
     ctx, parts = _run_engines(backup, reporter)
-    manifest = _write_manifest(backup, ctx, parts)
+    _store(backup, ctx, parts, reporter)
+
+
+def _store(backup: Backup, ctx: Context, parts: list[dict], reporter: pipeline.Reporter) -> None:
+    """Steps 3 to 5: manifest, local verification, copies in the other tiers. Where tiers have age
+    recipients, the compressed files are checked first, then encrypted for them."""
     tiers = configured_tiers()
+    groups = _recipient_groups(tiers)
+    if any("local" in group for group in groups.values()):
+        _verify_compressed(_manifest(backup, ctx, parts), ctx.outdir, reporter)
+    sources = _encrypt(parts, ctx, groups, reporter) if groups else {}
+    manifest = _write_manifest(backup, ctx, parts)
     _verify_local(backup, manifest, tiers["local"], reporter)
     for tier, storage in tiers.items():
         if tier != "local":
-            _copy_to_tier(backup, manifest, ctx, tier, storage, reporter)
+            _copy_to_tier(backup, manifest, ctx, tier, storage, reporter, sources)
+
+
+def _recipient_groups(tiers: dict[str, Storage]) -> dict[tuple[str, ...], list[str]]:
+    """Tiers by the age recipients their copies are encrypted to (tiers stored as is left out)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for tier in tiers:
+        recipients = tuple(crypto.recipients_for(tier))
+        if recipients:
+            groups.setdefault(recipients, []).append(tier)
+    return groups
+
+
+def _verify_compressed(manifest: dict, folder: Path, reporter: pipeline.Reporter) -> None:
+    """Before the local files are encrypted (and the compressed ones gone): the checks that a new
+    backup's local copy gets (size, SHA-256, table of contents)."""
+    result = verify.verify(
+        manifest, lambda name: open(folder / name, "rb"), depth="list", reporter=reporter, skip=("decompress",)
+    )
+    if not result["ok"]:
+        raise BackupFailed(f"verification failed: {result['detail']}")
+
+
+def _encrypt(
+    parts: list[dict], ctx: Context, groups: dict[tuple[str, ...], list[str]], reporter: pipeline.Reporter
+) -> dict[tuple[str, str], Path]:
+    """Encrypt every stored file once per set of recipients (streamed; see ``storage.crypto``), into
+    the backup's folder for the local tier, into the work folder for the others. Records each
+    tier's file in its part (``encrypted``); returns where each (tier, file) is to be read from."""
+    sources: dict[tuple[str, str], Path] = {}
+    for recipients, group in groups.items():
+        folder = ctx.outdir if "local" in group else ctx.workdir / f"age-{crypto.fingerprint(';'.join(recipients))}"
+        for part in mf.stored_parts({"parts": parts}):
+            reporter.start(f"encrypt {'+'.join(group)}", part["size"])
+            stored = crypto.encrypt_file(
+                ctx.outdir / part["file"],
+                folder / (part["file"] + crypto.SUFFIX),
+                list(recipients),
+                tmp_dir=ctx.workdir,
+                expect_sha256=part["sha256"],
+            )
+            reporter.set(part["size"])
+            for tier in group:
+                part.setdefault("encrypted", {})[tier] = stored | {"encryption": crypto.describe(list(recipients))}
+                sources[(tier, stored["file"])] = folder / stored["file"]
+    if any("local" in group for group in groups.values()):
+        for part in mf.stored_parts({"parts": parts}):  # only the encrypted copy stays on this disk
+            shutil.move(ctx.outdir / part["file"], ctx.workdir / part["file"])
+    return sources
 
 
 def _run_engines(backup: Backup, reporter: pipeline.Reporter) -> tuple[Context, list[dict]]:
@@ -253,7 +313,7 @@ def _manifest(backup: Backup, ctx: Context, parts: list[dict]) -> dict:
 def _write_manifest(backup: Backup, ctx: Context, parts: list[dict]) -> dict:
     """Write the local manifest beside the files and record it in the catalog; returns it."""
     manifest = _manifest(backup, ctx, parts)
-    local = mf.dumps(mf.for_tier(manifest, "local"))
+    local = mf.dumps(mf.for_tier(manifest, "local"))  # as stored there: encrypted files named as such
     pipeline.write_atomic(ctx.outdir / mf.name_for(ctx.stem), local, tmp_dir=ctx.workdir)
     Backup.objects.filter(id=backup.id).update(
         manifest=manifest,
@@ -269,36 +329,47 @@ def _write_manifest(backup: Backup, ctx: Context, parts: list[dict]) -> dict:
 
 
 def _verify_local(backup: Backup, manifest: dict, storage: Storage, reporter: pipeline.Reporter) -> None:
+    view = mf.for_tier(manifest, "local")
     location = BackupLocation.objects.create(
         backup=backup,
         tier="local",
-        uri=storage.uri(f"{backup.kind}/{manifest['artifact']}"),
+        uri=storage.uri(f"{backup.kind}/{view['artifact']}"),
         expires_at=manifest["retention"]["local"]["expires_at"],
     )
     # A new backup is re-read from disk (size and SHA-256) and its table of contents read back; the
     # full decompression and the restore test run in the verification jobs (daily, or on demand).
-    result = _verify_location(location, depth="list", reporter=reporter, skip=("decompress",))
+    # An encrypted copy had its table of contents read before encryption: its own bytes are checked.
+    depth = "checksum" if mf.encrypted(view) else "list"
+    result = _verify_location(location, depth=depth, reporter=reporter, skip=("decompress",))
     if not result["ok"]:
         raise BackupFailed(f"verification failed: {result['detail']}")
 
 
 def _copy_to_tier(
-    backup: Backup, manifest: dict, ctx: Context, tier: str, storage: Storage, reporter: pipeline.Reporter
+    backup: Backup,
+    manifest: dict,
+    ctx: Context,
+    tier: str,
+    storage: Storage,
+    reporter: pipeline.Reporter,
+    sources: dict[tuple[str, str], Path],
 ) -> None:
-    """Upload the files and that tier's manifest, then verify the copy by size and SHA-256."""
+    """Upload the files (encrypted for the tier where it has recipients) and that tier's manifest,
+    each locked until the copy's retention date where the tier locks, then verify the copy by size
+    and SHA-256."""
+    view = mf.for_tier(manifest, tier)
+    expires = manifest["retention"][tier]["expires_at"]
     # Recorded before the upload, so that a failure removes whatever part of it arrived.
     location = BackupLocation.objects.create(
-        backup=backup,
-        tier=tier,
-        uri=storage.uri(f"{backup.kind}/{manifest['artifact']}"),
-        expires_at=manifest["retention"][tier]["expires_at"],
+        backup=backup, tier=tier, uri=storage.uri(f"{backup.kind}/{view['artifact']}"), expires_at=expires
     )
-    reporter.start(f"upload {tier}", manifest["size"])
-    for name in mf.files(manifest):
-        storage.put(ctx.outdir / name, f"{backup.kind}/{name}", reporter)
+    reporter.start(f"upload {tier}", view["size"])
+    for name in mf.files(view):
+        source = sources.get((tier, name), ctx.outdir / name)
+        storage.put(source, f"{backup.kind}/{name}", reporter, retain_until=expires)
     tmp = ctx.workdir / mf.name_for(ctx.stem)
-    tmp.write_bytes(mf.dumps(mf.for_tier(manifest, tier)))
-    storage.put(tmp, f"{backup.kind}/{mf.name_for(ctx.stem)}")
+    tmp.write_bytes(mf.dumps(view))
+    storage.put(tmp, f"{backup.kind}/{mf.name_for(ctx.stem)}", retain_until=expires)
     result = _verify_location(location, depth="checksum", reporter=reporter)
     if not result["ok"]:
         raise BackupFailed(f"{tier} copy failed verification: {result['detail']}")
@@ -341,8 +412,53 @@ def _remove_files(backup: Backup) -> None:
     for path in (backup_dir() / backup.kind).glob(f"{stem}.*"):
         path.unlink(missing_ok=True)
     for location in BackupLocation.objects.filter(backup=backup).exclude(tier="local"):
-        _delete_copy(location)
+        try:
+            _delete_copy(location)
+        except Locked as exc:  # uploaded and locked before the backup failed: it stays until its date
+            log.warning("backup %s: %s", backup.id, exc)
     BackupLocation.objects.filter(backup=backup).delete()
+
+
+def backup_from_file(*, kind: str, src: Path, name: str, part: dict, snapshot_at: datetime, info: dict) -> Backup:
+    """Store one finished file (a WAL segment) as a backup of ``kind``, through the same pipeline as
+    every other backup: compressed and hashed, a manifest, verified locally, copied to every tier and
+    verified there, kept by the kind's retention policy. Raises ``BackupFailed`` (nothing is left)."""
+    policy = _policy(kind)
+    now = timezone.now()
+    backup = Backup.objects.create(
+        kind=kind,
+        status=Status.RUNNING,
+        trigger=Trigger.SCHEDULE,
+        requested_by="wal_receiver",
+        started_at=now,
+        heartbeat_at=now,
+        compression=policy.compression,
+        compression_level=policy.level,
+    )
+    reporter = pipeline.Reporter()
+    ctx = Context(
+        workdir=workdir_for(backup),
+        outdir=backup_dir() / kind,
+        stem=stem_for(backup),
+        compression=backup.compression,
+        level=backup.compression_level,
+        reporter=reporter,
+        snapshot_at=snapshot_at,
+        info=info,
+    )
+    try:
+        dest = ctx.outdir / f"{ctx.stem}.{name}{ctx.suffix()}"
+        stored = pipeline.store_file(src, dest, tmp_dir=ctx.workdir, compression=ctx.compression, level=ctx.level)
+        _store(backup, ctx, [stored.describe() | part | {"compression": ctx.compression}], reporter)
+        ok, error = True, ""
+    except Exception as exc:  # the file stays where it was; the caller tries again
+        ok, error = False, f"{exc}"
+    finally:
+        shutil.rmtree(ctx.workdir, ignore_errors=True)
+    _finish(backup, ok=ok, error=error.splitlines()[0][:2000] if error else "", reporter=reporter)
+    if not ok:
+        raise BackupFailed(f"{kind} {name}: {error}")
+    return backup
 
 
 # --- verify --------------------------------------------------------------------------------------
@@ -352,13 +468,17 @@ def _verify_location(
     location: BackupLocation, *, depth: str, reporter=None, scratch_url=None, skip: tuple[str, ...] = ()
 ) -> dict:
     result = verify.verify(
-        location.backup.manifest,
+        mf.for_tier(location.backup.manifest, location.tier),
         location_opener(location),
         depth=depth,
         reporter=reporter,
         scratch_url=scratch_url,
         skip=skip,
     )
+    lock = _lock_of(location)
+    if lock:
+        result["lock"] = lock
+        result["detail"] += f"; locked: {describe_lock(lock)}" if lock["locked"] else f"; lock: {describe_lock(lock)}"
     location.verification = result
     location.verified_at = timezone.now() if result["ok"] else None
     location.save(update_fields=["verification", "verified_at"])
@@ -434,18 +554,44 @@ def retention_pauses() -> list[str]:
     return list(RetentionPause.objects.filter(expires_at__gt=timezone.now()).values_list("reason", flat=True))
 
 
-def _delete_copy(location: BackupLocation) -> None:
+def _storage_of(location: BackupLocation) -> Storage:
     from .storage import for_tier, for_uri
 
     try:
-        storage = for_tier(location.tier)
+        return for_tier(location.tier)
     except Exception:
-        storage = for_uri(location.uri)
-    manifest = location.backup.manifest
-    names = mf.files(manifest) + [mf.name_for(stem_for(location.backup))]
-    for name in names:
+        return for_uri(location.uri)
+
+
+def _copy_names(location: BackupLocation) -> list[str]:
+    """The files of a copy as its tier stores them (encrypted ones by their own names), manifest last."""
+    return mf.files(mf.for_tier(location.backup.manifest, location.tier)) + [mf.name_for(stem_for(location.backup))]
+
+
+def _lock_of(location: BackupLocation) -> dict | None:
+    """The S3 Object Lock on a copy's files (the one that ends last), or None."""
+    storage = _storage_of(location)
+    locks = []
+    for name in _copy_names(location):
+        try:
+            lock = storage.lock(storage.sibling(location.uri, name))
+        except Exception as exc:  # unreachable: the lock is unknown, so the copy counts as locked
+            return {"mode": None, "retain_until": None, "legal_hold": False, "locked": True, "error": str(exc)[:200]}
+        if lock:
+            locks.append(lock)
+    if not locks:
+        return None
+    return max(locks, key=lambda lock: (lock["locked"], lock["legal_hold"], lock["retain_until"] or ""))
+
+
+def _delete_copy(location: BackupLocation) -> None:
+    """Delete a copy's files. A locked file is never sent a DELETE: ``Locked`` is raised, and the copy stays."""
+    storage = _storage_of(location)
+    for name in _copy_names(location):
         try:
             storage.delete(storage.sibling(location.uri, name))
+        except Locked:
+            raise  # the copy stays, and so does its row
         except Exception as exc:  # already gone, or the tier is unreachable: say so, keep going
             log.warning("could not delete %s from %s: %s", name, location.tier, exc)
 
@@ -455,21 +601,21 @@ def prune_plan(*, now: datetime | None = None) -> list[dict]:
     ordered by their recorded snapshot time, never the newest verified copy of a kind in a tier."""
     now = now or timezone.now()
     plan = []
-    for kind in Kind.values:
+    for kind in Kind.values:  # basebackup before wal: the WAL a kept base backup needs stays
         policy = _policy(kind)
         for tier in Tier.values:
             days = policy.retention_days(tier)
             if days is None:
                 continue  # kept indefinitely
-            locations = list(
-                BackupLocation.objects.filter(tier=tier, backup__kind=kind, backup__status=Status.SUCCEEDED)
-                .select_related("backup")
-                .order_by("-backup__snapshot_at", "-backup__id")
-            )
-            newest_verified = next((loc.id for loc in locations if loc.verified_at and loc.backup.verified_at), None)
+            locations = list(_copies(kind, tier))
+            newest_verified = _newest_verified(locations)
             cutoff = now - timedelta(days=days)
+            needed = _wal_needed_from(tier, plan) if kind == Kind.WAL else None
             for loc in locations:
                 recorded = loc.backup.snapshot_at or loc.backup.finished_at
+                segment = loc.backup.manifest.get("wal", {}).get("segment", "")
+                if needed and segment >= needed:
+                    continue  # a base backup kept in this tier replays from it
                 if recorded and recorded < cutoff and loc.id != newest_verified:
                     plan.append(
                         {
@@ -485,28 +631,77 @@ def prune_plan(*, now: datetime | None = None) -> list[dict]:
     return plan
 
 
+def _copies(kind: str, tier: str):
+    return (
+        BackupLocation.objects.filter(tier=tier, backup__kind=kind, backup__status=Status.SUCCEEDED)
+        .select_related("backup")
+        .order_by("-backup__snapshot_at", "-backup__id")
+    )
+
+
+def _newest_verified(locations: list[BackupLocation]) -> int | None:
+    return next((loc.id for loc in locations if loc.verified_at and loc.backup.verified_at), None)
+
+
+def _wal_needed_from(tier: str, plan: list[dict]) -> str | None:
+    """The first WAL segment the oldest base backup kept in ``tier`` (not in ``plan``) needs."""
+    going = {item["location"] for item in plan}
+    starts = [
+        loc.backup.manifest.get("pitr", {}).get("start_segment")
+        for loc in BackupLocation.objects.filter(
+            tier=tier, backup__kind=Kind.BASEBACKUP, backup__status=Status.SUCCEEDED
+        ).select_related("backup")
+        if loc.id not in going
+    ]
+    return min((s for s in starts if s), default=None)
+
+
 def backups_prune(*, actor: object = "system", dry_run: bool = False, now: datetime | None = None) -> dict:
-    """Delete what ``prune_plan`` lists (or only show it, with ``dry_run``); every deletion is audited."""
+    """Delete what ``prune_plan`` lists (or only show it, with ``dry_run``); every deletion is audited.
+    A copy under S3 Object Lock is skipped and listed with its lock (``skipped``): no DELETE is sent."""
     pauses = retention_pauses()
     if pauses:
-        return {"paused": pauses, "deleted": [], "dry_run": dry_run}
-    plan = prune_plan(now=now)
+        return {"paused": pauses, "deleted": [], "skipped": [], "dry_run": dry_run}
+    plan, skipped = [], []
+    for item in prune_plan(now=now):
+        location = BackupLocation.objects.select_related("backup").filter(id=item["location"]).first()
+        lock = _lock_of(location) if location else None
+        if lock and lock["locked"]:
+            skipped.append(item | {"lock": lock, "reason": f"locked: {describe_lock(lock)}"})
+        elif location:
+            plan.append(item)
+    if skipped:
+        events.audit(
+            actor=actor_name(actor), action="backup.prune_skipped_locked", dry_run=dry_run, data={"skipped": skipped}
+        )
     if dry_run:
         events.audit(actor=actor_name(actor), action="backup.prune", dry_run=True, data={"would_delete": plan})
-        return {"paused": [], "deleted": plan, "dry_run": True}
+        return {"paused": [], "deleted": plan, "skipped": skipped, "dry_run": True}
     deleted = []
     for item in plan:
-        location = BackupLocation.objects.select_related("backup").filter(id=item["location"]).first()
-        if location is None:
-            continue
         if retention_pauses():
             break  # a restore started meanwhile
+        try:
+            if _delete_planned(item, actor):
+                deleted.append(item)
+        except Locked as exc:  # locked since the plan was made
+            skipped.append(item | {"reason": str(exc)})
+    return {"paused": [], "deleted": deleted, "skipped": skipped, "dry_run": False}
+
+
+def _delete_planned(item: dict, actor: object) -> bool:
+    """Delete one planned copy, unless what was planned no longer holds: the copies of its kind and
+    tier are locked and looked at again, so a backup that finished (or a verification that failed)
+    since the plan was made never leaves the tier without its newest verified copy."""
+    with transaction.atomic():
+        locations = list(_copies(item["kind"], item["tier"]).select_for_update(of=("self",)))
+        location = next((loc for loc in locations if loc.id == item["location"]), None)
+        if location is None or location.id == _newest_verified(locations):
+            return False
         _delete_copy(location)
-        with transaction.atomic():
-            location.delete()
-            events.audit(actor=actor_name(actor), action="backup.delete", target=item["uri"], data=item)
-        deleted.append(item)
-    return {"paused": [], "deleted": deleted, "dry_run": False}
+        location.delete()
+        events.audit(actor=actor_name(actor), action="backup.delete", target=item["uri"], data=item)
+    return True
 
 
 # --- sweeper -------------------------------------------------------------------------------------
@@ -569,6 +764,8 @@ def backups_import(*, actor: object = "system") -> dict:
 @transaction.atomic
 def _import_manifest(manifest: dict, *, tier: str, storage: Storage, uri: str, actor: object) -> tuple[bool, bool]:
     """The backup a manifest describes and its copy in ``tier``: (backup created, copy added)."""
+    stored_as = manifest.get("artifact")  # that tier's name of it (encrypted files have their own)
+    manifest = mf.master(manifest)
     backup, new = Backup.objects.get_or_create(
         uuid=manifest["uuid"],
         defaults={
@@ -592,6 +789,9 @@ def _import_manifest(manifest: dict, *, tier: str, storage: Storage, uri: str, a
     _, made = BackupLocation.objects.get_or_create(
         backup=backup,
         tier=tier,
-        defaults={"uri": storage.sibling(uri, manifest["artifact"]), "expires_at": manifest.get("expires_at")},
+        defaults={
+            "uri": storage.sibling(uri, stored_as),
+            "expires_at": manifest.get("retention", {}).get(tier, {}).get("expires_at"),
+        },
     )
     return new, made

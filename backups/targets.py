@@ -74,6 +74,8 @@ def target_keys(kind: str) -> list[str]:
         "config": ["config"],
         "media": [f"media:{media_dir()}"],
         "sessions": [f"sessions:{redact_url(settings.TARGET_REDIS_URL)}"],
+        "basebackup": [f"pitr:{redact_url(settings.PITR_DATABASE_URL)}"],
+        "wal": [],  # segments are shipped one at a time by the one receiver
     }
     if kind == "full":
         return keys["database"] + keys["config"] + keys["media"]

@@ -29,9 +29,22 @@ def backup_verify_run(backup_id: int, restore_test: bool = False) -> None:
 def backup_scheduled(kind: str) -> int | None:
     from django.conf import settings
 
+    from . import pitr
+
     if kind == "sessions" and not settings.TARGET_REDIS_URL:
         return None  # no session store configured: nothing to back up (its RPO shows unknown)
+    if kind == "basebackup" and not pitr.configured():
+        return None  # continuous archiving is off
     return services.backup_start(kind=kind, actor="schedule", trigger="schedule").id
+
+
+@shared_task
+def pitr_slot_guard() -> dict | None:
+    """Every minute, also when the WAL receiver is down: the slot must not fill the server's disk."""
+    from . import pitr
+    from .pitr.stream import slot_guard
+
+    return slot_guard() if pitr.configured() else None
 
 
 @shared_task

@@ -26,6 +26,7 @@ from django.utils import timezone
 from . import manifest as mf
 from . import pipeline
 from .restore import RestoreError, decompress_to, file_sha256, restore_part, scratch_database, temp_dir
+from .storage import crypto
 
 LEVELS = ("checksum", "decompress", "list", "restore")
 Opener = Callable[[str], BinaryIO]
@@ -46,8 +47,8 @@ def _checksum(opener: Opener, part: dict, reporter) -> str:
 
 
 def _decompressed_chunks(opener: Opener, part: dict):
-    with opener(part["file"]) as fh:
-        reader = pipeline.codec(part["compression"]).reader(fh)
+    with opener(part["file"]) as fh, crypto.plain(fh, part) as plain:
+        reader = pipeline.codec(part["compression"]).reader(plain)
         while chunk := reader.read(pipeline.CHUNK):
             yield chunk
 
@@ -77,28 +78,17 @@ def _list(opener: Opener, part: dict, reporter) -> str:
     if fmt == "pg_dump-custom":
         return _list_pg(opener, part)
     if fmt == "sqlite":
-        work = temp_dir("verify")
-        try:
-            decompress_to(opener, part, work / "db.sqlite3")
-            with contextlib.closing(sqlite3.connect(work / "db.sqlite3")) as conn:
-                result = conn.execute("PRAGMA integrity_check").fetchone()[0]
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        if result != "ok":
-            raise CheckFailed(f"integrity_check: {result}")
-        missing = set(part.get("tables", {})) - tables
-        if missing:
-            raise CheckFailed(f"tables missing: {sorted(missing)[:5]}")
-        return f"integrity ok, {len(tables)} tables"
+        return _list_sqlite(opener, part)
     if fmt == "redis-rdb":
         return _list_rdb(opener, part)
+    if fmt == "pg_basebackup-tar":
+        return _list_basebackup(opener, part)
     if fmt == "tar":
         expected = {f["path"]: f["size"] for f in part.get("files", [])}
         seen = {}
         with contextlib.ExitStack() as stack:
             fh = stack.enter_context(opener(part["file"]))
-            reader = pipeline.codec(part["compression"]).reader(fh)
+            reader = pipeline.codec(part["compression"]).reader(stack.enter_context(crypto.plain(fh, part)))
             try:
                 with tarfile.open(fileobj=reader, mode="r|") as tar:
                     for member in tar:
@@ -113,12 +103,44 @@ def _list(opener: Opener, part: dict, reporter) -> str:
     return "nothing to list"
 
 
+def _list_sqlite(opener: Opener, part: dict) -> str:
+    work = temp_dir("verify")
+    try:
+        decompress_to(opener, part, work / "db.sqlite3")
+        with contextlib.closing(sqlite3.connect(work / "db.sqlite3")) as conn:
+            result = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if result != "ok":
+        raise CheckFailed(f"integrity_check: {result}")
+    missing = set(part.get("tables", {})) - tables
+    if missing:
+        raise CheckFailed(f"tables missing: {sorted(missing)[:5]}")
+    return f"integrity ok, {len(tables)} tables"
+
+
 def _list_rdb(opener: Opener, part: dict) -> str:
     with opener(part["file"]) as fh:
         head = pipeline.codec(part["compression"]).reader(fh).read(9)
     if not head.startswith(b"REDIS") or not head[5:].isdigit():
         raise CheckFailed("not a Redis RDB snapshot (no REDIS header)")
     return f"RDB version {int(head[5:])}, {sum(part.get('keys', {}).values())} keys recorded"
+
+
+def _list_basebackup(opener: Opener, part: dict) -> str:
+    """A base backup's tar reads to its end; the data directory's holds PG_VERSION and global/pg_control."""
+    names = set()
+    with opener(part["file"]) as fh:
+        reader = pipeline.codec(part["compression"]).reader(fh)
+        try:
+            with tarfile.open(fileobj=reader, mode="r|") as tar:
+                names = {member.name for member in tar}
+        except Exception as exc:  # tarfile.TarError, zstandard.ZstdError, EOFError
+            raise CheckFailed(f"tar does not read: {exc}") from None
+    if part["part"] == "base" and not {"PG_VERSION", "global/pg_control"} <= names:
+        raise CheckFailed("not a PostgreSQL data directory: PG_VERSION or global/pg_control missing")
+    return f"{len(names)} members"
 
 
 def _list_pg(opener: Opener, part: dict) -> str:
@@ -188,8 +210,8 @@ def _restore(opener: Opener, part: dict, reporter, scratch_url: str | None) -> s
     if fmt == "tar":
         work = temp_dir("verify")
         try:
-            with opener(part["file"]) as fh:
-                reader = pipeline.codec(part["compression"]).reader(fh)
+            with opener(part["file"]) as fh, crypto.plain(fh, part) as plain:
+                reader = pipeline.codec(part["compression"]).reader(plain)
                 with tarfile.open(fileobj=reader, mode="r|") as tar:
                     tar.extractall(work, filter="data")
             for entry in part.get("files", []):
@@ -247,8 +269,11 @@ def verify(
     """Run every check up to ``depth`` (but those in ``skip``) on every stored part. Returns
     ``{ok, checked_at, level, detail, duration_s, checks: [{check, file, ok, duration_s, detail}]}``."""
     levels = [level for level in LEVELS[: LEVELS.index(depth) + 1] if level not in skip]
+    key = _key_status(manifest)
     checks = []
     t_all = time.monotonic()
+    if key and not key["key_available"]:
+        levels, checks = _without_key(levels, depth, manifest, key)
     for part in mf.stored_parts(manifest):
         for level in levels:
             if part["part"] == "globals" and level in ("list", "restore"):
@@ -260,7 +285,7 @@ def verify(
             if not checks[-1]["ok"]:
                 break  # deeper checks of a broken part say nothing more
     ok, detail = _outcome(checks, depth)
-    return {
+    result = {
         "ok": ok,
         "checked_at": timezone.now().isoformat(),
         "level": depth,
@@ -268,6 +293,33 @@ def verify(
         "duration_s": round(time.monotonic() - t_all, 3),
         "checks": checks,
     }
+    return _with_key(result, key) if key else result
+
+
+def _with_key(result: dict, key: dict) -> dict:
+    """The result says which age key the copy needs, and whether it was here to read it."""
+    here = f"here: {key['key']}" if key["key_available"] else "not available here: checked by SHA-256 only"
+    detail = f"{result['detail']}; encrypted with age: needs {key['needs']} ({here})"
+    return result | {"encryption": key, "detail": detail}
+
+
+def _without_key(levels: list[str], depth: str, manifest: dict, key: dict) -> tuple[list[str], list[dict]]:
+    """Encrypted, and no identity here opens it (a server may hold only the public keys): its stored
+    bytes are checked; reading them needs the key, so a restore test fails without it."""
+    checks = [_no_key("restore", manifest, key)] if depth == "restore" else []
+    return [level for level in levels if level == "checksum"], checks
+
+
+def _key_status(manifest: dict) -> dict | None:
+    """Which age key the copy needs and whether a configured identity is it (None: not encrypted)."""
+    encryption = next((p["encryption"] for p in mf.stored_parts(manifest) if p.get("encryption")), None)
+    return crypto.key_status(encryption)
+
+
+def _no_key(level: str, manifest: dict, key: dict) -> dict:
+    primary = mf.stored_parts(manifest)[0]["file"] if mf.stored_parts(manifest) else ""
+    detail = key.get("detail") or f"needs {key['needs']}; no configured identity (BACKUP_AGE_IDENTITY_FILE) is it"
+    return {"check": level, "file": primary, "ok": False, "duration_s": 0.0, "detail": detail}
 
 
 def _outcome(checks: list[dict], depth: str) -> tuple[bool, str]:

@@ -24,10 +24,18 @@ def backups_page(request: HtmxHttpRequest) -> HttpResponse:
         "rpo": selectors.rpo_status(),
         "running": running,
         "backups": selectors.backup_list()[:50],
-        "kinds": Kind.values,
+        "kinds": _startable_kinds(),
     }
     template = "backups/index.html#live" if request.htmx else "backups/index.html"
     return render(request, template, context)
+
+
+def _startable_kinds() -> list[str]:
+    """What the page offers to start: never WAL (the receiver ships it); base backups once archiving is on."""
+    from . import pitr
+
+    kinds = [k for k in Kind.values if k != Kind.WAL]
+    return kinds if pitr.configured() else [k for k in kinds if k != Kind.BASEBACKUP]
 
 
 @require_POST

@@ -9,7 +9,7 @@ class IncidentsConfig(AppConfig):
         # - the sub-packages' subscribers to lifecycle events, and the incident facts comms keeps;
         # - every sub-package's Celery tasks (registered under their old names, incidents.tasks.*);
         # - the hooks recovery calls back through.
-        from incidents.comms import selectors, subscribers  # noqa: F401
+        from incidents.comms import drill_messages, selectors, subscribers  # noqa: F401
         from incidents.comms import tasks as comms_tasks  # noqa: F401
         from incidents.detection import tasks as detection_tasks  # noqa: F401
         from incidents.lifecycle import receivers
@@ -18,3 +18,4 @@ class IncidentsConfig(AppConfig):
         from incidents.postmortems import tasks as postmortem_tasks  # noqa: F401
 
         receivers.connect()
+        drill_messages.connect()

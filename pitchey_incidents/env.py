@@ -75,3 +75,10 @@ def env_url(name: str, default: str = "") -> str:
     if value and "://" not in value:
         raise ImproperlyConfigured(f"{name} must be a URL with a scheme; got {value!r}")
     return value.rstrip("/") if value else value
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value

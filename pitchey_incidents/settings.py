@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_float, env_int, env_list, env_str, env_url
+from .env import env_bool, env_choice, env_float, env_int, env_list, env_str, env_url
 from .queues import TASK_ROUTES, broker_transport_options
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -251,6 +251,35 @@ BACKUP_MAX_BYTES_PER_S = env_int("BACKUP_MAX_BYTES_PER_S", 0, minimum=0)
 BACKUP_HEARTBEAT_TIMEOUT_S = env_int("BACKUP_HEARTBEAT_TIMEOUT_S", 120, minimum=5)
 BACKUP_SCRATCH_DATABASE_URL = env_str("BACKUP_SCRATCH_DATABASE_URL", "")
 BACKUP_S3_PART_SIZE_MB = env_int("BACKUP_S3_PART_SIZE_MB", 16, minimum=5)
+# Encryption at rest with age (docs/backups.md): public keys (age1… or ssh-…, ';'-separated), for every
+# tier or per tier (BACKUP_AGE_RECIPIENTS_LOCAL, _CLOUD, _ARCHIVE: set, even empty, it replaces the
+# global list for that tier). Reading needs the private key: BACKUP_AGE_IDENTITY_FILE (age-keygen's file).
+BACKUP_AGE_RECIPIENTS = env_list("BACKUP_AGE_RECIPIENTS", [], sep=";")
+BACKUP_AGE_RECIPIENTS_BY_TIER = {
+    tier: env_list(f"BACKUP_AGE_RECIPIENTS_{tier.upper()}", [], sep=";")
+    for tier in ("local", "cloud", "archive")
+    if f"BACKUP_AGE_RECIPIENTS_{tier.upper()}" in os.environ
+}
+BACKUP_AGE_IDENTITY_FILE = env_str("BACKUP_AGE_IDENTITY_FILE", "")
+# S3 Object Lock per tier: governance, compliance or empty (none); copies are locked until their
+# retention date (a legal hold where the retention table keeps them indefinitely).
+BACKUP_OBJECT_LOCK = {
+    tier: env_choice(f"BACKUP_OBJECT_LOCK_{tier.upper()}", "", ("", "governance", "compliance"))
+    for tier in ("cloud", "archive")
+}
+# Continuous archiving (docs/backups.md, "Point-in-time recovery"): a role with REPLICATION on the
+# protected PostgreSQL. The receiver keeps WAL in a spool until it is on the tiers.
+# With PITR_AUTO and no PITR_DATABASE_URL, the protected database itself when its role may replicate.
+PITR_DATABASE_URL = env_str("PITR_DATABASE_URL", "")
+PITR_AUTO = env_bool("PITR_AUTO", True)
+PITR_SLOT = env_str("PITR_SLOT", "pitchey_pitr")
+PITR_SPOOL_DIR = Path(env_str("PITR_SPOOL_DIR", str(VAR_DIR / "wal-spool")))
+PITR_RESTORE_DIR = Path(env_str("PITR_RESTORE_DIR", str(VAR_DIR / "pitr")))
+PITR_RESTORE_TIMEOUT_S = env_int("PITR_RESTORE_TIMEOUT_S", 3600, minimum=10)
+PITR_SLOT_WARN_BYTES = env_int("PITR_SLOT_WARN_BYTES", 1 << 30, minimum=1)
+PITR_SLOT_MAX_BYTES = env_int("PITR_SLOT_MAX_BYTES", 8 << 30, minimum=1)
+PITR_SERVER_USER = env_str("PITR_SERVER_USER", "postgres")  # runs a restored server when we are root
+PG_BINDIR = env_str("PG_BINDIR", "")  # where pg_basebackup, pg_receivewal, pg_ctl live; default: PATH
 # Commands that the run_command action may run: NAME=command line, separated by ';'.
 ALLOWED_COMMANDS = {
     name.strip(): cmd.strip()
@@ -283,6 +312,10 @@ R2_BUCKET = env_str("R2_BUCKET")
 R2_ARCHIVE_BUCKET = env_str("R2_ARCHIVE_BUCKET")
 R2_PREFIX = env_str("R2_PREFIX", "")
 R2_ARCHIVE_PREFIX = env_str("R2_ARCHIVE_PREFIX", "archive/")  # used when R2_ARCHIVE_BUCKET is empty
+# The archive bucket's own endpoint and credentials (optional; default: the cloud tier's).
+ARCHIVE_S3_ENDPOINT_URL = env_url("ARCHIVE_S3_ENDPOINT_URL", "")
+ARCHIVE_AWS_ACCESS_KEY_ID = env_str("ARCHIVE_AWS_ACCESS_KEY_ID")
+ARCHIVE_AWS_SECRET_ACCESS_KEY = env_str("ARCHIVE_AWS_SECRET_ACCESS_KEY")
 S3_ENDPOINT_URL = env_url("S3_ENDPOINT_URL", "")
 AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID")
 AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY")
@@ -310,8 +343,16 @@ PROVIDER_RETRY_BASE_S = env_float("PROVIDER_RETRY_BASE_S", 1.0)
 NEON_OPERATION_TIMEOUT_S = env_float("NEON_OPERATION_TIMEOUT_S", 600.0)
 NEON_POLL_INTERVAL_S = env_float("NEON_POLL_INTERVAL_S", 2.0)
 DRILL_REDIS_DB = env_int("DRILL_REDIS_DB", 15, minimum=0)
+# A scratch Redis for the cache drill (default: DRILL_REDIS_DB on the protected cache's server).
+DRILL_REDIS_URL = env_url("DRILL_REDIS_URL", "")
+# A scratch Cloudflare Worker the API-rollback drill really rolls back and forward again.
+DRILL_CF_WORKER_NAME = env_str("DRILL_CF_WORKER_NAME")
 RECOVERY_ALLOW_SELF_RESTORE = env_bool("RECOVERY_ALLOW_SELF_RESTORE", False)
 DRILL_SLACK_WEBHOOK = env_str("DRILL_SLACK_WEBHOOK")
+# The communication drill: the address its test email goes to, and a Statuspage test page or component.
+DRILL_EMAIL = env_str("DRILL_EMAIL")
+DRILL_STATUSPAGE_PAGE_ID = env_str("DRILL_STATUSPAGE_PAGE_ID")
+DRILL_STATUSPAGE_COMPONENT_ID = env_str("DRILL_STATUSPAGE_COMPONENT_ID")
 RECOVERY_LEASE_S = env_int("RECOVERY_LEASE_S", 3600, minimum=10)
 
 EMAIL_URL = env_str("EMAIL_URL")

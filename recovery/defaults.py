@@ -44,7 +44,18 @@ PLANS: dict[str, dict] = {
                 "postgres.restore",
                 {"only_as_fallback": True, "on_failure": FB, "fallback": "branch_pitr"} | PG_HEALTH,
             ),
-            ("branch_pitr", "Create a recovery branch from PITR", "neon.branch_from_pitr", {"only_as_fallback": True}),
+            (
+                "branch_pitr",
+                "Create a recovery branch from PITR",
+                "neon.branch_from_pitr",
+                {"only_as_fallback": True, "on_failure": FB, "fallback": "pitr_restore"},
+            ),
+            (
+                "pitr_restore",
+                "Bring up the database at the latest moment from the WAL archive (no Neon)",
+                "pitr.restore",
+                {"only_as_fallback": True, "params": {"to_time": "latest"}},
+            ),
             (
                 "update_connection",
                 "Update the connection string",
@@ -233,30 +244,55 @@ PLANS: dict[str, dict] = {
         "name": "Drill: database failover",
         "service": "database",
         "drill": True,
-        "description": "Create a throwaway PITR branch (Neon) and a scratch restore, then delete them.",
+        "description": "Create a throwaway PITR branch (Neon; without Neon, a PITR copy from the WAL archive), "
+        "connect to the branch's endpoint, check it answers and holds the live tables with their rows, point a "
+        "scratch consumer at it, then delete it.",
         "steps": [
             (
                 "branch",
                 "Create a drill branch from PITR",
                 "neon.branch_from_pitr",
-                {"on_failure": CONT, "params": {"name": "drill-failover"}},
+                {"on_failure": FB, "fallback": "pitr", "params": {"name": "drill-failover"}},
+            ),
+            (
+                "pitr",
+                "Bring up a PITR copy from the WAL archive (no Neon)",
+                "pitr.restore",
+                {"only_as_fallback": True, "on_failure": CONT, "params": {"to_time": "latest"}},
+            ),
+            (
+                "pitr_stop",
+                "Stop and remove the PITR copy",
+                "pitr.stop",
+                {"requires": "pitr", "on_failure": CONT, "params": {"datadir": "$pitr.datadir"}},
+            ),
+            (
+                "check_branch",
+                "Connect to the branch and compare its tables and rows",
+                "postgres.check_copy",
+                {
+                    "requires": "branch",
+                    "params": {"uri": "$branch.connection_uri"},
+                    "verify_action": "postgres.consumer_check",
+                    "verify_params": {"uri": "$branch.connection_uri"},
+                },
             ),
             (
                 "delete_branch",
                 "Delete the drill branch",
                 "neon.delete_branch",
-                {"requires": "branch", "on_failure": CONT, "params": {"branch_id": "$branch.branch_id"}},
+                {"requires": "branch", "always": True, "params": {"branch_id": "$branch.branch_id"}},
             ),
-            ("failover", "Bring up a scratch copy from the latest backup", "postgres.restore_scratch", PG_HEALTH),
         ],
     },
     "api-rollback": {
         "name": "Drill: API rollback",
         "service": "api",
         "drill": True,
-        "description": "Find the version a rollback would deploy (no deployment) and check the API.",
+        "description": "Roll a scratch Worker (DRILL_CF_WORKER_NAME) back and forward again, or dry-run the "
+        "rollback of the real one; check the API answers.",
         "steps": [
-            ("rollback_check", "Find the rollback version", "cloudflare.rollback_check", {}),
+            ("rollback", "Roll back (scratch Worker, or a dry run of the real one)", "cloudflare.rollback_drill", {}),
             ("verify", "Check the API answers", "verify", http_check("api")),
         ],
     },
@@ -264,13 +300,14 @@ PLANS: dict[str, dict] = {
         "name": "Drill: cache recovery",
         "service": "cache",
         "drill": True,
-        "description": "Fill, flush and check a scratch Redis database (DRILL_REDIS_DB).",
+        "description": "Fill, flush and re-warm a scratch Redis database (DRILL_REDIS_URL, or DRILL_REDIS_DB), "
+        "never the broker's, the pub/sub's or the protected cache's.",
         "steps": [
             (
                 "scratch_cycle",
-                "Flush and recover a scratch Redis database",
+                "Fill, flush and re-warm a scratch Redis database",
                 "redis.scratch_cycle",
-                {"verify_action": "redis.health", "verify_params": {"db": None}},
+                {"verify_action": "redis.scratch_health"},
             ),
         ],
     },
@@ -278,8 +315,9 @@ PLANS: dict[str, dict] = {
         "name": "Drill: communication channels",
         "service": "",
         "drill": True,
-        "description": "Send a test message to the test channels.",
-        "steps": [("test_message", "Send to the test channels", "notify.test", {})],
+        "description": "Send a marked test message through every channel (Slack routes, PagerDuty, Statuspage "
+        "test page, drill email, webhook); each must be accepted.",
+        "steps": [("test_message", "Send a test message through every channel", "notify.test", {})],
     },
 }
 SCENARIOS = [slug for slug, plan in PLANS.items() if plan.get("drill")]
@@ -287,11 +325,14 @@ SERVICE_PLANS = [slug for slug, plan in PLANS.items() if not plan.get("drill") a
 DEFAULT_RECOVERY_ORDER = ["database", "auth", "api", "websocket", "media", "cache"]
 
 
-def seed(apps, *, replace: dict[str, list[str]] | None = None) -> None:
-    """Create missing plans with their steps. ``replace``: plans whose steps are replaced when they
-    are still exactly the given (earlier seeded) actions, i.e. nobody edited them."""
+def seed(apps, *, only: tuple[str, ...] = (), replace: bool | dict[str, list[str]] = False) -> None:
+    """Create the missing plans (``only`` these when given) with their steps. ``replace``: True rewrites
+    the steps of existing ones; a dict rewrites only the plans whose steps are still exactly the given
+    (earlier seeded) actions, i.e. nobody edited them."""
     Plan = apps.get_model("recovery", "RecoveryPlan")
     for slug, spec in PLANS.items():
+        if only and slug not in only:
+            continue
         plan, created = Plan.objects.get_or_create(
             slug=slug,
             defaults={
@@ -301,17 +342,21 @@ def seed(apps, *, replace: dict[str, list[str]] | None = None) -> None:
                 "is_drill": spec.get("drill", False),
             },
         )
-        seeded = list(plan.steps.order_by("position").values_list("action", flat=True))
-        if not created and (replace or {}).get(slug) != seeded:
-            continue
-        plan.steps.all().delete()
-        plan.description = spec["description"]
-        plan.save(update_fields=["description"])
+        if not created:
+            if isinstance(replace, dict):
+                seeded = list(plan.steps.order_by("position").values_list("action", flat=True))
+                if replace.get(slug) != seeded:
+                    continue
+            elif not replace:
+                continue
+            Plan.objects.filter(id=plan.id).update(name=spec["name"], description=spec["description"])
+            plan.steps.all().delete()
         _seed_steps(apps, plan, spec)
 
 
 def _seed_steps(apps, plan, spec: dict) -> None:
     Step = apps.get_model("recovery", "PlanStep")
+    fields = {f.name for f in Step._meta.get_fields()}  # an older migration's model may lack newer fields
     for position, (name, title, action, opts) in enumerate(spec["steps"], start=1):
         Step.objects.create(
             plan=plan,
@@ -325,6 +370,7 @@ def _seed_steps(apps, plan, spec: dict) -> None:
             fallback=opts.get("fallback", ""),
             only_as_fallback=opts.get("only_as_fallback", False),
             requires=opts.get("requires", ""),
+            **({"always": opts.get("always", False)} if "always" in fields else {}),
             verify_action=opts.get("verify_action", ""),
             verify_params=opts.get("verify_params", {}),
         )

@@ -1,7 +1,8 @@
 """Hooks the incidents app registers at ready(), so recovery can ask without importing it.
 
 - ``resolve_incident(public_id) -> {"public_id", "declared_at", "started_at"} | None``
-- ``send_test_message(text) -> {channel: ok}`` (test channels only; communication drills)
+- ``send_test_message(text) -> {"sent": [channel], "failed": [{channel, error}], "missing": [{what, hint}]}``:
+  a marked test message through every channel (communication drills)
 """
 
 from __future__ import annotations

@@ -101,6 +101,7 @@ class PlanStep(models.Model):
     fallback = models.SlugField(blank=True, help_text="Name of the step to run when this one fails.")
     only_as_fallback = models.BooleanField(default=False, help_text="Runs only when another step falls back to it.")
     requires = models.SlugField(blank=True, help_text="Runs only if this named step succeeded.")
+    always = models.BooleanField(default=False, help_text="Runs even after an abort (removes scratch resources).")
     verify_action = models.CharField(max_length=80, blank=True, help_text="Verification probe, provider.action.")
     verify_params = models.JSONField(default=dict, blank=True)
 
@@ -120,7 +121,12 @@ class RunStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    INCONCLUSIVE = "inconclusive", "Inconclusive"
     CANCELLED = "cancelled", "Cancelled"
+
+
+# How each finished state is shown everywhere (pages, reports, CLI): a word, an icon and a colour class.
+STATUS_ICONS = {"succeeded": "✓", "failed": "✗", "inconclusive": "?", "cancelled": "–", "queued": "…", "running": "⟳"}
 
 
 class RunKind(models.TextChoices):
@@ -134,7 +140,7 @@ class RecoveryRun(models.Model):
     kind = models.CharField(max_length=5, choices=RunKind.choices, default=RunKind.RUN)
     plan = models.SlugField()
     scenario = models.SlugField(blank=True)
-    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
     dry_run = models.BooleanField(default=False)
     incident = models.CharField(max_length=20, blank=True, db_index=True, help_text="Public id, e.g. INC-00001.")
     incident_declared_at = models.DateTimeField(null=True, blank=True, help_text="RTO clock start.")
@@ -150,6 +156,9 @@ class RecoveryRun(models.Model):
     steady_state = models.JSONField(default=dict, blank=True)
     report = models.JSONField(default=dict, blank=True)
     summary = models.CharField(max_length=500, blank=True)
+    missing = models.JSONField(
+        default=list, blank=True, help_text="What to configure: [{what, hint}] of the steps skipped for it."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -166,7 +175,16 @@ class RecoveryRun(models.Model):
 
     @property
     def clock_start(self):
-        return self.incident_declared_at or self.started_at
+        """RTO clock start: the incident's detection for a run tied to one, else the run's start."""
+        return self.incident_started_at or self.incident_declared_at or self.started_at
+
+    @property
+    def status_icon(self) -> str:
+        return STATUS_ICONS.get(self.status, "")
+
+    @property
+    def scheduled(self) -> bool:
+        return self.requested_by == "beat"
 
 
 class StepStatus(models.TextChoices):
@@ -190,6 +208,7 @@ class RunStep(models.Model):
     fallback = models.CharField(max_length=100, blank=True)
     only_as_fallback = models.BooleanField(default=False)
     requires = models.CharField(max_length=100, blank=True)
+    always = models.BooleanField(default=False)
     verify_action = models.CharField(max_length=80, blank=True)
     verify_params = models.JSONField(default=dict, blank=True)
     idempotent = models.BooleanField(default=False)

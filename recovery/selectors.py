@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
-from .models import Objective, RecoveryPlan, RecoveryRun, RunStatus
+from .models import Objective, RecoveryPlan, RecoveryRun, RunKind, RunStatus
 
 
 def runs(*, kind: str | None = None, status: str | None = None, incident: str | None = None) -> QuerySet[RecoveryRun]:
@@ -46,6 +46,20 @@ def objective_results(*, since: datetime | None = None, until: datetime | None =
             "met": o.met,
         }
         for o in qs.order_by("run__finished_at", "id")
+    ]
+
+
+def outcome_counts(*, since: datetime, until: datetime | None = None) -> list[dict]:
+    """Finished real runs and drills by kind and outcome: [{kind, status, count}], every outcome listed."""
+    qs = RecoveryRun.objects.filter(finished_at__gte=since, dry_run=False)
+    if until:
+        qs = qs.filter(finished_at__lt=until)
+    found = {(k, s): n for k, s, n in qs.values_list("kind", "status").annotate(n=Count("id")).order_by()}
+    outcomes = (RunStatus.SUCCEEDED, RunStatus.INCONCLUSIVE, RunStatus.FAILED)
+    return [
+        {"kind": kind, "status": status, "count": found.get((kind, status), 0)}
+        for kind in (RunKind.DRILL, RunKind.RUN)
+        for status in outcomes
     ]
 
 

@@ -89,6 +89,7 @@ def _step_rows(plan: RecoveryPlan, prefix: str = "") -> list[dict]:
                 "fallback": ref(step.fallback),
                 "only_as_fallback": step.only_as_fallback,
                 "requires": ref(step.requires),
+                "always": step.always,
                 "verify_action": step.verify_action,
                 "verify_params": step.verify_params,
                 "idempotent": _idempotent(step.action),
@@ -258,10 +259,9 @@ def run_execute(*, run_id: int, owner: str) -> RecoveryRun | None:
         RecoveryRun.objects.filter(id=run.id, lease_owner=owner).update(
             lease_until=timezone.now() + timezone.timedelta(seconds=_lease_s())
         )
-        if _execute_step(run, step):
+        if _execute_step(run, step) and not aborted:
             aborted = True
-            _skip_rest(run, "the run was aborted by a failed step")
-            break
+            _skip_rest(run, "the run was aborted by a failed step")  # steps marked ``always`` still run
     if run.kind == RunKind.DRILL:
         run.steady_state["after"] = _steady_state()
         run.save(update_fields=["steady_state"])
@@ -286,8 +286,8 @@ def _execute_step(run: RecoveryRun, step: RunStep) -> bool:
         return False
     _announce(run, step)
     outcome, verified_at, verify_output = _verified(run, step, _attempt(run, step))
-    if outcome.skipped:
-        status = StepStatus.FAILED if step.triggered else StepStatus.SKIPPED
+    if outcome.skipped:  # not configured here: the run cannot prove this part (inconclusive)
+        status = StepStatus.SKIPPED
     else:
         status = StepStatus.SUCCEEDED if outcome.ok else StepStatus.FAILED
     _set(run, step, status, outcome.output, data=outcome.data, verified_at=verified_at, verify_output=verify_output)
@@ -333,13 +333,16 @@ def _verified(run: RecoveryRun, step: RunStep, outcome: Outcome) -> tuple[Outcom
     verified_at, verify_output = None, ""
     if outcome.ok and step.verify_action and not outcome.skipped:
         try:
-            probe = _run_spec(step.verify_action, step.verify_params, dry_run=run.dry_run)
+            probe = _run_spec(step.verify_action, _resolve(run, step.verify_params), dry_run=run.dry_run)
         except Exception as exc:  # a broken probe is a failed verification
             probe = Outcome(False, f"{exc.__class__.__name__}: {str(exc)[:300]}")
         verify_output = probe.output
-        if probe.skipped:
+        if probe.skipped:  # the step ran but nothing could check it: it is not proven
+            missing = {"missing": probe.data.get("missing") or {"what": step.verify_action, "hint": probe.output}}
             if step.action == "verify":
-                outcome = Outcome(True, probe.output, outcome.data, skipped=True)
+                outcome = Outcome(True, probe.output, outcome.data | missing, skipped=True)
+            else:
+                outcome = Outcome(outcome.ok, outcome.output, outcome.data | {"unverified": missing["missing"]})
         elif probe.ok:
             verified_at = None if run.dry_run else timezone.now()
         else:
@@ -401,8 +404,11 @@ def _set(run, step, status, output, *, claim=StepStatus.RUNNING, data=None, veri
         _announce(run, step)
 
 
-def _skip_rest(run: RecoveryRun, why: str) -> None:
-    RunStep.objects.filter(run=run, status=StepStatus.PENDING).update(status=StepStatus.SKIPPED, output=why)
+def _skip_rest(run: RecoveryRun, why: str, *, keep_always: bool = True) -> None:
+    pending = RunStep.objects.filter(run=run, status=StepStatus.PENDING)
+    if keep_always:
+        pending = pending.exclude(always=True)
+    pending.update(status=StepStatus.SKIPPED, output=why)
 
 
 def step_payload(step: RunStep) -> dict:
@@ -449,9 +455,10 @@ def _steady_state() -> dict:
 def _measure(run: RecoveryRun) -> None:
     steps = list(run.steps.all())
     start = run.clock_start or run.started_at
+    by_name = {s.name: s for s in steps}
     for objective in run.objectives.filter(kind="rto"):
         checked = [s for s in steps if s.service == objective.subject and s.verify_action]
-        failed = any(s.status in (StepStatus.FAILED, StepStatus.NEEDS_ATTENTION) for s in checked)
+        failed = any(_failed(s) and not _rescued(s, by_name) for s in checked)  # a fallback that worked is fine
         passed = [s.verified_at for s in checked if s.verified_at]
         if run.dry_run or not passed:
             achieved, met = None, (False if failed and not run.dry_run else None)
@@ -485,20 +492,58 @@ def _measure(run: RecoveryRun) -> None:
         )
 
 
+def _failed(step: RunStep) -> bool:
+    return step.status in (StepStatus.FAILED, StepStatus.NEEDS_ATTENTION)
+
+
+def _rescued(step: RunStep, by_name: dict[str, RunStep], depth: int = 0) -> bool:
+    """A step that fell back to another one which (itself, or through its own fallback) succeeded."""
+    nxt = by_name.get(step.fallback) if step.on_failure == OnFailure.FALLBACK else None
+    if nxt is None or depth > len(by_name):
+        return False
+    return nxt.status == StepStatus.SUCCEEDED or (
+        nxt.status != StepStatus.PENDING and _rescued(nxt, by_name, depth + 1)
+    )
+
+
+def unproven(steps: list[RunStep]) -> list[dict]:
+    """What to configure: [{what, hint}] of the proof steps skipped (or left unverified) for want of it.
+    Best-effort steps (``on_failure=continue``) and steps a working fallback stood in for are no proof."""
+    by_name = {s.name: s for s in steps}
+    found: dict[tuple, dict] = {}
+    for step in steps:
+        if step.on_failure == OnFailure.CONTINUE or _rescued(step, by_name):
+            continue
+        gap = step.data.get("missing") if step.status == StepStatus.SKIPPED else step.data.get("unverified")
+        for item in gap if isinstance(gap, list) else [gap] if gap else []:
+            found.setdefault((item.get("what"), item.get("hint")), {"what": item.get("what"), "hint": item.get("hint")})
+    return list(found.values())
+
+
+def _verdict(steps: list[RunStep], *, aborted: bool, cancelled: bool, missing: list[dict]) -> str:
+    """succeeded only when every proof step ran and verified; failed when one ran and failed (and no
+    fallback stood in); inconclusive when one was skipped because something is not configured."""
+    if cancelled:
+        return RunStatus.CANCELLED
+    by_name = {s.name: s for s in steps}
+    decisive = [s for s in steps if _failed(s) and s.on_failure != OnFailure.CONTINUE and not _rescued(s, by_name)]
+    if aborted or decisive:
+        return RunStatus.FAILED
+    return RunStatus.INCONCLUSIVE if missing else RunStatus.SUCCEEDED
+
+
 def _finish(run: RecoveryRun, *, aborted: bool = False, cancelled: bool = False) -> RecoveryRun:
     from .reports import build_report
 
     if cancelled:
-        _skip_rest(run, "the run was cancelled")
+        _skip_rest(run, "the run was cancelled", keep_always=False)
         RunStep.objects.filter(run=run, status=StepStatus.RUNNING).update(
             status=StepStatus.NEEDS_ATTENTION, output="cancelled while running"
         )
     _measure(run)
     steps = list(run.steps.all())
-    failed = any(
-        s.status in (StepStatus.FAILED, StepStatus.NEEDS_ATTENTION) and s.on_failure == OnFailure.ABORT for s in steps
-    )
-    status = RunStatus.CANCELLED if cancelled else RunStatus.FAILED if aborted or failed else RunStatus.SUCCEEDED
+    missing = unproven(steps)
+    status = _verdict(steps, aborted=aborted, cancelled=cancelled, missing=missing)
     deviated = False
     if run.kind == RunKind.DRILL and not cancelled:
         before, after = run.steady_state.get("before", {}), run.steady_state.get("after", {})
@@ -509,7 +554,7 @@ def _finish(run: RecoveryRun, *, aborted: bool = False, cancelled: bool = False)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     with transaction.atomic():
         updated = RecoveryRun.objects.filter(id=run.id, finished_at__isnull=True).update(
-            status=status, finished_at=now, deviated=deviated, summary=summary[:500], lease_until=None
+            status=status, finished_at=now, deviated=deviated, summary=summary[:500], lease_until=None, missing=missing
         )
         run.refresh_from_db()
         if not updated:
@@ -517,7 +562,12 @@ def _finish(run: RecoveryRun, *, aborted: bool = False, cancelled: bool = False)
         run.report = build_report(run)
         run.save(update_fields=["report"])
         events.emit(f"{run.kind}.finished", run.subject, _run_payload(run) | {"summary": summary})
-        payload = _run_payload(run) | {"summary": summary, "report_url": run.get_absolute_url() + "report/"}
+        payload = _run_payload(run) | {
+            "summary": summary,
+            "report_url": run.get_absolute_url() + "report/",
+            "scheduled": run.scheduled,
+            "missing": run.missing,
+        }
     for receiver, result in signals.run_finished.send_robust(RecoveryRun, run=payload):
         if isinstance(result, Exception):
             log.warning("run_finished receiver %s failed: %s", receiver, result)

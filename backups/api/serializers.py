@@ -67,6 +67,39 @@ class VerifySerializer(serializers.Serializer):
     restore_test = serializers.BooleanField(default=False)
 
 
+class PitrRestoreSerializer(serializers.Serializer):
+    to_time = serializers.CharField(help_text="ISO 8601 (UTC unless it says otherwise) or 'latest'")
+    port = serializers.IntegerField(required=False, min_value=1024, max_value=65535)
+
+
+class PitrRestoredSerializer(serializers.Serializer):
+    base_backup = serializers.IntegerField()
+    target = serializers.CharField()
+    datadir = serializers.CharField()
+    port = serializers.IntegerField()
+    url = serializers.CharField()
+    stopped_at = serializers.CharField(allow_null=True)
+    complete = serializers.BooleanField()
+    missing_segment = serializers.CharField(allow_null=True)
+    segments = serializers.IntegerField()
+    detail = serializers.CharField()
+    duration_s = serializers.FloatField()
+    stop = serializers.CharField()
+
+
+class PitrSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    slot = serializers.CharField(required=False)
+    state = serializers.CharField(required=False)
+    base_backup_at = serializers.DateTimeField(allow_null=True)
+    wal_received_at = serializers.DateTimeField(allow_null=True)
+    lag_s = serializers.FloatField(allow_null=True, required=False)
+    slot_lag_bytes = serializers.IntegerField(allow_null=True, required=False)
+    gap_open = serializers.BooleanField(required=False)
+    gap_at = serializers.DateTimeField(allow_null=True, required=False)
+    gap_detail = serializers.CharField(required=False)
+
+
 class RpoSerializer(serializers.Serializer):
     data_type = serializers.CharField()
     name = serializers.CharField()
@@ -75,6 +108,7 @@ class RpoSerializer(serializers.Serializer):
     max_s = serializers.IntegerField()
     age_s = serializers.IntegerField(allow_null=True)
     state = serializers.ChoiceField(choices=["ok", "warning", "breach", "unknown"])
+    pitr = PitrSerializer(required=False, help_text="The database row only: continuous archiving.")
 
 
 class RestoreRequestSerializer(serializers.Serializer):

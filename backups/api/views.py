@@ -76,6 +76,24 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def rpo(self, request: Request) -> Response:
         return Response(s.RpoSerializer(selectors.rpo_status(), many=True).data)
 
+    @extend_schema(responses=s.PitrSerializer)
+    @action(detail=False, methods=["get"])
+    def pitr(self, request: Request) -> Response:
+        """Continuous archiving: the newest base backup, how long ago the WAL was received in full,
+        the WAL the slot keeps on the server, an open gap."""
+        return Response(s.PitrSerializer(selectors.pitr_status()).data)
+
+    @extend_schema(request=s.PitrRestoreSerializer, responses={200: s.PitrRestoredSerializer})
+    @action(detail=False, methods=["post"], url_path="pitr/restore")
+    def pitr_restore(self, request: Request) -> Response:
+        """Bring up the PITR target as it was at ``to_time`` in a new data directory and port (waits
+        until it is promoted); 409 when that time cannot be reached, saying why."""
+        from ..pitr.restore import pitr_restore
+
+        data = validated(s.PitrRestoreSerializer, request)
+        result = pitr_restore(to_time=data["to_time"], port=data.get("port"), actor=request.user)
+        return Response(s.PitrRestoredSerializer(result).data)
+
 
 class RestoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Restores: follow one started with ``POST /api/v1/backups/{id}/restore/``."""

@@ -14,10 +14,13 @@ KINDS = {
     "media": ("media",),
     "full": ("database", "config", "media"),
     "sessions": ("sessions",),
+    "basebackup": ("basebackup",),
 }
 
 
 def engines_for(kind: str) -> list[Engine]:
+    if kind not in KINDS:
+        raise BackupFailed(f"a {kind} backup is not taken by an engine")
     return [REGISTRY[_database_engine() if name == "database" else name] for name in KINDS[kind]]
 
 

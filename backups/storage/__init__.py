@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from .base import REGISTRY, Storage, StorageError
+from .base import REGISTRY, Locked, Storage, StorageError
 from .local import LocalStorage
 from .s3 import S3Storage
 
-__all__ = ["REGISTRY", "Storage", "StorageError", "configured_tiers", "for_tier", "for_uri"]
+__all__ = ["REGISTRY", "Locked", "Storage", "StorageError", "configured_tiers", "for_tier", "for_uri"]
 
 
-def s3_client():
+def s3_client(*, endpoint_url: str = "", access_key: str = "", secret_key: str = ""):
+    """A client of the cloud tier's S3 service, or of another one (the archive's own credentials)."""
     import boto3  # imported here: a third of a second that local-only commands need not pay
     from botocore.config import Config
 
     return boto3.client(
         "s3",
-        endpoint_url=settings.S3_ENDPOINT_URL or None,
-        aws_access_key_id=settings.AWS_ACCESS_KEY_ID or None,
-        aws_secret_access_key=settings.AWS_SECRET_ACCESS_KEY or None,
+        endpoint_url=endpoint_url or settings.S3_ENDPOINT_URL or None,
+        aws_access_key_id=access_key or settings.AWS_ACCESS_KEY_ID or None,
+        aws_secret_access_key=secret_key or settings.AWS_SECRET_ACCESS_KEY or None,
         region_name=settings.AWS_REGION or None,
         # Uploads ask for SHA-256 themselves (ChecksumAlgorithm, which botocore honours in any mode), so
         # no default CRC on every other request, which some S3-compatible servers refuse. Reads are

@@ -16,6 +16,10 @@ class StorageError(Exception):
     pass
 
 
+class Locked(StorageError):
+    """The object is under S3 Object Lock (a retention date not reached, or a legal hold)."""
+
+
 class Storage(ABC):
     tier = ""
 
@@ -25,9 +29,14 @@ class Storage(ABC):
         return True
 
     @abstractmethod
-    def put(self, path: Path, key: str, reporter: Reporter | None = None) -> str:
-        """Store the local file ``path`` as ``key`` (``kind/filename``); return its URI."""
+    def put(self, path: Path, key: str, reporter: Reporter | None = None, *, retain_until: str | None = None) -> str:
+        """Store the local file ``path`` as ``key`` (``kind/filename``); return its URI. Where the tier
+        locks its copies, the object is locked until ``retain_until`` (ISO 8601; None: indefinitely)."""
         ...
+
+    def lock(self, uri: str) -> dict | None:
+        """The object's lock, ``{mode, retain_until, legal_hold, locked}``, or None where there is none."""
+        return None
 
     @abstractmethod
     def open(self, uri: str) -> BinaryIO: ...

@@ -23,7 +23,7 @@ class LocalStorage(Storage):
     def uri(self, key: str) -> str:
         return "file://" + str((self.root / key).resolve())
 
-    def put(self, path, key, reporter=None):
+    def put(self, path, key, reporter=None, *, retain_until=None):
         dest = self.root / key
         if dest.resolve() != Path(path).resolve():
             pipeline.copy_atomic(Path(path), dest, tmp_dir=self.root / ".tmp")

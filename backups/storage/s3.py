@@ -4,10 +4,11 @@ import hashlib
 import math
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..pipeline import Reporter
-from .base import Storage, StorageError
+from .base import Locked, Storage, StorageError
 
 MIB = 1 << 20
 MAX_PARTS = 10_000
@@ -28,10 +29,19 @@ class S3Storage(Storage):
     multipart upload is aborted by the transfer manager."""
 
     def __init__(
-        self, *, tier: str, bucket: str, prefix: str, client, part_size: int = 16 * MIB, exclude_prefix: str = ""
+        self,
+        *,
+        tier: str,
+        bucket: str,
+        prefix: str,
+        client,
+        part_size: int = 16 * MIB,
+        exclude_prefix: str = "",
+        lock_mode: str = "",
     ):
         self.tier, self.bucket, self.prefix, self.client, self.part_size = tier, bucket, prefix, client, part_size
         self.exclude_prefix = exclude_prefix  # the archive's prefix when it shares this bucket
+        self.lock_mode = lock_mode  # S3 Object Lock: "governance", "compliance" or "" (none)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
@@ -42,7 +52,7 @@ class S3Storage(Storage):
         bucket, _, key = uri[len("s3://") :].partition("/")
         return bucket, key
 
-    def put(self, path: Path, key: str, reporter: Reporter | None = None) -> str:
+    def put(self, path: Path, key: str, reporter: Reporter | None = None, *, retain_until: str | None = None) -> str:
         from boto3.s3.transfer import TransferConfig  # here, like boto3 itself: local-only commands skip it
 
         size = path.stat().st_size
@@ -61,7 +71,48 @@ class S3Storage(Storage):
             Config=config,
             Callback=_progress(reporter) if reporter else None,
         )
+        if self.lock_mode:
+            self._lock(self.prefix + key, retain_until)
         return self.uri(key)
+
+    def _lock(self, key: str, retain_until: str | None) -> None:
+        """Lock the object just stored: until ``retain_until`` in the tier's mode, or with a legal hold
+        when it is kept indefinitely (Object Lock needs a date; a hold has none). Set after the upload,
+        which works the same for one request and for a multipart upload on every S3 implementation."""
+        if retain_until is None:
+            self.client.put_object_legal_hold(Bucket=self.bucket, Key=key, LegalHold={"Status": "ON"})
+            return
+        until = datetime.fromisoformat(retain_until)
+        self.client.put_object_retention(
+            Bucket=self.bucket, Key=key, Retention={"Mode": self.lock_mode.upper(), "RetainUntilDate": until}
+        )
+
+    def lock(self, uri: str) -> dict | None:
+        """What S3 says of the object's lock (``locked``: a deletion would be refused now)."""
+        from botocore.exceptions import ClientError
+
+        bucket, key = self._split(uri)
+        try:
+            head = self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        mode, until = head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
+        hold = head.get("ObjectLockLegalHoldStatus")
+        if hold is None and self.lock_mode:  # not every server names the hold in HEAD
+            try:
+                hold = self.client.get_object_legal_hold(Bucket=bucket, Key=key).get("LegalHold", {}).get("Status")
+            except ClientError:
+                hold = None
+        if not mode and hold != "ON":
+            return None
+        return {
+            "mode": mode.lower() if mode else None,
+            "retain_until": until.astimezone(UTC).isoformat() if until else None,
+            "legal_hold": hold == "ON",
+            "locked": hold == "ON" or bool(until and until > datetime.now(UTC)),
+        }
 
     def open(self, uri):
         bucket, key = self._split(uri)
@@ -71,8 +122,19 @@ class S3Storage(Storage):
             raise StorageError(f"missing: {uri}") from None
 
     def delete(self, uri):
+        """Delete an object; never one under lock (``Locked``, and nothing is sent). In a bucket with
+        Object Lock (versioned) every version goes: a plain DELETE would only hide it behind a marker."""
         bucket, key = self._split(uri)
-        self.client.delete_object(Bucket=bucket, Key=key)
+        if not self.lock_mode:
+            self.client.delete_object(Bucket=bucket, Key=key)
+            return
+        lock = self.lock(uri)
+        if lock and lock["locked"]:
+            raise Locked(f"{uri} is locked ({describe_lock(lock)})")
+        listed = self.client.list_object_versions(Bucket=bucket, Prefix=key)
+        for version in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            if version["Key"] == key:
+                self.client.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
 
     def manifests(self) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -82,6 +144,14 @@ class S3Storage(Storage):
                     continue
                 if obj["Key"].endswith(".manifest.json"):
                     yield f"s3://{self.bucket}/{obj['Key']}"
+
+
+def describe_lock(lock: dict) -> str:
+    if lock.get("error"):
+        return f"lock unknown, so kept: {lock['error']}"
+    if lock.get("legal_hold"):
+        return "legal hold"
+    return f"{lock.get('mode')} mode until {lock.get('retain_until')}"
 
 
 def _progress(reporter: Reporter) -> Callable[[int], None]:

@@ -1,5 +1,6 @@
 """The storage tiers: ``local`` (``BACKUP_DIR``) always; ``cloud`` and ``archive`` when ``R2_BUCKET`` is
-set. Each is built once, the two buckets sharing one S3 client, and again after a settings change."""
+set. Each is built once, the two buckets sharing one S3 client (unless the archive has credentials
+of its own), and again after a settings change. ``BACKUP_OBJECT_LOCK_<TIER>`` locks a tier's copies."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class CloudTier(S3Storage):
             client=s3_client(),
             part_size=settings.BACKUP_S3_PART_SIZE_MB << 20,
             exclude_prefix=archive_prefix if archive_bucket == settings.R2_BUCKET else "",
+            lock_mode=settings.BACKUP_OBJECT_LOCK.get("cloud", ""),
         )
 
 
@@ -60,6 +62,19 @@ class ArchiveTier(S3Storage):
             tier="archive",
             bucket=bucket,
             prefix=prefix,
-            client=REGISTRY["cloud"].client,
+            client=_archive_client(),
             part_size=settings.BACKUP_S3_PART_SIZE_MB << 20,
+            lock_mode=settings.BACKUP_OBJECT_LOCK.get("archive", ""),
         )
+
+
+def _archive_client():
+    """The archive's own endpoint or credentials when it has them (a key that cannot touch the
+    cloud bucket, and the other way round), else the cloud tier's client."""
+    if settings.ARCHIVE_S3_ENDPOINT_URL or settings.ARCHIVE_AWS_ACCESS_KEY_ID:
+        return s3_client(
+            endpoint_url=settings.ARCHIVE_S3_ENDPOINT_URL,
+            access_key=settings.ARCHIVE_AWS_ACCESS_KEY_ID,
+            secret_key=settings.ARCHIVE_AWS_SECRET_ACCESS_KEY,
+        )
+    return REGISTRY["cloud"].client

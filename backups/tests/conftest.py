@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from backups import restore, targets
+from pitchey_incidents.testing import free_port
+
+from .pgcluster import pitr_source  # noqa: F401  (a fixture)
 
 SEED_SQL = """
 CREATE TABLE accounts (id serial PRIMARY KEY, name text NOT NULL, balance numeric(12, 2), notes text);
@@ -57,6 +61,7 @@ def backup_paths(settings, tmp_path):
     settings.R2_BUCKET = ""
     settings.R2_ARCHIVE_BUCKET = ""
     settings.BACKUP_MAX_BYTES_PER_S = 0
+    settings.PITR_AUTO = False  # continuous archiving only where a test turns it on
     (tmp_path / "media").mkdir()
     return tmp_path
 
@@ -84,3 +89,43 @@ def sqlite_target(settings, tmp_path):
         conn.executemany("INSERT INTO notes (body) VALUES (?)", [(f"note {i} " * 20,) for i in range(400)])
     settings.TARGET_DATABASE_URL = f"sqlite:///{path}"
     return path
+
+
+def moto_s3(settings, *, locked: tuple[str, ...] = ()) -> Iterator:
+    """moto's S3 in server mode on a free port, with the cloud (``pitchey-backups``) and archive
+    (``pitchey-archive``) buckets, those in ``locked`` created with S3 Object Lock; the tiers'
+    settings point at it. Yields a client of it."""
+    import boto3
+    import requests
+    from botocore.config import Config
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10)  # moto's state is per process: start empty
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test-key",
+        aws_secret_access_key="test-secret",
+        region_name="us-east-1",
+        config=Config(request_checksum_calculation="when_required"),
+    )
+    for bucket in ("pitchey-backups", "pitchey-archive"):
+        client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=bucket in locked)
+    settings.R2_BUCKET, settings.R2_ARCHIVE_BUCKET = "pitchey-backups", "pitchey-archive"
+    settings.S3_ENDPOINT_URL, settings.AWS_REGION = endpoint, "us-east-1"
+    settings.AWS_ACCESS_KEY_ID, settings.AWS_SECRET_ACCESS_KEY = "test-key", "test-secret"
+    settings.BACKUP_S3_PART_SIZE_MB = 5
+    try:
+        yield client
+    finally:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+        server.stop()
+
+
+@pytest.fixture
+def s3(settings):
+    yield from moto_s3(settings)

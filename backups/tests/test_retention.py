@@ -94,3 +94,19 @@ def test_expired_pause_does_not_block_forever(sqlite_target):
     assert services.retention_pauses() == []
     services.backups_sweep()
     assert not RetentionPause.objects.exists()
+
+
+def test_wal_a_kept_base_backup_needs_is_never_pruned(db):
+    """WAL is kept by age like any backup, except the segments from the oldest kept base backup on."""
+    from .factories import verified_backup
+
+    base = verified_backup("basebackup", 20 * 86400)  # the only base backup: the newest, kept at any age
+    Backup.objects.filter(id=base.id).update(manifest={"pitr": {"start_segment": "000000010000000000000005"}})
+    segments = {}
+    for n in range(3, 8):
+        wal = verified_backup("wal", (25 - n) * 86400)  # all older than the 7 local days
+        name = f"0000000100000000000000{n:02X}"
+        Backup.objects.filter(id=wal.id).update(manifest={"wal": {"segment": name}})
+        segments[wal.id] = name
+    planned = {segments[item["backup"]] for item in services.prune_plan() if item["kind"] == "wal"}
+    assert planned == {"000000010000000000000003", "000000010000000000000004"}

@@ -8,11 +8,7 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
-import requests
-from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 from backups import restore, services
 from backups.models import Backup, BackupLocation, Status
@@ -22,32 +18,6 @@ from pitchey_incidents.testing import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MIB = 1 << 20
-
-
-@pytest.fixture
-def s3(settings):
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)  # moto's state is per process: start empty
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="test-key",
-        aws_secret_access_key="test-secret",
-        region_name="us-east-1",
-        config=Config(request_checksum_calculation="when_required"),
-    )
-    for bucket in ("pitchey-backups", "pitchey-archive"):
-        client.create_bucket(Bucket=bucket)
-    settings.R2_BUCKET, settings.R2_ARCHIVE_BUCKET = "pitchey-backups", "pitchey-archive"
-    settings.S3_ENDPOINT_URL, settings.AWS_REGION = endpoint, "us-east-1"
-    settings.AWS_ACCESS_KEY_ID, settings.AWS_SECRET_ACCESS_KEY = "test-key", "test-secret"
-    settings.BACKUP_S3_PART_SIZE_MB = 5
-    yield client
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-    server.stop()
 
 
 def _key(uri: str) -> tuple[str, str]:

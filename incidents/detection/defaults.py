@@ -49,7 +49,23 @@ RULES = [
     ("Low cache hit rate", "redis", "", "lt", "hit_ratio", 0.7, "P3", "", {}),
     ("API endpoint down", "http", "", "down", "", None, "P1", "", {}),
     ("Backups past their RPO", "backup_rpo", "", "gt", "breaches", 0, "P2", "", {}),
+    # Continuous archiving of the database (docs/backups.md, "Point-in-time recovery").
+    ("WAL lost: point-in-time recovery has a gap", "backup_rpo", "database-backups", "gt", "wal_gaps", 0, "P2", "", {}),
+    (
+        "Replication slot keeps too much WAL",
+        "backup_rpo",
+        "database-backups",
+        "gt",
+        "slot_over_warning",
+        0,
+        "P3",
+        "",
+        {},
+    ),
 ]
+
+# The continuous-archiving rules, seeded on their own on installs that predate them.
+PITR_DETECTION = {"WAL lost: point-in-time recovery has a gap", "Replication slot keeps too much WAL"}
 
 
 # The backup probes and their rule, by name: seeded on their own on installs that predate them.
@@ -59,7 +75,10 @@ BACKUP_DETECTION = {"database-backups", "config-backups", "media-backups", "Back
 def seed(apps, only: set[str] | None = None) -> None:
     """Create the default probes and rules that are missing (``only``: just these names)."""
     # ``apps`` is a migration's: the catalog was the incidents app's until incidents 0007 (now recovery's).
-    Service = apps.get_model("incidents", "Service")
+    try:
+        Service = apps.get_model("incidents", "Service")
+    except LookupError:  # a migration after incidents 0007
+        Service = apps.get_model("recovery", "Service")
     Probe = apps.get_model("incidents", "Probe")
     AssessmentRule = apps.get_model("incidents", "AssessmentRule")
     services = {s.slug: s for s in Service.objects.all()}

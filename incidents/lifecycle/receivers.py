@@ -38,15 +38,27 @@ def step_on_timeline(sender, *, run: dict, step: dict, **_) -> None:
 
 
 def drill_incident(sender, *, run: dict, **_) -> None:
-    """A failed or deviated drill opens a P2 incident."""
-    if run["kind"] != "drill" or not (run["status"] == "failed" or run["deviated"]):
+    """A failed or deviated drill opens a P2 incident, and so does a scheduled drill that proved
+    nothing (inconclusive): the runbook expects someone to fix what is missing."""
+    if run["kind"] != "drill":
         return
-    verdict = "failed" if run["status"] == "failed" else "deviated"
+    if run["status"] == "failed":
+        verdict = "failed"
+    elif run["status"] == "inconclusive" and run.get("scheduled"):
+        verdict = "inconclusive"
+    elif run["deviated"]:
+        verdict = "deviated"
+    else:
+        return
+    missing = "; ".join(f"{m['what']}: {m['hint']}" for m in run.get("missing") or [])
+    description = f"Drill #{run['id']} {verdict}: {run.get('summary', '')}."
+    if missing:
+        description += f" Configure: {missing}."
     transaction.on_commit(
         lambda: services.incident_declare(
             severity=Severity.P2,
             title=f"DR drill {run['plan']} {verdict}",
-            description=f"Drill #{run['id']} {verdict}: {run.get('summary', '')}. Report: {run.get('report_url', '')}",
+            description=f"{description} Report: {run.get('report_url', '')}",
             actor="recovery",
         )
     )

@@ -14,6 +14,7 @@ from incidents.postmortems import selectors as postmortem_selectors
 from incidents.postmortems.models import PostMortemDeadline
 from pitchey_incidents import charts
 from pitchey_incidents.timefmt import format_duration
+from recovery import selectors as recovery_selectors
 from recovery.models import Severity
 from recovery.selectors import runs
 
@@ -124,6 +125,7 @@ def reports(request):
             "weeks": weeks,
             "charts": incident_charts(weeks=weeks, now=now),
             "objective_charts": objective_charts(since=now - OBJECTIVE_PERIOD, until=now, now=now),
+            "outcomes": recovery_selectors.outcome_counts(since=now - OBJECTIVE_PERIOD),
             "summary": summary,
             "severity_rows": list(summary["by_severity"].items()),
         },
@@ -242,6 +244,7 @@ def review_context(period: Period, now: datetime | None = None) -> dict:
         "drills": drill_rows(period),
         "rto_missed": [r for r in achieved["rto"] if r["met"] is False],
         "rpo_missed": [r for r in achieved["rpo"] if r["met"] is False],
+        "measured": sum(1 for r in achieved["rto"] + achieved["rpo"] if r["achieved_s"] is not None),
         "rpo_now": [
             r
             for r in metrics_selectors.backup_health(since=period.since, until=period.until, now=now)["data_types"]

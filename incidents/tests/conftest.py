@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import Client
 
+from backups.tests.pgcluster import pitr_source  # noqa: F401  (a fixture)
 from incidents.lifecycle import services
 from incidents.tests.vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
 

@@ -26,6 +26,9 @@ BEFORE = {
     "incidents": "0006_backup_rpo_probe",
 }
 AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+# The split's last migration in recovery: later ones add columns and rewrite drill steps on purpose
+# (``test_drill_plans_are_rewritten_and_the_other_plans_kept``).
+SPLIT = {"recovery": "0004_service_catalog"}
 
 
 def _targets(executor: MigrationExecutor) -> list[tuple[str, str]]:
@@ -73,9 +76,12 @@ def test_a_database_migrated_before_the_split_migrates_forward_with_every_row():
     before = _rows(before_apps, ("incidents", "recovery"))
 
     executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-    after_apps = MigrationExecutor(connection).loader.project_state(executor.loader.graph.leaf_nodes()).apps
+    split = [n for n in executor.loader.graph.leaf_nodes() if n[0] not in SPLIT] + list(SPLIT.items())
+    executor.migrate(split)
+    after_apps = MigrationExecutor(connection).loader.project_state(split).apps
     after = _rows(after_apps, ("incidents", "recovery"))
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())  # the rest of the way, for the next tests
 
     assert set(after) == set(before)  # the same tables: the catalog kept its table, incidents_service
     assert after == before  # every row, every value
@@ -90,3 +96,23 @@ def test_a_database_migrated_before_the_split_migrates_forward_with_every_row():
     # Permissions and admin history follow the model to its new app.
     assert ContentType.objects.get_for_model(Service).app_label == "recovery"
     assert not ContentType.objects.filter(app_label="incidents", model="service").exists()
+
+
+def test_drill_plans_are_rewritten_and_the_other_plans_kept():
+    executor = MigrationExecutor(connection)
+    executor.migrate([("recovery", "0006_inconclusive_status_and_cleanup_steps")])
+    old_apps = executor.loader.project_state([("recovery", "0006_inconclusive_status_and_cleanup_steps")]).apps
+    Step = old_apps.get_model("recovery", "PlanStep")
+    before = {(s.plan.slug, s.name): s.action for s in Step.objects.select_related("plan")}
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    from recovery.models import PlanStep
+
+    after = {(s.plan.slug, s.name): s.action for s in PlanStep.objects.select_related("plan")}
+    drills = {"database-failover", "api-rollback", "cache-recovery", "communications"}
+    assert {k: v for k, v in after.items() if k[0] not in drills} == {
+        k: v for k, v in before.items() if k[0] not in drills
+    }
+    assert after[("database-failover", "check_branch")] == "postgres.check_copy"
+    assert PlanStep.objects.get(plan__slug="database-failover", name="delete_branch").always
+    assert after[("api-rollback", "rollback")] == "cloudflare.rollback_drill"

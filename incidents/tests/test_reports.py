@@ -139,11 +139,13 @@ def test_weekly_and_monthly_reviews(users, clock):
     html = client.get("/reviews/weekly/?week=2026-W45").content.decode()
     assert "week 45 of 2026" in html and incident.public_id in html and "Fix the disk alert" in html
     assert "No drills finished in this period." in html
-    assert "Every measured RTO and RPO of the period" in html
+    # Nothing measured: the review must not claim that every objective was met.
+    assert "Every measured RTO and RPO" not in html and "Nothing was measured in this period" in html
     recovery_fixtures()
     html = re.sub(r">\s+<", "><", client.get("/reviews/weekly/?week=2026-W45").content.decode())
     assert re.search(
-        r">drill #\d+</a></td><td>database</td><td>2026-11-03 15:00 UTC</td><td>succeeded</td>"
+        r">drill #\d+</a></td><td>database</td><td>2026-11-03 15:00 UTC</td>"
+        r"<td><span class=\"status rstatus-succeeded\">✓ Succeeded</span></td>"
         r"<td>0 of 1 <strong class=\"error\">\(1 missed\)</strong></td><td>no</td>",
         html,
     )

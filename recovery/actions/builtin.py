@@ -87,6 +87,14 @@ _action(
     params=[Param("timestamp", help="RFC 3339 time; default: now"), Param("lsn", help="Or an LSN")],
 )
 _action(
+    "pitr_restore",
+    "Restore the database to a moment (WAL archive)",
+    "pitr.restore",
+    description="The newest base backup before the moment plus the WAL archive, replayed by stock postgres "
+    "into a new data directory and port (self-hosted PostgreSQL with continuous archiving).",
+    params=[Param("to_time", default="latest", help="RFC 3339 time, or latest")],
+)
+_action(
     "scale_database",
     "Scale the database compute",
     "neon.resize",

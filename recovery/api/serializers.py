@@ -17,7 +17,16 @@ class RunStepSerializer(serializers.Serializer):
     output = serializers.CharField()
 
 
+class MissingSerializer(serializers.Serializer):
+    what = serializers.CharField()
+    hint = serializers.CharField()
+
+
 class RecoveryRunSerializer(serializers.ModelSerializer):
+    """``status`` is ``succeeded`` only when every proof step ran and verified; ``inconclusive`` when
+    one was skipped because something is not configured (``missing`` names it); ``failed`` otherwise."""
+
+    missing = MissingSerializer(many=True, read_only=True)
     steps = RunStepSerializer(many=True, read_only=True)
     rto = serializers.SerializerMethodField()
     rpo = serializers.SerializerMethodField()
@@ -37,6 +46,7 @@ class RecoveryRunSerializer(serializers.ModelSerializer):
             "rto",
             "rpo",
             "summary",
+            "missing",
             "report_url",
         ]
 

@@ -33,7 +33,8 @@ class Provider:
     def run(self, action: str, params: dict | None = None, *, dry_run: bool = False) -> Outcome:
         ok, why = self.available()
         if not ok:
-            return Outcome(False, f"{self.name} not configured: {why}", skipped=True)
+            missing = {"what": self.label or self.name, "hint": why}
+            return Outcome(False, f"{self.name} not configured: {why}", {"missing": missing}, skipped=True)
         method: Callable[..., Outcome] = getattr(self, f"do_{action}")
         try:
             return method(dry_run=dry_run, **(params or {}))
@@ -70,6 +71,7 @@ REGISTRY: Registry[Provider] = Registry(
         "http",
         "neon",
         "notify",
+        "pitr",
         "postgres",
         "probe",
         "redis",

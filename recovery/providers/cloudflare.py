@@ -36,10 +36,11 @@ class Cloudflare(ApiProvider):
             raise TransportError(f"{method} {path.split('?')[0]}: {errors or 'success=false'}", permanent=True)
         return answer.get("result") or {}
 
-    def _script(self) -> str:
-        if not (settings.CF_ACCOUNT_ID and settings.CF_WORKER_NAME):
+    def _script(self, worker: str = "") -> str:
+        worker = worker or settings.CF_WORKER_NAME
+        if not (settings.CF_ACCOUNT_ID and worker):
             raise TransportError("set CF_ACCOUNT_ID and CF_WORKER_NAME", permanent=True)
-        return f"/accounts/{settings.CF_ACCOUNT_ID}/workers/scripts/{settings.CF_WORKER_NAME}"
+        return f"/accounts/{settings.CF_ACCOUNT_ID}/workers/scripts/{worker}"
 
     def do_purge_cache(self, *, dry_run: bool, files: list | None = None, prefixes: list | None = None) -> Outcome:
         if not settings.CF_ZONE_ID:
@@ -51,12 +52,12 @@ class Cloudflare(ApiProvider):
         result = self._call("POST", f"/zones/{settings.CF_ZONE_ID}/purge_cache", body)
         return Outcome(True, f"purged {what}", {"purge_id": result.get("id")})
 
-    def _deployments(self) -> list[dict]:
-        return self._call("GET", self._script() + "/deployments").get("deployments", [])
+    def _deployments(self, worker: str = "") -> list[dict]:
+        return self._call("GET", self._script(worker) + "/deployments").get("deployments", [])
 
-    def _deploy(self, version_id: str) -> dict:
+    def _deploy(self, version_id: str, worker: str = "") -> dict:
         body = {"strategy": "percentage", "versions": [{"version_id": version_id, "percentage": 100}]}
-        path = self._script() + "/deployments"
+        path = self._script(worker) + "/deployments"
         try:
             return self._call("POST", path, body)
         except TransportError as exc:
@@ -103,3 +104,45 @@ class Cloudflare(ApiProvider):
     def do_rollback_check(self, *, dry_run: bool) -> Outcome:
         """Drill: find the version a rollback would deploy, without deploying it."""
         return self.do_rollback_worker(dry_run=True)
+
+    def do_rollback_drill(self, *, dry_run: bool) -> Outcome:
+        """Drill: roll the scratch Worker (``DRILL_CF_WORKER_NAME``) back to its previous version, check
+        it is live, and forward again; without one, a dry run on the real Worker: its previous version
+        is found and exists. Inconclusive when neither Worker is configured."""
+        if settings.DRILL_CF_WORKER_NAME and settings.CF_ACCOUNT_ID:
+            return self._scratch_rollback(settings.DRILL_CF_WORKER_NAME, dry_run=dry_run)
+        if settings.CF_WORKER_NAME and settings.CF_ACCOUNT_ID:
+            return self._real_rollback_dry_run()
+        hint = "set CF_ACCOUNT_ID and DRILL_CF_WORKER_NAME (a scratch Worker), or CF_WORKER_NAME for a dry run"
+        what = "a Cloudflare Worker to drill on"
+        return Outcome(False, f"no Worker to drill on: {hint}", {"missing": {"what": what, "hint": hint}}, skipped=True)
+
+    def _live(self, worker: str) -> str:
+        deployments = self._deployments(worker)
+        return self._main_version(deployments[0]) if deployments else ""
+
+    def _scratch_rollback(self, worker: str, *, dry_run: bool) -> Outcome:
+        deployments = self._deployments(worker)
+        if len(deployments) < 2:
+            return Outcome(False, f"scratch Worker {worker} has no previous deployment to roll back to")
+        live, previous = self._main_version(deployments[0]), self._main_version(deployments[1])
+        data = {"worker": worker, "from": live, "to": previous, "mode": "scratch"}
+        if dry_run:
+            return Outcome(True, f"would roll scratch Worker {worker} back to {previous} and forward to {live}", data)
+        self._deploy(previous, worker)
+        rolled_back = self._live(worker)
+        self._deploy(live, worker)
+        restored = self._live(worker)
+        ok = rolled_back == previous and restored == live
+        data |= {"rolled_back_to": rolled_back, "restored": restored}
+        return Outcome(ok, f"scratch Worker {worker}: rolled back to {rolled_back}, forward again to {restored}", data)
+
+    def _real_rollback_dry_run(self) -> Outcome:
+        deployments = self._deployments()
+        if len(deployments) < 2:
+            return Outcome(False, f"Worker {settings.CF_WORKER_NAME} has no previous deployment to roll back to")
+        live, previous = self._main_version(deployments[0]), self._main_version(deployments[1])
+        version = self._call("GET", self._script() + f"/versions/{previous}")
+        ok = version.get("id") == previous
+        data = {"worker": settings.CF_WORKER_NAME, "from": live, "to": previous, "mode": "dry run"}
+        return Outcome(ok, f"dry run on {settings.CF_WORKER_NAME}: would roll back from {live} to {previous}", data)

@@ -23,7 +23,9 @@ class Http(Provider):
     ) -> Outcome:
         url = url or settings.SERVICE_HEALTH_URLS.get(service, "")
         if not url:
-            return Outcome(False, f"no health URL for {service or 'this step'} (SERVICE_HEALTH_URLS)", skipped=True)
+            what = f"health URL of {service or 'this step'}"
+            missing = {"what": what, "hint": f"set SERVICE_HEALTH_URLS={service or 'SERVICE'}=https://…"}
+            return Outcome(False, f"no {what} (SERVICE_HEALTH_URLS)", {"missing": missing}, skipped=True)
         shown = http._safe(url)
         if dry_run:
             return Outcome(True, f"would check {shown} for HTTP {expect_status} within {budget_ms} ms")

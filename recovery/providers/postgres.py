@@ -99,7 +99,7 @@ def choose_backup(backup: int | None):
 class Postgres(Provider):
     name = "postgres"
     label = "PostgreSQL"
-    idempotent = frozenset({"health", "terminate_idle", "restore_scratch"})
+    idempotent = frozenset({"health", "terminate_idle", "restore_scratch", "check_copy", "consumer_check"})
 
     def available(self):
         return (True, "") if target_is_postgres() else (False, "set TARGET_DATABASE_URL to a PostgreSQL URL")
@@ -191,3 +191,54 @@ class Postgres(Provider):
         if differ:
             summary += f"; {len(differ)} table(s) changed since the snapshot"
         return Outcome(ok, summary, described | {"tables": restored, "missing": missing, "differ": differ})
+
+    def do_check_copy(self, *, dry_run: bool, uri: str = "") -> Outcome:
+        """Drill: a copy of the protected database (a PITR branch) answers, and holds every table of
+        the live database with rows where the live one has rows."""
+        if not uri:
+            return Outcome(False, "no connection URI for the copy (the branch step gave none)")
+        if dry_run:
+            return Outcome(True, "would connect to the copy and compare its tables with the live database")
+        started = time.monotonic()
+        try:
+            copy = row_counts(uri)
+        except psycopg.Error as exc:
+            return Outcome(False, f"the copy does not answer: {str(exc).splitlines()[0][:200]}")
+        ms = round((time.monotonic() - started) * 1000, 1)
+        return _compare(copy, row_counts(target_database_url()), ms)
+
+    def do_consumer_check(self, *, dry_run: bool, uri: str = "") -> Outcome:
+        """Drill: point a scratch consumer at the copy: connect as an application would, write a row
+        into a scratch table, read it back, drop the table."""
+        if not uri:
+            return Outcome(False, "no connection URI for the copy")
+        if dry_run:
+            return Outcome(True, "would write and read a row on the copy as a scratch consumer")
+        token = f"drill-{time.time_ns()}"
+        try:
+            with psycopg.connect(
+                libpq_url(uri), connect_timeout=5, autocommit=True, application_name="pitchey-drill-consumer"
+            ) as conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS pitchey_drill_consumer (token text PRIMARY KEY)")
+                conn.execute("INSERT INTO pitchey_drill_consumer (token) VALUES (%s)", (token,))
+                seen = conn.execute("SELECT token FROM pitchey_drill_consumer WHERE token = %s", (token,)).fetchone()
+                conn.execute("DROP TABLE pitchey_drill_consumer")
+        except psycopg.Error as exc:
+            return Outcome(False, f"the scratch consumer failed: {str(exc).splitlines()[0][:200]}")
+        ok = bool(seen and seen[0] == token)
+        return Outcome(ok, "a scratch consumer wrote and read a row on the copy" if ok else "the row did not come back")
+
+
+def _compare(copy: dict[str, int], live: dict[str, int], ms: float) -> Outcome:
+    missing = sorted(set(live) - set(copy))
+    empty = sorted(t for t in set(live) & set(copy) if live[t] and not copy[t])
+    differ = {t: [copy[t], live[t]] for t in sorted(set(live) & set(copy)) if copy[t] != live[t]}
+    ok = bool(copy) and not missing and not empty
+    summary = f"the copy answers in {ms} ms: {len(copy)} tables, {sum(copy.values())} rows"
+    if missing:
+        summary += f"; missing: {', '.join(missing[:5])}"
+    if empty:
+        summary += f"; empty but live has rows: {', '.join(empty[:5])}"
+    if differ:
+        summary += f"; {len(differ)} table(s) changed since the branch point"
+    return Outcome(ok, summary, {"tables": copy, "missing": missing, "empty": empty, "differ": differ})

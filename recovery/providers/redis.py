@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,7 +24,7 @@ def _client(url: str, db: int | None) -> redis_lib.Redis:
 class Redis(Provider):
     name = "redis"
     label = "Redis"
-    idempotent = frozenset({"health", "flush", "scratch_cycle"})
+    idempotent = frozenset({"health", "flush", "scratch_cycle", "scratch_health"})
 
     def available(self):
         return (True, "") if target_redis_url() else (False, "set TARGET_REDIS_URL")
@@ -48,17 +49,78 @@ class Redis(Provider):
         return Outcome(True, f"flushed {keys} key(s)", {"keys": keys})
 
     def do_scratch_cycle(self, *, dry_run: bool, keys: int = 100) -> Outcome:
-        """Drill: fill the scratch database, flush it, check it is empty and answering again."""
-        db = settings.DRILL_REDIS_DB
+        """Drill: fill the scratch database, flush it, re-warm it from what was there, check every key
+        came back. Refused when the scratch database is one we live on (broker, results, pub/sub) or the
+        protected cache itself."""
+        url = scratch_url()
+        where = describe(url)
+        clash = ours(url)
+        if clash:
+            why = f"refused: the scratch Redis {where} is {clash}; set DRILL_REDIS_URL or DRILL_REDIS_DB"
+            return Outcome(False, why, {"scratch": where})
         if dry_run:
-            return Outcome(True, f"would fill, flush and check scratch Redis db {db}")
-        client = _client(target_redis_url(), db)
-        client.mset({f"drill:{i}": i for i in range(keys)})
-        before = client.dbsize()
+            return Outcome(True, f"would fill, flush and re-warm scratch Redis {where}")
+        client = _client(url, None)
+        warm = {f"drill:{i}": f"value-{i}" for i in range(int(keys))}
+        client.mset(warm)
+        filled = client.dbsize()
         started = time.monotonic()
         client.flushdb()
-        client.ping()
-        after = client.dbsize()
+        flushed = client.dbsize()
+        client.mset(warm)  # re-warm from the source of truth
+        back = dict(zip(warm, (v.decode() if v else None for v in client.mget(list(warm))), strict=True))
         ms = round((time.monotonic() - started) * 1000, 1)
-        ok = before >= keys and after == 0
-        return Outcome(ok, f"scratch db {db}: {before} key(s) → {after} in {ms} ms", {"before": before, "after": after})
+        client.flushdb()  # leave the scratch database empty
+        ok = filled >= len(warm) and flushed == 0 and back == warm
+        same = sum(1 for k in warm if back[k] == warm[k])
+        output = f"scratch {where}: filled {filled}, flushed to {flushed}, re-warmed {same} key(s) in {ms} ms"
+        return Outcome(ok, output, {"before": filled, "after": flushed, "rewarmed": len(back), "scratch": where})
+
+    def do_scratch_health(self, *, dry_run: bool) -> Outcome:
+        """The scratch database answers (the cache drill's verification)."""
+        try:
+            _client(scratch_url(), None).ping()
+        except redis_lib.RedisError as exc:
+            return Outcome(False, f"scratch redis unreachable: {exc.__class__.__name__}")
+        return Outcome(True, f"scratch Redis {describe(scratch_url())} answers")
+
+
+def scratch_url() -> str:
+    """``DRILL_REDIS_URL``, else database ``DRILL_REDIS_DB`` of the protected cache's server."""
+    if settings.DRILL_REDIS_URL:
+        return settings.DRILL_REDIS_URL
+    return urlunsplit(urlsplit(target_redis_url())._replace(path=f"/{settings.DRILL_REDIS_DB}"))
+
+
+def address(url: str) -> tuple[str, int, int] | None:
+    """(host, port, db) of a Redis URL with its defaults resolved (localhost → its address, port 6379,
+    db 0); None when the URL is not Redis."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        return None
+    host = parts.hostname or "localhost"
+    try:
+        host = socket.gethostbyname(host)
+    except OSError:
+        pass
+    query_db = dict(p.partition("=")[::2] for p in parts.query.split("&") if p).get("db")
+    path_db = parts.path.strip("/")
+    db = int(path_db) if path_db.isdigit() else int(query_db) if (query_db or "").isdigit() else 0
+    return host, parts.port or 6379, db
+
+
+def describe(url: str) -> str:
+    found = address(url)
+    return f"{found[0]}:{found[1]}/{found[2]}" if found else "(not Redis)"
+
+
+def ours(url: str) -> str:
+    """What the Redis database at ``url`` already serves, or '' when it is free for a drill."""
+    mine = address(url)
+    uses = [
+        ("the Celery broker", settings.CELERY_BROKER_URL),
+        ("the Celery result backend", getattr(settings, "CELERY_RESULT_BACKEND", "") or ""),
+        ("the event pub/sub (REDIS_URL)", settings.REDIS_URL),
+        ("the protected cache (TARGET_REDIS_URL)", settings.TARGET_REDIS_URL),
+    ]
+    return next((name for name, other in uses if other and mine is not None and address(other) == mine), "")

@@ -174,15 +174,12 @@ def _scratch_files(backup, kind: str) -> tuple[bool, str, dict]:
 
 def _scratch_sessions(backup, kind: str) -> tuple[bool, str, dict]:
     """Loaded into a scratch redis-server on a free port; key counts compared with the manifest's."""
-    from backups import verify
+    from backups import manifest as mf
+    from backups import restores, verify
 
-    check = verify.verify(backup.manifest, _opener(backup), depth="restore", skip=("decompress", "list"))
+    tier, opener = restores.copies(backup)[0]
+    stored = mf.for_tier(backup.manifest, tier)  # as that tier stores it (encrypted there or not)
+    check = verify.verify(stored, opener, depth="restore", skip=("decompress", "list"))
     restored = next((c for c in check["checks"] if c["check"] == "restore"), None)
     ok = check["ok"] and restored is not None
     return ok, (restored or {}).get("detail", check["detail"]), {}
-
-
-def _opener(backup):
-    from backups import restores
-
-    return restores.copies(backup)[0][1]

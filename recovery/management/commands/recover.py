@@ -1,5 +1,7 @@
 """``recover full|database|api|auth|websocket|cache|media [--dry-run] [--inline] [--incident INC-…]``,
-``recover test [--scenario …]``, ``recover list``, ``recover show ID`` (the runbook's disaster-recovery.sh)."""
+``recover test [--scenario …]``, ``recover list``, ``recover show ID`` (the runbook's disaster-recovery.sh).
+
+Exit status: 0 succeeded, 1 failed, 3 inconclusive (a proof step was skipped: configure what it names)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ... import defaults, selectors, services
 from ...models import RecoveryRun
 from ...reports import render_markdown
 
+EXIT_FAILED, EXIT_INCONCLUSIVE = 1, 3
 PLANS = ["full", "database", "api", "auth", "websocket", "cache", "media", "config"]
 
 
@@ -52,16 +55,24 @@ class Command(DomainCommand):
                     plan=what, actor=cli_actor(), dry_run=opts["dry_run"], inline=opts["inline"], **extra
                 )
             ]
-        failed = False
         for run in runs:
             run.refresh_from_db()
             if run.finished_at:
                 self._print(run)
-                failed |= run.status != "succeeded" or run.deviated
             else:
                 self.stdout.write(f"{run.kind} #{run.id} ({run.plan}) queued; follow it with: recover show {run.id}")
-        if failed:
-            raise CommandError("recovery did not succeed (see the report above)")
+        self._exit([run for run in runs if run.finished_at])
+
+    @staticmethod
+    def _exit(finished: list[RecoveryRun]) -> None:
+        """Exit status: 0 succeeded, 1 failed (or cancelled, or a drill that deviated), 3 inconclusive
+        (2 stays the usage error of every command)."""
+        if any(r.status not in ("succeeded", "inconclusive") or r.deviated for r in finished):
+            raise CommandError("recovery did not succeed (see the report above)", returncode=EXIT_FAILED)
+        missing = [m for r in finished for m in r.missing]
+        if any(r.status == "inconclusive" for r in finished):
+            hint = "; ".join(dict.fromkeys(f"{m['what']}: {m['hint']}" for m in missing))
+            raise CommandError(f"inconclusive, nothing proven for: {hint}", returncode=EXIT_INCONCLUSIVE)
 
     def _print(self, run: RecoveryRun) -> None:
         self.stdout.write(render_markdown(run.report))

@@ -18,11 +18,13 @@ KINDS = [
     ("media", "Media"),
     ("full", "Full"),
     ("sessions", "Sessions"),
+    ("basebackup", "Basebackup"),
+    ("wal", "Wal"),
 ]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("backups", "0006_restores"), ("django_celery_beat", "0019_alter_periodictasks_options")]
+    dependencies = [("backups", "0007_restores"), ("django_celery_beat", "0019_alter_periodictasks_options")]
     operations = [
         migrations.AlterField(model_name="backup", name="kind", field=models.CharField(choices=KINDS, max_length=20)),
         migrations.AlterField(

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backups', '0005_first_backups_at_once'),
+        ('backups', '0006_pitr_wal_stream'),
     ]
 
     operations = [

@@ -17,5 +17,5 @@ def seed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("recovery", "0003_runbook_plans")]
+    dependencies = [("recovery", "0007_drills_that_exercise_what_they_name")]
     operations = [migrations.RunPython(seed, migrations.RunPython.noop)]

@@ -1,0 +1,353 @@
+"""Restore the PITR target to a moment: the newest base backup finished before it, then the WAL
+shipped since, replayed by stock ``postgres`` in a new data directory on a new port with
+``recovery_target_time`` and ``recovery_target_action = promote``.
+
+Nothing is trusted that was not checked: every stored file is read against its manifest's SHA-256
+(a damaged copy is skipped for the next tier's), the WAL segments are laid out in order and the
+first one missing or damaged everywhere is named, and success is only reported when PostgreSQL says
+it stopped at the target (or, for ``latest``, replayed all the WAL there is)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.utils import timezone
+
+from .. import pipeline
+from ..models import Backup, Kind, Status
+from ..restore import DamagedCopy, RestoreError, decompress_to, location_opener
+from ..storage import StorageError
+from .server import (
+    DEFAULT_SEGMENT_SIZE,
+    SEGMENT,
+    as_server_user,
+    free_port,
+    give_to_server_user,
+    pg_bin,
+    segment_after,
+    segment_number,
+    source_url,
+)
+
+TIER_ORDER = {"local": 0, "cloud": 1, "archive": 2}
+NOT_REACHED = "recovery ended before configured recovery target was reached"
+READY = re.compile(r"database system is ready to accept connections")
+STOPPED = re.compile(r"recovery stopping (before|after) (commit|abort) of transaction \d+, time (.+)")
+LAST_TX = re.compile(r"last completed transaction was at log time (.+)")
+
+
+@dataclass
+class WalPlan:
+    """The WAL laid out for a restore: the segments in order, and where the sequence breaks."""
+
+    segments: list[str] = field(default_factory=list)
+    missing: str | None = None  # the first segment needed but missing or damaged in every copy
+    damaged: list[str] = field(default_factory=list)
+
+    @property
+    def last(self) -> str | None:
+        return self.segments[-1] if self.segments else None
+
+
+def parse_target(text: str) -> datetime | None:
+    """``latest`` (None), or an ISO 8601 time; one without an offset is UTC."""
+    from django.utils.dateparse import parse_datetime
+
+    if text.strip().lower() == "latest":
+        return None
+    value = parse_datetime(text.strip().replace(" ", "T", 1))
+    if value is None:
+        raise ValueError(f"not a time: {text!r} (use ISO 8601, e.g. 2026-12-02T11:05:00Z, or latest)")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def base_backup_for(to_time: datetime | None) -> Backup:
+    """The newest succeeded base backup that finished before ``to_time`` (any, for latest)."""
+    qs = Backup.objects.filter(kind=Kind.BASEBACKUP, status=Status.SUCCEEDED, locations__isnull=False).distinct()
+    if to_time is not None:
+        qs = qs.filter(snapshot_at__lte=to_time)
+    base = qs.order_by("-snapshot_at", "-id").first()
+    if base is None:
+        when = f"finished before {to_time.isoformat()}" if to_time else "at all"
+        raise RestoreError(f"no base backup {when}: take one with `manage.py backup basebackup`")
+    return base
+
+
+def restore_to_time(
+    *, to_time: datetime | None, datadir: Path | None = None, port: int | None = None, timeout: float | None = None
+) -> dict:
+    """Bring up a copy of the PITR target as it was at ``to_time`` (``None``: the latest WAL there
+    is). Returns the new server's data directory, port, URL and where recovery stopped; raises
+    ``RestoreError`` when the target cannot be reached (naming the missing segment)."""
+    from ..services import retention_paused
+
+    base = base_backup_for(to_time)
+    port = port or free_port()
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
+    datadir = Path(datadir or Path(settings.PITR_RESTORE_DIR) / f"restore-{stamp}-{port}")
+    if datadir.exists() and any(datadir.iterdir()):
+        raise RestoreError(f"{datadir} is not empty")
+    waldir = datadir.with_name(datadir.name + "-wal")
+    started = time.monotonic()
+    with retention_paused(f"point-in-time restore to {to_time.isoformat() if to_time else 'latest'}"):
+        try:
+            _lay_out_base(base, datadir)
+            plan = lay_out_wal(base, waldir)
+            _configure(datadir, waldir, port, to_time)
+            give_to_server_user(datadir, waldir)
+            outcome = _start_and_wait(datadir, timeout or settings.PITR_RESTORE_TIMEOUT_S)
+        except BaseException:
+            shutil.rmtree(datadir, ignore_errors=True)
+            raise
+        finally:
+            shutil.rmtree(waldir, ignore_errors=True)  # the server has replayed it, or failed
+        if outcome["failed"]:
+            shutil.rmtree(datadir, ignore_errors=True)
+            raise RestoreError(_why_not_reached(to_time, plan, outcome["log"]))
+    return _result(base, to_time, plan, outcome) | {
+        "datadir": str(datadir),
+        "port": port,
+        "url": connection_url(port),
+        "duration_s": round(time.monotonic() - started, 3),
+        "stop": f"{pg_bin('pg_ctl')} stop -D {datadir}",
+    }
+
+
+def _result(base: Backup, to_time: datetime | None, plan: WalPlan, outcome: dict) -> dict:
+    """Where recovery stopped, and whether all the WAL needed was there."""
+    complete = plan.missing is None
+    if not complete:
+        how = "damaged in every copy" if plan.missing in plan.damaged else "missing"
+        detail = f"stopped at the last consistent point, the end of {plan.last}: segment {plan.missing} is {how}"
+    elif to_time:
+        detail = f"stopped at {outcome['stopped_at']}"
+    else:
+        detail = f"replayed all WAL received, to segment {plan.last or base.manifest['pitr']['start_segment']}"
+    return {
+        "base_backup": base.id,
+        "target": to_time.isoformat() if to_time else "latest",
+        "stopped_at": outcome["stopped_at"],
+        "complete": complete,
+        "missing_segment": plan.missing,
+        "segments": len(plan.segments),
+        "detail": detail,
+    }
+
+
+def pitr_restore(*, to_time: str, actor: object, port: int | None = None, datadir: Path | None = None) -> dict:
+    """``restore_to_time`` for people and plans: parses ``to_time`` (ISO 8601 or ``latest``), audits
+    who asked and what came of it. A target it cannot reach is a ``Conflict`` naming why."""
+    from pitchey_incidents import events
+    from pitchey_incidents.actors import actor_name
+    from pitchey_incidents.errors import Conflict, DomainError
+
+    try:
+        target = parse_target(to_time)
+    except ValueError as exc:
+        raise DomainError(str(exc), field="to_time") from None
+    try:
+        result = restore_to_time(to_time=target, port=port, datadir=datadir)
+    except RestoreError as exc:
+        failed = {"to_time": to_time, "error": str(exc)}
+        events.audit(actor=actor_name(actor), action="backup.pitr_restore", data=failed)
+        raise Conflict(str(exc)) from None
+    events.audit(actor=actor_name(actor), action="backup.pitr_restore", data=result)
+    return result
+
+
+def connection_url(port: int) -> str:
+    """The PITR URL pointed at the restored server (no password: the restored roles keep theirs)."""
+    parts = urlsplit(source_url())
+    user = quote(parts.username or "", safe="")
+    return urlunsplit(parts._replace(netloc=f"{user + '@' if user else ''}127.0.0.1:{port}"))
+
+
+def _locations(backup: Backup) -> list:
+    return sorted(backup.locations.all(), key=lambda loc: TIER_ORDER.get(loc.tier, 9))
+
+
+def _lay_out_base(base: Backup, datadir: Path) -> None:
+    """Extract the base backup's tar files into ``datadir`` from the first intact copy."""
+    errors = []
+    for location in _locations(base):
+        try:
+            shutil.rmtree(datadir, ignore_errors=True)
+            datadir.mkdir(parents=True, mode=0o700)
+            opener = location_opener(location)
+            for part in base.manifest["parts"]:
+                if part["part"] == "base":
+                    _extract(opener, part, datadir)
+                elif part["part"] == "pg_wal":
+                    _extract(opener, part, datadir / "pg_wal")
+            return
+        except (DamagedCopy, StorageError, OSError, tarfile.TarError) as exc:
+            errors.append(f"{location.tier}: {exc}")
+    raise RestoreError(f"base backup {base.id} has no intact copy: " + "; ".join(errors))
+
+
+def _extract(opener, part: dict, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with opener(part["file"]) as raw:
+        hashed = pipeline.HashingReader(raw)
+        reader = pipeline.codec(part["compression"]).reader(hashed)
+        try:
+            with tarfile.open(fileobj=reader, mode="r|") as tar:
+                tar.extractall(dest, filter="tar")
+        except pipeline.DECODE_ERRORS as exc:
+            raise DamagedCopy(f"{part['file']}: does not decompress ({exc})") from None
+        hashed.read()
+    if hashed.sha.hexdigest() != part["sha256"]:
+        raise DamagedCopy(f"{part['file']}: SHA-256 differs from the manifest")
+
+
+def _shipped(timeline: int, first: str) -> dict[str, Backup]:
+    """The newest shipped copy of every segment of ``timeline`` from ``first`` on."""
+    found: dict[str, Backup] = {}
+    rows = Backup.objects.filter(kind=Kind.WAL, status=Status.SUCCEEDED, locations__isnull=False).distinct()
+    for backup in rows.order_by("id"):
+        name = backup.manifest.get("wal", {}).get("segment", "")
+        if name.startswith(f"{timeline:08X}") and name >= first:
+            found[name] = backup
+    return found
+
+
+def _spooled(timeline: int, first: str) -> dict[str, Path]:
+    """Segments still in this host's spool: finished ones not yet shipped, and the one being written."""
+    spool = Path(settings.PITR_SPOOL_DIR)
+    found: dict[str, Path] = {}
+    if not spool.is_dir():
+        return found
+    for path in sorted(spool.iterdir()):
+        name = path.name.removesuffix(".partial")
+        if SEGMENT.match(name) and name.startswith(f"{timeline:08X}") and name >= first:
+            found.setdefault(name, path)
+    return found
+
+
+def lay_out_wal(base: Backup, waldir: Path) -> WalPlan:
+    """Every segment from the base backup's first on, in order, into ``waldir``, each from its
+    first intact copy; stops at the first one missing or damaged everywhere."""
+    waldir.mkdir(parents=True, exist_ok=True)
+    pitr = base.manifest["pitr"]
+    timeline, name = pitr["timeline"], pitr["start_segment"]
+    shipped, spooled = _shipped(timeline, name), _spooled(timeline, name)
+    known = set(shipped) | set(spooled)
+    last_known = max(known, key=segment_number) if known else None
+    plan = WalPlan()
+    while last_known and segment_number(name) <= segment_number(last_known):
+        if not _fetch_segment(name, shipped.get(name), spooled.get(name), waldir / name, plan):
+            plan.missing = name
+            break
+        plan.segments.append(name)
+        name = segment_after(name)
+    return plan
+
+
+def _fetch_segment(name: str, backup: Backup | None, spooled: Path | None, dest: Path, plan: WalPlan) -> bool:
+    if backup is not None:
+        part = backup.manifest["parts"][0]
+        tmp = dest.with_name(dest.name + ".part")  # never a damaged segment where recovery looks
+        for location in _locations(backup):
+            try:
+                decompress_to(location_opener(location), part, tmp)
+                tmp.rename(dest)
+                return True
+            except (DamagedCopy, StorageError, OSError):
+                tmp.unlink(missing_ok=True)
+        plan.damaged.append(name)
+    if spooled is not None:
+        shutil.copyfile(spooled, dest)
+        if dest.stat().st_size < DEFAULT_SEGMENT_SIZE:  # the segment being written: zeros end its WAL
+            with open(dest, "r+b") as fh:
+                fh.truncate(DEFAULT_SEGMENT_SIZE)
+        return True
+    return False
+
+
+def _configure(datadir: Path, waldir: Path, port: int, to_time: datetime | None) -> None:
+    """Recovery settings appended to postgresql.auto.conf (later lines win), and recovery.signal."""
+    if not (datadir / "postgresql.conf").exists():  # Debian keeps it in /etc: a minimal one
+        (datadir / "postgresql.conf").write_text("# written by the point-in-time restore\n")
+    if not (datadir / "pg_hba.conf").exists():
+        (datadir / "pg_hba.conf").write_text("local all all peer\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    (datadir / "standby.signal").unlink(missing_ok=True)
+    lines = [
+        f"port = {port}",
+        "listen_addresses = '127.0.0.1'",
+        "unix_socket_directories = ''",
+        "archive_mode = off",
+        "hot_standby = on",
+        f'restore_command = \'cp "{waldir}/%f" "%p"\'',
+        "recovery_target_action = 'promote'",
+    ]
+    if to_time is not None:
+        lines.append(f"recovery_target_time = '{to_time.isoformat()}'")
+    with open(datadir / "postgresql.auto.conf", "a") as fh:
+        fh.write("\n# point-in-time restore\n" + "\n".join(lines) + "\n")
+    (datadir / "recovery.signal").write_text("")
+    for stale in ("postmaster.pid", "postmaster.opts"):
+        (datadir / stale).unlink(missing_ok=True)
+
+
+def _start_and_wait(datadir: Path, timeout: float) -> dict:
+    """Start stock postgres on ``datadir``; wait until it is promoted (ready for writes) or stops."""
+    logfile = datadir / "restore.log"
+    logfile.touch()
+    give_to_server_user(logfile)
+    argv = as_server_user([pg_bin("pg_ctl"), "start", "-W", "-D", str(datadir), "-l", str(logfile)])
+    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise RestoreError(f"pg_ctl start failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    deadline = time.monotonic() + timeout
+    while True:
+        log = logfile.read_text(errors="replace")
+        stopped = STOPPED.search(log) or LAST_TX.search(log)
+        if READY.search(log):
+            return {"failed": False, "log": log, "stopped_at": stopped.groups()[-1] if stopped else None}
+        if NOT_REACHED in log or (not (datadir / "postmaster.pid").exists() and "FATAL" in log):
+            _stop(datadir)
+            return {"failed": True, "log": log, "stopped_at": None}
+        if time.monotonic() > deadline:
+            _stop(datadir)
+            raise RestoreError(f"recovery did not finish in {timeout:.0f} s; log: {datadir / 'restore.log'}")
+        time.sleep(0.2)
+
+
+def _stop(datadir: Path) -> None:
+    argv = as_server_user([pg_bin("pg_ctl"), "stop", "-D", str(datadir), "-m", "immediate", "-t", "30"])
+    subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL)
+
+
+def stop_restored(datadir: Path, *, remove: bool = True) -> None:
+    """Stop a restored server (fast) and, with ``remove``, delete its data directory."""
+    argv = as_server_user([pg_bin("pg_ctl"), "stop", "-D", str(datadir), "-m", "fast", "-t", "60"])
+    subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL)
+    if remove:
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+def _why_not_reached(to_time: datetime | None, plan: WalPlan, log: str) -> str:
+    target = to_time.isoformat() if to_time else "the end of the WAL"
+    last = plan.last or "the base backup's own WAL"
+    if plan.missing:
+        how = "damaged in every copy" if plan.missing in plan.damaged else "missing"
+        return (
+            f"could not reach {target}: WAL segment {plan.missing} is {how}; the last consistent point is the "
+            f"end of {last} (restore with --to-time latest to bring that up)"
+        )
+    if NOT_REACHED in log:
+        return (
+            f"could not reach {target}: the WAL received ends at segment {last} before any transaction after "
+            f"that time (nothing was committed after it yet, or its WAL is still in flight)"
+        )
+    fatal = [line for line in log.splitlines() if "FATAL" in line or "PANIC" in line]
+    return f"restore failed: {fatal[-1] if fatal else 'postgres stopped'}"

@@ -1,0 +1,197 @@
+"""Point-in-time recovery on real components: a second PostgreSQL cluster started here as the
+protected server, the WAL receiver streaming from its slot with ``pg_receivewal``, base backups with
+``pg_basebackup``, and restores started with stock ``postgres``."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.core.management import call_command
+
+from backups.models import Backup, Kind, Status, WalStream
+from backups.pitr.restore import restore_to_time, stop_restored
+from backups.restore import RestoreError
+from backups.selectors import rpo_status
+from pitchey_incidents.testing import Proc, child_env, wait_for
+
+from .pgcluster import Cluster, Running, after, base_backup_done, received, rows, server_now, shipped, write
+
+
+@pytest.mark.postgres
+def test_restore_to_a_second_between_two_writes_sees_exactly_the_rows_committed_before_it(pitr_source, api):
+    with Running():
+        base = wait_for(base_backup_done, timeout=120, message="the first base backup")
+        write(pitr_source, 1, 2, 3)
+        noted = server_now(pitr_source)
+        after(pitr_source, noted)
+        write(pitr_source, 4, 5)
+        shipped(pitr_source)
+        after(pitr_source, server_now(pitr_source))
+        write(pitr_source, 6)  # only in the segment being received, not yet shipped
+        written = server_now(pitr_source)
+        wait_for(lambda: WalStream.objects.get(slot="pitr_test").synced_at > written, timeout=30)
+
+    [database] = [row for row in rpo_status() if row["data_type"] == "database"]
+    assert database["pitr"]["enabled"] and database["pitr"]["base_backup_at"] == base.snapshot_at
+    assert database["state"] == "ok" and database["age_s"] < 30  # seconds, not the hours since a dump
+
+    assert base.manifest["pitr"]["start_segment"]
+    out = io.StringIO()
+    call_command("backup", "restore", "--to-time", noted.isoformat(), stdout=out)
+    url = re.search(r"connect: (\S+)", out.getvalue()).group(1)
+    assert rows(url) == [1, 2, 3]  # exactly the rows committed before the noted second
+    datadir = re.search(r"data directory: (\S+)", out.getvalue()).group(1)
+    call_command("backup", "restore", "--stop", "--data-dir", datadir, stdout=io.StringIO())
+    stop_restored(Path(datadir))
+
+    answer = api("commander").post("/api/v1/backups/pitr/restore/", {"to_time": "latest"}, format="json")
+    assert answer.status_code == 200, answer.content
+    latest = answer.json()
+    assert latest["complete"] and latest["base_backup"] == base.id
+    assert rows(latest["url"]) == [1, 2, 3, 4, 5, 6]
+    assert latest["url"].startswith("postgresql://replicator@127.0.0.1:")
+
+
+@pytest.mark.postgres
+def test_a_time_before_every_base_backup_is_refused(pitr_source):
+    with Running():
+        base = wait_for(base_backup_done, timeout=120, message="the first base backup")
+    with pytest.raises(RestoreError, match="no base backup finished before"):
+        restore_to_time(to_time=base.snapshot_at - timedelta(minutes=5))
+
+
+def three_segments(cluster: Cluster) -> list[str]:
+    """Rows 1, 2 and 3, each in a segment of its own, all shipped; the receiver stopped after."""
+    with Running():
+        wait_for(base_backup_done, timeout=120, message="the first base backup")
+        names = []
+        for n in (1, 2, 3):
+            write(cluster, n)
+            names.append(shipped(cluster))
+        received(cluster)
+    return names
+
+
+def wal_copy(segment: str) -> Backup:
+    return Backup.objects.get(kind=Kind.WAL, status=Status.SUCCEEDED, manifest__wal__segment=segment)
+
+
+@pytest.mark.postgres
+def test_a_missing_segment_stops_the_restore_at_the_last_consistent_point_and_names_it(pitr_source, settings):
+    first, second, third = three_segments(pitr_source)
+    lost = wal_copy(second)
+    for path in (settings.BACKUP_DIR / "wal").glob(f"{lost.manifest['artifact'].split('.')[0]}.*"):
+        path.unlink()
+    lost.delete()  # as if it had never been shipped
+
+    with pytest.raises(RestoreError) as refused:
+        restore_to_time(to_time=server_now(pitr_source))
+    assert f"WAL segment {second} is missing" in str(refused.value)
+    assert f"the last consistent point is the end of {first}" in str(refused.value)
+    assert not list((pitr_source.root / "restores").iterdir())  # nothing left running or on disk
+
+    partial = restore_to_time(to_time=None)
+    assert not partial["complete"] and partial["missing_segment"] == second
+    assert f"segment {second} is missing" in partial["detail"]
+    assert rows(partial["url"]) == [1]  # exactly what the WAL before the gap holds
+
+
+@pytest.mark.postgres
+def test_a_damaged_segment_is_named_and_never_replayed(pitr_source, settings):
+    first, second, third = three_segments(pitr_source)
+    stored = settings.BACKUP_DIR / "wal" / wal_copy(second).manifest["artifact"]
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+
+    with pytest.raises(RestoreError, match=f"WAL segment {second} is damaged in every copy"):
+        restore_to_time(to_time=server_now(pitr_source))
+    partial = restore_to_time(to_time=None)
+    assert partial["missing_segment"] == second and rows(partial["url"]) == [1]
+
+
+def receiver_process(settings, tmp_path) -> Proc:
+    env = child_env(
+        BACKUP_DIR=str(settings.BACKUP_DIR),
+        PITR_DATABASE_URL=settings.PITR_DATABASE_URL,
+        PITR_SLOT=settings.PITR_SLOT,
+        PITR_SPOOL_DIR=str(settings.PITR_SPOOL_DIR),
+        PITR_AUTO="0",
+        R2_BUCKET="",
+    )
+    argv = [sys.executable, "manage.py", "wal_receiver", "--check-interval", "0.2"]
+    return Proc(argv, env=env, log_path=tmp_path / "receiver.log", ready="WAL receiver: slot")
+
+
+def slot_active(cluster: Cluster) -> bool:
+    return cluster.sql("SELECT active FROM pg_replication_slots WHERE slot_name = 'pitr_test'")[0][0]
+
+
+@pytest.mark.postgres
+def test_a_receiver_killed_with_sigkill_resumes_from_the_slot_with_nothing_lost(pitr_source, settings, tmp_path):
+    proc = receiver_process(settings, tmp_path)
+    try:
+        wait_for(base_backup_done, timeout=120, message="the first base backup")
+        wait_for(lambda: slot_active(pitr_source), timeout=30, message="pg_receivewal streaming")
+        for n in range(1, 51):
+            write(pitr_source, n)
+        os.kill(proc.popen.pid, signal.SIGKILL)  # the receiver only: its pg_receivewal must follow it
+        proc.popen.wait(timeout=10)
+        wait_for(lambda: not slot_active(pitr_source), timeout=30, message="pg_receivewal gone with its parent")
+        write(pitr_source, *range(51, 101))  # while nobody receives: the slot keeps it on the server
+        pitr_source.sql("SELECT pg_switch_wal()")
+        write(pitr_source, *range(101, 111))
+    finally:
+        proc.stop()
+    proc = receiver_process(settings, tmp_path)
+    try:
+        received(pitr_source)
+    finally:
+        proc.stop()
+    assert Backup.objects.filter(kind=Kind.BASEBACKUP).count() == 1  # resumed: no new slot, no new base
+    assert WalStream.objects.get(slot="pitr_test").gap_at is None
+    latest = restore_to_time(to_time=None)
+    assert latest["complete"] and rows(latest["url"]) == list(range(1, 111))
+
+
+@pytest.mark.postgres
+def test_a_slot_deleted_under_us_restarts_with_a_new_base_backup_and_says_there_is_a_gap(pitr_source):
+    from backups.pitr.stream import _drop
+
+    with Running():
+        first = wait_for(base_backup_done, timeout=120, message="the first base backup")
+        write(pitr_source, 1)
+        received(pitr_source)
+        with psycopg.connect(pitr_source.url(), autocommit=True) as conn:
+            _drop(conn, "pitr_test")
+        stream = wait_for(lambda: WalStream.objects.filter(slot="pitr_test", gap_at__isnull=False).first(), timeout=30)
+        assert "replication slot pitr_test disappeared" in stream.gap_detail
+        second = wait_for(
+            lambda: Backup.objects.filter(kind=Kind.BASEBACKUP, status=Status.SUCCEEDED).exclude(id=first.id).first(),
+            timeout=120,
+            message="a new base backup after the gap",
+        )
+        assert second.created_at >= stream.gap_at
+        write(pitr_source, 2)
+        received(pitr_source)
+    latest = restore_to_time(to_time=None)
+    assert latest["base_backup"] == second.id and rows(latest["url"]) == [1, 2]
+
+
+@pytest.mark.postgres
+def test_the_api_refuses_a_bad_time_and_a_time_it_cannot_reach(pitr_source, api):
+    client = api("commander")
+    assert client.get("/api/v1/backups/pitr/").json()["enabled"] is False
+    bad = client.post("/api/v1/backups/pitr/restore/", {"to_time": "yesterday-ish"}, format="json")
+    assert bad.status_code == 400 and "to_time" in bad.content.decode()
+    none = client.post("/api/v1/backups/pitr/restore/", {"to_time": "2026-01-01T00:00:00Z"}, format="json")
+    assert none.status_code == 409 and "no base backup finished before" in none.content.decode()
+    assert api("viewer").post("/api/v1/backups/pitr/restore/", {"to_time": "latest"}, format="json").status_code == 403
