@@ -11,7 +11,7 @@ MIN, HOUR = 60, 3600
 # slug, name, RPO target, RPO maximum, frequency as the runbook says it, backup kind
 DATA_TYPES = [
     ("database", "Database", HOUR, 4 * HOUR, "Every 6 hours + PITR", "database"),
-    ("sessions", "User Sessions", 5 * MIN, 15 * MIN, "Continuous sync", ""),
+    ("sessions", "User Sessions", 5 * MIN, 15 * MIN, "Continuous sync", "sessions"),
     ("config", "Configuration", 12 * HOUR, 24 * HOUR, "Every 12 hours", "config"),
     ("media", "Media Files", 24 * HOUR, 48 * HOUR, "Daily + versioning", "media"),
 ]
@@ -41,6 +41,8 @@ POLICIES = [
     ("config", 12 * HOUR, 30, 90, 365),
     ("media", DAY, 3, 90, None),
     ("full", 7 * DAY, 14, 90, 365),
+    # User sessions: a snapshot of TARGET_REDIS_URL every 5 minutes, kept briefly.
+    ("sessions", 5 * MIN, 1, 3, 7),
     # Point-in-time recovery: a base backup a day; each WAL segment is kept as long as the base backups.
     ("basebackup", DAY, 7, 30, 90),
     ("wal", DAY, 7, 30, 90),

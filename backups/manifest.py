@@ -61,6 +61,11 @@ def master(manifest: dict) -> dict:
     return base
 
 
+def part_for_tier(part: dict, tier: str) -> dict:
+    """One part as ``tier`` stores it (its age file, size, SHA-256 and recipients where it encrypts)."""
+    return _part_for(master({"parts": [part]})["parts"][0], tier)
+
+
 def _part_for(part: dict, tier: str) -> dict:
     stored = part.get("encrypted", {}).get(tier)
     if part.get("skipped") or not stored:

@@ -35,6 +35,7 @@ class Kind(models.TextChoices):
     CONFIG = "config"
     MEDIA = "media"
     FULL = "full"
+    SESSIONS = "sessions"
     BASEBACKUP = "basebackup"  # a physical base backup of the PITR target (pg_basebackup)
     WAL = "wal"  # one WAL segment of the PITR target, shipped by the WAL receiver
 
@@ -168,6 +169,43 @@ class RetentionPause(models.Model):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class Restore(models.Model):
+    """One restore of a backup (all its parts, or what ``into`` names), followed like a backup.
+
+    ``journal`` lists every destination being replaced (staging path, staged inode) while files
+    move, so a sweeper can put the previous content back after a worker died."""
+
+    backup = models.ForeignKey(Backup, on_delete=models.CASCADE, related_name="restores")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    dry_run = models.BooleanField(default=False)
+    force = models.BooleanField(default=False)
+    into = models.CharField(max_length=1000, blank=True, help_text="Empty: the configured targets.")
+    parts = models.JSONField(default=list, blank=True, help_text="Only these parts (e.g. media of a full); empty: all.")
+    database_url = models.CharField(max_length=1000, blank=True, help_text="Cleared when the restore finishes.")
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    changes = models.JSONField(default=dict, blank=True, help_text="{added, replaced, removed}: paths.")
+    journal = models.JSONField(default=list, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    progress = models.JSONField(default=dict, blank=True)
+    detail = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"restore {self.id} of backup {self.backup_id} {self.status}"
+
+    @property
+    def subject(self) -> str:
+        return f"restore:{self.id}"
 
 
 class WalStream(models.Model):

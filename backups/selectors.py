@@ -50,6 +50,21 @@ def latest_verified_backup(kind: str = "database") -> Backup | None:
     )
 
 
+def latest_verified_holding(part: str) -> Backup | None:
+    """The newest verified backup with a stored copy that holds ``part``: a backup of that kind,
+    or a full backup (which holds the database, config and media)."""
+    kinds = [part, "full"] if part in ("database", "config", "media") else [part]
+    candidates = (
+        Backup.objects.filter(kind__in=kinds, status=Status.SUCCEEDED, verified_at__isnull=False)
+        .filter(_stored())
+        .order_by("-snapshot_at", "-id")
+    )
+    for backup in candidates[:20]:
+        if any(p.get("part") == part and not p.get("skipped") for p in backup.manifest.get("parts", [])):
+            return backup
+    return None
+
+
 def _newest_verified_snapshots() -> dict[str, object]:
     rows = (
         Backup.objects.filter(status=Status.SUCCEEDED, verified_at__isnull=False)
@@ -107,7 +122,8 @@ def rpo_status(*, now: datetime | None = None) -> list[dict]:
     pitr = pitr_status(now=now)
     rows = []
     for dt in DataType.objects.all():
-        candidates = [newest.get(dt.backup_kind), newest.get("full")] if dt.backup_kind else []
+        holders = [dt.backup_kind, "full"] if dt.backup_kind in ("database", "config", "media") else [dt.backup_kind]
+        candidates = [newest.get(kind) for kind in holders] if dt.backup_kind else []
         if dt.backup_kind == "database":
             candidates.append(_pitr_anchor(pitr))
         candidates = [c for c in candidates if c]

@@ -73,6 +73,7 @@ def target_keys(kind: str) -> list[str]:
         "database": [f"database:{redact_url(database_url())}"],
         "config": ["config"],
         "media": [f"media:{media_dir()}"],
+        "sessions": [f"sessions:{redact_url(settings.TARGET_REDIS_URL)}"],
         "basebackup": [f"pitr:{redact_url(settings.PITR_DATABASE_URL)}"],
         "wal": [],  # segments are shipped one at a time by the one receiver
     }

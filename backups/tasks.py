@@ -27,8 +27,12 @@ def backup_verify_run(backup_id: int, restore_test: bool = False) -> None:
 
 @shared_task
 def backup_scheduled(kind: str) -> int | None:
+    from django.conf import settings
+
     from . import pitr
 
+    if kind == "sessions" and not settings.TARGET_REDIS_URL:
+        return None  # no session store configured: nothing to back up (its RPO shows unknown)
     if kind == "basebackup" and not pitr.configured():
         return None  # continuous archiving is off
     return services.backup_start(kind=kind, actor="schedule", trigger="schedule").id
@@ -52,7 +56,7 @@ def backups_prune() -> dict:
 def backups_verify_latest() -> list[int]:
     """Daily: restore-test the newest succeeded backup of each kind."""
     done = []
-    for kind in ("database", "config", "media", "full"):
+    for kind in ("database", "config", "media", "full", "sessions"):
         backup = selectors.latest_succeeded_backup(kind)
         if backup:
             services.backup_verify_start(backup=backup, actor="schedule", restore_test=True)
@@ -60,6 +64,15 @@ def backups_verify_latest() -> list[int]:
     return done
 
 
+@shared_task(acks_late=True)
+def restore_run(restore_id: int) -> str:
+    from . import restores
+
+    return restores.restore_execute(restore_id=restore_id)
+
+
 @shared_task
 def backups_sweep() -> dict:
-    return services.backups_sweep()
+    from . import restores
+
+    return services.backups_sweep() | {"restores": restores.restores_sweep()}

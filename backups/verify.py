@@ -73,20 +73,9 @@ def _list(opener: Opener, part: dict, reporter) -> str:
     if fmt == "pg_dump-custom":
         return _list_pg(opener, part)
     if fmt == "sqlite":
-        work = temp_dir("verify")
-        try:
-            decompress_to(opener, part, work / "db.sqlite3")
-            with contextlib.closing(sqlite3.connect(work / "db.sqlite3")) as conn:
-                result = conn.execute("PRAGMA integrity_check").fetchone()[0]
-                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        if result != "ok":
-            raise CheckFailed(f"integrity_check: {result}")
-        missing = set(part.get("tables", {})) - tables
-        if missing:
-            raise CheckFailed(f"tables missing: {sorted(missing)[:5]}")
-        return f"integrity ok, {len(tables)} tables"
+        return _list_sqlite(opener, part)
+    if fmt == "redis-rdb":
+        return _list_rdb(opener, part)
     if fmt == "pg_basebackup-tar":
         return _list_basebackup(opener, part)
     if fmt == "tar":
@@ -107,6 +96,31 @@ def _list(opener: Opener, part: dict, reporter) -> str:
             raise CheckFailed(f"tar members differ from the manifest: {sorted(diff)[:3]}")
         return f"{len(seen)} files listed as in the manifest"
     return "nothing to list"
+
+
+def _list_sqlite(opener: Opener, part: dict) -> str:
+    work = temp_dir("verify")
+    try:
+        decompress_to(opener, part, work / "db.sqlite3")
+        with contextlib.closing(sqlite3.connect(work / "db.sqlite3")) as conn:
+            result = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if result != "ok":
+        raise CheckFailed(f"integrity_check: {result}")
+    missing = set(part.get("tables", {})) - tables
+    if missing:
+        raise CheckFailed(f"tables missing: {sorted(missing)[:5]}")
+    return f"integrity ok, {len(tables)} tables"
+
+
+def _list_rdb(opener: Opener, part: dict) -> str:
+    with opener(part["file"]) as fh:
+        head = pipeline.codec(part["compression"]).reader(fh).read(9)
+    if not head.startswith(b"REDIS") or not head[5:].isdigit():
+        raise CheckFailed("not a Redis RDB snapshot (no REDIS header)")
+    return f"RDB version {int(head[5:])}, {sum(part.get('keys', {}).values())} keys recorded"
 
 
 def _list_basebackup(opener: Opener, part: dict) -> str:
@@ -185,6 +199,8 @@ def _restore(opener: Opener, part: dict, reporter, scratch_url: str | None) -> s
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return _compare_tables(part, result)
+    if fmt == "redis-rdb":
+        return _restore_rdb(opener, part)
     if fmt == "tar":
         work = temp_dir("verify")
         try:
@@ -200,6 +216,27 @@ def _restore(opener: Opener, part: dict, reporter, scratch_url: str | None) -> s
             shutil.rmtree(work, ignore_errors=True)
         return f"{len(part.get('files', []))} files restored, every SHA-256 matches"
     return "nothing to restore"
+
+
+def _restore_rdb(opener: Opener, part: dict) -> str:
+    """Loaded into a scratch redis-server on a free port: its keys per database against the manifest's."""
+    from .scratch_redis import ScratchRedisError, key_counts, scratch_server
+
+    work = temp_dir("verify")
+    try:
+        decompress_to(opener, part, work / "dump.rdb")
+        t0 = time.monotonic()
+        with scratch_server(work / "dump.rdb") as scratch:
+            got = key_counts(scratch)
+    except ScratchRedisError as exc:
+        raise CheckFailed(str(exc)) from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    expected = part.get("keys", {})
+    if got != expected:
+        raise CheckFailed(f"keys per database {got} differ from the manifest's {expected}")
+    took = round(time.monotonic() - t0, 3)
+    return f"loaded into a scratch redis-server in {took} s; {sum(got.values())} keys in {len(got)} db(s) match"
 
 
 def _compare_tables(part: dict, result: dict) -> str:

@@ -16,6 +16,15 @@ def http_check(service: str) -> dict:
     return {"verify_action": "http.verify", "verify_params": {"service": service}}
 
 
+def files_check(kind: str) -> dict:
+    return {"verify_action": "restore.check", "verify_params": {"kind": kind}}
+
+
+def intact(kind: str) -> dict:
+    """A drill step's verification: the copy it restored from still matches its manifest."""
+    return {"verify_action": "restore.intact", "verify_params": {"kind": kind}}
+
+
 PLANS: dict[str, dict] = {
     "database": {
         "name": "Database recovery",
@@ -126,11 +135,57 @@ PLANS: dict[str, dict] = {
     "media": {
         "name": "Media recovery",
         "service": "media",
-        "description": "Check media delivery; purge the edge cache if it fails; verify.",
+        "description": "Check the media files against the newest verified backup and restore its copy if files "
+        "are missing (then purge the edge cache); check media delivery, purging the edge cache if it fails; verify.",
         "steps": [
+            (
+                "check_files",
+                "Check the media files against the newest verified backup",
+                "restore.check",
+                {"params": {"kind": "media"}, "on_failure": FB, "fallback": "restore"},
+            ),
+            (
+                "restore",
+                "Restore the newest verified media copy",
+                "restore.latest",
+                {"params": {"kind": "media"}, "only_as_fallback": True} | files_check("media"),
+            ),
+            (
+                "purge_restored",
+                "Purge the edge cache after the restore",
+                "cloudflare.purge_cache",
+                {"requires": "restore", "on_failure": CONT},
+            ),
             ("check", "Check media delivery", "verify", {"on_failure": FB, "fallback": "purge"} | http_check("media")),
             ("purge", "Purge the edge cache", "cloudflare.purge_cache", {"only_as_fallback": True}),
             ("verify", "Verify media is served", "verify", http_check("media")),
+        ],
+    },
+    "config": {
+        "name": "Configuration recovery",
+        "service": "",
+        "description": "Check the configuration files (CONFIG_PATHS) against the newest verified backup; restore "
+        "its copy if files are missing, purge the edge cache, verify.",
+        "steps": [
+            (
+                "check_files",
+                "Check the configuration files against the newest verified backup",
+                "restore.check",
+                {"params": {"kind": "config"}, "on_failure": FB, "fallback": "restore"},
+            ),
+            (
+                "restore",
+                "Restore the newest verified configuration copy",
+                "restore.latest",
+                {"params": {"kind": "config"}, "only_as_fallback": True} | files_check("config"),
+            ),
+            (
+                "purge_restored",
+                "Purge the edge cache after the restore",
+                "cloudflare.purge_cache",
+                {"requires": "restore", "on_failure": CONT},
+            ),
+            ("verify", "Verify every configuration file is in place", "verify", files_check("config")),
         ],
     },
     "cache": {
@@ -162,13 +217,26 @@ PLANS: dict[str, dict] = {
         "name": "Drill: backup restoration",
         "service": "database",
         "drill": True,
-        "description": "Restore the latest verified backup into a scratch database and compare row counts.",
+        "description": "Restore the newest verified backup of each kind into scratch (a scratch database, or a "
+        "scratch SQLite file; scratch folders) and compare row counts, checksums and file lists with the manifest.",
         "steps": [
             (
-                "restore_scratch",
-                "Restore the latest backup into a scratch database",
-                "postgres.restore_scratch",
-                {"service": "database"} | PG_HEALTH,
+                "restore_database",
+                "Restore the newest database backup into a scratch database",
+                "restore.scratch",
+                {"service": "database", "params": {"kind": "database"}} | intact("database"),
+            ),
+            (
+                "restore_config",
+                "Restore the newest configuration backup into a scratch folder",
+                "restore.scratch",
+                {"service": "", "params": {"kind": "config"}} | intact("config"),
+            ),
+            (
+                "restore_media",
+                "Restore the newest media backup into a scratch folder",
+                "restore.scratch",
+                {"service": "media", "params": {"kind": "media"}} | intact("media"),
             ),
         ],
     },
@@ -257,11 +325,11 @@ SERVICE_PLANS = [slug for slug, plan in PLANS.items() if not plan.get("drill") a
 DEFAULT_RECOVERY_ORDER = ["database", "auth", "api", "websocket", "media", "cache"]
 
 
-def seed(apps, *, only: tuple[str, ...] = (), replace: bool = False) -> None:
-    """Create the plans (``only`` these when given); ``replace`` rewrites the steps of existing ones."""
+def seed(apps, *, only: tuple[str, ...] = (), replace: bool | dict[str, list[str]] = False) -> None:
+    """Create the missing plans (``only`` these when given) with their steps. ``replace``: True rewrites
+    the steps of existing ones; a dict rewrites only the plans whose steps are still exactly the given
+    (earlier seeded) actions, i.e. nobody edited them."""
     Plan = apps.get_model("recovery", "RecoveryPlan")
-    Step = apps.get_model("recovery", "PlanStep")
-    fields = {f.name for f in Step._meta.get_fields()}  # an older migration's model may lack newer fields
     for slug, spec in PLANS.items():
         if only and slug not in only:
             continue
@@ -274,25 +342,35 @@ def seed(apps, *, only: tuple[str, ...] = (), replace: bool = False) -> None:
                 "is_drill": spec.get("drill", False),
             },
         )
-        if not created and not replace:
-            continue
-        if replace:
+        if not created:
+            if isinstance(replace, dict):
+                seeded = list(plan.steps.order_by("position").values_list("action", flat=True))
+                if replace.get(slug) != seeded:
+                    continue
+            elif not replace:
+                continue
             Plan.objects.filter(id=plan.id).update(name=spec["name"], description=spec["description"])
-            Step.objects.filter(plan=plan).delete()
-        for position, (name, title, action, opts) in enumerate(spec["steps"], start=1):
-            Step.objects.create(
-                plan=plan,
-                position=position,
-                name=name,
-                title=title,
-                action=action,
-                service=opts.get("service", spec["service"]),
-                params=opts.get("params", {}),
-                on_failure=opts.get("on_failure", "abort"),
-                fallback=opts.get("fallback", ""),
-                only_as_fallback=opts.get("only_as_fallback", False),
-                requires=opts.get("requires", ""),
-                **({"always": opts.get("always", False)} if "always" in fields else {}),
-                verify_action=opts.get("verify_action", ""),
-                verify_params=opts.get("verify_params", {}),
-            )
+            plan.steps.all().delete()
+        _seed_steps(apps, plan, spec)
+
+
+def _seed_steps(apps, plan, spec: dict) -> None:
+    Step = apps.get_model("recovery", "PlanStep")
+    fields = {f.name for f in Step._meta.get_fields()}  # an older migration's model may lack newer fields
+    for position, (name, title, action, opts) in enumerate(spec["steps"], start=1):
+        Step.objects.create(
+            plan=plan,
+            position=position,
+            name=name,
+            title=title,
+            action=action,
+            service=opts.get("service", spec["service"]),
+            params=opts.get("params", {}),
+            on_failure=opts.get("on_failure", "abort"),
+            fallback=opts.get("fallback", ""),
+            only_as_fallback=opts.get("only_as_fallback", False),
+            requires=opts.get("requires", ""),
+            **({"always": opts.get("always", False)} if "always" in fields else {}),
+            verify_action=opts.get("verify_action", ""),
+            verify_params=opts.get("verify_params", {}),
+        )

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Backup, BackupLocation, Kind
+from ..models import Backup, BackupLocation, Kind, Restore
 
 
 class LocationSerializer(serializers.ModelSerializer):
@@ -108,3 +109,48 @@ class RpoSerializer(serializers.Serializer):
     age_s = serializers.IntegerField(allow_null=True)
     state = serializers.ChoiceField(choices=["ok", "warning", "breach", "unknown"])
     pitr = PitrSerializer(required=False, help_text="The database row only: continuous archiving.")
+
+
+class RestoreRequestSerializer(serializers.Serializer):
+    into = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+    database_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+    dry_run = serializers.BooleanField(required=False, default=False)
+    force = serializers.BooleanField(required=False, default=False)
+    parts = serializers.ListField(
+        child=serializers.ChoiceField(choices=["database", "config", "media", "sessions"]), required=False, default=list
+    )
+
+
+class ChangesSerializer(serializers.Serializer):
+    added = serializers.ListField(child=serializers.CharField())
+    replaced = serializers.ListField(child=serializers.CharField())
+    removed = serializers.ListField(child=serializers.CharField())
+
+
+class RestoreSerializer(serializers.ModelSerializer):
+    changes = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Restore
+        fields = [
+            "id",
+            "backup",
+            "kind",
+            "status",
+            "dry_run",
+            "force",
+            "into",
+            "parts",
+            "requested_by",
+            "changes",
+            "detail",
+            "error",
+            "progress",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    @extend_schema_field(ChangesSerializer)
+    def get_changes(self, row: Restore) -> dict:
+        return {key: list(row.changes.get(key, [])) for key in ("added", "replaced", "removed")}

@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from pitchey_incidents.drf import validated
 from pitchey_incidents.errors import DomainError
 
-from .. import selectors, services
-from ..models import Backup, Kind, Status, Trigger
+from .. import restores, selectors, services
+from ..models import Backup, Kind, Restore, Status, Trigger
 from . import serializers as s
 
 
@@ -56,6 +56,21 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         services.backup_verify_start(backup=backup, actor=request.user, restore_test=data["restore_test"])
         return Response(s.BackupSerializer(selectors.backup_get(backup.id)).data, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(
+        request=s.RestoreRequestSerializer,
+        responses={202: s.RestoreSerializer, 200: s.RestoreSerializer},
+        description="Restore the backup: files into their targets (or ``into``), the database part into "
+        "``database_url``. 202 and the restore to follow at /api/v1/restores/{id}/; with ``dry_run``, "
+        "200 and what would be added, replaced and removed.",
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, pk: str | None = None) -> Response:
+        backup = self.get_object()
+        data = validated(s.RestoreRequestSerializer, request)
+        row = restores.restore_start(backup=backup, actor=request.user, **data)
+        code = status.HTTP_200_OK if row.dry_run else status.HTTP_202_ACCEPTED
+        return Response(s.RestoreSerializer(row).data, status=code)
+
     @extend_schema(responses=s.RpoSerializer(many=True))
     @action(detail=False, methods=["get"])
     def rpo(self, request: Request) -> Response:
@@ -78,3 +93,11 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         data = validated(s.PitrRestoreSerializer, request)
         result = pitr_restore(to_time=data["to_time"], port=data.get("port"), actor=request.user)
         return Response(s.PitrRestoredSerializer(result).data)
+
+
+class RestoreViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Restores: follow one started with ``POST /api/v1/backups/{id}/restore/``."""
+
+    serializer_class = s.RestoreSerializer
+    lookup_value_regex = r"[0-9]+"
+    queryset = Restore.objects.order_by("-created_at", "-id")

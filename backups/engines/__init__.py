@@ -13,6 +13,7 @@ KINDS = {
     "config": ("config",),
     "media": ("media",),
     "full": ("database", "config", "media"),
+    "sessions": ("sessions",),
     "basebackup": ("basebackup",),
 }
 

@@ -46,7 +46,9 @@ class Engine(ABC):
         ...
 
 
-REGISTRY: Registry[Engine] = Registry("engine", package=__package__, modules=("database", "files", "basebackup"))
+REGISTRY: Registry[Engine] = Registry(
+    "engine", package=__package__, modules=("database", "files", "sessions", "basebackup")
+)
 register = REGISTRY.register
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import psycopg
@@ -279,3 +280,32 @@ def test_recipients_that_are_not_age_keys_fail_the_backup(sqlite_target, setting
     assert backup.status == Status.FAILED and "not an age recipient" in backup.error
     assert "NOTAPUBLICKEY" not in backup.error and "AGE-SECRET" not in backup.error  # a secret is not echoed
     assert not [p for p in Path(settings.BACKUP_DIR).rglob("*") if p.is_file()]
+
+
+def _media_tree(media: Path) -> dict[str, bytes]:
+    return {p.relative_to(media).as_posix(): p.read_bytes() for p in sorted(media.rglob("*")) if p.is_file()}
+
+
+def test_an_encrypted_media_backup_restores_with_its_key_and_is_refused_without(backup_paths, keys, settings):
+    media = backup_paths / "media"
+    (media / "posters").mkdir()
+    (media / "posters" / "a.jpg").write_bytes(os.urandom(50_000))
+    (media / "notes.txt").write_text("hello " * 100)
+    original = _media_tree(media)
+    settings.BACKUP_AGE_RECIPIENTS = [keys["old"].recipient]
+    backup = services.backup_start(kind="media", actor="t", inline=True)
+    assert backup.status == Status.SUCCEEDED, backup.error
+    (media / "notes.txt").write_text("changed")
+    (media / "posters" / "a.jpg").unlink()
+    damaged = _media_tree(media)
+
+    # Without a key that opens it: refused before anything is touched, naming the key it needs.
+    settings.BACKUP_AGE_IDENTITY_FILE = str(keys["other"].path)
+    with pytest.raises(CommandError, match=f"needs the age key of {keys['old'].recipient}"):
+        call_command("backup", "restore", str(backup.id), stdout=StringIO())
+    assert _media_tree(media) == damaged
+    assert not [p for p in media.parent.iterdir() if ".restore-" in p.name]
+
+    # With it (--identity): decrypted as it is read, every file back byte for byte.
+    call_command("backup", "restore", str(backup.id), "--identity", str(keys["old"].path), stdout=StringIO())
+    assert _media_tree(media) == original

@@ -105,7 +105,7 @@ def test_a_name_registered_twice_is_refused():
         ("incidents.detection.probes", ["backup_rpo", "http", "postgres", "prometheus", "redis"], "unknown probe kind"),
         ("recovery.providers", None, "unknown provider"),
         ("recovery.actions", None, "unknown action"),
-        ("backups.engines", ["postgres", "sqlite", "config", "media", "basebackup"], "unknown engine"),
+        ("backups.engines", ["postgres", "sqlite", "config", "media", "sessions", "basebackup"], "unknown engine"),
         ("backups.storage", ["local", "cloud", "archive"], "unknown storage tier"),
     ],
 )

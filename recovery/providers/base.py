@@ -75,6 +75,7 @@ REGISTRY: Registry[Provider] = Registry(
         "postgres",
         "probe",
         "redis",
+        "restore",
     ),
 )
 register = REGISTRY.register

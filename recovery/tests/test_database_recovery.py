@@ -107,15 +107,18 @@ def test_database_plan_brings_a_dropped_table_back(target, users):
 
 def test_backup_restore_drill_touches_only_scratch(target):
     url, _ = target
-    backup_services.backup_start(kind="database", actor="tester", inline=True)
+    for kind in ("database", "config", "media"):
+        backup_services.backup_start(kind=kind, actor="tester", inline=True)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO accounts (name) VALUES ('after the backup')")
     drill = services.drill_start(scenario="backup-restore", actor="beat", inline=True)
     drill.refresh_from_db()
-    step = drill.steps.get()
-    assert drill.status == "succeeded" and not drill.deviated, step.output
-    assert step.data["tables"] == {"public.accounts": 500, "public.orders": 2000}
-    assert step.data["differ"] == {"public.accounts": [500, 501]}  # changed since the snapshot, reported
+    steps = {step.name: step for step in drill.steps.all()}
+    assert drill.status == "succeeded" and not drill.deviated, [s.output for s in steps.values()]
+    database = steps["restore_database"]
+    assert database.status == "succeeded" and database.verified_at
+    assert database.data["tables"] == 2 and database.data["rows"] == 2500  # as in the manifest, not as live now
+    assert "restored into a scratch database" in database.output and "2 tables, 2500 rows match" in database.output
     assert count(url, "accounts") == 501  # production untouched
     assert drill.steady_state["before"]["ok"] and drill.steady_state["after"]["ok"]
-    assert drill.objectives.get(kind="rpo").achieved_s > 0
+    assert drill.objectives.filter(kind="rpo", subject="database").get().achieved_s > 0

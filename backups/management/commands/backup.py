@@ -91,20 +91,7 @@ class Command(DomainCommand):
         sch = sub.add_parser("schedule", help="Show the backup schedules (the runbook's setup-cron)")
         sch.add_argument("--json", action="store_true")
         sub.add_parser("import", help="Rebuild the catalog from the manifests in every tier")
-        rs = sub.add_parser(
-            "restore",
-            help="Restore a database backup into an existing empty database, or (--to-time) the PITR target "
-            "as it was at a moment into a new data directory and port",
-        )
-        rs.add_argument("id", type=int, nargs="?", help="The backup (not with --to-time)")
-        rs.add_argument("--database-url", help="The empty database to restore into (with ID)")
-        rs.add_argument("--jobs", type=int, default=2)
-        rs.add_argument("--identity", help="age identity file to decrypt with (default BACKUP_AGE_IDENTITY_FILE)")
-        rs.add_argument("--to-time", help="'latest' or an ISO 8601 time (UTC unless it says otherwise)")
-        rs.add_argument("--port", type=int, help="Port of the restored server (default: a free one)")
-        rs.add_argument("--data-dir", help="New data directory (default: under PITR_RESTORE_DIR)")
-        rs.add_argument("--stop", action="store_true", help="Stop the restored server in --data-dir (files kept)")
-        rs.add_argument("--json", action="store_true")
+        _restore_arguments(sub)
         sub.add_parser("sweep", help="Fail backups whose worker died; clean their files")
 
     def handle(self, *args, verb, **opts):
@@ -248,32 +235,96 @@ class Command(DomainCommand):
         result = services.backups_import(actor=cli_actor())
         self.stdout.write(f"imported {result['backups']} backups, {result['locations']} copies")
 
-    def do_restore(self, *, id, database_url, jobs, to_time, port, data_dir, stop, json, identity=None, **_):
-        if stop:
-            if not data_dir:
-                raise CommandError("--stop needs --data-dir")
-            from ...pitr.restore import stop_restored
-
-            stop_restored(Path(data_dir), remove=False)
-            self.stdout.write(f"stopped the server in {data_dir}")
-            return
-        if to_time:
-            if id is not None or database_url:
-                raise CommandError("--to-time restores the PITR target into a new server: give no ID or --database-url")
-            return self._restore_to_time(to_time, port=port, datadir=data_dir, as_json=json)
-        if id is None or not database_url:
-            raise CommandError("give a backup ID and --database-url, or --to-time")
+    def do_restore(
+        self, *, id, into, database_url, dry_run, force, parts, queue, jobs, json, to_time, port, data_dir, stop, **kw
+    ):
+        identity = kw.get("identity")
+        if stop or to_time:
+            if id is not None or database_url or into:
+                raise CommandError(
+                    "--to-time and --stop are for the PITR target's new server: give no ID, --into or --database-url"
+                )
+            return self._restore_pitr(to_time, stop=stop, port=port, datadir=data_dir, as_json=json)
+        if id is None:
+            raise CommandError("give a backup ID (and --database-url for a database), or --to-time")
         try:
             backup = selectors.backup_get(id)
         except Backup.DoesNotExist:
             raise CommandError(f"no backup {id}") from None
-        with services.retention_paused(f"restore of backup {id} by {cli_actor()}"), crypto.identity_file(identity):
+        if backup.kind == "database" and not into:
+            return self._restore_database(backup, database_url, dry_run, jobs, identity)
+        from ...restores import restore_start
+
+        if into:
+            into = str(Path(into).absolute())
+        if queue and identity:
+            raise CommandError("--identity is read here: a queued restore decrypts with BACKUP_AGE_IDENTITY_FILE")
+        bar = None if queue or dry_run else self._bar()
+        try:
+            with crypto.identity_file(identity):
+                row = restore_start(
+                    backup=backup,
+                    actor=cli_actor(),
+                    into=into,
+                    database_url=database_url,
+                    dry_run=dry_run,
+                    force=force,
+                    parts=parts,
+                    inline=not queue,
+                )
+        finally:
+            self._unbar(bar)
+        self._show_restore(row, json)
+
+    def _show_restore(self, row, as_json: bool) -> None:
+        if as_json:
+            from ...api.serializers import RestoreSerializer
+
+            self.stdout.write(_dumps(RestoreSerializer(row).data))
+        else:
+            verb = "would be " if row.dry_run else ""
+            for change in ("added", "replaced", "removed"):
+                for path in row.changes.get(change, []):
+                    self.stdout.write(f"{ {'added': '+', 'replaced': '~', 'removed': '-'}[change] } {path}")
+                self.stdout.write(f"{len(row.changes.get(change, []))} {verb}{change}")
+            if row.detail:
+                self.stdout.write(row.detail)
+        if row.status == Status.FAILED:
+            raise CommandError(f"restore {row.id} failed: {row.error}")
+        if row.status == Status.QUEUED:
+            self.stdout.write(f"restore {row.id} queued; follow it with: GET /api/v1/restores/{row.id}/")
+        elif not row.dry_run and not as_json:
+            self.stdout.write(f"✅ restore {row.id} of backup {row.backup_id} done")
+
+    def _restore_database(
+        self, backup: Backup, database_url: str, dry_run: bool, jobs: int, identity: str | None
+    ) -> None:
+        if not database_url:
+            raise CommandError("a database backup restores into --database-url (an existing, empty database)")
+        if dry_run:
+            tables = backup.manifest.get("parts", [{}])[0].get("tables", {})
+            self.stdout.write(f"would restore {len(tables)} tables, {sum(tables.values())} rows")
+            return
+        with (
+            services.retention_paused(f"restore of backup {backup.id} by {cli_actor()}"),
+            crypto.identity_file(identity),
+        ):
             try:
                 result = restore_database(backup=backup, database_url=database_url, jobs=jobs)
             except RestoreError as exc:
                 raise CommandError(str(exc)) from None
         rows, took = sum(result["tables"].values()), format_duration(result["duration_s"])
-        self.stdout.write(f"✅ restored backup {id}: {len(result['tables'])} tables, {rows} rows in {took}")
+        self.stdout.write(f"✅ restored backup {backup.id}: {len(result['tables'])} tables, {rows} rows in {took}")
+
+    def _restore_pitr(self, to_time: str | None, *, stop: bool, port, datadir, as_json: bool) -> None:
+        if not stop:
+            return self._restore_to_time(to_time, port=port, datadir=datadir, as_json=as_json)
+        if not datadir:
+            raise CommandError("--stop needs --data-dir")
+        from ...pitr.restore import stop_restored
+
+        stop_restored(Path(datadir), remove=False)
+        self.stdout.write(f"stopped the server in {datadir}")
 
     def _restore_to_time(self, to_time: str, *, port, datadir, as_json: bool) -> None:
         from ...pitr.restore import parse_target, restore_to_time
@@ -296,6 +347,28 @@ class Command(DomainCommand):
 
     def do_sweep(self, **_):
         self.stdout.write(_dumps(services.backups_sweep()))
+
+
+def _restore_arguments(sub) -> None:
+    rs = sub.add_parser(
+        "restore",
+        help="Restore a backup of any kind: files into their folders (or --into DIR), a database into "
+        "--database-url; or (--to-time) the PITR target as it was at a moment into a new data directory and port",
+    )
+    rs.add_argument("id", type=int, nargs="?", help="The backup (not with --to-time)")
+    rs.add_argument("--into", default="", help="Restore the files into this folder instead of their targets")
+    rs.add_argument("--database-url", default="", help="An existing, empty database for the database part")
+    rs.add_argument("--dry-run", action="store_true", help="Only list what would be added, replaced, removed")
+    rs.add_argument("--force", action="store_true", help="Restore into a folder that is not ours (not empty)")
+    rs.add_argument("--part", action="append", choices=["database", "config", "media", "sessions"], dest="parts")
+    rs.add_argument("--queue", action="store_true", help="Run on a worker instead of here")
+    rs.add_argument("--jobs", type=int, default=2)
+    rs.add_argument("--identity", help="age identity file to decrypt with (default BACKUP_AGE_IDENTITY_FILE)")
+    rs.add_argument("--to-time", help="'latest' or an ISO 8601 time (UTC unless it says otherwise)")
+    rs.add_argument("--port", type=int, help="Port of the restored server (default: a free one)")
+    rs.add_argument("--data-dir", help="New data directory (default: under PITR_RESTORE_DIR)")
+    rs.add_argument("--stop", action="store_true", help="Stop the restored server in --data-dir (files kept)")
+    rs.add_argument("--json", action="store_true")
 
 
 def _skipped(result: dict) -> str:

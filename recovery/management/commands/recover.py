@@ -16,7 +16,7 @@ from ...models import RecoveryRun
 from ...reports import render_markdown
 
 EXIT_FAILED, EXIT_INCONCLUSIVE = 1, 3
-PLANS = ["full", "database", "api", "auth", "websocket", "cache", "media"]
+PLANS = ["full", "database", "api", "auth", "websocket", "cache", "media", "config"]
 
 
 class Command(DomainCommand):
