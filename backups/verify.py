@@ -191,14 +191,14 @@ def _restore(opener: Opener, part: dict, reporter, scratch_url: str | None) -> s
     if fmt == "pg_dump-custom":
         with scratch_database(scratch_url) as url:
             result = restore_part(opener, part, url)
-        return _compare_tables(part, result)
+        return compare_tables(part, result)
     if fmt == "sqlite":
         work = temp_dir("verify")
         try:
             result = restore_part(opener, part, f"sqlite:///{work / 'restored.sqlite3'}")
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        return _compare_tables(part, result)
+        return compare_tables(part, result)
     if fmt == "redis-rdb":
         return _restore_rdb(opener, part)
     if fmt == "tar":
@@ -239,7 +239,7 @@ def _restore_rdb(opener: Opener, part: dict) -> str:
     return f"loaded into a scratch redis-server in {took} s; {sum(got.values())} keys in {len(got)} db(s) match"
 
 
-def _compare_tables(part: dict, result: dict) -> str:
+def compare_tables(part: dict, result: dict) -> str:
     expected, got = part.get("tables", {}), result["tables"]
     wrong = {t: (n, got.get(t)) for t, n in expected.items() if got.get(t) != n}
     if wrong:

@@ -144,7 +144,7 @@ def _compared(part: dict, result: dict, where: str, verify) -> tuple[bool, str, 
     tables = result["tables"]
     data = {"tables": len(tables), "rows": sum(tables.values()), "duration_s": result.get("duration_s")}
     try:
-        said = verify._compare_tables(part, result)
+        said = verify.compare_tables(part, result)
     except verify.CheckFailed as exc:
         return False, f"restored into {where}, but {exc}", data
     return True, f"restored into {where}: {said}", data
