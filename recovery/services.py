@@ -288,6 +288,9 @@ def _execute_step(run: RecoveryRun, step: RunStep) -> bool:
     outcome, verified_at, verify_output = _verified(run, step, _attempt(run, step))
     if outcome.skipped:  # not configured here: the run cannot prove this part (inconclusive)
         status = StepStatus.SKIPPED
+        if not outcome.data.get("missing"):  # a skip that names nothing still proved nothing: never green
+            gap = {"what": step.title or step.name, "hint": outcome.output or "skipped"}
+            outcome = Outcome(outcome.ok, outcome.output, outcome.data | {"missing": gap}, skipped=True)
     else:
         status = StepStatus.SUCCEEDED if outcome.ok else StepStatus.FAILED
     _set(run, step, status, outcome.output, data=outcome.data, verified_at=verified_at, verify_output=verify_output)
