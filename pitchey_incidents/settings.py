@@ -105,14 +105,24 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 else:
     DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", f"test_pitchey_{CHECKOUT_ID}")}
     # Under ASGI every request runs in a fresh thread, so persistent connections are not reused;
-    # a psycopg pool per process is (DB_POOL=1, with DB_CONN_MAX_AGE=0).
+    # a psycopg pool per process is (DB_POOL=1, with DB_CONN_MAX_AGE=0). The ASGI entry point
+    # (pitchey_incidents/asgi.py) turns it on unless DB_POOL says otherwise.
     if env_bool("DB_POOL", False):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DB_POOL_MIN", 2, minimum=0),
             "max_size": env_int("DB_POOL_MAX", 20, minimum=1),
             "timeout": env_float("DB_POOL_TIMEOUT_S", 10.0),
         }
+DB_POOL_SIZE = DATABASES["default"].get("OPTIONS", {}).get("pool", {}).get("max_size", 0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Live stream set-ups (pitchey_incidents/stream_gate.py) ------------------------------------------
+# At most this many /events/stream/ set-ups (session and role check) per web process at once: half the
+# pool, so a reconnect storm leaves connections for every other page.
+STREAM_SETUP_MAX = env_int("STREAM_SETUP_MAX", max(1, DB_POOL_SIZE // 2) if DB_POOL_SIZE else 10, minimum=1)
+STREAM_SETUP_QUEUE = env_int("STREAM_SETUP_QUEUE", 2000, minimum=0)  # set-ups that may wait for a turn
+STREAM_SETUP_WAIT_S = env_float("STREAM_SETUP_WAIT_S", 15.0)  # then 503 with Retry-After
+STREAM_RETRY_AFTER_S = env_int("STREAM_RETRY_AFTER_S", 3, minimum=1)
 
 # --- Broker and Redis ---------------------------------------------------------------------------
 BROKER_DIR = Path(env_str("BROKER_DIR", str(VAR_DIR / ("broker" if not TESTING else f"broker-test-{os.getpid()}"))))

@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.http import HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -95,13 +95,15 @@ class Hub:
         self.cursor: int | None = None  # highest event id read
         self.gaps: dict[int, float] = {}  # skipped ids → when first missed
         self.changed = asyncio.Condition()
+        self.starting = asyncio.Lock()
         self.listeners = 0
         self.task: asyncio.Task | None = None
 
     async def start(self) -> None:
         self.listeners += 1
-        if self.cursor is None:
-            self.cursor = await latest_id()
+        async with self.starting:  # streams opened together wait for one read of the newest id
+            if self.cursor is None:
+                self.cursor = await latest_id()
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._run())
 
@@ -223,15 +225,10 @@ async def events_after(hub_: Hub, last_id: int) -> tuple[list[Item], int]:
 @require_GET
 async def event_stream(request):
     """``GET /events/stream/``: the event log as ``text/event-stream``, for logged-in viewers."""
-    user = await request.auser()
-    if not user.is_authenticated:
-        return HttpResponse("login required\n", status=401, content_type="text/plain")
-    if not await sync_to_async(_can_view, thread_sensitive=False)(user):
-        return HttpResponse("viewer role required\n", status=403, content_type="text/plain")
+    refused = await sync_to_async(_refusal)(request)
+    if refused is not None:
+        return refused
     last_id = resume_point(request)
-    # Loading the session and user opened a connection in this request's thread: give it back now,
-    # not when the stream ends hours later.
-    await sync_to_async(_close_connection)()
     request_thread.release()  # an idle stream holds no thread (see request_thread)
 
     async def body():
@@ -261,13 +258,14 @@ async def event_stream(request):
     return response
 
 
-def _close_connection() -> None:
-    connection.close()  # looked up here: each thread has its own connection
-
-
-def _can_view(user) -> bool:
-    close_old_connections()
+def _refusal(request) -> HttpResponse | None:
+    """The session, user and role, checked once on this request's thread, whose one connection is
+    given back before the stream starts (not when it ends hours later). A refusal, or None."""
     try:
-        return has_role(user, "viewer")
+        if not request.user.is_authenticated:
+            return HttpResponse("login required\n", status=401, content_type="text/plain")
+        if not has_role(request.user, "viewer"):
+            return HttpResponse("viewer role required\n", status=403, content_type="text/plain")
+        return None
     finally:
-        connection.close()
+        connection.close()  # looked up here: each thread has its own connection
