@@ -10,18 +10,31 @@ second, timed until each one sees the new public status. The last line is the ra
 
 It runs on a scratch SQLite database in a temporary folder (``--database-url`` for another scratch
 database); with ``REDIS_URL`` set the streams are woken by Redis pub/sub, else by the 0.25 s poll.
+
+``--storm 500`` measures a reconnect storm instead: a PostgreSQL cluster of its own (``initdb`` on a
+free port, ``max_connections=100``), then N streams opened in the same instant, first with the old
+setting (no pool, no cap on set-ups: the baseline) and then as the web server runs by default (a
+bounded pool, set-ups capped). It prints the errors, the peak of the server's connections (from
+``pg_stat_activity``, sampled every 10 ms), the time until every stream is open, and whether an
+API request made during the storm was answered.
+
+    .venv/bin/python benchmarks/live_view.py --storm 500
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import json
 import os
 import random
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -227,7 +240,6 @@ def start_server(env: dict, port: int, tmp: Path) -> subprocess.Popen:
     argv += ["--log-level", "warning", "--backlog", "4096"]
     log = open(tmp / "web.log", "ab")
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    import socket
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -248,13 +260,180 @@ async def measure(bench: Bench, pid: int, kind: str, n: int, changes: int) -> di
     return result
 
 
+# --- reconnect storm: N streams at once against a PostgreSQL with max_connections=100 ---------------
+
+
+def pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(p.split("/")[4]))
+    return candidates[-1] if candidates else name
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster (as the ``postgres`` OS user when we are root)."""
+
+    def __init__(self, max_connections: int = 100):
+        from pitchey_incidents.testing import free_port
+
+        self.root = Path(tempfile.mkdtemp(prefix="live-view-pg-", dir="/tmp"))
+        self.datadir, self.port, self.max_connections = self.root / "data", free_port(), max_connections
+
+    def _run(self, *argv: str) -> None:
+        argv = ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else list(argv)
+        subprocess.run(argv, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+
+    def start(self) -> Cluster:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run(pg_bin("initdb"), "-D", str(self.datadir), "-A", "trust", "-U", "postgres", "--no-sync")
+        conf = f"port = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
+        conf += f"max_connections = {self.max_connections}\nfsync = off\nshared_buffers = 32MB\n"
+        self._run("sh", "-c", f'printf "{conf}" >> {self.datadir}/postgresql.conf')
+        self._run(pg_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.datadir), "-l", str(self.root / "log"))
+        self.sql("CREATE DATABASE bench")
+        return self
+
+    def url(self, db: str = "bench") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+
+    def sql(self, query: str, params=None):
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else None
+
+    def stop(self) -> None:
+        self._run(pg_bin("pg_ctl"), "stop", "-m", "immediate", "-D", str(self.datadir))
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class PeakConnections(threading.Thread):
+    """The most connections the web server held to the benchmark database, sampled every 10 ms."""
+
+    def __init__(self, cluster: Cluster, app_name: str):
+        super().__init__(daemon=True)
+        self.cluster, self.app_name, self.peak, self.halt = cluster, app_name, 0, threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'bench' AND application_name = %s"
+        with psycopg.connect(self.cluster.url("postgres"), autocommit=True) as conn:
+            while not self.halt.wait(0.01):
+                self.peak = max(self.peak, conn.execute(query, (self.app_name,)).fetchone()[0])
+
+
+async def open_stream(port: int, cookie: str, opened: list, statuses: list) -> None:
+    """One dashboard reconnecting: its status, and the stream kept open until the round ends."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**20)
+    except OSError as exc:
+        statuses.append(f"connect: {exc.__class__.__name__}")
+        return
+    request = "GET /events/stream/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+    writer.write(f"{request}Cookie: sessionid={cookie}\r\n\r\n".encode())
+    try:
+        await writer.drain()
+        status = int((await reader.readline()).split()[1])
+        statuses.append(status)
+        if status == 200:
+            while not (await reader.readline()).startswith(b"retry:"):
+                pass
+            opened.append(writer)
+            return
+    except (OSError, IndexError, ValueError) as exc:
+        statuses.append(f"read: {exc.__class__.__name__}")
+    writer.close()
+
+
+async def storm_round(bench: Bench, n: int) -> dict:
+    opened: list = []
+    statuses: list = []
+    t0 = time.monotonic()
+    await asyncio.gather(*(open_stream(bench.port, bench.cookie, opened, statuses) for _ in range(n)))
+    all_open_s = time.monotonic() - t0
+    # Everything else on the server still works while the streams are open.
+    reader, writer = await asyncio.open_connection("127.0.0.1", bench.port)
+    headers = {"Authorization": f"Token {bench.token}", "Accept": "application/json"}
+    api_status, _ = await http(reader, writer, "GET", f"/api/v1/incidents/{bench.incident}/", headers)
+    writer.close()
+    for w in opened:
+        w.close()
+    errors = [s for s in statuses if s != 200]
+    return {"ok": len(opened), "errors": errors, "all_open_s": all_open_s, "api": api_status}
+
+
+def storm(args, n: int) -> None:
+    cluster = Cluster().start()
+    print(f"live_view storm: {n} streams at once, PostgreSQL max_connections={cluster.max_connections}")
+    tmp = None
+    try:
+        args.database_url = cluster.url()
+        env, tmp = setup(args)
+        token, cookie, incident = make_fixtures()
+        from django.db import connections
+
+        connections.close_all()
+        pool = int(os.environ.get("DB_POOL_MAX", "20"))
+        rounds = [
+            ("baseline: no pool, set-ups not capped", {"DB_POOL": "0", "STREAM_SETUP_MAX": str(n)}),
+            (f"default: pool of {pool}, set-ups capped", {}),
+        ]
+        results = [storm_once(cluster, env, tmp, (token, cookie, incident), extra, n) for _, extra in rounds]
+        for (label, _), r in zip(rounds, results, strict=True):
+            kinds = sorted({str(e) for e in r["errors"]})
+            print(
+                f"{label:<40} open {r['ok']:>4}/{n}  errors {len(r['errors']):>4} {kinds[:4]}  "
+                f"peak server connections {r['peak']:>3}  all open in {r['all_open_s']:5.2f} s  "
+                f"API during the storm: {r['api']}",
+                flush=True,
+            )
+        base, now = results
+        print(
+            f"ratio: errors {len(base['errors'])} -> {len(now['errors'])}; peak connections "
+            f"{base['peak']} -> {now['peak']} (pool {pool}; goal: 0 errors, peak <= pool + a few)"
+        )
+    finally:
+        cluster.stop()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def storm_once(cluster: Cluster, env: dict, tmp: Path, fixtures: tuple, extra: dict, n: int) -> dict:
+    from pitchey_incidents.testing import free_port
+
+    app_name = f"live-view-{time.monotonic_ns()}"
+    port = free_port()
+    server = start_server(env | extra | {"PGAPPNAME": app_name}, port, tmp)
+    sampler = PeakConnections(cluster, app_name)
+    sampler.start()
+    try:
+        result = asyncio.run(storm_round(Bench(port, *fixtures), n))
+    finally:
+        sampler.halt.set()
+        sampler.join()
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    return result | {"peak": sampler.peak}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 changes per round (about a minute)")
     parser.add_argument("--clients", default="50,200")
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--database-url", default="", help="a scratch database (default: temporary SQLite)")
+    parser.add_argument("--storm", type=int, default=0, help="N streams opened at once (a reconnect storm)")
     args = parser.parse_args()
+    if args.storm:
+        storm(args, args.storm)
+        return
     changes = 2 if args.quick else args.changes
     sizes = [int(n) for n in args.clients.split(",")]
 
