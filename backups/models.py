@@ -184,6 +184,10 @@ class Restore(models.Model):
     force = models.BooleanField(default=False)
     into = models.CharField(max_length=1000, blank=True, help_text="Empty: the configured targets.")
     parts = models.JSONField(default=list, blank=True, help_text="Only these parts (e.g. media of a full); empty: all.")
+    to_time = models.CharField(
+        max_length=64, blank=True, help_text="A point-in-time restore: the moment (ISO 8601) or 'latest'; else empty."
+    )
+    port = models.PositiveIntegerField(null=True, blank=True, help_text="A point-in-time restore's new server port.")
     database_url = models.CharField(max_length=1000, blank=True, help_text="Cleared when the restore finishes.")
     requested_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

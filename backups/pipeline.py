@@ -113,7 +113,14 @@ class Reporter:
 
     def snapshot(self) -> dict:
         percent = round(min(100.0, 100.0 * self.done / self.total), 1) if self.total else None
-        return {"phase": self.phase, "done_bytes": self.done, "total_bytes": self.total, "percent": percent}
+        steps = [p for p in self.timings if p != self.phase]  # the steps finished before this one
+        return {
+            "phase": self.phase,
+            "done_bytes": self.done,
+            "total_bytes": self.total,
+            "percent": percent,
+            "steps": steps,
+        }
 
     def _notify(self) -> None:
         for listener in self.listeners:

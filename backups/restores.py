@@ -18,8 +18,9 @@ from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import DomainError, InvalidTransition
 
 from . import manifest as mf
-from . import pipeline, restore_files, targets
+from . import pipeline, restore_files, targets, tasks
 from .models import Backup, Restore, Status
+from .pitr import restore as pitr_restore
 from .restore import RestoreError, database_part, location_opener, restore_database
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,6 @@ def restore_start(
     path, dests, notes = _checked(
         backup, into=into, database_url=database_url, dry_run=dry_run, force=force, parts=parts
     )
-    from . import tasks
-
     with transaction.atomic():
         row = Restore.objects.create(
             backup=backup,
@@ -164,6 +163,55 @@ def _brief(row: Restore) -> dict:
     return {"restore": row.id, "backup": row.backup_id, "kind": row.kind, "status": row.status}
 
 
+def pitr_restore_start(*, to_time: str, actor: object, port: int | None = None, inline: bool = False) -> Restore:
+    """Queue a point-in-time restore of the PITR target: the newest base backup before ``to_time``
+    (ISO 8601, UTC unless it says otherwise, or ``latest``) and the WAL since, brought up by a worker
+    in a new data directory on ``port`` (a free one if not given), followed like any restore."""
+    try:
+        target = pitr_restore.parse_target(to_time)
+    except ValueError as exc:
+        raise DomainError(str(exc), field="to_time") from None
+    if port is not None and not 1024 <= port <= 65535:
+        raise DomainError("must be between 1024 and 65535", field="port")
+    try:
+        base = pitr_restore.base_backup_for(target)
+    except RestoreError as exc:
+        raise DomainError(str(exc), field="to_time") from None
+    with transaction.atomic():
+        row = Restore.objects.create(
+            backup=base,
+            kind=base.kind,
+            to_time=target.isoformat() if target else "latest",
+            port=port,
+            requested_by=actor_name(actor),
+        )
+        events.audit(
+            actor=row.requested_by,
+            action="backup.pitr_restore",
+            target=row.subject,
+            data={"to_time": row.to_time, "base_backup": base.id, "port": port},
+        )
+        events.emit("restore.queued", row.subject, _brief(row))
+        jobs.dispatch(tasks.restore_run, row.id, inline=inline)
+    row.refresh_from_db()
+    return row
+
+
+def restore_preview(backup: Backup) -> list[str]:
+    """What restoring ``backup`` to its configured targets would do, part by part, in words for the
+    confirmation a person reads before starting it."""
+    said = []
+    dests, notes = restore_files.destinations(backup.manifest, into=None)
+    for dest in dests:
+        what = "file" if dest.is_file else "folder"
+        said.append(f"{dest.part['part']}: replaces the {what} {dest.path} (kept as it is until the copy verifies)")
+    if any(p["part"] == "database" for p in mf.stored_parts(backup.manifest)):
+        tables = database_part(backup.manifest).get("tables", {})
+        rows = sum(tables.values())
+        said.append(f"database: {len(tables)} tables, {rows} rows into the database you give (existing, empty)")
+    return said + notes
+
+
 # --- execute -------------------------------------------------------------------------------------
 
 
@@ -179,11 +227,16 @@ class _Heartbeat(threading.Thread):
         self.halt = threading.Event()
 
     def run(self) -> None:
+        last = None
         try:
             while not self.halt.wait(self.interval):
+                snap = self.reporter.snapshot()
                 Restore.objects.filter(id=self.restore_id, status=Status.RUNNING).update(
-                    heartbeat_at=timezone.now(), progress=self.reporter.snapshot()
+                    heartbeat_at=timezone.now(), progress=snap
                 )
+                if snap != last:  # the live pages follow the event log
+                    events.emit("restore.progress", f"restore:{self.restore_id}", {"restore": self.restore_id, **snap})
+                    last = snap
         except Exception as exc:  # a missed beat is retried on the next tick
             log.warning("restore %s heartbeat: %s", self.restore_id, exc)
         finally:
@@ -242,9 +295,14 @@ def _journal(row: Restore):
 
 
 def _perform(row: Restore, reporter: pipeline.Reporter) -> dict:
-    """The database part (into ``database_url``), then every file part; returns what was restored."""
+    """The database part (into ``database_url``), then every file part; returns what was restored.
+    A point-in-time restore brings up a new server instead."""
+    if row.to_time:
+        target = pitr_restore.parse_target(row.to_time)
+        return pitr_restore.restore_to_time(to_time=target, port=row.port, reporter=reporter)
     result: dict = {}
     if row.database_url:
+        reporter.start("database")
         tables = restore_database(backup=row.backup, database_url=row.database_url)
         result["database"] = {"tables": len(tables["tables"]), "rows": sum(tables["tables"].values())}
     into = Path(row.into) if row.into else None
@@ -275,6 +333,8 @@ def _finish(row: Restore, *, result: dict, error: str) -> None:
 
 
 def _describe(result: dict, notes: str) -> str:
+    if "url" in result:  # a point-in-time restore: where the new server runs, and how to stop it
+        return f"{result['detail']}; running at {result['url']} (stop: {result['stop']})"
     said = []
     if "database" in result:
         said.append(f"database: {result['database']['tables']} tables, {result['database']['rows']} rows")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from .models import Backup, BackupLocation, DataType, Kind, Status, WalStream
+from .models import Backup, BackupLocation, DataType, Kind, Restore, Status, WalStream
 
 
 def _stored() -> Exists:
@@ -153,3 +154,35 @@ def rpo_status(*, now: datetime | None = None) -> list[dict]:
 
 def running_backups() -> QuerySet[Backup]:
     return Backup.objects.filter(status__in=[Status.QUEUED, Status.RUNNING]).order_by("created_at")
+
+
+def running_restores() -> QuerySet[Restore]:
+    return Restore.objects.filter(status__in=[Status.QUEUED, Status.RUNNING], dry_run=False).order_by("created_at")
+
+
+def recent_restores(limit: int = 10) -> list[Restore]:
+    """The newest finished restores (dry runs included: they are what someone checked)."""
+    finished = Restore.objects.exclude(status__in=[Status.QUEUED, Status.RUNNING])
+    return list(finished.order_by("-created_at", "-id")[:limit])
+
+
+def job_progress(row: Backup | Restore) -> dict:
+    """A backup or restore in progress as the pages show it, from its row: the current step's
+    percentage (None when its size is not known yet), what is done of it, and the steps so far."""
+    progress = row.progress or {}
+    steps = [{"name": name, "status": Status.SUCCEEDED} for name in progress.get("steps", [])]
+    phase = progress.get("phase")
+    if row.status == Status.QUEUED or not phase:
+        steps.append(
+            {"name": "waiting for a worker" if row.status == Status.QUEUED else "starting", "status": row.status}
+        )
+    else:
+        steps.append({"name": phase, "status": Status.RUNNING, "note": _done_of(row, progress)})
+    return {"percent": progress.get("percent"), "steps": steps, "note": steps[-1].get("note", "")}
+
+
+def _done_of(row: Backup | Restore, progress: dict) -> str:
+    done, total = progress.get("done_bytes") or 0, progress.get("total_bytes") or 0
+    if getattr(row, "to_time", ""):  # a point-in-time restore counts parts and WAL segments, not bytes
+        return f"{done} of {total}" if total else ""
+    return filesizeformat(done) + (f" of {filesizeformat(total)}" if total else "")

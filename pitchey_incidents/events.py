@@ -38,3 +38,8 @@ def _wake(event_id: int) -> None:
         client().publish(WAKE_CHANNEL, str(event_id))
     except Exception as exc:  # a missed wake-up only delays the stream until its next poll
         log.warning("event wake-up not published: %s", exc)
+
+
+def latest_id() -> int:
+    """The newest event's id (0 when there is none): where a page's live stream starts."""
+    return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0

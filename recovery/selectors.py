@@ -65,3 +65,13 @@ def outcome_counts(*, since: datetime, until: datetime | None = None) -> list[di
 
 def run_with_steps(run_id: int) -> RecoveryRun:
     return RecoveryRun.objects.prefetch_related(Prefetch("steps"), "objectives").get(id=run_id)
+
+
+def run_progress(run: RecoveryRun) -> dict:
+    """A recovery run or drill as the pages show it while it runs: the share of its steps finished
+    (skipped ones count: they are settled) and every step with its status."""
+    steps = [s for s in run.steps.all() if not s.only_as_fallback or s.triggered]  # fallbacks count once used
+    settled = sum(1 for s in steps if s.status not in ("pending", "running"))
+    percent = round(100 * settled / len(steps)) if steps else None
+    listed = [{"name": s.title, "status": s.status, "note": s.service} for s in steps]
+    return {"percent": percent, "steps": listed, "note": f"{settled} of {len(steps)} steps"}

@@ -1,4 +1,4 @@
-"""The recovery page: plans, runs and drills with live step progress (htmx polling), reports."""
+"""The recovery page: plans, runs and drills with live progress and steps (refreshed from the event stream), reports."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from pitchey_incidents import charts
+from pitchey_incidents import charts, events
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.htmx import HtmxHttpRequest
 from pitchey_incidents.roles import has_role
@@ -21,11 +21,16 @@ from .reports import render_markdown
 
 def index(request: HtmxHttpRequest) -> HttpResponse:
     runs = list(selectors.runs()[:30])
+    running = [run for run in runs if run.finished_at is None]
+    for run in running:
+        run.live = selectors.run_progress(run)
     context = {
         "plans": selectors.plans(),
         "runs": runs,
+        "running": running,
         "chart": drill_trend(),
         "can_run": has_role(request.user, "commander"),
+        "last_event_id": events.latest_id(),
     }
     template = "recovery/index.html#runs" if request.htmx else "recovery/index.html"
     return render(request, template, context)
@@ -51,7 +56,9 @@ def start(request: HtmxHttpRequest) -> HttpResponse:
 def run_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(RecoveryRun.objects.prefetch_related("steps", "objectives"), id=run_id)
     template = "recovery/run.html#steps" if request.htmx else "recovery/run.html"
-    return render(request, template, {"run": run, "report": run.report})
+    live = selectors.run_progress(run) if run.finished_at is None else None
+    context = {"run": run, "report": run.report, "live": live, "last_event_id": events.latest_id()}
+    return render(request, template, context)
 
 
 def report(request: HtmxHttpRequest, run_id: int, fmt: str = "html") -> HttpResponse:

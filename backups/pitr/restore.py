@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from .. import pipeline
 from ..models import Backup, Kind, Status
+from ..pauses import retention_paused
 from ..restore import DamagedCopy, RestoreError, decompress_to, location_opener
 from ..storage import StorageError
 from .server import (
@@ -83,36 +84,26 @@ def base_backup_for(to_time: datetime | None) -> Backup:
 
 
 def restore_to_time(
-    *, to_time: datetime | None, datadir: Path | None = None, port: int | None = None, timeout: float | None = None
+    *,
+    to_time: datetime | None,
+    datadir: Path | None = None,
+    port: int | None = None,
+    timeout: float | None = None,
+    reporter: pipeline.Reporter | None = None,
 ) -> dict:
     """Bring up a copy of the PITR target as it was at ``to_time`` (``None``: the latest WAL there
     is). Returns the new server's data directory, port, URL and where recovery stopped; raises
-    ``RestoreError`` when the target cannot be reached (naming the missing segment)."""
-    from ..services import retention_paused
-
+    ``RestoreError`` when the target cannot be reached (naming the missing segment). ``reporter``
+    hears the steps: base backup (parts), WAL (segments), replay."""
     base = base_backup_for(to_time)
     port = port or free_port()
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
     datadir = Path(datadir or Path(settings.PITR_RESTORE_DIR) / f"restore-{stamp}-{port}")
     if datadir.exists() and any(datadir.iterdir()):
         raise RestoreError(f"{datadir} is not empty")
-    waldir = datadir.with_name(datadir.name + "-wal")
     started = time.monotonic()
     with retention_paused(f"point-in-time restore to {to_time.isoformat() if to_time else 'latest'}"):
-        try:
-            _lay_out_base(base, datadir)
-            plan = lay_out_wal(base, waldir)
-            _configure(datadir, waldir, port, to_time)
-            give_to_server_user(datadir, waldir)
-            outcome = _start_and_wait(datadir, timeout or settings.PITR_RESTORE_TIMEOUT_S)
-        except BaseException:
-            shutil.rmtree(datadir, ignore_errors=True)
-            raise
-        finally:
-            shutil.rmtree(waldir, ignore_errors=True)  # the server has replayed it, or failed
-        if outcome["failed"]:
-            shutil.rmtree(datadir, ignore_errors=True)
-            raise RestoreError(_why_not_reached(to_time, plan, outcome["log"]))
+        plan, outcome = _bring_up(base, datadir, port, to_time, timeout, reporter or pipeline.Reporter())
     return _result(base, to_time, plan, outcome) | {
         "datadir": str(datadir),
         "port": port,
@@ -120,6 +111,30 @@ def restore_to_time(
         "duration_s": round(time.monotonic() - started, 3),
         "stop": f"{pg_bin('pg_ctl')} stop -D {datadir}",
     }
+
+
+def _bring_up(
+    base: Backup, datadir: Path, port: int, to_time: datetime | None, timeout: float | None, reporter: pipeline.Reporter
+) -> tuple[WalPlan, dict]:
+    """Base backup and WAL laid out, recovery configured, postgres started and waited for; on any
+    failure the new data directory is removed. Raises ``RestoreError`` when the target is not reached."""
+    waldir = datadir.with_name(datadir.name + "-wal")
+    try:
+        _lay_out_base(base, datadir, reporter)
+        plan = lay_out_wal(base, waldir, reporter)
+        _configure(datadir, waldir, port, to_time)
+        give_to_server_user(datadir, waldir)
+        reporter.start("replay")
+        outcome = _start_and_wait(datadir, timeout or settings.PITR_RESTORE_TIMEOUT_S)
+    except BaseException:
+        shutil.rmtree(datadir, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(waldir, ignore_errors=True)  # the server has replayed it, or failed
+    if outcome["failed"]:
+        shutil.rmtree(datadir, ignore_errors=True)
+        raise RestoreError(_why_not_reached(to_time, plan, outcome["log"]))
+    return plan, outcome
 
 
 def _result(base: Backup, to_time: datetime | None, plan: WalPlan, outcome: dict) -> dict:
@@ -175,19 +190,22 @@ def _locations(backup: Backup) -> list:
     return sorted(backup.locations.all(), key=lambda loc: TIER_ORDER.get(loc.tier, 9))
 
 
-def _lay_out_base(base: Backup, datadir: Path) -> None:
+def _lay_out_base(base: Backup, datadir: Path, reporter: pipeline.Reporter) -> None:
     """Extract the base backup's tar files into ``datadir`` from the first intact copy."""
     errors = []
+    parts = base.manifest["parts"]
     for location in _locations(base):
         try:
+            reporter.start("base backup", len(parts))
             shutil.rmtree(datadir, ignore_errors=True)
             datadir.mkdir(parents=True, mode=0o700)
             opener = location_opener(location)
-            for part in base.manifest["parts"]:
+            for done, part in enumerate(parts, 1):
                 if part["part"] == "base":
                     _extract(opener, part, datadir)
                 elif part["part"] == "pg_wal":
                     _extract(opener, part, datadir / "pg_wal")
+                reporter.set(done)
             return
         except (DamagedCopy, StorageError, OSError, tarfile.TarError) as exc:
             errors.append(f"{location.tier}: {exc}")
@@ -233,9 +251,10 @@ def _spooled(timeline: int, first: str) -> dict[str, Path]:
     return found
 
 
-def lay_out_wal(base: Backup, waldir: Path) -> WalPlan:
+def lay_out_wal(base: Backup, waldir: Path, reporter: pipeline.Reporter | None = None) -> WalPlan:
     """Every segment from the base backup's first on, in order, into ``waldir``, each from its
     first intact copy; stops at the first one missing or damaged everywhere."""
+    reporter = reporter or pipeline.Reporter()
     waldir.mkdir(parents=True, exist_ok=True)
     pitr = base.manifest["pitr"]
     timeline, name = pitr["timeline"], pitr["start_segment"]
@@ -243,11 +262,14 @@ def lay_out_wal(base: Backup, waldir: Path) -> WalPlan:
     known = set(shipped) | set(spooled)
     last_known = max(known, key=segment_number) if known else None
     plan = WalPlan()
+    first = segment_number(name)
+    reporter.start("WAL", segment_number(last_known) - first + 1 if last_known else 0)
     while last_known and segment_number(name) <= segment_number(last_known):
         if not _fetch_segment(name, shipped.get(name), spooled.get(name), waldir / name, plan):
             plan.missing = name
             break
         plan.segments.append(name)
+        reporter.set(len(plan.segments))
         name = segment_after(name)
     return plan
 

@@ -72,8 +72,10 @@ def test_backups_page_and_live_fragment(client, users):
     assert page.status_code == 200 and "Recovery point objectives" in html and "<progress" in html
     assert 'value="25.0"' in html and "Take a backup now" not in html
     fragment = client.get("/backups/", headers={"HX-Request": "true"}).content.decode()
-    assert fragment.lstrip().startswith('<div id="live"') and "<html" not in fragment
-    assert f"Backup {backup.id}" in fragment
+    # The live part alone (swapped into #live on each backup or restore event), with the step list.
+    assert fragment.lstrip().startswith('<section class="panel" aria-labelledby="h-running"')
+    assert "<html" not in fragment
+    assert f"Backup {backup.id}" in fragment and "25.0%" in fragment and "media" in fragment
     client.force_login(users["nobody"])
     assert client.get("/backups/").status_code == 403
     assert client.post("/backups/start/", {"kind": "media"}).status_code == 403

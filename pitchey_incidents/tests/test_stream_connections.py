@@ -14,13 +14,19 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 
-from incidents.tests.sse import session_cookie
 from pitchey_incidents.testing import free_port, start_web, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 STREAMS = 40
 POOL_MAX = 4
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
 def _app_name() -> str:
