@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -181,7 +181,7 @@ def pitr_restore_start(*, to_time: str, actor: object, port: int | None = None, 
         row = Restore.objects.create(
             backup=base,
             kind=base.kind,
-            to_time=target.isoformat() if target else "latest",
+            to_time=target.astimezone(UTC).isoformat() if target else "latest",
             port=port,
             requested_by=actor_name(actor),
         )
