@@ -1,4 +1,4 @@
-"""Shared command-line plumbing: subcommands, one-line errors, the acting user."""
+"""Shared command-line plumbing: subcommands, one-line errors, the acting user and their time zone."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 from django.core.management.base import BaseCommand, CommandError
 
 from .errors import DomainError
+from .zones import in_zone_of, user_named
 
 
 class DomainCommand(BaseCommand):
@@ -21,7 +22,8 @@ class DomainCommand(BaseCommand):
 
     def execute(self, *args, **options):
         try:
-            return super().execute(*args, **options)
+            with in_zone_of(user_named(cli_actor().removeprefix("cli:"))):  # the acting user's time zone
+                return super().execute(*args, **options)
         except DomainError as exc:
             where = f"{exc.field}: " if exc.field else ""
             raise CommandError(f"{where}{exc.message}") from None

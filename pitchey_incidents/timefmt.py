@@ -3,8 +3,8 @@
 - A duration is its two largest non-zero units, no zero padding, in whole seconds:
   ``45 s``, ``15 min``, ``1 h 5 min``, ``4 h``, ``1 d 3 h``, ``2 d``. The sign is dropped (callers say
   "overdue by" or "due in"); an unknown duration is ``—``.
-- A moment is ``2026-11-02 09:00 UTC``: minutes (or seconds where asked), in the site's time zone,
-  with the zone's name.
+- A moment is ``2026-11-02 09:00 UTC``: minutes (or seconds where asked), in the active time zone
+  (the reader's own, see ``zones``; else the site's), with the zone's name.
 
 ``static/js/app.js`` writes live countdowns in the same words; keep the two in step.
 """

@@ -17,6 +17,7 @@ from incidents.postmortems import selectors as postmortem_selectors
 from incidents.postmortems import services as postmortem_services
 from incidents.postmortems.models import ActionItem, ActionItemStatus, PostMortem, PostMortemStatus
 from pitchey_incidents.drf import validated
+from pitchey_incidents.zones import in_zone_of
 
 # --- serializers ---------------------------------------------------------------------------------
 
@@ -131,9 +132,9 @@ class PostMortemMarkdownView(APIView):
     @extend_schema(responses={(200, "text/markdown"): str})
     def get(self, request: Request, pk: str) -> HttpResponse:
         pm = _postmortem(selectors.incident_or_404(pk))
-        response = HttpResponse(
-            postmortem_selectors.postmortem_markdown(pm), content_type="text/markdown; charset=utf-8"
-        )
+        with in_zone_of(request.user):  # moments in the reader's own zone, also with a token
+            markdown = postmortem_selectors.postmortem_markdown(pm)
+        response = HttpResponse(markdown, content_type="text/markdown; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{pm.incident.public_id}-postmortem.md"'
         return response
 

@@ -104,13 +104,13 @@ def _assert_markdown_export(api, incident):
     text = md.content.decode()
     timeline = text.split("## Timeline", 1)[1].split("## Mitigations", 1)[0]
     for expected in (
-        "2026-11-02 09:00:00 **declared** (commander): P1 incident declared: Database outage",
-        "2026-11-02 09:04:00 **acknowledged** (commander)",
-        "2026-11-02 09:05:00 **severity_changed** (commander): Severity P1 → P0: all customers affected",
+        "2026-11-02 09:00:00 UTC **declared** (commander): P1 incident declared: Database outage",
+        "2026-11-02 09:04:00 UTC **acknowledged** (commander)",
+        "2026-11-02 09:05:00 UTC **severity_changed** (commander): Severity P1 → P0: all customers affected",
         "**mitigation_requested**",
         "**mitigation_succeeded**",
-        "2026-11-02 09:30:00 **monitoring** (commander): Failover done; watching",
-        "2026-11-02 09:42:00 **resolved** (commander): Resolved: Replica promoted",
+        "2026-11-02 09:30:00 UTC **monitoring** (commander): Failover done; watching",
+        "2026-11-02 09:42:00 UTC **resolved** (commander): Resolved: Replica promoted",
     ):
         assert expected in timeline
     assert "postmortem_opened" not in timeline  # bookkeeping is not part of the story
@@ -120,15 +120,16 @@ def _assert_markdown_export(api, incident):
     # the severity was raised at 09:05; no channels configured).
     comms = text.split("## Communications", 1)[1]
     assert (
-        "| Internal | Required | 2026-11-02 09:00:00 | — | — | not sent (not configured: set SLACK_WEBHOOK) |" in comms
-    )
-    assert (
-        "| Status page | Required | 2026-11-02 09:15:00 | 2026-11-02 09:00:00 | built-in status page | on time |"
+        "| Internal | Required | 2026-11-02 09:00:00 UTC | — | — | not sent (not configured: set SLACK_WEBHOOK) |"
         in comms
     )
     assert (
-        "| Customer email | Required | 2026-11-02 09:35:00 | — | — | not sent (not configured: set CUSTOMER_EMAILS) |"
-        in (comms)
+        "| Status page | Required | 2026-11-02 09:15:00 UTC | 2026-11-02 09:00:00 UTC "
+        "| built-in status page | on time |" in comms
+    )
+    assert (
+        "| Customer email | Required | 2026-11-02 09:35:00 UTC | — | — "
+        "| not sent (not configured: set CUSTOMER_EMAILS) |" in (comms)
     )
 
 
@@ -278,11 +279,11 @@ def test_draft_has_the_recovery_runs_rto_rpo_table(users, clock, api, settings):
     text = api("viewer").get(f"/api/v1/incidents/{incident.public_id}/postmortem.md").content.decode()
     table = text.split("## Recovery: achieved RTO and RPO", 1)[1].split("## Communications", 1)[0]
     assert (
-        f"| run #{run.id} | database | succeeded | 2026-11-02 09:28 | RPO | Database | 1 h | 4 h | 5 min | yes |"
+        f"| run #{run.id} | database | succeeded | 2026-11-02 09:28 UTC | RPO | Database | 1 h | 4 h | 5 min | yes |"
         in table
     )
     assert (
-        f"| run #{run.id} | database | succeeded | 2026-11-02 09:28 "
+        f"| run #{run.id} | database | succeeded | 2026-11-02 09:28 UTC "
         "| RTO | Database | 15 min | 30 min | 20 min | **no** |" in table
     )
     assert "api" not in table  # another incident's run

@@ -9,11 +9,14 @@ cancelled) or after the send.
 from __future__ import annotations
 
 from django.db import connection, transaction
+from django.utils.dateparse import parse_datetime
 
 from incidents.comms import people
 from incidents.comms.models import ContactMethod
 from incidents.lifecycle.models import Incident
 from pitchey_incidents.http import TransportError
+from pitchey_incidents.timefmt import format_timestamp
+from pitchey_incidents.zones import in_zone_of
 
 from .base import Channel, register
 
@@ -23,7 +26,8 @@ class PageNotNeeded(Exception):
 
 
 def handoff_message(ctx: dict) -> people.Message:
-    lines = [f"You are on call for {ctx['rotation']} until {ctx['until'][:16].replace('T', ' ')} UTC.", ""]
+    until = format_timestamp(parse_datetime(ctx["until"]))  # in the reader's zone (Person.send sets it)
+    lines = [f"You are on call for {ctx['rotation']} until {until}.", ""]
     incidents = ctx.get("open_incidents") or []
     lines.append(f"Open incidents: {len(incidents)}" if incidents else "No open incidents.")
     lines += [f"- {i['id']} {i['severity']} {i['status']}: {i['title']}" for i in incidents]
@@ -71,7 +75,8 @@ class Person(Channel):
         method = ContactMethod.objects.filter(pk=ctx.get("method")).first()
         if method is None or not method.pageable:
             raise TransportError("the contact method was removed or is not verified", permanent=True)
-        msg = message_for(ctx, notification.kind)
+        with in_zone_of(method.user):  # moments in the person's own time zone
+            msg = message_for(ctx, notification.kind)
         with transaction.atomic():
             if notification.incident_id is not None:
                 # SQLite has no row locks (and serialises writers anyway): a plain read there.
