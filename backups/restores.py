@@ -20,6 +20,7 @@ from pitchey_incidents.errors import DomainError, InvalidTransition
 from . import manifest as mf
 from . import pipeline, restore_files, targets, tasks
 from .models import Backup, Restore, Status
+from .pauses import retention_paused
 from .pitr import restore as pitr_restore
 from .restore import RestoreError, database_part, location_opener, restore_database
 
@@ -267,8 +268,6 @@ def copies(backup: Backup) -> list[tuple[str, restore_files.Opener]]:
 
 def restore_execute(*, restore_id: int) -> str:
     """Run a queued restore once; ``done``, or ``skipped`` when it is not queued (any more)."""
-    from .services import retention_paused
-
     row = _claim(restore_id)
     if row is None:
         return "skipped"
@@ -349,8 +348,6 @@ def _describe(result: dict, notes: str) -> str:
 def restores_sweep(*, heartbeat_timeout_s: int | None = None, queued_after_s: int = 60) -> dict:
     """Fail running restores whose heartbeat stopped: each destination they were replacing gets
     its previous content back and no extracted file stays; re-dispatch queued ones never delivered."""
-    from . import tasks
-
     timeout = heartbeat_timeout_s if heartbeat_timeout_s is not None else settings.BACKUP_HEARTBEAT_TIMEOUT_S
     now = timezone.now()
     stale = now - timedelta(seconds=timeout)

@@ -21,6 +21,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from pitchey_incidents import events
+from pitchey_incidents.actors import actor_name
+from pitchey_incidents.errors import Conflict, DomainError
 
 from .. import pipeline
 from ..models import Backup, Kind, Status
@@ -61,8 +66,6 @@ class WalPlan:
 
 def parse_target(text: str) -> datetime | None:
     """``latest`` (None), or an ISO 8601 time; one without an offset is UTC."""
-    from django.utils.dateparse import parse_datetime
-
     if text.strip().lower() == "latest":
         return None
     value = parse_datetime(text.strip().replace(" ", "T", 1))
@@ -161,10 +164,6 @@ def _result(base: Backup, to_time: datetime | None, plan: WalPlan, outcome: dict
 def pitr_restore(*, to_time: str, actor: object, port: int | None = None, datadir: Path | None = None) -> dict:
     """``restore_to_time`` for people and plans: parses ``to_time`` (ISO 8601 or ``latest``), audits
     who asked and what came of it. A target it cannot reach is a ``Conflict`` naming why."""
-    from pitchey_incidents import events
-    from pitchey_incidents.actors import actor_name
-    from pitchey_incidents.errors import Conflict, DomainError
-
     try:
         target = parse_target(to_time)
     except ValueError as exc:
