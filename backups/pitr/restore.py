@@ -22,10 +22,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from django.conf import settings
 from django.utils import timezone
 
+from .. import manifest as mf
 from .. import pipeline
 from ..models import Backup, Kind, Status
-from ..restore import DamagedCopy, RestoreError, decompress_to, location_opener
-from ..storage import StorageError
+from ..restore import DamagedCopy, MissingKey, RestoreError, decompress_to, location_opener
+from ..storage import StorageError, crypto
 from .server import (
     DEFAULT_SEGMENT_SIZE,
     SEGMENT,
@@ -99,6 +100,9 @@ def restore_to_time(
     waldir = datadir.with_name(datadir.name + "-wal")
     started = time.monotonic()
     with retention_paused(f"point-in-time restore to {to_time.isoformat() if to_time else 'latest'}"):
+        check_keys(
+            [base, *_shipped(base.manifest["pitr"]["timeline"], base.manifest["pitr"]["start_segment"]).values()]
+        )
         try:
             _lay_out_base(base, datadir)
             plan = lay_out_wal(base, waldir)
@@ -175,6 +179,35 @@ def _locations(backup: Backup) -> list:
     return sorted(backup.locations.all(), key=lambda loc: TIER_ORDER.get(loc.tier, 9))
 
 
+def check_keys(backups: list[Backup]) -> None:
+    """Every copy needed has a tier whose copy is stored as is or opens with the configured age
+    identities: else ``MissingKey`` saying which key it needs, before anything is written."""
+    available: list[crypto.Identity] | None = None
+    for backup in backups:
+        needed, locations = [], _locations(backup)
+        for location in locations:
+            encryption = next((p["encryption"] for p in _parts(backup, location) if p.get("encryption")), None)
+            if encryption is None:
+                break
+            try:
+                available = crypto.identities() if available is None else available
+            except crypto.AgeKeyError as exc:
+                raise MissingKey(f"{backup.kind} backup {backup.id}: {exc}") from None
+            if crypto.matching(encryption, available):
+                break
+            needed.append(encryption)
+        if needed and len(needed) == len(locations):
+            try:
+                crypto.key_for(needed[0])
+            except crypto.AgeKeyError as exc:
+                raise MissingKey(f"{backup.kind} backup {backup.id}: {exc}") from None
+
+
+def _parts(backup: Backup, location) -> list[dict]:
+    """The backup's parts as ``location``'s tier stores them (encrypted files named as such)."""
+    return mf.stored_parts(mf.for_tier(backup.manifest, location.tier))
+
+
 def _lay_out_base(base: Backup, datadir: Path) -> None:
     """Extract the base backup's tar files into ``datadir`` from the first intact copy."""
     errors = []
@@ -183,28 +216,31 @@ def _lay_out_base(base: Backup, datadir: Path) -> None:
             shutil.rmtree(datadir, ignore_errors=True)
             datadir.mkdir(parents=True, mode=0o700)
             opener = location_opener(location)
-            for part in base.manifest["parts"]:
+            for part in _parts(base, location):
                 if part["part"] == "base":
                     _extract(opener, part, datadir)
                 elif part["part"] == "pg_wal":
                     _extract(opener, part, datadir / "pg_wal")
             return
-        except (DamagedCopy, StorageError, OSError, tarfile.TarError) as exc:
+        except (DamagedCopy, StorageError, OSError, tarfile.TarError, crypto.AgeKeyError) as exc:
             errors.append(f"{location.tier}: {exc}")
     raise RestoreError(f"base backup {base.id} has no intact copy: " + "; ".join(errors))
 
 
 def _extract(opener, part: dict, dest: Path) -> None:
+    """One tar part (decrypted first where the copy is encrypted) into ``dest``, its SHA-256 checked."""
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     with opener(part["file"]) as raw:
         hashed = pipeline.HashingReader(raw)
-        reader = pipeline.codec(part["compression"]).reader(hashed)
-        try:
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                tar.extractall(dest, filter="tar")
-        except pipeline.DECODE_ERRORS as exc:
-            raise DamagedCopy(f"{part['file']}: does not decompress ({exc})") from None
-        hashed.read()
+        with crypto.plain(hashed, part) as plain:
+            reader = pipeline.codec(part["compression"]).reader(plain)
+            try:
+                with tarfile.open(fileobj=reader, mode="r|") as tar:
+                    tar.extractall(dest, filter="tar")
+                while plain.read(pipeline.CHUNK):  # the rest: the hash covers the whole file
+                    pass
+            except (*pipeline.DECODE_ERRORS, crypto.DecryptFailed) as exc:
+                raise DamagedCopy(f"{part['file']}: does not decompress ({exc})") from None
     if hashed.sha.hexdigest() != part["sha256"]:
         raise DamagedCopy(f"{part['file']}: SHA-256 differs from the manifest")
 
@@ -254,14 +290,13 @@ def lay_out_wal(base: Backup, waldir: Path) -> WalPlan:
 
 def _fetch_segment(name: str, backup: Backup | None, spooled: Path | None, dest: Path, plan: WalPlan) -> bool:
     if backup is not None:
-        part = backup.manifest["parts"][0]
         tmp = dest.with_name(dest.name + ".part")  # never a damaged segment where recovery looks
         for location in _locations(backup):
             try:
-                decompress_to(location_opener(location), part, tmp)
+                decompress_to(location_opener(location), _parts(backup, location)[0], tmp)
                 tmp.rename(dest)
                 return True
-            except (DamagedCopy, StorageError, OSError):
+            except (DamagedCopy, StorageError, OSError, crypto.AgeKeyError):
                 tmp.unlink(missing_ok=True)
         plan.damaged.append(name)
     if spooled is not None:
