@@ -100,9 +100,7 @@ def restore_to_time(
     waldir = datadir.with_name(datadir.name + "-wal")
     started = time.monotonic()
     with retention_paused(f"point-in-time restore to {to_time.isoformat() if to_time else 'latest'}"):
-        check_keys(
-            [base, *_shipped(base.manifest["pitr"]["timeline"], base.manifest["pitr"]["start_segment"]).values()]
-        )
+        check_keys(base)
         try:
             _lay_out_base(base, datadir)
             plan = lay_out_wal(base, waldir)
@@ -179,28 +177,28 @@ def _locations(backup: Backup) -> list:
     return sorted(backup.locations.all(), key=lambda loc: TIER_ORDER.get(loc.tier, 9))
 
 
-def check_keys(backups: list[Backup]) -> None:
-    """Every copy needed has a tier whose copy is stored as is or opens with the configured age
-    identities: else ``MissingKey`` saying which key it needs, before anything is written."""
+def check_keys(base: Backup) -> None:
+    """The base backup and every WAL segment shipped after it have a tier whose copy is stored as
+    is or opens with the configured age identities: else ``MissingKey`` saying which key a copy
+    needs, before anything is written."""
+    pitr = base.manifest["pitr"]
     available: list[crypto.Identity] | None = None
-    for backup in backups:
-        needed, locations = [], _locations(backup)
-        for location in locations:
-            encryption = next((p["encryption"] for p in _parts(backup, location) if p.get("encryption")), None)
-            if encryption is None:
-                break
-            try:
+    backup = base
+    try:
+        for backup in [base, *_shipped(pitr["timeline"], pitr["start_segment"]).values()]:
+            needed, locations = [], _locations(backup)
+            for location in locations:
+                encryption = next((p["encryption"] for p in _parts(backup, location) if p.get("encryption")), None)
+                if encryption is None:
+                    break
                 available = crypto.identities() if available is None else available
-            except crypto.AgeKeyError as exc:
-                raise MissingKey(f"{backup.kind} backup {backup.id}: {exc}") from None
-            if crypto.matching(encryption, available):
-                break
-            needed.append(encryption)
-        if needed and len(needed) == len(locations):
-            try:
-                crypto.key_for(needed[0])
-            except crypto.AgeKeyError as exc:
-                raise MissingKey(f"{backup.kind} backup {backup.id}: {exc}") from None
+                if crypto.matching(encryption, available):
+                    break
+                needed.append(encryption)
+            if needed and len(needed) == len(locations):
+                crypto.key_for(needed[0])  # raises, naming the key
+    except crypto.AgeKeyError as exc:
+        raise MissingKey(f"{backup.kind} backup {backup.id}: {exc}") from None
 
 
 def _parts(backup: Backup, location) -> list[dict]:
