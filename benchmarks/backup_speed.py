@@ -251,7 +251,7 @@ def main() -> None:
     # Our commands start from compiled bytecode, as an installed deployment's do (pg_dump and
     # pg_restore are compiled too), also where PYTHONDONTWRITEBYTECODE keeps Python from caching it.
     subprocess.run([sys.executable, "-m", "compileall", "-q", *APPS], cwd=ROOT, check=True)
-    print(f"2 cores? {os.cpu_count()} here; {load()}; scale {args.scale:g}", flush=True)
+    print(f"{os.cpu_count()} cores; {load()}; scale {args.scale:g}", flush=True)
     if "large" in parts:
         large(args, suffix)
     if "small" in parts:

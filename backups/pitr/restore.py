@@ -245,7 +245,7 @@ def _shipped(timeline: int, first: str) -> dict[str, Backup]:
     """The newest shipped copy of every segment of ``timeline`` from ``first`` on."""
     found: dict[str, Backup] = {}
     rows = Backup.objects.filter(kind=Kind.WAL, status=Status.SUCCEEDED, locations__isnull=False).distinct()
-    for backup in rows.order_by("id"):
+    for backup in rows.order_by("id").prefetch_related("locations"):
         name = backup.manifest.get("wal", {}).get("segment", "")
         if name.startswith(f"{timeline:08X}") and name >= first:
             found[name] = backup
