@@ -226,8 +226,9 @@ class FakeNeon:
     """Neon API v2 branches: each branch is a real PostgreSQL database made from the target (its
     template), whose connection URI is handed out; deleting the branch drops it."""
 
-    def __init__(self, base_url: str, target: str, *, empty: bool = False):
+    def __init__(self, base_url: str, target: str, *, empty: bool = False, on_branch: str = "", on_target: str = ""):
         self.base_url, self.target, self.empty = base_url, target, empty
+        self.on_branch, self.on_target = on_branch, on_target  # damage to the branch, writes to the target
         self.branches: dict[str, str] = {}
         self.server = FakeServer(self.answer)
         self.url = self.server.url + "/api/v2"
@@ -254,6 +255,10 @@ class FakeNeon:
             conn.execute(f'CREATE DATABASE "{name}"{template}')
         self.branches[branch] = name
         uri = with_database(self.base_url, name)
+        for url, statement in ((uri, self.on_branch), (with_database(self.base_url, self.target), self.on_target)):
+            if statement:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(statement)
         return (
             201,
             {
@@ -323,6 +328,64 @@ def test_database_failover_drill_fails_on_an_empty_branch_and_still_deletes_it(p
     assert run.status == "failed" and steps["check_branch"].status == "failed"
     assert "missing: public.pgbench_accounts" in steps["check_branch"].output
     assert steps["delete_branch"].status == "succeeded" and databases(base, name) == [name]
+
+
+def failover_with(pg_target, settings, **neon):
+    base, name, _ = pg_target
+    fake = FakeNeon(base, name, **neon)
+    settings.NEON_API_URL = fake.url
+    try:
+        return drill("database-failover")
+    finally:
+        fake.server.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_database_failover_drill_fails_on_a_branch_missing_a_table(pg_target, settings):
+    run, steps = failover_with(pg_target, settings, on_branch="DROP TABLE pgbench_history")
+    check = steps["check_branch"]
+    assert run.status == "failed" and check.status == "failed"
+    assert "missing: public.pgbench_history" in check.output and check.data["missing"] == ["public.pgbench_history"]
+    assert steps["delete_branch"].status == "succeeded"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_database_failover_drill_fails_on_a_branch_missing_rows(pg_target, settings):
+    run, steps = failover_with(pg_target, settings, on_branch="DELETE FROM pgbench_accounts WHERE aid <= 10")
+    check = steps["check_branch"]
+    assert run.status == "failed" and check.status == "failed", check.output
+    assert "public.pgbench_accounts: 99990 rows in the copy, 100000 in the source" in check.output
+    assert check.data["differ"] == {"public.pgbench_accounts": {"copy": 99990, "source": 100000}}
+    assert steps["source"].data["target"]["public.pgbench_accounts"] == 100000
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_database_failover_drill_accepts_rows_written_to_the_source_after_the_branch(pg_target, settings):
+    run, steps = failover_with(pg_target, settings, on_target="DELETE FROM pgbench_accounts WHERE aid <= 10")
+    check = steps["check_branch"]
+    assert run.status == "succeeded", check.output
+    assert check.data["tables"]["public.pgbench_accounts"] == 100000 and not check.data["unsettled"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_database_failover_drill_is_inconclusive_when_the_copy_cannot_be_compared(pg_target, settings):
+    """The source changed during the drill and the branch holds neither count: not provable either way."""
+    run, steps = failover_with(
+        pg_target,
+        settings,
+        on_branch="DELETE FROM pgbench_accounts WHERE aid <= 20",
+        on_target="DELETE FROM pgbench_accounts WHERE aid <= 10",
+    )
+    check = steps["check_branch"]
+    assert run.status == "inconclusive", check.output
+    assert check.status == "succeeded" and "not comparable: public.pgbench_accounts" in check.output
+    assert run.missing == [
+        {"what": "a copy comparable with its source", "hint": "run the drill when the source is quiet"}
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
