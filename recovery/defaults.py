@@ -230,7 +230,8 @@ PLANS: dict[str, dict] = {
         "service": "database",
         "drill": True,
         "description": "Restore the newest verified backup of each kind into scratch (a scratch database, or a "
-        "scratch SQLite file; scratch folders) and compare row counts, checksums and file lists with the manifest.",
+        "scratch SQLite file; scratch folders; a scratch redis-server for User Sessions) and compare row counts, "
+        "checksums, file lists and key counts with the manifest.",
         "steps": [
             (
                 "restore_database",
@@ -249,6 +250,12 @@ PLANS: dict[str, dict] = {
                 "Restore the newest media backup into a scratch folder",
                 "restore.scratch",
                 {"service": "media", "params": {"kind": "media"}} | intact("media"),
+            ),
+            (
+                "restore_sessions",
+                "Load the newest User Sessions snapshot into a scratch redis-server",
+                "restore.scratch",
+                {"service": "", "params": {"kind": "sessions"}} | intact("sessions"),
             ),
         ],
     },
