@@ -264,7 +264,7 @@ def _unreadable(which: str, url: str, exc: psycopg.Error) -> Outcome:
 def compare_copy(copy: dict[str, int], before: dict[str, int] | None, after: dict[str, int], ms: float) -> Outcome:
     """Failed when a table of the source is missing from the copy, or a table the source held steady
     through the drill has other rows in the copy; unproven (inconclusive) when a table changed during
-    the drill and the copy lies outside both counts, or nothing was counted before the copy was made."""
+    the drill and the copy lies outside both counts (with nothing counted before: differs from now)."""
     new = set(after) - set(before) if before else set()  # created during the drill
     missing = sorted(set(after) - set(copy) - new)
     differ, unsettled = {}, {}

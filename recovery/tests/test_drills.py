@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import secrets
 import subprocess
+import threading
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -321,12 +322,15 @@ def test_api_rollback_drill_dry_runs_the_real_worker_or_is_inconclusive(cloudfla
 
 class FakeNeon:
     """Neon API v2 branches: each branch is a real PostgreSQL database made from the target (its
-    template), whose connection URI is handed out; deleting the branch drops it."""
+    template), whose connection URI is handed out; deleting the branch drops it. As Neon does, the
+    work happens behind an operation that is ``running`` until it has ``finished`` (or ``failed``)."""
 
     def __init__(self, base_url: str, target: str, *, empty: bool = False, on_branch: str = "", on_target: str = ""):
         self.base_url, self.target, self.empty = base_url, target, empty
         self.on_branch, self.on_target = on_branch, on_target  # damage to the branch, writes to the target
         self.branches: dict[str, str] = {}
+        self.operations: dict[str, str] = {}
+        self.lock = threading.Lock()
         self.server = FakeServer(self.answer)
         self.url = self.server.url + "/api/v2"
 
@@ -337,31 +341,57 @@ class FakeNeon:
         if method == "POST" and path == f"{base}/branches":
             return self._create(body)
         if method == "GET" and path.startswith(f"{base}/operations/"):
-            return 200, {"operation": {"id": path.rsplit("/", 1)[1], "status": "finished"}}, {}
+            op = path.rsplit("/", 1)[1]
+            with self.lock:
+                status = self.operations.get(op)
+            return (200, {"operation": {"id": op, "status": status}}, {}) if status else (404, {"message": "no"}, {})
         if method == "DELETE" and path.startswith(f"{base}/branches/"):
             branch = path.rsplit("/", 1)[1]
-            restore.drop_database(self.base_url, self.branches.pop(branch))
-            return 200, {"branch": {"id": branch}, "operations": [{"id": "op-del", "status": "running"}]}, {}
+            with self.lock:
+                name = self.branches.pop(branch, None)
+            if name is None:
+                return 404, {"code": "", "message": f"branch {branch} not found"}, {}
+            op = self._operation(f"op-del-{branch}", lambda: restore.drop_database(self.base_url, name))
+            return 200, {"branch": {"id": branch}, "operations": [{"id": op, "status": "running"}]}, {}
         return 404, {"code": "", "message": "not found"}, {}
 
-    def _create(self, body):
-        branch = f"br-{len(self.branches) + 1}"
-        name = f"{self.target}_{branch.replace('-', '_')}"
+    def _operation(self, op: str, work) -> str:
+        def run():
+            try:
+                work()
+                status = "finished"
+            except Exception:
+                status = "failed"
+            with self.lock:
+                self.operations[op] = status
+
+        with self.lock:
+            self.operations[op] = "running"
+        threading.Thread(target=run, daemon=True).start()
+        return op
+
+    def _make_branch(self, name: str, uri: str) -> None:
         with psycopg.connect(self.base_url, autocommit=True) as conn:
             template = "" if self.empty else f' TEMPLATE "{self.target}"'
             conn.execute(f'CREATE DATABASE "{name}"{template}')
-        self.branches[branch] = name
-        uri = with_database(self.base_url, name)
         for url, statement in ((uri, self.on_branch), (with_database(self.base_url, self.target), self.on_target)):
             if statement:
                 with psycopg.connect(url, autocommit=True) as conn:
                     conn.execute(statement)
+
+    def _create(self, body):
+        with self.lock:
+            branch = f"br-{len(self.branches) + 1}"
+            name = f"{self.target}_{branch.replace('-', '_')}"
+            self.branches[branch] = name
+        uri = with_database(self.base_url, name)
+        op = self._operation(f"op-{branch}", lambda: self._make_branch(name, uri))
         return (
             201,
             {
                 "branch": {"id": branch, "name": body["branch"]["name"]},
                 "endpoints": [{"id": f"ep-{branch}", "host": "127.0.0.1"}],
-                "operations": [{"id": f"op-{branch}", "action": "create_branch", "status": "running"}],
+                "operations": [{"id": op, "action": "create_branch", "status": "running"}],
                 "connection_uris": [{"connection_uri": uri, "connection_parameters": {"database": name}}],
             },
             {},
