@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -19,7 +16,7 @@ from incidents.detection import services as detection
 from incidents.detection.intake import REGISTRY as INTAKES
 from incidents.detection.intake import get_intake
 from incidents.detection.models import AlertSource
-from pitchey_incidents.errors import DomainError
+from pitchey_incidents.drf import loads_bounded, read_limited
 
 AcceptedSerializer = inline_serializer(
     "AlertsAccepted",
@@ -58,27 +55,12 @@ class AlertIntakeView(AlertIntakeBase):
         source, refused = self.authenticate_source(request, kind)
         if refused:
             return refused
-        limit = settings.ALERT_MAX_BODY_BYTES
-        try:
-            if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-                raise RequestDataTooBig
-            body = request.body
-        except (RequestDataTooBig, ValueError):
-            return Response(
-                {"detail": f"body larger than {limit} bytes"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-            )
-        if len(body) > limit:
-            return Response(
-                {"detail": f"body larger than {limit} bytes"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-            )
+        body = read_limited(request.stream, settings.ALERT_MAX_BODY_BYTES)
         intake = get_intake(kind)
         refusal = intake.verify(source, body, request.headers)
         if refusal:
             return Response({"detail": refusal}, status=status.HTTP_401_UNAUTHORIZED)
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise DomainError("must be JSON", field="body") from None
+        payload = loads_bounded(body)  # nesting bounded, control characters gone from every string
         alerts = intake.parse(payload)
         incidents = alerting.alerts_ingest(source=source, alerts=alerts)
         return Response({"received": len(alerts), "incidents": list(dict.fromkeys(incidents))}, status=202)
