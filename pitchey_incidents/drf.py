@@ -1,6 +1,6 @@
 """DRF building blocks: token auth (``Token`` or ``Bearer``), roles, pagination (named in settings),
-the parsers every request body goes through (bounded size and nesting, control characters cleaned), and
-the one way views read a validated request body.
+the JSON parser every request body goes through (bounded size and nesting), and the one way views read
+a validated request body (its text cleaned of control characters).
 
 Kept apart from ``api.py`` because DRF imports these while its views module is still loading.
 """
@@ -48,16 +48,79 @@ class RolePermission(permissions.BasePermission):
         return getattr(view, "action_roles", {}).get(action) or getattr(view, "write_role", "commander")
 
 
+# JSON types as the schema states them: DRF alone would read 5 as "5" for text, or "yes" as true.
+_JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], str]] = [
+    (serializers.BooleanField, (bool,), "must be true or false"),
+    (serializers.ChoiceField, (str,), "must be text"),
+    (serializers.CharField, (str,), "must be text"),
+    (serializers.IntegerField, (int,), "must be a whole number"),
+    (serializers.FloatField, (int, float), "must be a number"),
+]
+
+
+def _type_error(field: serializers.Field, value: Any) -> str | None:
+    """Why ``value`` is not of the JSON type ``field`` reads (or None): for lists and maps, per item."""
+    if value is None:
+        return None  # allow_null decides
+    if isinstance(field, (serializers.ListField, serializers.DictField)):
+        items = value if isinstance(value, list) else value.values() if isinstance(value, dict) else []
+        return next((why for item in items if (why := _type_error(field.child, item))), None)
+    for kind, types, why in _JSON_TYPES:
+        if isinstance(field, kind):
+            wrong = not isinstance(value, types) or (bool not in types and isinstance(value, bool))
+            return why if wrong else None
+    return None
+
+
+def strict_json_types(serializer: serializers.Serializer) -> None:
+    """A 400 naming each field whose value is not of the JSON type the field (and the schema) states."""
+    data = serializer.initial_data
+    if not isinstance(data, dict):
+        return
+    errors = {}
+    for name, field in serializer.fields.items():
+        if not field.read_only and name in data and (why := _type_error(field, data[name])):
+            errors[name] = [why]
+    if errors:
+        raise serializers.ValidationError(errors)
+
+
 def validated(serializer_class: type[serializers.Serializer], request: Request, **kwargs) -> dict:
-    """The request body checked by ``serializer_class`` (a 400 naming each field when it does not pass)."""
+    """The request body checked by ``serializer_class`` (a 400 naming each field when it does not pass,
+    a value of the wrong JSON type included), every string in it without control characters other
+    than tab and newline (``clean_controls``).
+
+    Cleaned after the check, so lengths are judged on what the client sent (as the schema states them)."""
     serializer = serializer_class(data=request.data, **kwargs)
+    strict_json_types(serializer)
     serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+    return clean_controls(dict(serializer.validated_data))
 
 
 class Pagination(pagination.PageNumberPagination):
+    """``?page=`` and ``?page_size=`` (1 to ``max_page_size``; more is served as the maximum). A
+    ``page_size`` that is not a whole number from 1 is a 400 naming it, never quietly the default."""
+
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if size < 1:
+            raise exceptions.ValidationError({self.page_size_query_param: ["must be a whole number from 1"]})
+        return min(size, self.max_page_size)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+        return parameters
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -79,8 +142,7 @@ def read_limited(stream, limit: int) -> bytes:
 
 
 def loads_bounded(raw: bytes | str, *, strict: bool = True) -> Any:
-    """JSON nested at most ``API_MAX_JSON_DEPTH`` deep, its strings cleaned of control characters.
-    ``ParseError`` (400 naming ``body``) otherwise."""
+    """JSON nested at most ``API_MAX_JSON_DEPTH`` deep; ``ParseError`` (400 naming ``body``) otherwise."""
     limit = settings.API_MAX_JSON_DEPTH
     too_deep = exceptions.ParseError({"body": [f"nests deeper than the limit of {limit} levels"]})
     try:
@@ -91,7 +153,7 @@ def loads_bounded(raw: bytes | str, *, strict: bool = True) -> Any:
         raise exceptions.ParseError({"body": [f"must be JSON ({exc})"]}) from None
     if json_depth_over(data, limit):
         raise too_deep
-    return clean_controls(data)
+    return data
 
 
 def clean_querydict(data: QueryDict) -> QueryDict:
@@ -114,13 +176,3 @@ class JSONParser(parsers.JSONParser):
             raise exceptions.ParseError({"body": [f"must be {encoding} text"]}) from None
         return loads_bounded(text, strict=self.strict)
 
-
-class FormParser(parsers.FormParser):
-    def parse(self, stream, media_type=None, parser_context=None) -> QueryDict:
-        return clean_querydict(super().parse(stream, media_type, parser_context))
-
-
-class MultiPartParser(parsers.MultiPartParser):
-    def parse(self, stream, media_type=None, parser_context=None) -> parsers.DataAndFiles:
-        parsed = super().parse(stream, media_type, parser_context)
-        return parsers.DataAndFiles(clean_querydict(parsed.data), parsed.files)

@@ -215,11 +215,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["pitchey_incidents.drf.RolePermission"],
     "DEFAULT_PAGINATION_CLASS": "pitchey_incidents.drf.Pagination",
-    "DEFAULT_PARSER_CLASSES": [
-        "pitchey_incidents.drf.JSONParser",
-        "pitchey_incidents.drf.FormParser",
-        "pitchey_incidents.drf.MultiPartParser",
-    ],
+    "DEFAULT_PARSER_CLASSES": ["pitchey_incidents.drf.JSONParser"],  # the API reads JSON (else 415)
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "pitchey_incidents.api.exception_handler",
@@ -235,6 +232,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "pitchey_incidents.schema.declare_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "SeverityEnum": "recovery.models.Severity.choices",
         "IncidentStatusEnum": "incidents.lifecycle.models.Status.choices",
@@ -257,7 +258,7 @@ PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
 # Detection (docs/detection.md): probe history kept, intake limit. HTTP probes: SERVICE_HEALTH_URLS.
 PROBE_HISTORY_DAYS = env_int("PROBE_HISTORY_DAYS", 14, minimum=1)
 ALERT_MAX_BODY_BYTES = env_int("ALERT_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
-# Every other API request body (docs/api.md): larger → 413 naming the limit; JSON nested deeper → 400.
+# Every other API request body (README, API): larger → 413 naming the limit; JSON nested deeper → 400.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=4)
 # Backups (docs/backups.md): rate limit, worker heartbeat, where restore tests create scratch databases.

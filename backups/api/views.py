@@ -38,7 +38,9 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         except (Backup.DoesNotExist, ValueError):
             raise Http404("no such backup") from None
 
-    @extend_schema(parameters=[OpenApiParameter("kind", str), OpenApiParameter("status", str)])
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=Kind.values), OpenApiParameter("status", str, enum=Status.values)]
+    )
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().list(request, *args, **kwargs)
 
@@ -72,7 +74,7 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(s.RestoreSerializer(row).data, status=code)
 
     @extend_schema(responses=s.RpoSerializer(many=True))
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def rpo(self, request: Request) -> Response:
         return Response(s.RpoSerializer(selectors.rpo_status(), many=True).data)
 

@@ -47,7 +47,7 @@ class ActionItemWriteSerializer(serializers.Serializer):
 
 class PostMortemPatchSerializer(serializers.Serializer):
     sections = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
-    status = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=PostMortemStatus.choices, required=False)
     meeting_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -144,7 +144,10 @@ class ActionItemListView(APIView):
     write_role = "responder"
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str), OpenApiParameter("incident", str)],
+        parameters=[
+            OpenApiParameter("status", str, enum=["open", *ActionItemStatus.values]),
+            OpenApiParameter("incident", str),
+        ],
         responses=ActionItemSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
