@@ -97,6 +97,10 @@ def validated(serializer_class: type[serializers.Serializer], request: Request, 
     return clean_controls(dict(serializer.validated_data))
 
 
+# The description of a list filter whose empty value means "no filter" (a form's empty choice).
+ANY = "empty or absent: all"
+
+
 class Pagination(pagination.PageNumberPagination):
     """``?page=`` and ``?page_size=`` (1 to ``max_page_size``; more is served as the maximum). A
     ``page_size`` that is not a whole number from 1 is a 400 naming it, never quietly the default."""
@@ -175,4 +179,3 @@ class JSONParser(parsers.JSONParser):
         except UnicodeDecodeError:
             raise exceptions.ParseError({"body": [f"must be {encoding} text"]}) from None
         return loads_bounded(text, strict=self.strict)
-

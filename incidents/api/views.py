@@ -15,7 +15,7 @@ from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
 from incidents.lifecycle.models import Incident, Mitigation, Source, Status
 from incidents.setup import setup_report
-from pitchey_incidents.drf import validated
+from pitchey_incidents.drf import ANY, validated
 from pitchey_incidents.roles import role_of
 from recovery.actions import REGISTRY
 from recovery.models import Service, Severity
@@ -44,8 +44,10 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", str, description="open, or one status", enum=["open", *Status.values]),
-            OpenApiParameter("severity", str, enum=Severity.values),
+            OpenApiParameter(
+                "status", str, description=f"open, or one status; {ANY}", enum=["", "open", *Status.values]
+            ),
+            OpenApiParameter("severity", str, enum=["", *Severity.values], description=ANY),
             OpenApiParameter("service", str, description="service slug"),
         ]
     )

@@ -44,7 +44,6 @@ def test_refusal_page_says_why(page):
     assert response.status_code == 403 and "needs the commander role" in response.content.decode()
 
 
-
 def test_a_refusal_is_one_line_in_the_log(page):
     """The web log's handler (settings.LOGGING) writes a 403 as one line, not a traceback."""
     (console,) = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler) and h.filters]

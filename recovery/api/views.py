@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pitchey_incidents.drf import validated
+from pitchey_incidents.drf import ANY, validated
 from pitchey_incidents.errors import DomainError
 
 from .. import selectors, services
@@ -61,7 +61,7 @@ class RecoveryRunViewSet(_RunViewSet):
 
     serializer_class = s.RecoveryRunSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("status", str, enum=RunStatus.values)])
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=["", *RunStatus.values], description=ANY)])
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().list(request, *args, **kwargs)
 
