@@ -86,7 +86,11 @@ def status_summary() -> dict:
 
 @login_not_required
 def status_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "incidents/comms/status.html", status_summary())
+    """The public page, with nothing in it a parser could choke on (``xml_safe`` over the whole page:
+    a control character stored before input was cleaned, or written straight into the database)."""
+    response = render(request, "incidents/comms/status.html", status_summary())
+    response.content = xml_safe(response.content.decode(response.charset)).encode(response.charset)
+    return response
 
 
 # An entry of the feed: the incident, when, the label (Investigating, an update's status, Resolved), the text.
