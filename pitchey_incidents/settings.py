@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "pitchey_incidents.middleware.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -214,6 +215,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["pitchey_incidents.drf.RolePermission"],
     "DEFAULT_PAGINATION_CLASS": "pitchey_incidents.drf.Pagination",
+    "DEFAULT_PARSER_CLASSES": ["pitchey_incidents.drf.JSONParser"],  # the API reads JSON (else 415)
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "pitchey_incidents.api.exception_handler",
@@ -229,6 +232,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "pitchey_incidents.schema.declare_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "SeverityEnum": "recovery.models.Severity.choices",
         "IncidentStatusEnum": "incidents.lifecycle.models.Status.choices",
@@ -251,6 +258,9 @@ PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
 # Detection (docs/detection.md): probe history kept, intake limit. HTTP probes: SERVICE_HEALTH_URLS.
 PROBE_HISTORY_DAYS = env_int("PROBE_HISTORY_DAYS", 14, minimum=1)
 ALERT_MAX_BODY_BYTES = env_int("ALERT_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+# Every other API request body (README, API): larger → 413 naming the limit; JSON nested deeper → 400.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=4)
 # Backups (docs/backups.md): rate limit, worker heartbeat, where restore tests create scratch databases.
 BACKUP_MAX_BYTES_PER_S = env_int("BACKUP_MAX_BYTES_PER_S", 0, minimum=0)
 BACKUP_HEARTBEAT_TIMEOUT_S = env_int("BACKUP_HEARTBEAT_TIMEOUT_S", 120, minimum=5)
@@ -406,7 +416,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"refusals": {"()": "pitchey_incidents.logs.RefusalsOnOneLine"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["refusals"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler (DEBUG only) would print refusals a second time, tracebacks and all.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
