@@ -71,7 +71,8 @@ class WorkerHeartbeat(models.Model):
 
 class QueueAlarm(models.Model):
     """The incident opened because a queue had no consumer (its public id), so that a queue left
-    without workers opens one incident, not one per check."""
+    without workers opens one incident, not one per check; ``opened_at``: since when the queue has had
+    none (null while a worker consumes it)."""
 
     queue = models.CharField(max_length=64, unique=True)
     incident = models.CharField(max_length=32, blank=True)
