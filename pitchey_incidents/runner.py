@@ -6,7 +6,7 @@ own is started again after a backoff: ``RUN_RESTART_BASE_S`` (default 1) doubled
 row up to ``RUN_RESTART_MAX_S`` (default 30); a process that ran ``RUN_STABLE_S`` (default 60) starts
 counting again from the base. Ctrl-C (SIGINT) or SIGTERM sends SIGTERM to each process itself (not its
 process group), so the Celery worker shuts its pool down in order instead of finding its children
-already dead; whatever is still running after ``RUN_STOP_GRACE_S`` (default 5) is killed, with its
+already dead; whatever is still running after ``RUN_STOP_GRACE_S`` (default 8) is killed, with its
 process group. A second Ctrl-C kills at once.
 
 Why not supervisord: it is one more daemon with its own configuration and log files to learn, it
@@ -58,7 +58,7 @@ class _Output:
 
 @dataclass
 class Policy:
-    grace_s: float = 5.0
+    grace_s: float = 8.0
     restart_base_s: float = 1.0
     restart_max_s: float = 30.0
     stable_s: float = 60.0
