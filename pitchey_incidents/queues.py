@@ -38,9 +38,8 @@ def broker_transport_options(url: str, broker_dir: Path, prefix: str) -> dict:
     # Redis redelivers a message nobody acknowledged after the visibility timeout: longer than the
     # longest task (a backup) and the longest countdown (escalation, 30 min), so neither is run twice
     # while still running. A message a broker outage left unacknowledged comes back after it; the rows'
-    # sweepers redispatch the work long before that. Keepalives let a worker notice a broker that went
-    # away without closing the connection (a host that died, a dropped network).
-    options: dict = {"visibility_timeout": 6 * 3600, "socket_keepalive": True, "health_check_interval": 10}
+    # sweepers redispatch the work long before that.
+    options: dict = {"visibility_timeout": 6 * 3600}
     if prefix and url.startswith(("redis://", "rediss://")):
         options["global_keyprefix"] = prefix
     return options
