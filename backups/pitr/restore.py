@@ -21,9 +21,15 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from pitchey_incidents import events
+from pitchey_incidents.actors import actor_name
+from pitchey_incidents.errors import Conflict, DomainError
 
 from .. import pipeline
 from ..models import Backup, Kind, Status
+from ..pauses import retention_paused
 from ..restore import DamagedCopy, RestoreError, decompress_to, location_opener
 from ..storage import StorageError
 from .server import (
@@ -60,8 +66,6 @@ class WalPlan:
 
 def parse_target(text: str) -> datetime | None:
     """``latest`` (None), or an ISO 8601 time; one without an offset is UTC."""
-    from django.utils.dateparse import parse_datetime
-
     if text.strip().lower() == "latest":
         return None
     value = parse_datetime(text.strip().replace(" ", "T", 1))
@@ -88,8 +92,6 @@ def restore_to_time(
     """Bring up a copy of the PITR target as it was at ``to_time`` (``None``: the latest WAL there
     is). Returns the new server's data directory, port, URL and where recovery stopped; raises
     ``RestoreError`` when the target cannot be reached (naming the missing segment)."""
-    from ..services import retention_paused
-
     base = base_backup_for(to_time)
     port = port or free_port()
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
@@ -146,10 +148,6 @@ def _result(base: Backup, to_time: datetime | None, plan: WalPlan, outcome: dict
 def pitr_restore(*, to_time: str, actor: object, port: int | None = None, datadir: Path | None = None) -> dict:
     """``restore_to_time`` for people and plans: parses ``to_time`` (ISO 8601 or ``latest``), audits
     who asked and what came of it. A target it cannot reach is a ``Conflict`` naming why."""
-    from pitchey_incidents import events
-    from pitchey_incidents.actors import actor_name
-    from pitchey_incidents.errors import Conflict, DomainError
-
     try:
         target = parse_target(to_time)
     except ValueError as exc:

@@ -18,6 +18,7 @@ from django.core.management import call_command
 
 from backups.models import Backup, Kind, Status, WalStream
 from backups.pitr.restore import restore_to_time, stop_restored
+from backups.pitr.slot import _drop
 from backups.restore import RestoreError
 from backups.selectors import rpo_status
 from pitchey_incidents.testing import Proc, child_env, wait_for
@@ -164,8 +165,6 @@ def test_a_receiver_killed_with_sigkill_resumes_from_the_slot_with_nothing_lost(
 
 @pytest.mark.postgres
 def test_a_slot_deleted_under_us_restarts_with_a_new_base_backup_and_says_there_is_a_gap(pitr_source):
-    from backups.pitr.stream import _drop
-
     with Running():
         first = wait_for(base_backup_done, timeout=120, message="the first base backup")
         write(pitr_source, 1)

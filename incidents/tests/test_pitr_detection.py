@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from backups.models import WalStream
-from backups.pitr.stream import slot_guard
+from backups.pitr.slot import slot_guard
 from backups.tests.pgcluster import Running, base_backup_done, received
 from incidents.detection import services as detection
 from incidents.detection.models import Probe

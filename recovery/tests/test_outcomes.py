@@ -16,6 +16,7 @@ from incidents.lifecycle.models import Incident
 from pitchey_incidents import events
 from pitchey_incidents.metrics import gather
 from recovery import services
+from recovery.management.commands import recover
 from recovery.models import RecoveryRun
 from recovery.reports import CHECKLIST, checklist, render_markdown
 
@@ -75,8 +76,6 @@ def test_cli_exit_status_tells_the_three_outcomes_apart(no_neon):
     make_plan("half", [("flag", "flags.set", READ_ONLY), NEON_STEP])
     make_plan("whole", [("flag", "flags.set", READ_ONLY | VERIFY_READ_ONLY)])
     make_plan("broken", [("bad", "flags.set", {"params": {"flag": "NOPE", "enabled": True}})])
-    from recovery.management.commands import recover
-
     codes = {}
     for plan in ("half", "whole", "broken"):
         recover.PLANS.append(plan)

@@ -15,6 +15,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from backups import restore, targets
 from backups import services as backup_services
 from backups.models import Restore
 from recovery.models import RecoveryRun
@@ -173,8 +174,6 @@ def _drill_and_check(database_where: str) -> RecoveryRun:
 
 @pytest.mark.postgres
 def test_the_drill_restores_our_own_database_and_media_into_scratch_with_nothing_configured(fresh, monkeypatch):
-    from backups import restore, targets
-
     created, scratch_database = [], restore.scratch_database
 
     @contextlib.contextmanager

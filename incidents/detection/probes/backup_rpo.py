@@ -8,6 +8,8 @@ while the slot keeps more than ``PITR_SLOT_WARN_BYTES`` on the server: degraded)
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from backups.selectors import rpo_status
 from pitchey_incidents.timefmt import format_duration
 
@@ -47,8 +49,6 @@ class BackupRpoCheck(ProbeCheck):
 
 
 def _wal_metrics(pitr: dict) -> dict:
-    from django.conf import settings
-
     lag = pitr.get("slot_lag_bytes") or 0
     metrics = {
         "wal_gaps": int(bool(pitr["gap_open"])),
