@@ -122,8 +122,23 @@ REDIS_URL = env_url("REDIS_URL", "")
 # Key prefix on Redis (or a per-checkout broker folder) so that parallel test runs never share work.
 CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", f"test-{CHECKOUT_ID}-{os.getpid()}:" if TESTING else "")
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, BROKER_DIR, CELERY_QUEUE_PREFIX)
+# Workers outlive a broker outage: they retry the connection forever (Celery's default gives up after
+# 100 attempts and exits), and a task running when the connection drops runs to its end: tasks claim
+# their rows, so the copy redelivered after the visibility timeout finds its work done, while cancelling
+# would throw away a two-hour backup on every blip. The kombu failure that killed a worker on the
+# reconnect is patched in pitchey_incidents/celery.py.
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# Heartbeats (pitchey_incidents/workers.py): how often a worker writes one per queue, when a queue is
+# shown as having no worker, and when a critical queue with none fails readiness and opens an incident.
+WORKER_HEARTBEAT_S = env_float("WORKER_HEARTBEAT_S", 10.0)
+WORKER_STALE_S = env_int("WORKER_STALE_S", 30, minimum=1)
+WORKER_MISSING_S = env_int("WORKER_MISSING_S", 60, minimum=1)
+# The CLI's broker check: longer than this and it runs the job inline (see pitchey_incidents/jobs.py).
+BROKER_CHECK_TIMEOUT_S = env_float("BROKER_CHECK_TIMEOUT_S", 0.5)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # The queues themselves (kombu objects) are declared in pitchey_incidents/celery.py from QUEUES.
 CELERY_TASK_ROUTES = {pattern: {"queue": queue} for pattern, queue in TASK_ROUTES.items()}
@@ -152,6 +167,7 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-auto-resolve": {"task": "incidents.tasks.alerts_auto_resolve", "schedule": 60.0},
     "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},
     "recovery-sweep": {"task": "recovery.tasks.runs_sweep", "schedule": 60.0},
+    "workers-check": {"task": "incidents.tasks.workers_check", "schedule": env_float("WORKERS_CHECK_S", 20.0)},
 }
 
 # --- Auth ---------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Delivery through a real Celery worker: on time, exactly once across a SIGKILL, and after a broker
-outage at declaration time (the beat sweeper sends what the broker never got)."""
+"""Delivery through a real Celery worker: on time, exactly once across a SIGKILL; and with the broker
+down at declaration time, the command sends the pages itself."""
 
 from __future__ import annotations
 
@@ -90,7 +90,11 @@ def test_sigkill_while_posting_to_slack_posts_one_message(worker, vendors, users
     assert "not re-sent" in entry.message
 
 
-def test_broker_down_at_declaration_then_the_sweeper_delivers(worker, vendors, users, settings):
+def test_broker_down_at_declaration_the_command_pages_itself_and_nothing_is_sent_twice(
+    worker, vendors, users, settings
+):
+    """The broker is down: one fast check decides, and the command sends the pages itself instead of
+    leaving them in a queue nobody reads. A worker started afterwards finds nothing left to send."""
     for name in ("STATUSPAGE_API_KEY", "OUTGOING_WEBHOOK_URL"):
         setattr(settings, name, "")
         vendors.env[name] = ""
@@ -104,12 +108,13 @@ def test_broker_down_at_declaration_then_the_sweeper_delivers(worker, vendors, u
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
+    assert "broker unreachable" in proc.stderr and "Traceback" not in proc.stderr
     incident = Incident.objects.get()
-    assert set(statuses(incident).values()) == {"pending"}
-    assert vendors.pagerduty.requests == [] and vendors.slack.requests == []
-    worker(beat=True, **vendors.env, **SWEEP)
+    assert set(statuses(incident).values()) == {"sent"}  # before any worker exists
     key = f"pitchey-incidents/{incident.public_id}"
-    wait_for(lambda: set(statuses(incident).values()) == {"sent"}, timeout=40, message="the swept notifications")
+    assert vendors.pagerduty.opened == {key: 1}
+    worker(beat=True, **vendors.env, **SWEEP)
+    wait_for(lambda: incident.timeline.filter(kind="paged").exists(), timeout=30, message="the level-1 page")
     assert vendors.pagerduty.opened == {key: 1}
     declared = [m for m in vendors.slack.messages("critical") if m["text"].startswith("🚨 INCIDENT DECLARED")]
     assert len(declared) == 1
