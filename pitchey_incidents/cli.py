@@ -7,6 +7,7 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
+from . import jobs
 from .errors import DomainError
 from .zones import in_zone_of, user_named
 
@@ -16,11 +17,15 @@ class DomainCommand(BaseCommand):
 
     Operational commands skip Django's system checks (``manage.py check``, ``migrate`` and the
     servers still run them): loading every URL and view to check them costs a third of a second
-    that an incident commander or a scheduled backup should not wait for."""
+    that an incident commander or a scheduled backup should not wait for.
+
+    With the broker down, a command's jobs run inline (one check of at most ``BROKER_CHECK_TIMEOUT_S``
+    decides), rather than each waiting seconds on connection timeouts and then a dead queue."""
 
     requires_system_checks: list = []
 
     def execute(self, *args, **options):
+        jobs.inline_when_broker_down()
         try:
             with in_zone_of(user_named(cli_actor().removeprefix("cli:"))):  # the acting user's time zone
                 return super().execute(*args, **options)

@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from pitchey_incidents.drf import validated
+from pitchey_incidents.drf import ANY, validated
 from pitchey_incidents.errors import DomainError
 
 from .. import restores, selectors, services
@@ -39,7 +39,12 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         except (Backup.DoesNotExist, ValueError):
             raise Http404("no such backup") from None
 
-    @extend_schema(parameters=[OpenApiParameter("kind", str), OpenApiParameter("status", str)])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, enum=["", *Kind.values], description=ANY),
+            OpenApiParameter("status", str, enum=["", *Status.values], description=ANY),
+        ]
+    )
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().list(request, *args, **kwargs)
 
@@ -73,7 +78,7 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(s.RestoreSerializer(row).data, status=code)
 
     @extend_schema(responses=s.RpoSerializer(many=True))
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def rpo(self, request: Request) -> Response:
         return Response(s.RpoSerializer(selectors.rpo_status(), many=True).data)
 

@@ -27,11 +27,12 @@ from pitchey_incidents import events
 from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import Conflict, DomainError
 
+from .. import manifest as mf
 from .. import pipeline
 from ..models import Backup, Kind, Status
 from ..pauses import retention_paused
-from ..restore import DamagedCopy, RestoreError, decompress_to, location_opener
-from ..storage import StorageError
+from ..restore import DamagedCopy, MissingKey, RestoreError, decompress_to, location_opener
+from ..storage import StorageError, crypto
 from .server import (
     DEFAULT_SEGMENT_SIZE,
     SEGMENT,
@@ -106,6 +107,7 @@ def restore_to_time(
         raise RestoreError(f"{datadir} is not empty")
     started = time.monotonic()
     with retention_paused(f"point-in-time restore to {to_time.isoformat() if to_time else 'latest'}"):
+        check_keys(base)
         plan, outcome = _bring_up(base, datadir, port, to_time, timeout, reporter or pipeline.Reporter())
     return _result(base, to_time, plan, outcome) | {
         "datadir": str(datadir),
@@ -189,39 +191,70 @@ def _locations(backup: Backup) -> list:
     return sorted(backup.locations.all(), key=lambda loc: TIER_ORDER.get(loc.tier, 9))
 
 
+def check_keys(base: Backup) -> None:
+    """The base backup and every WAL segment shipped after it have a tier whose copy is stored as
+    is or opens with the configured age identities: else ``MissingKey`` saying which key a copy
+    needs, before anything is written."""
+    pitr = base.manifest["pitr"]
+    available: list[crypto.Identity] | None = None
+    backup = base
+    try:
+        for backup in [base, *_shipped(pitr["timeline"], pitr["start_segment"]).values()]:
+            needed, locations = [], _locations(backup)
+            for location in locations:
+                encryption = next((p["encryption"] for p in _parts(backup, location) if p.get("encryption")), None)
+                if encryption is None:
+                    break
+                available = crypto.identities() if available is None else available
+                if crypto.matching(encryption, available):
+                    break
+                needed.append(encryption)
+            if needed and len(needed) == len(locations):
+                crypto.key_for(needed[0])  # raises, naming the key
+    except crypto.AgeKeyError as exc:
+        raise MissingKey(f"{backup.kind} backup {backup.id}: {exc}") from None
+
+
+def _parts(backup: Backup, location) -> list[dict]:
+    """The backup's parts as ``location``'s tier stores them (encrypted files named as such)."""
+    return mf.stored_parts(mf.for_tier(backup.manifest, location.tier))
+
+
 def _lay_out_base(base: Backup, datadir: Path, reporter: pipeline.Reporter) -> None:
     """Extract the base backup's tar files into ``datadir`` from the first intact copy."""
     errors = []
-    parts = base.manifest["parts"]
     for location in _locations(base):
         try:
-            reporter.start("base backup", len(parts))
+            reporter.start("base backup", len(_parts(base, location)))
             shutil.rmtree(datadir, ignore_errors=True)
             datadir.mkdir(parents=True, mode=0o700)
             opener = location_opener(location)
-            for done, part in enumerate(parts, 1):
+            for done, part in enumerate(_parts(base, location), 1):
                 if part["part"] == "base":
                     _extract(opener, part, datadir)
                 elif part["part"] == "pg_wal":
                     _extract(opener, part, datadir / "pg_wal")
                 reporter.set(done)
             return
-        except (DamagedCopy, StorageError, OSError, tarfile.TarError) as exc:
+        except (DamagedCopy, StorageError, OSError, tarfile.TarError, crypto.AgeKeyError) as exc:
             errors.append(f"{location.tier}: {exc}")
     raise RestoreError(f"base backup {base.id} has no intact copy: " + "; ".join(errors))
 
 
 def _extract(opener, part: dict, dest: Path) -> None:
+    """One tar part (decrypted first where the copy is encrypted) into ``dest``, its SHA-256 checked."""
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     with opener(part["file"]) as raw:
         hashed = pipeline.HashingReader(raw)
-        reader = pipeline.codec(part["compression"]).reader(hashed)
-        try:
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                tar.extractall(dest, filter="tar")
-        except pipeline.DECODE_ERRORS as exc:
-            raise DamagedCopy(f"{part['file']}: does not decompress ({exc})") from None
-        hashed.read()
+        with crypto.plain(hashed, part) as plain:
+            reader = pipeline.codec(part["compression"]).reader(plain)
+            try:
+                with tarfile.open(fileobj=reader, mode="r|") as tar:
+                    tar.extractall(dest, filter="tar")
+                while plain.read(pipeline.CHUNK):  # the rest: the hash covers the whole file
+                    pass
+            except (*pipeline.DECODE_ERRORS, crypto.DecryptFailed) as exc:
+                raise DamagedCopy(f"{part['file']}: does not decompress ({exc})") from None
     if hashed.sha.hexdigest() != part["sha256"]:
         raise DamagedCopy(f"{part['file']}: SHA-256 differs from the manifest")
 
@@ -230,7 +263,7 @@ def _shipped(timeline: int, first: str) -> dict[str, Backup]:
     """The newest shipped copy of every segment of ``timeline`` from ``first`` on."""
     found: dict[str, Backup] = {}
     rows = Backup.objects.filter(kind=Kind.WAL, status=Status.SUCCEEDED, locations__isnull=False).distinct()
-    for backup in rows.order_by("id"):
+    for backup in rows.order_by("id").prefetch_related("locations"):
         name = backup.manifest.get("wal", {}).get("segment", "")
         if name.startswith(f"{timeline:08X}") and name >= first:
             found[name] = backup
@@ -275,14 +308,13 @@ def lay_out_wal(base: Backup, waldir: Path, reporter: pipeline.Reporter | None =
 
 def _fetch_segment(name: str, backup: Backup | None, spooled: Path | None, dest: Path, plan: WalPlan) -> bool:
     if backup is not None:
-        part = backup.manifest["parts"][0]
         tmp = dest.with_name(dest.name + ".part")  # never a damaged segment where recovery looks
         for location in _locations(backup):
             try:
-                decompress_to(location_opener(location), part, tmp)
+                decompress_to(location_opener(location), _parts(backup, location)[0], tmp)
                 tmp.rename(dest)
                 return True
-            except (DamagedCopy, StorageError, OSError):
+            except (DamagedCopy, StorageError, OSError, crypto.AgeKeyError):
                 tmp.unlink(missing_ok=True)
         plan.damaged.append(name)
     if spooled is not None:

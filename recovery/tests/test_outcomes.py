@@ -159,6 +159,27 @@ def test_a_step_that_ran_and_failed_with_nothing_standing_in_fails_the_run():
     assert dict(run.steps.values_list("name", "status")) == {"first": "failed", "second": "failed", "verify": "skipped"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_proof_step_skipped_without_naming_what_is_missing_still_makes_the_run_inconclusive():
+    """``restore.intact`` with no backup yet skips and names nothing to configure (no ``missing``):
+    the run must still not be green, and says which step proved nothing and why."""
+    assert not Backup.objects.exists()
+    make_plan(
+        "unnamed-gap",
+        [
+            ("flag", "flags.set", READ_ONLY | VERIFY_READ_ONLY),
+            ("copy_intact", "restore.intact", {"service": "api", "params": {"kind": "config"}}),
+        ],
+    )
+    run = services.run_start(plan="unnamed-gap", actor="tester", inline=True)
+    run.refresh_from_db()
+    step = run.steps.get(name="copy_intact")
+    assert step.status == "skipped" and "no verified backup holding config yet" in step.output
+    assert run.status == "inconclusive"
+    assert run.missing == [{"what": "copy intact", "hint": step.output}]
+    assert run.report["status"] == "inconclusive" and run.report["missing"] == run.missing
+
+
 # --- the checklist, item by item ------------------------------------------------------------------
 
 
