@@ -148,6 +148,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "oncall-handoff": {"task": "incidents.tasks.oncall_handoff_notify", "schedule": 60.0},
     "detection-run": {"task": "incidents.tasks.detection_run", "schedule": env_float("DETECTION_INTERVAL_S", 30.0)},
+    "health-sample": {"task": "incidents.tasks.health_sample", "schedule": env_float("HEALTH_SAMPLE_INTERVAL_S", 10.0)},
+    "detection-chains-sweep": {
+        "task": "incidents.tasks.detection_chains_sweep",
+        "schedule": env_float("DETECTION_CHAIN_SWEEP_S", 30.0),
+    },
     "alerts-auto-resolve": {"task": "incidents.tasks.alerts_auto_resolve", "schedule": 60.0},
     "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},
     "recovery-sweep": {"task": "recovery.tasks.runs_sweep", "schedule": 60.0},
@@ -250,6 +255,10 @@ BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
 PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
 # Detection (docs/detection.md): probe history kept, intake limit. HTTP probes: SERVICE_HEALTH_URLS.
 PROBE_HISTORY_DAYS = env_int("PROBE_HISTORY_DAYS", 14, minimum=1)
+# Health endpoint samples (one per HEALTH_SAMPLE_INTERVAL_S on beat) are kept this long.
+HEALTH_SAMPLE_KEEP_S = env_int("HEALTH_SAMPLE_KEEP_S", 6 * 3600, minimum=60)
+# A worker holds a detection chain's step this long; past it, the sweeper hands the step to another.
+DETECTION_CHAIN_LEASE_S = env_int("DETECTION_CHAIN_LEASE_S", 900, minimum=1)
 ALERT_MAX_BODY_BYTES = env_int("ALERT_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 # Backups (docs/backups.md): rate limit, worker heartbeat, where restore tests create scratch databases.
 BACKUP_MAX_BYTES_PER_S = env_int("BACKUP_MAX_BYTES_PER_S", 0, minimum=0)

@@ -16,6 +16,9 @@ NAMES = {
     "incidents.tasks.alert_group_sync",
     "incidents.tasks.alerts_auto_resolve",
     "incidents.tasks.detection_run",
+    "incidents.tasks.detection_chain_advance",
+    "incidents.tasks.detection_chains_sweep",
+    "incidents.tasks.health_sample",
     "incidents.tasks.probe_results_prune",
     "incidents.tasks.oncall_handoff_notify",
 }
