@@ -28,7 +28,7 @@ from incidents.detection.models import (
 )
 from incidents.detection.probes.http import health_sample, samples_prune
 from incidents.lifecycle import services
-from incidents.lifecycle.models import Mitigation, Source, Status
+from incidents.lifecycle.models import OPEN_STATUSES, Mitigation, Source, Status
 from pitchey_incidents.errors import InvalidTransition
 from pitchey_incidents.outcome import Outcome
 from recovery.models import Service
@@ -119,7 +119,9 @@ def health_sample_all() -> int:
 
 
 def _open_case(rule: AssessmentRule, probe: Probe, outcome: Outcome) -> tuple[DetectionCase, bool]:
-    """The rule's open incident for the probe's service, updated; or a new one."""
+    """The rule's open incident for the probe's service, updated; or the open incident another rule
+    opened from this probe (one finding, one incident: a 5xx storm is "down" and "high error rate");
+    or a new one."""
     with transaction.atomic():
         AssessmentRule.objects.select_for_update().filter(id=rule.id).first()  # serialises concurrent runs
         case = (
@@ -127,6 +129,14 @@ def _open_case(rule: AssessmentRule, probe: Probe, outcome: Outcome) -> tuple[De
             .filter(rule=rule, service_id=probe.service_id, open=True)
             .first()
         )
+        sibling = (
+            DetectionCase.objects.select_related("incident")
+            .filter(probe=probe, open=True, incident__status__in=OPEN_STATUSES)
+            .exclude(rule=rule)
+            .first()
+        )
+        if (case is None or not case.incident.is_open) and sibling is not None:
+            case = sibling
         if case is not None and case.incident.is_open:
             DetectionCase.objects.filter(id=case.id).update(last_seen=timezone.now(), hits=case.hits + 1)
             return case, False
@@ -143,6 +153,22 @@ def _open_case(rule: AssessmentRule, probe: Probe, outcome: Outcome) -> tuple[De
         )
         case = DetectionCase.objects.create(rule=rule, service_id=probe.service_id, incident=incident, probe=probe)
         return case, True
+
+
+def _window_start(probe: Probe) -> dict:
+    """An HTTP probe's window starts no earlier than the verify that resolved its last chain: the
+    errors the chain mitigated are not found again."""
+    if probe.kind != ProbeKind.HTTP:
+        return {}
+    window = timedelta(seconds=float((probe.config or {}).get("window_s", 300)))
+    resolved = (
+        DetectionCase.objects.filter(probe=probe, chain_state=ChainState.RESOLVED, chain_verify_from__isnull=False)
+        .order_by("-chain_verify_from")
+        .values_list("chain_verify_from", flat=True)
+        .first()
+    )
+    start = timezone.now() - window
+    return {"since": max(start, resolved)} if resolved else {}
 
 
 def _cleared(probe: Probe, outcome: Outcome) -> None:
@@ -173,7 +199,7 @@ def detection_run(*, mitigate: bool = True, probes: list[Probe] | None = None, i
     rules = list(AssessmentRule.objects.filter(enabled=True).order_by("severity", "id"))
     checks, issues = [], []
     for probe in probes:
-        outcome, _ = probe_run(probe)
+        outcome, _ = probe_run(probe, overrides=_window_start(probe))
         rule = assess(probe, outcome, rules) if outcome.status != ProbeStatus.SKIPPED else None
         if rule is None:
             if outcome.status == ProbeStatus.OK:

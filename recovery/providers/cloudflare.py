@@ -113,11 +113,17 @@ class Cloudflare(ApiProvider):
         versions = sorted(deployment.get("versions", []), key=lambda v: -v.get("percentage", 0))
         return versions[0]["version_id"] if versions else ""
 
+    def _live_and_previous(self, deployments: list[dict]) -> tuple[str, str]:
+        """The live version and the newest earlier one that differs: a redeploy of the live version
+        makes a deployment of the same version, which is no rollback target."""
+        live = self._main_version(deployments[0]) if deployments else ""
+        earlier = (self._main_version(d) for d in deployments[1:])
+        return live, next((v for v in earlier if v and v != live), "")
+
     def do_rollback_worker(self, *, dry_run: bool) -> Outcome:
-        deployments = self._deployments()
-        if len(deployments) < 2:
+        live, previous = self._live_and_previous(self._deployments())
+        if not previous:
             return Outcome(False, "no previous deployment to roll back to")
-        live, previous = self._main_version(deployments[0]), self._main_version(deployments[1])
         if dry_run:
             return Outcome(True, f"would roll back from version {live} to {previous}", {"from": live, "to": previous})
         result = self._deploy(previous)
@@ -165,10 +171,9 @@ class Cloudflare(ApiProvider):
         return self._main_version(deployments[0]) if deployments else ""
 
     def _scratch_rollback(self, worker: str, *, dry_run: bool) -> Outcome:
-        deployments = self._deployments(worker)
-        if len(deployments) < 2:
+        live, previous = self._live_and_previous(self._deployments(worker))
+        if not previous:
             return Outcome(False, f"scratch Worker {worker} has no previous deployment to roll back to")
-        live, previous = self._main_version(deployments[0]), self._main_version(deployments[1])
         data = {"worker": worker, "from": live, "to": previous, "mode": "scratch"}
         if dry_run:
             return Outcome(True, f"would roll scratch Worker {worker} back to {previous} and forward to {live}", data)
@@ -181,10 +186,9 @@ class Cloudflare(ApiProvider):
         return Outcome(ok, f"scratch Worker {worker}: rolled back to {rolled_back}, forward again to {restored}", data)
 
     def _real_rollback_dry_run(self) -> Outcome:
-        deployments = self._deployments()
-        if len(deployments) < 2:
+        live, previous = self._live_and_previous(self._deployments())
+        if not previous:
             return Outcome(False, f"Worker {settings.CF_WORKER_NAME} has no previous deployment to roll back to")
-        live, previous = self._main_version(deployments[0]), self._main_version(deployments[1])
         version = self._call("GET", self._script() + f"/versions/{previous}")
         ok = version.get("id") == previous
         data = {"worker": settings.CF_WORKER_NAME, "from": live, "to": previous, "mode": "dry run"}

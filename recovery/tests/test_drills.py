@@ -21,7 +21,7 @@ from pitchey_incidents.testing import start_redis
 from recovery import services
 from recovery.providers.postgres import with_database
 
-from .fakes import FakeServer
+from .fakes import FakeCloudflare, FakeServer
 
 PROJECT, ACCOUNT = "proj-drill", "acct-drill"
 
@@ -141,43 +141,6 @@ def test_cache_drill_fills_flushes_and_rewarms_a_scratch_redis_only(settings, tm
 
 
 # --- api-rollback -----------------------------------------------------------------------------------
-
-
-class FakeCloudflare:
-    """Workers scripts with versions and deployments (the first deployment is live), as the API v4 does."""
-
-    def __init__(self, scripts: dict[str, list[str]]):
-        self.deployments = {
-            name: [{"id": f"d-{v}", "versions": [{"version_id": v, "percentage": 100}]} for v in versions]
-            for name, versions in scripts.items()
-        }
-        self.server = FakeServer(self.answer)
-        self.url = self.server.url + "/client/v4"
-
-    def answer(self, method, path, body, headers):
-        if headers.get("Authorization") != "Bearer cf-token":
-            return 403, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}, {}
-        parts = path.split("?")[0].split("/")
-        script = parts[parts.index("scripts") + 1] if "scripts" in parts else ""
-        if script not in self.deployments:
-            return 404, {"success": False, "errors": [{"code": 10007, "message": "script not found"}]}, {}
-        live = self.deployments[script]
-        if method == "GET" and path.endswith("/deployments"):
-            return 200, {"success": True, "errors": [], "result": {"deployments": live}}, {}
-        if method == "GET" and "/versions/" in path:
-            version = parts[-1]
-            known = any(v["version_id"] == version for d in live for v in d["versions"])
-            if not known:
-                return 404, {"success": False, "errors": [{"code": 10007, "message": "version not found"}]}, {}
-            return 200, {"success": True, "errors": [], "result": {"id": version}}, {}
-        if method == "POST" and path.split("?")[0].endswith("/deployments"):
-            new = {"id": f"d{len(live)}", "versions": body["versions"]}
-            live.insert(0, new)
-            return 200, {"success": True, "errors": [], "result": new}, {}
-        return 404, {"success": False, "errors": [{"code": 7003, "message": "no route"}]}, {}
-
-    def posts(self, script: str) -> list[dict]:
-        return [r for r in self.server.requests if r["method"] == "POST" and f"/scripts/{script}/" in r["path"]]
 
 
 @pytest.fixture

@@ -36,8 +36,8 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def window_stats(probe: Probe, since: datetime) -> dict:
-    """Error rate and latency percentiles of the probe's samples taken at or after ``since``."""
-    rows = list(HealthSample.objects.filter(probe=probe, at__gte=since).values_list("ok", "latency_ms"))
+    """Error rate and latency percentiles of the probe's samples taken after ``since``."""
+    rows = list(HealthSample.objects.filter(probe=probe, at__gt=since).values_list("ok", "latency_ms"))
     latencies = [ms for ok, ms in rows if ms is not None]
     failed = sum(1 for ok, _ in rows if not ok)
     stats = {"samples": len(rows), "errors": failed, "error_rate": round(failed / len(rows), 4) if rows else 0.0}
