@@ -53,7 +53,7 @@ def _send(case_id: int, *, inline: bool, countdown: float | None = None) -> None
         jobs.dispatch(tasks.detection_chain_advance, case_id, countdown=countdown)
 
 
-def chain_begin(case: DetectionCase, *, inline: bool) -> DetectionCase:
+def chain_begin(case: DetectionCase, *, inline: bool, sleep: Callable[[float], None] = time.sleep) -> DetectionCase:
     """Start the rule's chain on a new case: here and now (``inline``) or on the workers."""
     chain = case.rule.chain or []
     started = DetectionCase.objects.filter(id=case.id, chain_state=ChainState.NONE).update(
@@ -64,7 +64,7 @@ def chain_begin(case: DetectionCase, *, inline: bool) -> DetectionCase:
     steps = " → ".join(step["action"] for step in chain)
     _note(case, f"Automated chain started: {steps}, each verified after {case.rule.settle_s} s", chain=chain)
     if inline:
-        return chain_run_inline(case.id)
+        return chain_run_inline(case.id, sleep=sleep)
     _send(case.id, inline=False)
     return DetectionCase.objects.get(id=case.id)
 
@@ -146,6 +146,7 @@ def _mitigation(case: DetectionCase, step: dict) -> Mitigation:
                 action=step["action"],
                 params=step.get("params") or {},
                 actor=ACTOR,
+                dry_run=bool(step.get("dry_run")),
                 inline=True,
             )
             DetectionCase.objects.filter(id=case.id).update(chain_mitigation=mitigation)

@@ -189,7 +189,9 @@ class HealthSample(models.Model):
 
 
 def clean_chain(chain: object) -> list[dict]:
-    """A rule's automated chain: ``[{"action": name, "params": {…}}, …]`` of registered actions."""
+    """A rule's automated chain: ``[{"action": name, "params": {…}}, …]`` of registered actions. A step
+    may say ``"only_if_unavailable": other`` (run only when ``other`` cannot run here) or ``"dry_run":
+    true`` (the detection drill's copy of a chain: the platform is not touched)."""
     if not isinstance(chain, list):
         raise ValidationError({"chain": "must be a list of steps"})
     cleaned = []
@@ -203,7 +205,13 @@ def clean_chain(chain: object) -> list[dict]:
             params = REGISTRY[step["action"]].clean(step.get("params") or {})
         except DomainError as exc:
             raise ValidationError({"chain": f"step {position + 1}: {exc.message}"}) from None
-        cleaned.append({"action": step["action"], "params": params})
+        other = step.get("only_if_unavailable")
+        if other is not None and other not in REGISTRY:
+            raise ValidationError({"chain": f"step {position + 1}: only_if_unavailable names an unknown action"})
+        extra = {"only_if_unavailable": other} if other else {}
+        cleaned.append(
+            {"action": step["action"], "params": params, **extra, **({"dry_run": True} if step.get("dry_run") else {})}
+        )
     return cleaned
 
 

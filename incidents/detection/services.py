@@ -8,6 +8,8 @@ the rule's automated chain (``chains``): each step verified, then resolve, the n
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
@@ -33,7 +35,7 @@ from pitchey_incidents.errors import InvalidTransition
 from pitchey_incidents.outcome import Outcome
 from recovery.models import Service
 
-__all__ = ["assess", "detection_run", "probe_run", "report_lines", "rule_matches"]
+__all__ = ["assess", "detect_finding", "detection_run", "probe_run", "report_lines", "rule_matches"]
 
 ACTOR = "system"
 
@@ -206,26 +208,41 @@ def detection_run(*, mitigate: bool = True, probes: list[Probe] | None = None, i
                 _cleared(probe, outcome)
             checks.append(_check(probe, outcome))
             continue
-        case, new = _open_case(rule, probe, outcome)
-        issue = Issue(
-            rule=rule.name,
-            severity=rule.severity,
-            service=probe.service.slug,
-            check=probe.name,
-            detail=outcome.output,
-            incident=case.incident.public_id,
-            new=new,
-            chain=rule.actions,
-        )
-        if new and rule.chain and mitigate:
-            case = chains.chain_begin(case, inline=inline)
-            outcome = _chain_report(case, issue) or outcome
+        issue, outcome = detect_finding(rule, probe, outcome, mitigate=mitigate, inline=inline)
         checks.append(_check(probe, outcome))
         issues.append(issue)
     ok = all(c.status in (ProbeStatus.OK, ProbeStatus.SKIPPED) for c in checks) and all(
         i.outcome == "resolved" for i in issues
     )
     return Report(ok=ok, checks=checks, issues=issues, at=timezone.now().isoformat())
+
+
+def detect_finding(
+    rule: AssessmentRule,
+    probe: Probe,
+    outcome: Outcome,
+    *,
+    mitigate: bool = True,
+    inline: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Issue, Outcome]:
+    """A finding ``rule`` matched: open (or update) its incident and start the rule's chain on a new one.
+    Returns the issue and the probe's latest result (the last verify's, once a chain ran here)."""
+    case, new = _open_case(rule, probe, outcome)
+    issue = Issue(
+        rule=rule.name,
+        severity=rule.severity,
+        service=probe.service.slug,
+        check=probe.name,
+        detail=outcome.output,
+        incident=case.incident.public_id,
+        new=new,
+        chain=rule.actions,
+    )
+    if new and rule.chain and mitigate:
+        case = chains.chain_begin(case, inline=inline, sleep=sleep)
+        outcome = _chain_report(case, issue) or outcome
+    return issue, outcome
 
 
 def _chain_report(case: DetectionCase, issue: Issue) -> Outcome | None:

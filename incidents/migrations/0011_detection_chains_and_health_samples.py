@@ -23,7 +23,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('incidents', '0010_merge_paging_people_and_pitr_rules'),
-        ('recovery', '0008_restore_plans'),
     ]
 
     operations = [

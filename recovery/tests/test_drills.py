@@ -15,6 +15,7 @@ import redis
 from django.core import mail
 
 from backups import restore, targets
+from incidents.detection.models import AssessmentRule, Probe
 from incidents.lifecycle.models import Incident
 from incidents.tests.vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
 from pitchey_incidents.testing import start_redis
@@ -294,3 +295,38 @@ def test_database_failover_drill_without_neon_is_inconclusive(settings):
     run, steps = drill("database-failover")
     assert run.status == "inconclusive" and steps["branch"].status == "skipped"
     assert run.missing == [{"what": "Neon", "hint": "set NEON_API_KEY and NEON_PROJECT_ID"}]
+
+
+# --- detection ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detection_drill_injects_errors_and_follows_the_incident_to_its_resolution(cloudflare):
+    """The runbook's scenario 2 on a scratch endpoint the drill serves; the Worker is only read."""
+    run, steps = drill("detection")
+    step = steps["scenario"]
+    assert run.status == "succeeded", step.output
+    assert step.data["error_rate"] == 1.0 and step.data["outcome"] == "resolved"
+    assert [(m["action"], m["status"]) for m in step.data["mitigations"]] == [("restart_worker", "succeeded")]
+    assert "would redeploy version v2" in step.data["mitigations"][0]["output"]
+    assert cloudflare.posts("pitchey-api") == []  # a dry run: nothing deployed
+    incident = Incident.objects.get()
+    assert incident.public_id == step.data["incident"]
+    assert incident.status == "resolved" and incident.resolution == "Automated mitigation successful"
+    assert incident.title.startswith("[DR drill] ") and incident.severity == "P3"
+    kinds = list(incident.timeline.values_list("kind", flat=True))
+    assert kinds[:2] == ["declared", "automation"] and "mitigation_succeeded" in kinds and "resolved" in kinds
+    assert not Probe.objects.filter(name__startswith="drill-detection-").exists()  # scratch rows removed
+    assert not AssessmentRule.objects.filter(name__startswith="[DR drill]").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detection_drill_without_cloudflare_is_inconclusive_and_names_what_to_set(settings):
+    settings.CF_API_TOKEN = ""
+    run, steps = drill("detection")
+    step = steps["scenario"]
+    assert run.status == "inconclusive" and step.status == "skipped", step.output
+    assert run.missing[0]["hint"] == "set CF_API_TOKEN" and "restart_worker" in run.missing[0]["what"]
+    # What could run still ran: the rule fired and the maintenance step (a dry run) let it resolve.
+    assert step.data["outcome"] == "resolved"
+    assert [m["action"] for m in step.data["mitigations"]] == ["enable_maintenance"]
