@@ -61,6 +61,8 @@ class Issue:
     detail: str
     incident: str
     new: bool
+    action: str = ""  # the chain's first action (kept for clients of the single-action days)
+    mitigation: str = ""  # the last mitigation's status: succeeded | failed
     chain: list[str] = field(default_factory=list)
     mitigations: list[dict] = field(default_factory=list)  # [{action, status, output}] in order
     outcome: str = "open"  # open | mitigating (on the workers) | resolved | escalated
@@ -237,6 +239,7 @@ def detect_finding(
         detail=outcome.output,
         incident=case.incident.public_id,
         new=new,
+        action=(rule.actions or [""])[0],
         chain=rule.actions,
     )
     if new and rule.chain and mitigate:
@@ -249,6 +252,7 @@ def _chain_report(case: DetectionCase, issue: Issue) -> Outcome | None:
     """Fill the issue with what the chain did; the last verify's result replaces the first finding."""
     done = Mitigation.objects.filter(incident_id=case.incident_id).order_by("id")
     issue.mitigations = [{"action": m.action, "status": m.status, "output": m.output[:500]} for m in done]
+    issue.mitigation = issue.mitigations[-1]["status"] if issue.mitigations else ""
     states = {ChainState.RESOLVED: "resolved", ChainState.ESCALATED: "escalated", ChainState.STOPPED: "open"}
     issue.outcome = states.get(case.chain_state, "mitigating")
     if case.probe_id is None or case.chain_state not in (ChainState.RESOLVED, ChainState.ESCALATED):
