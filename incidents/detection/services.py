@@ -123,9 +123,9 @@ def health_sample_all() -> int:
 
 
 def _open_case(rule: AssessmentRule, probe: Probe, outcome: Outcome) -> tuple[DetectionCase, bool]:
-    """The rule's open incident for the probe's service, updated; or the open incident another rule
-    opened from this probe (one finding, one incident: a 5xx storm is "down" and "high error rate");
-    or a new one."""
+    """The rule's open incident for the probe's service, updated; or the open incident another rule with
+    the same chain opened from this probe (one finding, one remedy, one incident: a 5xx storm is "down"
+    and "high error rate"); or a new one."""
     with transaction.atomic():
         AssessmentRule.objects.select_for_update().filter(id=rule.id).first()  # serialises concurrent runs
         case = (
@@ -134,13 +134,14 @@ def _open_case(rule: AssessmentRule, probe: Probe, outcome: Outcome) -> tuple[De
             .first()
         )
         sibling = (
-            DetectionCase.objects.select_related("incident")
+            DetectionCase.objects.select_related("incident", "rule")
             .filter(probe=probe, open=True, incident__status__in=OPEN_STATUSES)
             .exclude(rule=rule)
             .first()
         )
-        if (case is None or not case.incident.is_open) and sibling is not None:
-            case = sibling
+        if (case is None or not case.incident.is_open) and sibling is not None and rule.chain:
+            if sibling.rule.chain == rule.chain:  # the same remedy for the same probe: the same incident
+                case = sibling
         if case is not None and case.incident.is_open:
             DetectionCase.objects.filter(id=case.id).update(last_seen=timezone.now(), hits=case.hits + 1)
             return case, False

@@ -88,8 +88,11 @@ def test_a_storm_of_5xx_opens_an_incident_that_redeploys_rolls_back_and_resolves
     assert kinds.count("mitigation_succeeded") == 2 and "escalated" not in kinds
     assert Incident.objects.count() == 1  # the errors left in the window open nothing new
     assert HealthSample.objects.filter(probe__name="http-api", ok=False).exists()
-    case = DetectionCase.objects.get(incident=incident)
-    assert (case.chain_state, case.open) == (ChainState.RESOLVED, False)
+    wait_for(  # the case row is written right after the incident resolves
+        lambda: DetectionCase.objects.filter(incident=incident, chain_state=ChainState.RESOLVED, open=False).exists(),
+        timeout=30,
+        message="the chain's row to say resolved",
+    )
 
 
 @pytest.mark.django_db
