@@ -51,7 +51,7 @@ def automation(incident: Incident) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_storm_of_5xx_opens_an_incident_that_redeploys_rolls_back_and_resolves_by_itself(platform, worker):
+def test_a_storm_of_5xx_opens_an_incident_that_redeploys_rolls_back_and_resolves_by_itself(platform, worker, page):
     cf, health = platform
     detection.probes_sync_http()
     only_http_probes()
@@ -88,6 +88,9 @@ def test_a_storm_of_5xx_opens_an_incident_that_redeploys_rolls_back_and_resolves
     assert kinds.count("mitigation_succeeded") == 2 and "escalated" not in kinds
     assert Incident.objects.count() == 1  # the errors left in the window open nothing new
     assert HealthSample.objects.filter(probe__name="http-api", ok=False).exists()
+    shown = page("viewer").get(incident.get_absolute_url()).content.decode()  # the incident's page
+    for text in ("Automated chain started", "Verify after restart_worker", "Verify after rollback_deploy"):
+        assert text in shown
     wait_for(  # the case row is written right after the incident resolves
         lambda: DetectionCase.objects.filter(incident=incident, chain_state=ChainState.RESOLVED, open=False).exists(),
         timeout=30,
