@@ -42,6 +42,21 @@ def platform(settings):
     health.close()
 
 
+def worker_env(cf: FakeCloudflare, health: HealthEndpoint) -> dict[str, str]:
+    """The worker's settings: the local Cloudflare and the health endpoint; beat's cadences in seconds."""
+    return {
+        "CF_API_TOKEN": "cf-token",
+        "CLOUDFLARE_API_URL": cf.url,
+        "CF_ACCOUNT_ID": ACCOUNT,
+        "CF_WORKER_NAME": WORKER,
+        "SERVICE_HEALTH_URLS": f"api={health.url}",
+        "PROMETHEUS_URL": "",
+        "DETECTION_INTERVAL_S": "1",
+        "HEALTH_SAMPLE_INTERVAL_S": "0.5",
+        "DETECTION_CHAIN_SWEEP_S": "1",
+    }
+
+
 def deployed(cf: FakeCloudflare) -> list[str]:
     return [r["body"]["versions"][0]["version_id"] for r in cf.posts(WORKER)]
 
@@ -56,22 +71,10 @@ def test_a_storm_of_5xx_opens_an_incident_that_redeploys_rolls_back_and_resolves
     detection.probes_sync_http()
     only_http_probes()
     AssessmentRule.objects.filter(name__in=HTTP_RULES).update(settle_s=1)
-    env = {
-        "CF_API_TOKEN": "cf-token",
-        "CLOUDFLARE_API_URL": cf.url,
-        "CF_ACCOUNT_ID": ACCOUNT,
-        "CF_WORKER_NAME": WORKER,
-        "SERVICE_HEALTH_URLS": f"api={health.url}",
-        "PROMETHEUS_URL": "",
-        "DETECTION_INTERVAL_S": "1",
-        "HEALTH_SAMPLE_INTERVAL_S": "0.5",
-        "DETECTION_CHAIN_SWEEP_S": "1",
-    }
-    worker(beat=True, concurrency=2, **env)
+    worker(beat=True, concurrency=2, **worker_env(cf, health))
 
     def resolved():
-        incident = Incident.objects.filter(status=Status.RESOLVED).first()
-        return incident if incident is not None else None
+        return Incident.objects.filter(status=Status.RESOLVED).first()
 
     incident = wait_for(resolved, timeout=120, message="the 5xx storm's incident to resolve by itself")
     assert incident.resolution == "Automated mitigation successful" and incident.source == "probe"
