@@ -148,10 +148,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "oncall-handoff": {"task": "incidents.tasks.oncall_handoff_notify", "schedule": 60.0},
     "detection-run": {"task": "incidents.tasks.detection_run", "schedule": env_float("DETECTION_INTERVAL_S", 30.0)},
-    "health-sample": {"task": "incidents.tasks.health_sample", "schedule": env_float("HEALTH_SAMPLE_INTERVAL_S", 10.0)},
     "detection-chains-sweep": {
         "task": "incidents.tasks.detection_chains_sweep",
-        "schedule": env_float("DETECTION_CHAIN_SWEEP_S", 30.0),
+        "schedule": env_float("DETECTION_CHAIN_SWEEP_S", 60.0),
     },
     "alerts-auto-resolve": {"task": "incidents.tasks.alerts_auto_resolve", "schedule": 60.0},
     "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},
@@ -387,6 +386,11 @@ DRILL_EMAIL = env_str("DRILL_EMAIL")
 DRILL_STATUSPAGE_PAGE_ID = env_str("DRILL_STATUSPAGE_PAGE_ID")
 DRILL_STATUSPAGE_COMPONENT_ID = env_str("DRILL_STATUSPAGE_COMPONENT_ID")
 RECOVERY_LEASE_S = env_int("RECOVERY_LEASE_S", 3600, minimum=10)
+if SERVICE_HEALTH_URLS:  # sampling the health endpoints on a cadence (docs/detection.md)
+    CELERY_BEAT_SCHEDULE["health-sample"] = {
+        "task": "incidents.tasks.health_sample",
+        "schedule": env_float("HEALTH_SAMPLE_INTERVAL_S", 10.0),
+    }
 
 EMAIL_URL = env_str("EMAIL_URL")
 if EMAIL_URL:
