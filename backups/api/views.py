@@ -13,6 +13,7 @@ from pitchey_incidents.errors import DomainError
 
 from .. import restores, selectors, services
 from ..models import Backup, Kind, Restore, Status, Trigger
+from ..pitr import restore as point_in_time
 from . import serializers as s
 
 
@@ -88,10 +89,8 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def pitr_restore(self, request: Request) -> Response:
         """Bring up the PITR target as it was at ``to_time`` in a new data directory and port (waits
         until it is promoted); 409 when that time cannot be reached, saying why."""
-        from ..pitr.restore import pitr_restore
-
         data = validated(s.PitrRestoreSerializer, request)
-        result = pitr_restore(to_time=data["to_time"], port=data.get("port"), actor=request.user)
+        result = point_in_time.pitr_restore(to_time=data["to_time"], port=data.get("port"), actor=request.user)
         return Response(s.PitrRestoredSerializer(result).data)
 
 

@@ -10,5 +10,5 @@ def seed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("recovery", "0008_restore_plans")]
+    dependencies = [("recovery", "0010_sessions_in_the_backup_restore_drill")]
     operations = [migrations.RunPython(seed, migrations.RunPython.noop)]
