@@ -14,6 +14,7 @@ class IncidentsConfig(AppConfig):
         from incidents.comms import checks as comms_checks
         from incidents.comms import drill_messages, selectors, subscribers  # noqa: F401
         from incidents.comms import tasks as comms_tasks  # noqa: F401
+        from incidents.detection import drill as detection_drill
         from incidents.detection import tasks as detection_tasks  # noqa: F401
         from incidents.lifecycle import receivers
         from incidents.lifecycle import tasks as lifecycle_tasks  # noqa: F401
@@ -22,4 +23,5 @@ class IncidentsConfig(AppConfig):
 
         receivers.connect()
         drill_messages.connect()
+        detection_drill.connect()
         checks.register(comms_checks.escalation_levels_reach_someone)

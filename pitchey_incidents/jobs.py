@@ -23,6 +23,8 @@ from django.db import transaction
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .outcome import Outcome
+
 if TYPE_CHECKING:
     from celery import Celery, Task
 
@@ -147,3 +149,25 @@ def backoff_delay(attempt: int, *, base: float = 2.0, cap: float = 600.0, retry_
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+def workers_restart(names: list[str] | None = None, *, dry_run: bool = False) -> Outcome:
+    """Our own Celery workers (not the platform's): broadcast ``pool_restart`` to the named ones, or all.
+
+    A maintenance command (``manage.py workers restart``), never a runbook mitigation."""
+    app = celery_app()
+    destination = names or settings.CELERY_WORKER_NAMES or None
+    replies = app.control.ping(destination=destination, timeout=3) or []
+    found = sorted(name for reply in replies for name in reply)
+    if not found:
+        return Outcome(False, "no worker answered")
+    if dry_run:
+        return Outcome(True, f"would restart the pool of {', '.join(found)}", {"workers": found})
+    answers = app.control.pool_restart(destination=found, reply=True, timeout=5) or []
+    done = sorted(n for a in answers for n, r in a.items() if "ok" in r)
+    failed = sorted(n for a in answers for n, r in a.items() if "ok" not in r)
+    return Outcome(
+        bool(done) and not failed,
+        f"restarted: {', '.join(done) or 'none'}" + (f"; failed: {', '.join(failed)}" if failed else ""),
+        {"workers": done},
+    )

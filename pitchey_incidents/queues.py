@@ -17,6 +17,7 @@ TASK_ROUTES = {
     "incidents.tasks.escalation_*": "critical",
     "incidents.tasks.alert_*": "critical",
     "incidents.tasks.mitigation_*": "critical",
+    "incidents.tasks.detection_chain_*": "critical",
     "backups.tasks.*": "long",
     "recovery.tasks.recovery_*": "long",
     "recovery.tasks.drill_*": "long",

@@ -174,6 +174,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "oncall-handoff": {"task": "incidents.tasks.oncall_handoff_notify", "schedule": 60.0},
     "detection-run": {"task": "incidents.tasks.detection_run", "schedule": env_float("DETECTION_INTERVAL_S", 30.0)},
+    "detection-chains-sweep": {
+        "task": "incidents.tasks.detection_chains_sweep",
+        "schedule": env_float("DETECTION_CHAIN_SWEEP_S", 60.0),
+    },
     "alerts-auto-resolve": {"task": "incidents.tasks.alerts_auto_resolve", "schedule": 60.0},
     "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},
     "recovery-sweep": {"task": "recovery.tasks.runs_sweep", "schedule": 60.0},
@@ -283,6 +287,10 @@ BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
 PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
 # Detection (docs/detection.md): probe history kept, intake limit. HTTP probes: SERVICE_HEALTH_URLS.
 PROBE_HISTORY_DAYS = env_int("PROBE_HISTORY_DAYS", 14, minimum=1)
+# Health endpoint samples (one per HEALTH_SAMPLE_INTERVAL_S on beat) are kept this long.
+HEALTH_SAMPLE_KEEP_S = env_int("HEALTH_SAMPLE_KEEP_S", 6 * 3600, minimum=60)
+# A worker holds a detection chain's step this long; past it, the sweeper hands the step to another.
+DETECTION_CHAIN_LEASE_S = env_int("DETECTION_CHAIN_LEASE_S", 900, minimum=1)
 ALERT_MAX_BODY_BYTES = env_int("ALERT_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 # Every other API request body (README, API): larger → 413 naming the limit; JSON nested deeper → 400.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
@@ -414,6 +422,11 @@ DRILL_EMAIL = env_str("DRILL_EMAIL")
 DRILL_STATUSPAGE_PAGE_ID = env_str("DRILL_STATUSPAGE_PAGE_ID")
 DRILL_STATUSPAGE_COMPONENT_ID = env_str("DRILL_STATUSPAGE_COMPONENT_ID")
 RECOVERY_LEASE_S = env_int("RECOVERY_LEASE_S", 3600, minimum=10)
+if SERVICE_HEALTH_URLS:  # sampling the health endpoints on a cadence (docs/detection.md)
+    CELERY_BEAT_SCHEDULE["health-sample"] = {
+        "task": "incidents.tasks.health_sample",
+        "schedule": env_float("HEALTH_SAMPLE_INTERVAL_S", 10.0),
+    }
 
 EMAIL_URL = env_str("EMAIL_URL")
 if EMAIL_URL:

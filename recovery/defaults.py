@@ -337,6 +337,22 @@ PLANS: dict[str, dict] = {
             ),
         ],
     },
+    "detection": {
+        "name": "Drill: detection and automated mitigation",
+        "service": "api",
+        "drill": True,
+        "description": "The runbook's scenario 2: inject errors into a scratch health endpoint the drill serves; "
+        "the error-rate rule fires, its chain runs (dry runs: the platform is not touched), the endpoint "
+        "recovers and the incident resolves by itself.",
+        "steps": [
+            (
+                "scenario",
+                "Inject errors into a scratch endpoint; the rule fires, the mitigation runs, the incident resolves",
+                "detection.scenario",
+                {},
+            ),
+        ],
+    },
     "communications": {
         "name": "Drill: communication channels",
         "service": "",

@@ -25,9 +25,36 @@ class ProbeAdmin(admin.ModelAdmin):
 
 @admin.register(models.AssessmentRule)
 class AssessmentRuleAdmin(admin.ModelAdmin):
-    list_display = ["name", "severity", "probe_kind", "probe_name", "op", "metric", "threshold", "action", "enabled"]
+    list_display = [
+        "name",
+        "severity",
+        "probe_kind",
+        "probe_name",
+        "op",
+        "metric",
+        "threshold",
+        "chain_actions",
+        "enabled",
+    ]
+    fields = [
+        "name",
+        "probe_kind",
+        "probe_name",
+        "op",
+        "metric",
+        "threshold",
+        "severity",
+        "chain",
+        "settle_s",
+        "no_chain_reason",
+        "enabled",
+    ]
     list_filter = ["severity", "probe_kind", "enabled"]
     list_editable = ["enabled"]
+
+    @admin.display(description="chain")
+    def chain_actions(self, rule: models.AssessmentRule) -> str:
+        return " → ".join(rule.actions) or f"none: {rule.no_chain_reason}"
 
 
 @admin.register(models.ProbeResult)

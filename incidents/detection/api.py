@@ -129,4 +129,4 @@ class DetectView(APIView):
 
     @extend_schema(request=None, responses={200: dict})
     def post(self, request: Request) -> Response:
-        return Response(detection.detection_run().as_dict())
+        return Response(detection.detection_run(inline=False).as_dict())

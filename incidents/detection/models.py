@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents.lifecycle.models import Incident
+from incidents.lifecycle.models import Incident, Mitigation
 from pitchey_incidents.errors import DomainError
 from recovery.actions import REGISTRY
 from recovery.models import Service, Severity
@@ -121,6 +121,7 @@ class ProbeKind(models.TextChoices):
     HTTP = "http", "HTTP endpoint"
     PROMETHEUS = "prometheus", "Prometheus query"
     BACKUP_RPO = "backup_rpo", "Backup age against the RPO"
+    CLOUDFLARE = "cloudflare", "Cloudflare Workers analytics"
 
 
 class Probe(models.Model):
@@ -166,6 +167,54 @@ class ProbeResult(models.Model):
         return f"{self.probe_id} {self.status} {self.at:%H:%M:%S}"
 
 
+class HealthSample(models.Model):
+    """One request to a health endpoint (an HTTP probe's URL), taken on beat's cadence or by a check.
+
+    An HTTP probe's error rate and latency percentiles are computed over these rows in a window;
+    rows older than the window's keep time are pruned."""
+
+    probe = models.ForeignKey(Probe, on_delete=models.CASCADE, related_name="samples")
+    at = models.DateTimeField(default=timezone.now)
+    ok = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty: no answer.")
+    latency_ms = models.FloatField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["probe", "-at"], name="healthsample_probe_at")]
+
+    def __str__(self) -> str:
+        return f"{self.probe_id} {self.status_code or self.error[:20]} {self.at:%H:%M:%S}"
+
+
+def clean_chain(chain: object) -> list[dict]:
+    """A rule's automated chain: ``[{"action": name, "params": {…}}, …]`` of registered actions. A step
+    may say ``"only_if_unavailable": other`` (run only when ``other`` cannot run here) or ``"dry_run":
+    true`` (the detection drill's copy of a chain: the platform is not touched)."""
+    if not isinstance(chain, list):
+        raise ValidationError({"chain": "must be a list of steps"})
+    cleaned = []
+    for position, step in enumerate(chain):
+        if not isinstance(step, dict) or not isinstance(step.get("action"), str):
+            raise ValidationError({"chain": f"step {position + 1}: must be {{'action': name, 'params': {{}}}}"})
+        if step["action"] not in REGISTRY:
+            known = ", ".join(sorted(REGISTRY))
+            raise ValidationError({"chain": f"step {position + 1}: unknown action; one of {known}"})
+        try:
+            params = REGISTRY[step["action"]].clean(step.get("params") or {})
+        except DomainError as exc:
+            raise ValidationError({"chain": f"step {position + 1}: {exc.message}"}) from None
+        other = step.get("only_if_unavailable")
+        if other is not None and other not in REGISTRY:
+            raise ValidationError({"chain": f"step {position + 1}: only_if_unavailable names an unknown action"})
+        extra = {"only_if_unavailable": other} if other else {}
+        cleaned.append(
+            {"action": step["action"], "params": params, **extra, **({"dry_run": True} if step.get("dry_run") else {})}
+        )
+    return cleaned
+
+
 class RuleOp(models.TextChoices):
     DOWN = "down", "is unreachable"
     GT = "gt", "is above"
@@ -173,11 +222,13 @@ class RuleOp(models.TextChoices):
 
 
 class AssessmentRule(models.Model):
-    """Maps a probe finding to a severity and, optionally, an automated mitigation.
+    """Maps a probe finding to a severity and the runbook's automated chain of mitigations.
 
     A rule matches a probe result when the probe has the rule's kind (and name, when set) and the
     finding holds: the probe is down, or ``metric`` is above/below ``threshold``. The most severe
-    matching rule wins."""
+    matching rule wins. Each step of ``chain`` is followed by a verify (the probe re-sampled after
+    ``settle_s``): the incident resolves, or the next step runs; past the last step it escalates. A
+    rule without a chain says why in ``no_chain_reason``."""
 
     name = models.CharField(max_length=100, unique=True, help_text='"Issue detected: <name>".')
     probe_kind = models.CharField(max_length=20, choices=ProbeKind.choices)
@@ -186,8 +237,14 @@ class AssessmentRule(models.Model):
     metric = models.CharField(max_length=64, blank=True)
     threshold = models.FloatField(null=True, blank=True)
     severity = models.CharField(max_length=2, choices=Severity.choices)
-    action = models.CharField(max_length=64, blank=True, help_text="Mitigation action (see /api/v1/actions/).")
-    action_params = models.JSONField(default=dict, blank=True)
+    chain = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Mitigations tried in order, each verified: [{"action": "restart_worker", "params": {}}, …] '
+        "(see /api/v1/actions/).",
+    )
+    settle_s = models.PositiveIntegerField(default=30, help_text="Wait after a step before verifying it.")
+    no_chain_reason = models.CharField(max_length=300, blank=True, help_text="Why there is no automated chain.")
     enabled = models.BooleanField(default=True)
 
     class Meta:
@@ -197,19 +254,31 @@ class AssessmentRule(models.Model):
         return f"{self.name} → {self.severity}"
 
     def clean(self) -> None:
-        if self.action and self.action not in REGISTRY:
-            raise ValidationError({"action": f"unknown action; one of {', '.join(sorted(REGISTRY))}"})
         if self.op != RuleOp.DOWN and (not self.metric or self.threshold is None):
             raise ValidationError({"threshold": "a metric and a threshold are needed unless the rule is 'down'"})
-        if self.action:
-            try:
-                REGISTRY[self.action].clean(self.action_params)
-            except DomainError as exc:
-                raise ValidationError({"action_params": exc.message}) from None
+        self.chain = clean_chain(self.chain)
+        if not self.chain and not self.no_chain_reason.strip():
+            raise ValidationError({"no_chain_reason": "say why this rule has no automated chain"})
+
+    @property
+    def actions(self) -> list[str]:
+        return [step["action"] for step in self.chain or []]
+
+
+class ChainState(models.TextChoices):
+    NONE = "", "No chain"
+    MITIGATING = "mitigating", "Running a step"
+    SETTLING = "settling", "Waiting to verify"
+    RESOLVED = "resolved", "Resolved by the chain"
+    ESCALATED = "escalated", "Chain exhausted, escalated"
+    STOPPED = "stopped", "Stopped (the incident closed)"
 
 
 class DetectionCase(models.Model):
-    """The incident a rule opened for a service; an open case is updated, never duplicated."""
+    """The incident a rule opened for a service; an open case is updated, never duplicated.
+
+    It is also the row of truth of the rule's automated chain: which step, its mitigation, when the
+    next thing is due and which worker holds it (a lease; a worker killed mid-chain is swept)."""
 
     rule = models.ForeignKey(AssessmentRule, on_delete=models.CASCADE, related_name="cases")
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
@@ -218,11 +287,19 @@ class DetectionCase(models.Model):
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
     hits = models.PositiveIntegerField(default=1)
+    probe = models.ForeignKey(Probe, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    chain_state = models.CharField(max_length=10, choices=ChainState.choices, default="", blank=True)
+    chain_step = models.PositiveSmallIntegerField(default=0)
+    chain_mitigation = models.ForeignKey(Mitigation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    chain_due_at = models.DateTimeField(null=True, blank=True)
+    chain_lease_until = models.DateTimeField(null=True, blank=True)
+    chain_verify_from = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["rule", "service"], condition=Q(open=True), name="one_open_case_per_rule")
         ]
+        indexes = [models.Index(fields=["chain_state", "chain_due_at"], name="detectioncase_chain_due")]
 
     def __str__(self) -> str:
         return f"{self.rule.name} on {self.service.slug}"

@@ -1,13 +1,15 @@
 """Probes and automated assessment: the runbook's ``incident-response.sh detect``.
 
 ``detection_run`` runs every enabled probe, keeps the results as history, and for each finding
-that an assessment rule matches: opens (or updates) the rule's incident for the service, applies
-the rule's mitigation, re-checks, and resolves the incident or escalates it — all on the timeline
-with actor ``system``.
+that an assessment rule matches: opens (or updates) the rule's incident for the service and starts
+the rule's automated chain (``chains``): each step verified, then resolve, the next step, or escalate
+— all on the timeline with actor ``system``. Beat runs chains on the workers; the CLI runs them here.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
@@ -15,14 +17,25 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.detection.models import AssessmentRule, DetectionCase, Probe, ProbeKind, ProbeResult, ProbeStatus, RuleOp
-from incidents.detection.probes import get_check
+from incidents.detection import chains
+from incidents.detection.assessment import assess, probe_run, rule_matches
+from incidents.detection.models import (
+    AssessmentRule,
+    ChainState,
+    DetectionCase,
+    Probe,
+    ProbeKind,
+    ProbeResult,
+    ProbeStatus,
+)
+from incidents.detection.probes.http import health_sample, samples_prune
 from incidents.lifecycle import services
-from incidents.lifecycle.models import Incident, MitigationStatus, Source, Status
-from pitchey_incidents import events
+from incidents.lifecycle.models import OPEN_STATUSES, Mitigation, Source, Status
 from pitchey_incidents.errors import InvalidTransition
 from pitchey_incidents.outcome import Outcome
 from recovery.models import Service
+
+__all__ = ["assess", "detect_finding", "detection_run", "probe_run", "report_lines", "rule_matches"]
 
 ACTOR = "system"
 
@@ -48,10 +61,11 @@ class Issue:
     detail: str
     incident: str
     new: bool
-    action: str = ""
-    mitigation: str = ""  # succeeded | failed
-    mitigation_output: str = ""
-    outcome: str = "open"  # open | resolved | escalated
+    action: str = ""  # the chain's first action (kept for clients of the single-action days)
+    mitigation: str = ""  # the last mitigation's status: succeeded | failed
+    chain: list[str] = field(default_factory=list)
+    mitigations: list[dict] = field(default_factory=list)  # [{action, status, output}] in order
+    outcome: str = "open"  # open | mitigating (on the workers) | resolved | escalated
 
 
 @dataclass
@@ -88,55 +102,30 @@ def probes_sync_http() -> None:
             probe.save(update_fields=["config"])
 
 
-def probe_run(probe: Probe) -> tuple[Outcome, ProbeResult | None]:
-    """Run one probe and keep its result (a skipped probe leaves no history)."""
-    outcome = get_check(probe.kind).run(probe)
-    if outcome.status == ProbeStatus.SKIPPED:
-        return outcome, None
-    previous = ProbeResult.objects.filter(probe=probe).order_by("-at", "-id").values_list("status", flat=True).first()
-    result = ProbeResult.objects.create(
-        probe=probe,
-        status=outcome.status,
-        latency_ms=outcome.latency_ms,
-        metrics=outcome.data,
-        detail=outcome.output[:500],
-    )
-    if previous != outcome.status:  # wakes the dashboard's service board
-        events.emit(
-            "health.changed",
-            f"probe:{probe.id}",
-            {"probe": probe.name, "service": probe.service.slug, "from": previous, "to": outcome.status},
-        )
-    return outcome, result
-
-
 def probe_results_prune(*, keep_days: int | None = None) -> int:
+    """Drop probe history past ``PROBE_HISTORY_DAYS`` and health samples past ``HEALTH_SAMPLE_KEEP_S``."""
     keep_days = settings.PROBE_HISTORY_DAYS if keep_days is None else keep_days
     deleted, _ = ProbeResult.objects.filter(at__lt=timezone.now() - timedelta(days=keep_days)).delete()
-    return deleted
+    return deleted + samples_prune(keep=timedelta(seconds=settings.HEALTH_SAMPLE_KEEP_S))
+
+
+def health_sample_all() -> int:
+    """Beat's cadence: one sample of every enabled health endpoint (``SERVICE_HEALTH_URLS``)."""
+    probes_sync_http()
+    probes = list(Probe.objects.filter(enabled=True, kind=ProbeKind.HTTP))
+    for probe in probes:
+        if (probe.config or {}).get("url"):
+            health_sample(probe)
+    return len(probes)
 
 
 # --- assessment -----------------------------------------------------------------------------------
 
 
-def rule_matches(rule: AssessmentRule, probe: Probe, outcome: Outcome) -> bool:
-    if rule.probe_kind != probe.kind or (rule.probe_name and rule.probe_name != probe.name):
-        return False
-    if rule.op == RuleOp.DOWN:
-        return outcome.status == ProbeStatus.DOWN
-    value = outcome.data.get(rule.metric)
-    if value is None or rule.threshold is None:
-        return False
-    return value > rule.threshold if rule.op == RuleOp.GT else value < rule.threshold
-
-
-def assess(probe: Probe, outcome: Outcome, rules: list[AssessmentRule]) -> AssessmentRule | None:
-    """The most severe rule this finding matches (rules come ordered P0 first)."""
-    return next((r for r in rules if rule_matches(r, probe, outcome)), None)
-
-
 def _open_case(rule: AssessmentRule, probe: Probe, outcome: Outcome) -> tuple[DetectionCase, bool]:
-    """The rule's open incident for the probe's service, updated; or a new one."""
+    """The rule's open incident for the probe's service, updated; or the open incident another rule with
+    the same chain opened from this probe (one finding, one remedy, one incident: a 5xx storm is "down"
+    and "high error rate"); or a new one."""
     with transaction.atomic():
         AssessmentRule.objects.select_for_update().filter(id=rule.id).first()  # serialises concurrent runs
         case = (
@@ -144,6 +133,15 @@ def _open_case(rule: AssessmentRule, probe: Probe, outcome: Outcome) -> tuple[De
             .filter(rule=rule, service_id=probe.service_id, open=True)
             .first()
         )
+        sibling = (
+            DetectionCase.objects.select_related("incident", "rule")
+            .filter(probe=probe, open=True, incident__status__in=OPEN_STATUSES)
+            .exclude(rule=rule)
+            .first()
+        )
+        if (case is None or not case.incident.is_open) and sibling is not None and rule.chain:
+            if sibling.rule.chain == rule.chain:  # the same remedy for the same probe: the same incident
+                case = sibling
         if case is not None and case.incident.is_open:
             DetectionCase.objects.filter(id=case.id).update(last_seen=timezone.now(), hits=case.hits + 1)
             return case, False
@@ -158,34 +156,24 @@ def _open_case(rule: AssessmentRule, probe: Probe, outcome: Outcome) -> tuple[De
             source=Source.PROBE,
             detected_at=timezone.now(),
         )
-        case = DetectionCase.objects.create(rule=rule, service_id=probe.service_id, incident=incident)
+        case = DetectionCase.objects.create(rule=rule, service_id=probe.service_id, incident=incident, probe=probe)
         return case, True
 
 
-def _mitigate(rule: AssessmentRule, probe: Probe, incident: Incident, issue: Issue, rules) -> Outcome | None:
-    """Apply the rule's mitigation here and now, re-check the probe, resolve or escalate."""
-    mitigation = services.mitigation_start(
-        incident=incident, action=rule.action, params=rule.action_params or {}, actor=ACTOR, inline=True
+def _window_start(probe: Probe) -> dict:
+    """An HTTP probe's window starts no earlier than the verify that resolved its last chain: the
+    errors the chain mitigated are not found again."""
+    if probe.kind != ProbeKind.HTTP:
+        return {}
+    window = timedelta(seconds=float((probe.config or {}).get("window_s", 300)))
+    resolved = (
+        DetectionCase.objects.filter(probe=probe, chain_state=ChainState.RESOLVED, chain_verify_from__isnull=False)
+        .order_by("-chain_verify_from")
+        .values_list("chain_verify_from", flat=True)
+        .first()
     )
-    # Inline runs on commit; inside a caller's transaction that is later, so run it now (the claim
-    # makes whichever comes second a no-op).
-    services.mitigation_execute(mitigation_id=mitigation.id)
-    mitigation.refresh_from_db()
-    issue.mitigation, issue.mitigation_output = mitigation.status, mitigation.output[:500]
-    recheck, _ = probe_run(probe)
-    still = assess(probe, recheck, rules)
-    if mitigation.status == MitigationStatus.SUCCEEDED and still is None and recheck.status == ProbeStatus.OK:
-        services.incident_resolve(incident=incident, resolution="Automated mitigation successful", actor=ACTOR)
-        DetectionCase.objects.filter(incident=incident).update(open=False)
-        issue.outcome = "resolved"
-    else:
-        reason = f"automated mitigation {rule.action} {mitigation.status}; re-check: {recheck.output}"
-        try:
-            services.incident_escalate(incident=incident, actor=ACTOR, reason=reason[:500])
-        except InvalidTransition as exc:
-            services.incident_note(incident=incident, actor=ACTOR, message=f"Not escalated: {exc.message}")
-        issue.outcome = "escalated"
-    return recheck
+    start = timezone.now() - window
+    return {"since": max(start, resolved)} if resolved else {}
 
 
 def _cleared(probe: Probe, outcome: Outcome) -> None:
@@ -207,39 +195,73 @@ def _cleared(probe: Probe, outcome: Outcome) -> None:
             pass
 
 
-def detection_run(*, mitigate: bool = True, probes: list[Probe] | None = None) -> Report:
-    """Run the probes, assess the findings, act on them; return what was found and done."""
+def detection_run(*, mitigate: bool = True, probes: list[Probe] | None = None, inline: bool = True) -> Report:
+    """Run the probes, assess the findings, act on them; return what was found and done.
+
+    A new incident's chain runs here and now when ``inline`` (the CLI), else on the workers (beat, API)."""
     probes_sync_http()
     probes = probes if probes is not None else list(Probe.objects.filter(enabled=True).select_related("service"))
     rules = list(AssessmentRule.objects.filter(enabled=True).order_by("severity", "id"))
     checks, issues = [], []
     for probe in probes:
-        outcome, result = probe_run(probe)
+        outcome, _ = probe_run(probe, overrides=_window_start(probe))
         rule = assess(probe, outcome, rules) if outcome.status != ProbeStatus.SKIPPED else None
         if rule is None:
             if outcome.status == ProbeStatus.OK:
                 _cleared(probe, outcome)
             checks.append(_check(probe, outcome))
             continue
-        case, new = _open_case(rule, probe, outcome)
-        issue = Issue(
-            rule=rule.name,
-            severity=rule.severity,
-            service=probe.service.slug,
-            check=probe.name,
-            detail=outcome.output,
-            incident=case.incident.public_id,
-            new=new,
-            action=rule.action,
-        )
-        if new and rule.action and mitigate:
-            outcome = _mitigate(rule, probe, case.incident, issue, rules) or outcome
+        issue, outcome = detect_finding(rule, probe, outcome, mitigate=mitigate, inline=inline)
         checks.append(_check(probe, outcome))
         issues.append(issue)
     ok = all(c.status in (ProbeStatus.OK, ProbeStatus.SKIPPED) for c in checks) and all(
         i.outcome == "resolved" for i in issues
     )
     return Report(ok=ok, checks=checks, issues=issues, at=timezone.now().isoformat())
+
+
+def detect_finding(
+    rule: AssessmentRule,
+    probe: Probe,
+    outcome: Outcome,
+    *,
+    mitigate: bool = True,
+    inline: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Issue, Outcome]:
+    """A finding ``rule`` matched: open (or update) its incident and start the rule's chain on a new one.
+    Returns the issue and the probe's latest result (the last verify's, once a chain ran here)."""
+    case, new = _open_case(rule, probe, outcome)
+    issue = Issue(
+        rule=rule.name,
+        severity=rule.severity,
+        service=probe.service.slug,
+        check=probe.name,
+        detail=outcome.output,
+        incident=case.incident.public_id,
+        new=new,
+        action=(rule.actions or [""])[0],
+        chain=rule.actions,
+    )
+    if new and rule.chain and mitigate:
+        case = chains.chain_begin(case, inline=inline, sleep=sleep)
+        outcome = _chain_report(case, issue) or outcome
+    return issue, outcome
+
+
+def _chain_report(case: DetectionCase, issue: Issue) -> Outcome | None:
+    """Fill the issue with what the chain did; the last verify's result replaces the first finding."""
+    done = Mitigation.objects.filter(incident_id=case.incident_id).order_by("id")
+    issue.mitigations = [{"action": m.action, "status": m.status, "output": m.output[:500]} for m in done]
+    issue.mitigation = issue.mitigations[-1]["status"] if issue.mitigations else ""
+    states = {ChainState.RESOLVED: "resolved", ChainState.ESCALATED: "escalated", ChainState.STOPPED: "open"}
+    issue.outcome = states.get(case.chain_state, "mitigating")
+    if case.probe_id is None or case.chain_state not in (ChainState.RESOLVED, ChainState.ESCALATED):
+        return None
+    last = ProbeResult.objects.filter(probe_id=case.probe_id).order_by("-at", "-id").first()
+    if last is None:
+        return None
+    return Outcome.graded(last.status, last.detail, last.latency_ms, last.metrics)
 
 
 def _check(probe: Probe, outcome: Outcome) -> Check:
@@ -266,12 +288,14 @@ def report_lines(report: Report) -> list[str]:
             f"🚨 Issue detected: {i.rule} ({i.service}: {i.detail}) → {i.incident} {i.severity}"
             + ("" if i.new else " (already open)")
         )
-        if i.mitigation:
-            lines.append(f"🔧 Applying automated mitigation... {i.action}: {i.mitigation}")
-            if i.outcome == "resolved":
-                lines.append("✅ Issue resolved")
-            else:
-                lines.append(f"⬆️ Issue persists: {i.incident} escalated")
+        for m in i.mitigations:
+            lines.append(f"🔧 Applying automated mitigation... {m['action']}: {m['status']}")
+        if i.outcome == "resolved":
+            lines.append("✅ Issue resolved")
+        elif i.outcome == "escalated":
+            lines.append(f"⬆️ Issue persists: {i.incident} escalated")
+        elif i.outcome == "mitigating":
+            lines.append(f"🔧 {i.incident}: automated chain running on the workers ({' → '.join(i.chain)})")
         elif i.new:
             lines.append(f"📟 {i.incident} opened; no automated mitigation for this finding")
     skipped = sum(c.status == ProbeStatus.SKIPPED for c in report.checks)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from incidents.detection import alerting, services, workers
+from incidents.detection import alerting, chains, services, workers
 
 
 @shared_task(name="incidents.tasks.alert_group_sync", acks_late=True)
@@ -23,7 +23,22 @@ def alerts_auto_resolve() -> list:
 
 @shared_task(name="incidents.tasks.detection_run")
 def detection_run() -> dict:
-    return {"ok": services.detection_run().ok}
+    return {"ok": services.detection_run(inline=False).ok}
+
+
+@shared_task(name="incidents.tasks.health_sample")
+def health_sample() -> int:
+    return services.health_sample_all()
+
+
+@shared_task(name="incidents.tasks.detection_chain_advance", acks_late=True)
+def detection_chain_advance(case_id: int) -> str:
+    return chains.chain_advance(case_id)
+
+
+@shared_task(name="incidents.tasks.detection_chains_sweep")
+def detection_chains_sweep() -> dict:
+    return chains.chains_sweep()
 
 
 @shared_task(name="incidents.tasks.probe_results_prune")

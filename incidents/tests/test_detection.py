@@ -94,28 +94,32 @@ def test_stopped_redis_opens_one_incident_and_exits_non_zero(prom, cache, settin
 
 
 def test_failed_mitigation_is_re_checked_and_escalated(prom, cache):
-    AssessmentRule.objects.filter(name="Redis down").update(action="purge_cache")
+    AssessmentRule.objects.filter(name="Redis down").update(chain=[{"action": "purge_cache", "params": {}}])
     cache.stop()
     report = detection.detection_run()
     issue = report.issues[0]
-    assert (issue.rule, issue.mitigation, issue.outcome) == ("Redis down", "failed", "escalated")
+    assert (issue.rule, issue.mitigations[0]["status"], issue.outcome) == ("Redis down", "failed", "escalated")
     incident = Incident.objects.get()
     assert incident.escalation_level == 1 and incident.status == Status.MITIGATING
     timeline = list(incident.timeline.values_list("kind", "actor"))
     assert timeline == [
         ("declared", "system"),
+        ("automation", "system"),  # the chain starts
         ("mitigation_requested", "system"),
         ("mitigation_failed", "system"),
+        ("automation", "system"),  # the step failed: no verify, the chain is exhausted
         ("escalated", "system"),
         ("paged", "system"),  # the escalation pages the next level
     ]
-    assert ProbeResult.objects.filter(probe__name="cache", status="down").count() == 2  # check + re-check
+    assert ProbeResult.objects.filter(probe__name="cache", status="down").count() == 1
 
 
 def test_mitigation_that_works_resolves_the_incident(prom, cache):
 
     prom.answers["http_requests_total"] = [0.12, 0.003]  # bad, then fine once the mitigation ran
-    AssessmentRule.objects.filter(name="High error rate").update(action="enable_read_only")
+    AssessmentRule.objects.filter(name="High error rate").update(
+        chain=[{"action": "enable_read_only", "params": {}}], settle_s=0
+    )
     code, out = run_cli()
     assert code == 0, out
     lines = out.splitlines()
@@ -182,9 +186,13 @@ def test_rules_are_admin_editable_and_validated(users, client, settings):
     }
 
     rule = AssessmentRule.objects.get(name="Database connections exhausted")
-    assert rule.action == "terminate_idle_connections" and rule.severity == "P2"
-    rule.action = "reboot_the_world"
+    assert rule.chain == [{"action": "terminate_idle_connections", "params": {"idle_minutes": 10}}]
+    assert rule.severity == "P2"
+    rule.chain = [{"action": "reboot_the_world"}]
     with pytest.raises(ValidationError, match="unknown action"):
+        rule.full_clean()
+    rule.chain = []
+    with pytest.raises(ValidationError, match="say why"):
         rule.full_clean()
     users["admin"].is_staff = users["admin"].is_superuser = True
     users["admin"].save()

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from incidents.comms.models import Notification
-from incidents.detection.models import Probe
+from incidents.detection.models import AssessmentRule, Probe
 from incidents.lifecycle.models import Incident, TimelineEntry
 from incidents.postmortems.models import PostMortem
 from recovery.models import PlanStep, Service
@@ -28,7 +28,9 @@ BEFORE = {
 AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 # The split's last migration in recovery: later ones add columns and rewrite drill steps on purpose
 # (``test_drill_plans_are_rewritten_and_the_other_plans_kept``).
-SPLIT = {"recovery": "0004_service_catalog"}
+# Detection chains (incidents 0011) rewrite the assessment rules on purpose
+# (``test_rule_actions_become_chains``).
+SPLIT = {"recovery": "0004_service_catalog", "incidents": "0010_merge_paging_people_and_pitr_rules"}
 
 
 def _targets(executor: MigrationExecutor) -> list[tuple[str, str]]:
@@ -117,3 +119,36 @@ def test_drill_plans_are_rewritten_and_the_other_plans_kept():
     assert after[("database-failover", "check_branch")] == "postgres.check_copy"
     assert PlanStep.objects.get(plan__slug="database-failover", name="delete_branch").always
     assert after[("api-rollback", "rollback")] == "cloudflare.rollback_drill"
+
+
+def test_rule_actions_become_chains():
+    """Seeded rules nobody edited get the runbook's chains; an edited action is kept as a one-step chain;
+    the Celery pool restart's ``workers`` parameter is dropped (``restart_worker`` redeploys the Worker)."""
+    target = [("incidents", "0010_merge_paging_people_and_pitr_rules")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(target)
+    Rule = executor.loader.project_state(target).apps.get_model("incidents", "AssessmentRule")
+    Rule.objects.filter(name="Redis down").update(action="purge_cache")
+    Rule.objects.create(
+        name="Queue stuck",
+        probe_kind="http",
+        op="down",
+        severity="P2",
+        action="restart_worker",
+        action_params={"workers": ["celery@old"]},
+    )
+    Rule.objects.create(name="Custom watch", probe_kind="http", op="down", severity="P3")
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    rules = {r.name: r for r in AssessmentRule.objects.all()}
+    assert rules["High error rate"].actions == ["restart_worker", "rollback_deploy", "enable_maintenance"]
+    assert rules["Database unreachable"].actions == ["restart_database_endpoint", "branch_from_pitr", "pitr_restore"]
+    assert rules["Database connections exhausted"].chain == [
+        {"action": "terminate_idle_connections", "params": {"idle_minutes": 10}}
+    ]
+    assert rules["Redis down"].chain == [{"action": "purge_cache", "params": {}}]  # edited: kept
+    assert rules["Queue stuck"].chain == [{"action": "restart_worker", "params": {}}]
+    assert rules["Custom watch"].chain == [] and rules["Custom watch"].no_chain_reason
+    assert rules["Slow API responses"].chain == [] and "slowness" in rules["Slow API responses"].no_chain_reason
+    assert all(r.chain or r.no_chain_reason for r in rules.values())
+    assert "High error rate (health endpoints)" in rules and "High Worker error rate" in rules

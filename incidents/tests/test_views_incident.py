@@ -201,8 +201,8 @@ def test_mitigation_params_fragment_renders_the_actions_parameters(page, inciden
         .content.decode()
     )
     assert 'name="params.idle_minutes"' in body and 'type="number"' in body and 'value="10"' in body
-    body = page("responder").get(url(incident) + "?fragment=mitigation_params&action=restart_worker").content.decode()
-    assert 'name="params.workers"' in body and "comma-separated" in body
+    body = page("responder").get(url(incident) + "?fragment=mitigation_params&action=branch_from_pitr").content.decode()
+    assert 'name="params.timestamp"' in body and 'name="params.lsn"' in body
     body = page("responder").get(url(incident) + "?fragment=mitigation_params&action=purge_cache").content.decode()
     assert "This action takes no parameters." in body
 

@@ -83,7 +83,7 @@ def _run_readme_commands(env: dict[str, str]) -> list[str]:
         "python manage.py incident list --all --json",
         f"python manage.py incident show {inc}",
         f"python manage.py incident ack {inc}",
-        f"python manage.py incident mitigate {inc} restart_worker --dry-run --inline",
+        f"python manage.py incident mitigate {inc} enable_maintenance --dry-run --inline",
         f"python manage.py incident resolve {inc} 'Automated mitigation successful'",
         "python manage.py createuser alice --role commander --email alice@example.com",
         "scripts/incident-response.sh list",

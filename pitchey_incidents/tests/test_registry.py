@@ -102,7 +102,11 @@ def test_a_name_registered_twice_is_refused():
             "unknown channel",
         ),
         ("incidents.detection.intake", ["alertmanager", "generic", "grafana"], "unknown alert kind"),
-        ("incidents.detection.probes", ["backup_rpo", "http", "postgres", "prometheus", "redis"], "unknown probe kind"),
+        (
+            "incidents.detection.probes",
+            ["backup_rpo", "cloudflare", "http", "postgres", "prometheus", "redis"],
+            "unknown probe kind",
+        ),
         ("recovery.providers", None, "unknown provider"),
         ("recovery.actions", None, "unknown action"),
         ("backups.engines", ["postgres", "sqlite", "config", "media", "sessions", "basebackup"], "unknown engine"),

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from pitchey_incidents import jobs
 from pitchey_incidents.errors import DomainError
-from pitchey_incidents.outcome import Outcome
 
 from ..providers import REGISTRY
 from .base import Action, Param, register
@@ -76,6 +74,19 @@ _action(
     description="Redeploy the previous Worker version at 100 % (the runbook's wrangler rollback).",
 )
 _action(
+    "restart_worker",
+    "Redeploy the platform's Worker",
+    "cloudflare.redeploy_worker",
+    description="Deploy the Worker's live version again as a new deployment at 100 % (the runbook's "
+    "applyMitigation('restart_worker')). Our own Celery workers: python manage.py workers restart.",
+)
+_action(
+    "restart_database_endpoint",
+    "Restart the database endpoint",
+    "neon.restart_endpoint",
+    description="Restart the Neon compute endpoint (NEON_ENDPOINT_ID) and wait for Neon's operation to finish.",
+)
+_action(
     "purge_edge_cache",
     "Purge the edge cache",
     "cloudflare.purge_cache",
@@ -106,32 +117,6 @@ _action(
         Param("max_cu", "int", default=4, minimum=1, maximum=56),
     ],
 )
-
-
-@register
-class RestartWorker(Action):
-    name = "restart_worker"
-    label = "Restart workers"
-    description = "Broadcast Celery's pool_restart to the named workers (all when none are named)."
-    params = (Param("workers", "list", help="Worker names, e.g. celery@host; empty = all"),)
-
-    def run(self, params, *, dry_run=False):
-        app = jobs.celery_app()
-        destination = params["workers"] or settings.CELERY_WORKER_NAMES or None
-        replies = app.control.ping(destination=destination, timeout=3) or []
-        names = sorted(name for reply in replies for name in reply)
-        if not names:
-            return Outcome(False, "no worker answered")
-        if dry_run:
-            return Outcome(True, f"would restart the pool of {', '.join(names)}", {"workers": names})
-        answers = app.control.pool_restart(destination=names, reply=True, timeout=5) or []
-        done = sorted(n for a in answers for n, r in a.items() if "ok" in r)
-        failed = sorted(n for a in answers for n, r in a.items() if "ok" not in r)
-        return Outcome(
-            bool(done) and not failed,
-            f"restarted: {', '.join(done) or 'none'}" + (f"; failed: {', '.join(failed)}" if failed else ""),
-            {"workers": done},
-        )
 
 
 @register

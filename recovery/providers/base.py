@@ -67,6 +67,7 @@ REGISTRY: Registry[Provider] = Registry(
         "backup",
         "cloudflare",
         "command",
+        "detection",
         "flags",
         "http",
         "neon",

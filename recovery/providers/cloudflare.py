@@ -15,6 +15,22 @@ from pitchey_incidents.http import TransportError
 from .base import ApiProvider, Outcome, register
 
 FORCE_REQUIRED = 10220
+# Workers analytics (GraphQL Analytics API): requests, errors and CPU time of one script in a window.
+WORKERS_ANALYTICS_QUERY = """
+query WorkerTotals($accountTag: string!, $scriptName: string!, $since: Time!, $until: Time!) {
+  viewer {
+    accounts(filter: {accountTag: $accountTag}) {
+      workersInvocationsAdaptive(
+        limit: 100
+        filter: {scriptName: $scriptName, datetime_geq: $since, datetime_leq: $until}
+      ) {
+        sum { requests errors subrequests }
+        quantiles { cpuTimeP50 cpuTimeP99 }
+      }
+    }
+  }
+}
+""".strip()
 SECRET_NAMES = ("MAINTENANCE_MODE", "READ_ONLY_MODE", "DATABASE_URL")
 
 
@@ -35,6 +51,33 @@ class Cloudflare(ApiProvider):
             errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in answer.get("errors", []))
             raise TransportError(f"{method} {path.split('?')[0]}: {errors or 'success=false'}", permanent=True)
         return answer.get("result") or {}
+
+    def workers_analytics(self, since: str, until: str, worker: str = "") -> dict:
+        """Totals of the Worker between two RFC 3339 times: requests, errors, error_rate, CPU p50/p99 (µs).
+
+        Raises ``TransportError`` when the API refuses (HTTP error after retries, or GraphQL ``errors``)."""
+        worker = worker or settings.CF_WORKER_NAME
+        if not (settings.CF_ACCOUNT_ID and worker):
+            raise TransportError("set CF_ACCOUNT_ID and CF_WORKER_NAME", permanent=True)
+        url = settings.CLOUDFLARE_API_URL.rstrip("/") + "/graphql"
+        headers = {"Authorization": f"Bearer {settings.CF_API_TOKEN}", "Content-Type": "application/json"}
+        variables = {"accountTag": settings.CF_ACCOUNT_ID, "scriptName": worker, "since": since, "until": until}
+        body = {"query": WORKERS_ANALYTICS_QUERY, "variables": variables}
+        answer = self._with_retries(lambda: http.request("POST", url, json=body, headers=headers)).json or {}
+        if answer.get("errors"):
+            raise TransportError("GraphQL: " + "; ".join(str(e.get("message")) for e in answer["errors"]))
+        accounts = ((answer.get("data") or {}).get("viewer") or {}).get("accounts") or []
+        groups = accounts[0].get("workersInvocationsAdaptive", []) if accounts else []
+        requests = sum(int(g.get("sum", {}).get("requests") or 0) for g in groups)
+        errors = sum(int(g.get("sum", {}).get("errors") or 0) for g in groups)
+        cpu = [g.get("quantiles") or {} for g in groups]
+        return {
+            "requests": requests,
+            "errors": errors,
+            "error_rate": round(errors / requests, 4) if requests else 0.0,
+            "cpu_time_p50_us": max((float(q.get("cpuTimeP50") or 0) for q in cpu), default=None),
+            "cpu_time_p99_us": max((float(q.get("cpuTimeP99") or 0) for q in cpu), default=None),
+        }
 
     def _script(self, worker: str = "") -> str:
         worker = worker or settings.CF_WORKER_NAME
@@ -70,11 +113,17 @@ class Cloudflare(ApiProvider):
         versions = sorted(deployment.get("versions", []), key=lambda v: -v.get("percentage", 0))
         return versions[0]["version_id"] if versions else ""
 
+    def _live_and_previous(self, deployments: list[dict]) -> tuple[str, str]:
+        """The live version and the newest earlier one that differs: a redeploy of the live version
+        makes a deployment of the same version, which is no rollback target."""
+        live = self._main_version(deployments[0]) if deployments else ""
+        earlier = (self._main_version(d) for d in deployments[1:])
+        return live, next((v for v in earlier if v and v != live), "")
+
     def do_rollback_worker(self, *, dry_run: bool) -> Outcome:
-        deployments = self._deployments()
-        if len(deployments) < 2:
+        live, previous = self._live_and_previous(self._deployments())
+        if not previous:
             return Outcome(False, "no previous deployment to roll back to")
-        live, previous = self._main_version(deployments[0]), self._main_version(deployments[1])
         if dry_run:
             return Outcome(True, f"would roll back from version {live} to {previous}", {"from": live, "to": previous})
         result = self._deploy(previous)
@@ -122,10 +171,9 @@ class Cloudflare(ApiProvider):
         return self._main_version(deployments[0]) if deployments else ""
 
     def _scratch_rollback(self, worker: str, *, dry_run: bool) -> Outcome:
-        deployments = self._deployments(worker)
-        if len(deployments) < 2:
+        live, previous = self._live_and_previous(self._deployments(worker))
+        if not previous:
             return Outcome(False, f"scratch Worker {worker} has no previous deployment to roll back to")
-        live, previous = self._main_version(deployments[0]), self._main_version(deployments[1])
         data = {"worker": worker, "from": live, "to": previous, "mode": "scratch"}
         if dry_run:
             return Outcome(True, f"would roll scratch Worker {worker} back to {previous} and forward to {live}", data)
@@ -138,10 +186,9 @@ class Cloudflare(ApiProvider):
         return Outcome(ok, f"scratch Worker {worker}: rolled back to {rolled_back}, forward again to {restored}", data)
 
     def _real_rollback_dry_run(self) -> Outcome:
-        deployments = self._deployments()
-        if len(deployments) < 2:
+        live, previous = self._live_and_previous(self._deployments())
+        if not previous:
             return Outcome(False, f"Worker {settings.CF_WORKER_NAME} has no previous deployment to roll back to")
-        live, previous = self._main_version(deployments[0]), self._main_version(deployments[1])
         version = self._call("GET", self._script() + f"/versions/{previous}")
         ok = version.get("id") == previous
         data = {"worker": settings.CF_WORKER_NAME, "from": live, "to": previous, "mode": "dry run"}

@@ -1,10 +1,12 @@
 """The built-in mitigation actions against the real PostgreSQL, Redis and Celery."""
 
+import io
 import os
 
 import psycopg
 import pytest
 import redis
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from pitchey_incidents.errors import DomainError
@@ -132,21 +134,30 @@ def test_run_command_only_runs_configured_commands(settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_restart_worker_restarts_a_real_workers_pool(worker):
+def test_workers_restart_command_restarts_a_real_workers_pool(worker):
     proc = worker(name="restartme", concurrency=1)
-    action = get_action("restart_worker")
-    dry = action.run(action.clean({}), dry_run=True)
-    assert dry.ok and any("restartme" in w for w in dry.data["workers"]), dry.output
+    dry = io.StringIO()
+    call_command("workers", "restart", "--dry-run", stdout=dry)
+    names = [w for w in dry.getvalue().split("pool of ", 1)[1].strip().split(", ") if "restartme" in w]
+    assert names, dry.getvalue()
     before = pool_children(proc.popen.pid)
     assert before
-    result = action.run(action.clean({"workers": dry.data["workers"]}))
-    assert result.ok, result.output
+    out = io.StringIO()
+    call_command("workers", "restart", *names, stdout=out)
+    assert out.getvalue().startswith("restarted: ") and names[0] in out.getvalue()
     # The prefork pool's children are replaced by new processes.
     wait_for(
         lambda: (now := pool_children(proc.popen.pid)) and not (now & before),
         timeout=30,
         message="the worker's pool processes to be replaced",
     )
+    with pytest.raises(CommandError, match="no worker answered"):
+        call_command("workers", "restart", "nobody@nowhere")
+
+
+def test_restart_worker_is_the_platform_worker_not_ours():
+    assert get_action("restart_worker").provider_action == "redeploy_worker"
+    assert get_action("restart_database_endpoint").provider_action == "restart_endpoint"
 
 
 def pool_children(pid: int) -> set[int]:

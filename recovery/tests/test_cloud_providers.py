@@ -227,3 +227,33 @@ def test_cloud_actions_are_in_the_registry(cloudflare):
     assert result.ok and "would purge everything" in result.output
     for name in ("rollback_deploy", "branch_from_pitr", "scale_database", "purge_edge_cache"):
         assert get_action(name).describe()["name"] == name
+
+
+def test_restart_worker_redeploys_the_live_version_as_a_new_deployment(cloudflare):
+    """The runbook's applyMitigation('restart_worker'): the platform's Worker, not our Celery pool."""
+    server, state = cloudflare
+    action = get_action("restart_worker")
+    assert action.clean({}) == {} and action.available() == (True, "")
+    dry = action.run({}, dry_run=True)
+    assert dry.ok and dry.output == "would redeploy version v3 at 100 %"
+    assert [r["method"] for r in server.requests] == ["GET"]
+    done = action.run({})
+    assert done.ok and done.data == {"version": "v3", "deployment": "d-new"}, done.output
+    posts = [r for r in server.requests if r["method"] == "POST"]
+    assert posts[-1]["path"] == f"{SCRIPT}/deployments?force=true"
+    assert posts[-1]["body"] == {"strategy": "percentage", "versions": [{"version_id": "v3", "percentage": 100}]}
+
+
+def test_restart_database_endpoint_restarts_the_neon_endpoint(neon):
+    server, _ = neon
+    outcome = get_action("restart_database_endpoint").run({})
+    assert outcome.ok and outcome.output == f"endpoint {ENDPOINT} restart finished"
+    assert ("POST", f"/api/v2/projects/{PROJECT}/endpoints/{ENDPOINT}/restart") in [
+        (r["method"], r["path"]) for r in server.requests
+    ]
+
+
+def test_restart_actions_say_what_to_set_when_unconfigured(settings):
+    settings.CF_API_TOKEN, settings.NEON_API_KEY = "", ""
+    assert get_action("restart_worker").available() == (False, "set CF_API_TOKEN")
+    assert get_action("restart_database_endpoint").available() == (False, "set NEON_API_KEY and NEON_PROJECT_ID")

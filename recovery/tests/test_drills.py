@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 
 from backups import restore, targets
 from incidents.comms.models import ContactMethod
+from incidents.detection.models import AssessmentRule, Probe
 from incidents.lifecycle.models import Incident
 from incidents.tests.paging_servers import FakeNtfy, FakeTwilio, SmtpServer, body_of
 from incidents.tests.vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
@@ -26,7 +27,7 @@ from pitchey_incidents.testing import free_port, start_redis
 from recovery import services
 from recovery.providers.postgres import with_database
 
-from .fakes import FakeServer
+from .fakes import FakeCloudflare, FakeServer
 
 PROJECT, ACCOUNT = "proj-drill", "acct-drill"
 
@@ -239,43 +240,6 @@ def test_cache_drill_fills_flushes_and_rewarms_a_scratch_redis_only(settings, tm
 
 
 # --- api-rollback -----------------------------------------------------------------------------------
-
-
-class FakeCloudflare:
-    """Workers scripts with versions and deployments (the first deployment is live), as the API v4 does."""
-
-    def __init__(self, scripts: dict[str, list[str]]):
-        self.deployments = {
-            name: [{"id": f"d-{v}", "versions": [{"version_id": v, "percentage": 100}]} for v in versions]
-            for name, versions in scripts.items()
-        }
-        self.server = FakeServer(self.answer)
-        self.url = self.server.url + "/client/v4"
-
-    def answer(self, method, path, body, headers):
-        if headers.get("Authorization") != "Bearer cf-token":
-            return 403, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}, {}
-        parts = path.split("?")[0].split("/")
-        script = parts[parts.index("scripts") + 1] if "scripts" in parts else ""
-        if script not in self.deployments:
-            return 404, {"success": False, "errors": [{"code": 10007, "message": "script not found"}]}, {}
-        live = self.deployments[script]
-        if method == "GET" and path.endswith("/deployments"):
-            return 200, {"success": True, "errors": [], "result": {"deployments": live}}, {}
-        if method == "GET" and "/versions/" in path:
-            version = parts[-1]
-            known = any(v["version_id"] == version for d in live for v in d["versions"])
-            if not known:
-                return 404, {"success": False, "errors": [{"code": 10007, "message": "version not found"}]}, {}
-            return 200, {"success": True, "errors": [], "result": {"id": version}}, {}
-        if method == "POST" and path.split("?")[0].endswith("/deployments"):
-            new = {"id": f"d{len(live)}", "versions": body["versions"]}
-            live.insert(0, new)
-            return 200, {"success": True, "errors": [], "result": new}, {}
-        return 404, {"success": False, "errors": [{"code": 7003, "message": "no route"}]}, {}
-
-    def posts(self, script: str) -> list[dict]:
-        return [r for r in self.server.requests if r["method"] == "POST" and f"/scripts/{script}/" in r["path"]]
 
 
 @pytest.fixture
@@ -521,3 +485,38 @@ def test_database_failover_drill_without_neon_is_inconclusive(settings):
     run, steps = drill("database-failover")
     assert run.status == "inconclusive" and steps["branch"].status == "skipped"
     assert run.missing == [{"what": "Neon", "hint": "set NEON_API_KEY and NEON_PROJECT_ID"}]
+
+
+# --- detection ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detection_drill_injects_errors_and_follows_the_incident_to_its_resolution(cloudflare):
+    """The runbook's scenario 2 on a scratch endpoint the drill serves; the Worker is only read."""
+    run, steps = drill("detection")
+    step = steps["scenario"]
+    assert run.status == "succeeded", step.output
+    assert step.data["error_rate"] == 1.0 and step.data["outcome"] == "resolved"
+    assert [(m["action"], m["status"]) for m in step.data["mitigations"]] == [("restart_worker", "succeeded")]
+    assert "would redeploy version v2" in step.data["mitigations"][0]["output"]
+    assert cloudflare.posts("pitchey-api") == []  # a dry run: nothing deployed
+    incident = Incident.objects.get()
+    assert incident.public_id == step.data["incident"]
+    assert incident.status == "resolved" and incident.resolution == "Automated mitigation successful"
+    assert incident.title.startswith("[DR drill] ") and incident.severity == "P3"
+    kinds = list(incident.timeline.values_list("kind", flat=True))
+    assert kinds[:2] == ["declared", "automation"] and "mitigation_succeeded" in kinds and "resolved" in kinds
+    assert not Probe.objects.filter(name__startswith="drill-detection-").exists()  # scratch rows removed
+    assert not AssessmentRule.objects.filter(name__startswith="[DR drill]").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detection_drill_without_cloudflare_is_inconclusive_and_names_what_to_set(settings):
+    settings.CF_API_TOKEN = ""
+    run, steps = drill("detection")
+    step = steps["scenario"]
+    assert run.status == "inconclusive" and step.status == "skipped", step.output
+    assert run.missing[0]["hint"] == "set CF_API_TOKEN" and "restart_worker" in run.missing[0]["what"]
+    # What could run still ran: the rule fired and the maintenance step (a dry run) let it resolve.
+    assert step.data["outcome"] == "resolved"
+    assert [m["action"] for m in step.data["mitigations"]] == ["enable_maintenance"]

@@ -15,9 +15,9 @@ class ProbeCheck(ABC):
 
     kind: ClassVar[str]
 
-    def run(self, probe: Probe) -> Outcome:
+    def run(self, probe: Probe, overrides: dict | None = None) -> Outcome:
         try:
-            return self.check(probe, probe.config or {})
+            return self.check(probe, {**(probe.config or {}), **(overrides or {})})
         except Exception as exc:  # an unreachable target is a finding, not a crash
             return Outcome.graded(ProbeStatus.DOWN, describe_error(exc))
 
@@ -30,7 +30,7 @@ REGISTRY: Registry[ProbeCheck] = Registry(
     key="kind",
     field="kind",
     package=__package__,
-    modules=("backup_rpo", "http", "postgres", "prometheus", "redis"),
+    modules=("backup_rpo", "cloudflare", "http", "postgres", "prometheus", "redis"),
 )
 register = REGISTRY.register
 

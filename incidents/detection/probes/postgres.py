@@ -1,4 +1,5 @@
-"""PostgreSQL: ``SELECT 1`` latency and connections as a share of ``max_connections``."""
+"""PostgreSQL target: ``SELECT 1`` latency, connections as a share of ``max_connections``, replication
+lag (the slowest replica of a primary, or this standby's replay delay) and the longest open transaction."""
 
 from __future__ import annotations
 
@@ -9,6 +10,16 @@ from incidents.detection.probes.base import Outcome, ProbeCheck, Timer, register
 from pitchey_incidents.targets import libpq_url, target_database_url
 
 CONNECTIONS_SQL = "SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity"
+REPLICATION_LAG_SQL = """
+SELECT CASE WHEN pg_is_in_recovery()
+            THEN extract(epoch FROM now() - pg_last_xact_replay_timestamp())
+            ELSE (SELECT max(extract(epoch FROM replay_lag)) FROM pg_stat_replication) END
+"""
+LONGEST_TRANSACTION_SQL = """
+SELECT coalesce(max(extract(epoch FROM now() - xact_start)), 0)
+FROM pg_stat_activity
+WHERE xact_start IS NOT NULL AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+"""
 
 
 @register
@@ -26,15 +37,22 @@ class PostgresCheck(ProbeCheck):
             with Timer() as t:
                 conn.execute("SELECT 1").fetchone()
             used, limit = conn.execute(CONNECTIONS_SQL).fetchone()
+            lag = conn.execute(REPLICATION_LAG_SQL).fetchone()[0]
+            longest = float(conn.execute(LONGEST_TRANSACTION_SQL).fetchone()[0] or 0)
         ratio = used / limit if limit else 0.0
         metrics = {
             "latency_ms": round(t.ms, 3),
             "connections": used,
             "max_connections": limit,
             "connections_ratio": round(ratio, 4),
+            "longest_transaction_s": round(longest, 1),
         }
+        if lag is not None:
+            metrics["replication_lag_s"] = round(float(lag), 3)
         ok = thresholds(ratio, maximum=config.get("max_connections_ratio", 0.8)) and thresholds(
             t.ms, maximum=config.get("max_latency_ms", 1000)
         )
         detail = f"SELECT 1 in {t.ms:.1f} ms, connections {used}/{limit} ({ratio:.0%})"
+        detail += f", longest transaction {longest:.0f} s" if longest >= 1 else ""
+        detail += f", replication lag {float(lag):.1f} s" if lag is not None else ""
         return Outcome.graded(ProbeStatus.OK if ok else ProbeStatus.DEGRADED, detail, t.ms, metrics)

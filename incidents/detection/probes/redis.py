@@ -1,4 +1,8 @@
-"""Redis: ``PING`` latency and the keyspace hit rate since the previous probe."""
+"""Redis: ``PING`` latency and the keyspace hit rate since the previous probe.
+
+Redis counts hits and misses per server, not per database: when other databases of the server hold keys
+(our broker's, say) their lookups are in the rate too. The check names them (``shared_with``) and says
+the rate is skewed by them; give the protected cache a server of its own for an exact rate."""
 
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ class RedisCheck(ProbeCheck):
             with Timer() as t:
                 client.ping()
             stats = client.info("stats")
+            keyspace = client.info("keyspace")
+            own = int(client.connection_pool.connection_kwargs.get("db", 0))
         finally:
             client.close()
         hits, misses = int(stats.get("keyspace_hits", 0)), int(stats.get("keyspace_misses", 0))
@@ -37,7 +43,12 @@ class RedisCheck(ProbeCheck):
         if ratio is not None:
             metrics["hit_ratio"] = round(ratio, 4)
         ok = thresholds(ratio, minimum=config.get("min_hit_ratio", 0.7))
+        others = sorted(int(name[2:]) for name in keyspace if name.startswith("db") and int(name[2:]) != own)
+        metrics |= {"db": own, "own_keys": int((keyspace.get(f"db{own}") or {}).get("keys", 0))}
         shown = f"hit rate {ratio:.0%}" if ratio is not None else f"hit rate n/a ({lookups} lookups)"
+        if others:
+            metrics["shared_with"] = others
+            shown += f" (server-wide: skewed by db {', '.join(map(str, others))} on the same server)"
         return Outcome.graded(
             ProbeStatus.OK if ok else ProbeStatus.DEGRADED, f"PING in {t.ms:.1f} ms, {shown}", t.ms, metrics
         )

@@ -1,0 +1,31 @@
+"""The detection drill (the runbook's scenario 2): errors injected into a scratch endpoint the drill
+serves; the rule fires, the mitigation runs, the incident resolves. The incidents app owns detection and
+registers the drill (``hooks.detection_drill``)."""
+
+from __future__ import annotations
+
+from .. import hooks
+from .base import Outcome, Provider, register
+
+
+@register
+class Detection(Provider):
+    name = "detection"
+    label = "Detection"
+    idempotent = frozenset({"scenario"})
+
+    def available(self):
+        return (True, "") if hooks.get("detection_drill") else (False, "the incidents app is not installed")
+
+    def do_scenario(self, *, dry_run: bool) -> Outcome:
+        if dry_run:
+            return Outcome(True, "would inject errors into a scratch endpoint and follow the incident to its end")
+        answer = hooks.get("detection_drill")()
+        data, missing = answer["data"], answer.get("missing") or []
+        if not answer["ok"]:
+            return Outcome(False, answer["output"], data)
+        if missing:  # the chain ran, but not every step of the runbook's could: not a full proof
+            hint = "; ".join(f"{m['what']}: {m['hint']}" for m in missing)
+            output = f"{answer['output']}; not proven (not configured): {hint}"
+            return Outcome(False, output, data | {"missing": missing[0], "not_configured": missing}, skipped=True)
+        return Outcome(True, answer["output"], data)
