@@ -83,7 +83,7 @@ def test_purge_edge_cache_everything_or_by_tags(cloudflare):
     assert everything.ok and by_tags.ok and "purged tags: pitches, users" in by_tags.output
     assert cloudflare.purges == [{"purge_everything": True}, {"tags": ["pitches", "users"]}]
     both = control_run(action="purge_edge_cache", params={"tags": "a", "files": "https://x/1"}, actor="alice")
-    assert both.status == "failed" and "one at a time" in both.output and len(cloudflare.purges) == 2
+    assert both.status == "failed" and "one kind at a time" in both.output and len(cloudflare.purges) == 2
 
 
 def test_purge_edge_cache_retries_a_429(cloudflare):
