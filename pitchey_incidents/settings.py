@@ -81,6 +81,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "pitchey_incidents.context_processors.roles",
+                "recovery.context_processors.switches",
             ],
             # Tag libraries that live in the incident domain's sub-packages (Django only looks in an
             # app's own templatetags/ package).

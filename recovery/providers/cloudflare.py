@@ -62,7 +62,9 @@ class Cloudflare(ApiProvider):
         if set(by) - set(PURGE_KINDS):
             return Outcome(False, f"purge by one of {', '.join(PURGE_KINDS)}")
         if len(given) > 1:
-            return Outcome(False, f"purge by one kind at a time (given: {', '.join(given)}); Cloudflare takes one per call")
+            return Outcome(
+                False, f"purge by one kind at a time (given: {', '.join(given)}); Cloudflare takes one per call"
+            )
         body = given or {"purge_everything": True}
         what = next((f"{kind}: {', '.join(items)}" for kind, items in given.items()), "everything")
         path = f"/zones/{settings.CF_ZONE_ID}/purge_cache"

@@ -101,7 +101,9 @@ class Command(DomainCommand):
             self.stdout.write(json.dumps([run_answer(r) for r in runs], indent=2, default=str))
             return
         for r in runs:
-            self.stdout.write(f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S} {r.actor} {r.name} {r.status}: {r.output[:120]}")
+            self.stdout.write(
+                f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S} {r.actor} {r.name} {r.status}: {r.output[:120]}"
+            )
 
 
 def run_answer(run: ControlRun) -> dict:
