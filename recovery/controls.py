@@ -230,3 +230,23 @@ def open_undos(*, incident: str = "") -> list[ControlRun]:
     if incident:
         runs = runs.filter(incident=incident)
     return [r for r in runs.exclude(status=ControlRunStatus.FAILED)[:50] if r.undo_available]
+
+
+def run_answer(run: ControlRun) -> dict:
+    """The API's answer for a run: ``{name, dry_run, requests, result, undo, …}``."""
+    return {
+        "id": run.id,
+        "name": run.name,
+        "action": run.action,
+        "source": run.source,
+        "actor": run.actor,
+        "incident": run.incident or None,
+        "dry_run": run.dry_run,
+        "status": run.status,
+        "requests": [{k: r[k] for k in ("method", "url", "body", "sent")} for r in run.requests],
+        "backends": run.backends,
+        "result": {"ok": run.ok, "status": run.status, "output": run.output, "data": run.data},
+        "undo": run.undo if run.undo_available else None,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+    }

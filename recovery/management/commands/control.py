@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from pitchey_incidents.cli import DomainCommand, cli_actor
 
-from ...controls import BY_NAME, EMERGENCY_CONTROLS, control_run, control_state, control_undo
+from ...controls import BY_NAME, EMERGENCY_CONTROLS, control_run, control_state, control_undo, run_answer
 from ...models import ControlRun
 
 
@@ -104,23 +104,3 @@ class Command(DomainCommand):
             self.stdout.write(
                 f"#{r.id} {r.started_at:%Y-%m-%d %H:%M:%S} {r.actor} {r.name} {r.status}: {r.output[:120]}"
             )
-
-
-def run_answer(run: ControlRun) -> dict:
-    """The API's answer for a run: ``{name, dry_run, requests, result, undo, …}``."""
-    return {
-        "id": run.id,
-        "name": run.name,
-        "action": run.action,
-        "source": run.source,
-        "actor": run.actor,
-        "incident": run.incident or None,
-        "dry_run": run.dry_run,
-        "status": run.status,
-        "requests": [{k: r[k] for k in ("method", "url", "body", "sent")} for r in run.requests],
-        "backends": run.backends,
-        "result": {"ok": run.ok, "status": run.status, "output": run.output, "data": run.data},
-        "undo": run.undo if run.undo_available else None,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-    }
