@@ -250,3 +250,15 @@ def run_answer(run: ControlRun) -> dict:
         "started_at": run.started_at,
         "finished_at": run.finished_at,
     }
+
+
+def left_on(*, incident: str) -> list[str]:
+    """What an incident turned on and nobody turned off yet, as reminders for its resolution."""
+    lines = [
+        f"{flag.name} is still on ({', '.join(flag.backends_on)}), turned on for {incident}: turn it off at /controls/"
+        for flag in RuntimeFlag.objects.filter(enabled=True, incident=incident)
+    ]
+    for run in open_undos(incident=incident):
+        if run.action not in ("enable_read_only", "enable_maintenance"):
+            lines.append(f"{run.undo.get('label', 'Undo')} ({run.name} #{run.id}) is offered at /controls/")
+    return lines

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from pitchey_incidents.outcome import Outcome
 
-from . import runcontext
+from . import runcontext, signals
 from .models import RuntimeFlag
 from .providers import get_provider
 
@@ -126,3 +126,29 @@ def _save(row: RuntimeFlag, on: bool, results: dict[str, dict], context: runcont
 def switches_on() -> list[RuntimeFlag]:
     """The switches on now (for the banner, the status page and the reminders)."""
     return list(RuntimeFlag.objects.filter(name__in=SWITCHES, enabled=True))
+
+
+def switches_overdue() -> list[str]:
+    """Switches on for longer than ``SWITCH_OVERDUE_AFTER_S`` that nobody turned off: each is claimed
+    once (a conditional update) and announced with ``signals.switch_overdue`` (a P3 incident)."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=settings.SWITCH_OVERDUE_AFTER_S)
+    due = RuntimeFlag.objects.filter(
+        name__in=SWITCHES, enabled=True, enabled_at__lt=cutoff, overdue_alerted_at__isnull=True
+    )
+    announced = []
+    for row in due:
+        claimed = RuntimeFlag.objects.filter(id=row.id, enabled=True, overdue_alerted_at__isnull=True).update(
+            overdue_alerted_at=timezone.now()
+        )
+        if claimed:
+            flag = {
+                "name": row.name,
+                "label": row.label,
+                "backends": row.backends_on,
+                "enabled_at": row.enabled_at,
+                "changed_by": row.changed_by,
+                "incident": row.incident,
+            }
+            transaction.on_commit(lambda flag=flag: signals.switch_overdue.send(sender=None, flag=flag))
+            announced.append(row.name)
+    return announced

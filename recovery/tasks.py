@@ -6,7 +6,7 @@ import os
 
 from celery import shared_task
 
-from . import services
+from . import services, switches
 
 
 def _owner(task) -> str:
@@ -33,3 +33,8 @@ def drill_monthly() -> None:
 @shared_task(name="recovery.tasks.runs_sweep")
 def runs_sweep() -> None:
     services.runs_sweep()
+
+
+@shared_task(name="recovery.tasks.switches_overdue")
+def switches_overdue() -> None:
+    switches.switches_overdue()

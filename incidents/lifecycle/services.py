@@ -35,7 +35,7 @@ from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.roles import has_role
 from pitchey_incidents.validation import clean_text
 from recovery.actions import get_action
-from recovery.controls import action_execute
+from recovery.controls import action_execute, left_on
 from recovery.models import Service, Severity
 
 S = Status
@@ -303,8 +303,22 @@ def incident_resolve(*, incident: Incident | int, resolution: str, actor: Actor)
             message=f"Resolved: {resolution}",
             data={"resolution": resolution},
         )
+        _controls_reminder(incident)
         lifecycle_events.publish(lifecycle_events.Resolved(incident, actor, resolution))
     return incident
+
+
+def _controls_reminder(incident: Incident) -> None:
+    """Emergency switches this incident turned on, and undos it left (scale back…), stay visible."""
+    lines = left_on(incident=incident.public_id)
+    if lines:
+        timeline_record(
+            incident=incident,
+            kind="reminder",
+            actor="system",
+            message="Still in place after this incident: " + "; ".join(lines),
+            data={"controls_left_on": lines},
+        )
 
 
 def incident_close(*, incident: Incident | int, actor: Actor) -> Incident:

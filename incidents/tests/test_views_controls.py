@@ -5,7 +5,6 @@ import pytest
 
 from incidents.lifecycle import services
 from recovery.models import ControlRun, RuntimeFlag
-from recovery.tests.targets import cloudflare, neon  # noqa: F401  (fixtures)
 
 HX = {"HTTP_HX_REQUEST": "true"}
 NAMES = (
@@ -66,17 +65,17 @@ def test_a_control_without_confirmation_does_nothing(page, no_target):
     assert not flag() and not ControlRun.objects.exists()
 
 
-def test_preview_shows_the_exact_request_and_sends_nothing(page, cloudflare, no_target):
+def test_preview_shows_the_exact_request_and_sends_nothing(page, cf_server, no_target):
     response = page("commander").post("/controls/", {"control": "read_only_on", "step": "preview"}, **HX)
     body = response.content.decode()
     assert response.status_code == 200 and "<html" not in body
-    assert f"PUT {cloudflare.url}/client/v4/accounts/acct-1/workers/scripts/pitchey-api/secrets" in body
+    assert f"PUT {cf_server.url}/client/v4/accounts/acct-1/workers/scripts/pitchey-api/secrets" in body
     assert "&quot;name&quot;: &quot;READ_ONLY_MODE&quot;, &quot;text&quot;: &quot;true&quot;" in body
-    assert "(not sent)" in body and cloudflare.requests == [] and not flag()
+    assert "(not sent)" in body and cf_server.requests == [] and not flag()
     assert ControlRun.objects.get().dry_run
 
 
-def test_running_read_only_reports_each_back_end_and_the_banner_shows_everywhere(page, cloudflare, no_target, users):
+def test_running_read_only_reports_each_back_end_and_the_banner_shows_everywhere(page, cf_server, no_target, users):
     client = page("commander")
     post = {"control": "read_only_on", "step": "run", "confirm": "yes", "idempotency_key": "k1", "incident": ""}
     response = client.post("/controls/", post, **HX)
@@ -84,7 +83,7 @@ def test_running_read_only_reports_each_back_end_and_the_banner_shows_everywhere
     assert response.status_code == 200 and response["HX-Trigger"] == "controls-changed"
     assert 'data-backend="cloudflare"' in body and "READ_ONLY_MODE set to true" in body
     assert "set TARGET_DATABASE_URL" in body  # the back end that is not configured says what to set
-    assert cloudflare.secrets == {"READ_ONLY_MODE": "true"} and flag()
+    assert cf_server.secrets == {"READ_ONLY_MODE": "true"} and flag()
     incident = services.incident_declare(severity="P2", title="x", actor=users["commander"])
     for path in ("/", "/controls/", "/backups/", "/recovery/", "/setup/", incident.get_absolute_url()):
         page_body = page("viewer").get(path).content.decode()
@@ -96,17 +95,17 @@ def test_running_read_only_reports_each_back_end_and_the_banner_shows_everywhere
     assert "read-only for now" not in page("viewer").get("/status/").content.decode()
 
 
-def test_a_double_click_runs_once(page, cloudflare, no_target):
+def test_a_double_click_runs_once(page, cf_server, no_target):
     client = page("commander")
     post = {"control": "maintenance_on", "step": "run", "confirm": "yes", "idempotency_key": "same"}
     first = client.post("/controls/", post, **HX)
     second = client.post("/controls/", post, **HX)
     assert first.status_code == second.status_code == 200
     assert ControlRun.objects.count() == 1
-    assert [r["method"] for r in cloudflare.requests] == ["PUT"]
+    assert [r["method"] for r in cf_server.requests] == ["PUT"]
 
 
-def test_bad_input_is_a_400_naming_the_field(page, neon):
+def test_bad_input_is_a_400_naming_the_field(page, neon_server):
     client = page("commander")
     bad = client.post(
         "/controls/", {"control": "scale_database", "step": "run", "confirm": "yes", "p_size": "huge"}, **HX
@@ -118,7 +117,7 @@ def test_bad_input_is_a_400_naming_the_field(page, neon):
         "/controls/", {"control": "purge_edge_cache", "step": "run", "confirm": "yes", "p_by": "tags"}, **HX
     )
     assert purge.status_code == 400 and "params.tags" in purge.content.decode()
-    assert not ControlRun.objects.exists() and neon.requests == []
+    assert not ControlRun.objects.exists() and neon_server.requests == []
 
 
 def test_flush_app_cache_without_a_target_says_what_to_set(page, settings):
@@ -128,7 +127,7 @@ def test_flush_app_cache_without_a_target_says_what_to_set(page, settings):
     assert "✗ flush_app_cache (failed)" in body and "set TARGET_REDIS_URL" in body
 
 
-def test_scale_back_is_offered_and_runs_from_the_page(page, neon):
+def test_scale_back_is_offered_and_runs_from_the_page(page, neon_server):
     client = page("commander")
     post = {"control": "scale_database", "step": "run", "confirm": "yes", "p_size": "large"}
     client.post("/controls/", post, **HX)
@@ -136,7 +135,7 @@ def test_scale_back_is_offered_and_runs_from_the_page(page, neon):
     page_body = client.get("/controls/").content.decode()
     assert f'data-undo="{run.id}"' in page_body and "Scale back to 1.0–2.0 CU" in page_body
     client.post("/controls/", {"control": "undo", "run": run.id, "step": "run", "confirm": "yes"})
-    assert neon.compute == {"autoscaling_limit_min_cu": 1.0, "autoscaling_limit_max_cu": 2.0}
+    assert neon_server.compute == {"autoscaling_limit_min_cu": 1.0, "autoscaling_limit_max_cu": 2.0}
     assert f'data-undo="{run.id}"' not in client.get("/controls/").content.decode()
 
 

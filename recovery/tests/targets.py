@@ -48,7 +48,7 @@ def read_only_setting(url: str) -> str:
 
 
 @pytest.fixture
-def pg_target(settings):
+def pg_protected(settings):
     """A protected PostgreSQL database of its own, filled by ``pgbench -i``; TARGET_DATABASE_URL."""
     name = f"ctl_target_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url(), autocommit=True) as conn:
@@ -75,7 +75,7 @@ def unprivileged_role():
 
 
 @pytest.fixture
-def cloudflare(settings):
+def cf_server(settings):
     server = FakeCloudflare()
     settings.CLOUDFLARE_API_URL = server.url + "/client/v4"
     settings.CF_API_TOKEN, settings.CF_ACCOUNT_ID = server.token, server.account
@@ -86,7 +86,7 @@ def cloudflare(settings):
 
 
 @pytest.fixture
-def neon(settings):
+def neon_server(settings):
     server = FakeNeon()
     settings.NEON_API_URL = server.url + "/api/v2"
     settings.NEON_API_KEY, settings.NEON_PROJECT_ID, settings.NEON_ENDPOINT_ID = (

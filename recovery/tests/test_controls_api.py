@@ -4,7 +4,7 @@ import pytest
 
 from recovery.models import ControlRun, RuntimeFlag
 
-from .targets import cloudflare, neon, pg_target, write_once  # noqa: F401  (fixtures)
+from .targets import write_once
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def test_anonymous_is_401(api):
     assert api(None).get("/api/v1/controls/").status_code == 401
 
 
-def test_read_only_over_the_api_refuses_writes_and_reports_the_requests(api, pg_target, cloudflare):
+def test_read_only_over_the_api_refuses_writes_and_reports_the_requests(api, pg_protected, cf_server):
     client = api("commander")
     answer = client.post("/api/v1/controls/read_only_on/", {"incident": "INC-00003"}, format="json")
     assert answer.status_code == 200, answer.content
@@ -49,32 +49,32 @@ def test_read_only_over_the_api_refuses_writes_and_reports_the_requests(api, pg_
     assert body["name"] == "read_only_on" and body["dry_run"] is False and body["status"] == "succeeded"
     assert {
         "method": "PUT",
-        "url": f"{cloudflare.url}/client/v4{cloudflare.script[10:]}/secrets",
+        "url": f"{cf_server.url}/client/v4{cf_server.script[10:]}/secrets",
         "body": {"name": "READ_ONLY_MODE", "text": "true", "type": "secret_text"},
         "sent": True,
     } in body["requests"]
     assert body["undo"]["action"] == "disable_read_only"
     with pytest.raises(Exception, match="read-only transaction"):
-        write_once(pg_target)
+        write_once(pg_protected)
     undo = client.post(f"/api/v1/controls/runs/{body['id']}/undo/", format="json")
     assert undo.status_code == 200 and undo.json()["status"] == "succeeded"
-    write_once(pg_target)
+    write_once(pg_protected)
     runs = client.get("/api/v1/controls/runs/").json()
     assert [r["name"] for r in runs] == ["undo:read_only_on", "read_only_on"]
     assert runs[1]["actor"] == "commander" and runs[1]["incident"] == "INC-00003"
 
 
-def test_idempotency_key_header_runs_once(api, cloudflare, settings):
+def test_idempotency_key_header_runs_once(api, cf_server, settings):
     settings.TARGET_DATABASE_URL = ""
     client = api("commander")
     first = client.post("/api/v1/controls/maintenance_on/", {}, format="json", HTTP_IDEMPOTENCY_KEY="abc")
     second = client.post("/api/v1/controls/maintenance_on/", {}, format="json", HTTP_IDEMPOTENCY_KEY="abc")
     assert first.json()["id"] == second.json()["id"]
-    assert [r["method"] for r in cloudflare.requests] == ["PUT"]
+    assert [r["method"] for r in cf_server.requests] == ["PUT"]
 
 
-def test_dry_run_previews_and_secrets_are_masked(api, neon, settings):
-    settings.NEON_API_KEY = neon.key
+def test_dry_run_previews_and_secrets_are_masked(api, neon_server, settings):
+    settings.NEON_API_KEY = neon_server.key
     answer = (
         api("commander")
         .post("/api/v1/controls/scale_database/", {"params": {"size": "large"}, "dry_run": True}, format="json")
@@ -83,12 +83,12 @@ def test_dry_run_previews_and_secrets_are_masked(api, neon, settings):
     assert answer["dry_run"] and answer["requests"] == [
         {
             "method": "PATCH",
-            "url": f"{neon.url}/api/v2/projects/proj-1/endpoints/ep-1",
+            "url": f"{neon_server.url}/api/v2/projects/proj-1/endpoints/ep-1",
             "body": {"endpoint": {"autoscaling_limit_min_cu": 2.0, "autoscaling_limit_max_cu": 4.0}},
             "sent": False,
         }
     ]
-    assert neon.compute["autoscaling_limit_max_cu"] == 2.0 and "neon-key" not in str(answer)
+    assert neon_server.compute["autoscaling_limit_max_cu"] == 2.0 and "neon-key" not in str(answer)
 
 
 def test_masks_a_password_in_a_database_url(api, settings):

@@ -12,8 +12,6 @@ from pitchey_incidents.errors import DomainError
 from recovery.controls import control_run, control_undo
 from recovery.models import ControlRun
 
-from .targets import cloudflare, neon, pg_target, redis_server  # noqa: F401  (fixtures)
-
 pytestmark = pytest.mark.django_db
 
 
@@ -77,42 +75,42 @@ def test_the_old_purge_cache_name_flushes_the_app_cache_never_redis_url(redis_se
     assert queued(settings.CELERY_BROKER_URL) == 1
 
 
-def test_purge_edge_cache_everything_or_by_tags(cloudflare):
+def test_purge_edge_cache_everything_or_by_tags(cf_server):
     everything = control_run(action="purge_edge_cache", actor="alice")
     by_tags = control_run(action="purge_edge_cache", params={"tags": "pitches,users"}, actor="alice")
     assert everything.ok and by_tags.ok and "purged tags: pitches, users" in by_tags.output
-    assert cloudflare.purges == [{"purge_everything": True}, {"tags": ["pitches", "users"]}]
+    assert cf_server.purges == [{"purge_everything": True}, {"tags": ["pitches", "users"]}]
     both = control_run(action="purge_edge_cache", params={"tags": "a", "files": "https://x/1"}, actor="alice")
-    assert both.status == "failed" and "one kind at a time" in both.output and len(cloudflare.purges) == 2
+    assert both.status == "failed" and "one kind at a time" in both.output and len(cf_server.purges) == 2
 
 
-def test_purge_edge_cache_retries_a_429(cloudflare):
-    cloudflare.rate_limited = 2
+def test_purge_edge_cache_retries_a_429(cf_server):
+    cf_server.rate_limited = 2
     assert control_run(action="purge_edge_cache", actor="alice").ok
-    assert cloudflare.purges == [{"purge_everything": True}]
+    assert cf_server.purges == [{"purge_everything": True}]
 
 
-def test_scale_reads_the_current_size_then_grows_and_offers_scale_back(neon):
+def test_scale_reads_the_current_size_then_grows_and_offers_scale_back(neon_server):
     run = control_run(action="scale_database", params={"size": "xlarge"}, actor="alice", incident="INC-00002")
     assert run.status == "succeeded", run.output
-    assert neon.compute == {"autoscaling_limit_min_cu": 4.0, "autoscaling_limit_max_cu": 8.0}
+    assert neon_server.compute == {"autoscaling_limit_min_cu": 4.0, "autoscaling_limit_max_cu": 8.0}
     assert run.data["previous"] == {"min_cu": 1.0, "max_cu": 2.0} and "was 1.0–2.0 CU" in run.output
     patch = [r for r in run.requests if r["method"] == "PATCH"]
     assert patch[0]["body"] == {"endpoint": {"autoscaling_limit_min_cu": 4.0, "autoscaling_limit_max_cu": 8.0}}
     assert run.undo["label"] == "Scale back to 1.0–2.0 CU"
     back = control_undo(run_id=run.id, actor="bob")
     assert back.status == "succeeded" and back.incident == "INC-00002"
-    assert neon.compute == {"autoscaling_limit_min_cu": 1.0, "autoscaling_limit_max_cu": 2.0}
+    assert neon_server.compute == {"autoscaling_limit_min_cu": 1.0, "autoscaling_limit_max_cu": 2.0}
 
 
-def test_scale_never_shrinks_without_allow_shrink(neon):
-    neon.compute = {"autoscaling_limit_min_cu": 2.0, "autoscaling_limit_max_cu": 4.0}
+def test_scale_never_shrinks_without_allow_shrink(neon_server):
+    neon_server.compute = {"autoscaling_limit_min_cu": 2.0, "autoscaling_limit_max_cu": 4.0}
     refused = control_run(action="scale_database", params={"size": "small"}, actor="alice")
     assert refused.status == "failed" and "would shrink" in refused.output and "allow_shrink" in refused.output
-    assert not [r for r in neon.requests if r["method"] == "PATCH"]
-    neon.rate_limited = 1
+    assert not [r for r in neon_server.requests if r["method"] == "PATCH"]
+    neon_server.rate_limited = 1
     done = control_run(action="scale_database", params={"size": "small", "allow_shrink": True}, actor="alice")
-    assert done.ok and neon.compute["autoscaling_limit_max_cu"] == 1.0
+    assert done.ok and neon_server.compute["autoscaling_limit_max_cu"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -125,14 +123,14 @@ def test_scale_never_shrinks_without_allow_shrink(neon):
         ({"size": "large", "min_cu": "1", "max_cu": "2"}, "params.size"),
     ],
 )
-def test_scale_bad_input_names_the_field_and_runs_nothing(neon, params, field):
+def test_scale_bad_input_names_the_field_and_runs_nothing(neon_server, params, field):
     with pytest.raises(DomainError) as err:
         control_run(action="scale_database", params=params, actor="alice")
-    assert err.value.field == field and neon.requests == [] and not ControlRun.objects.exists()
+    assert err.value.field == field and neon_server.requests == [] and not ControlRun.objects.exists()
 
 
-def test_kill_idle_connections_dry_run_lists_the_sessions_first(pg_target):
-    idle = psycopg.connect(pg_target, autocommit=True, application_name="pitchey-idle-client")
+def test_kill_idle_connections_dry_run_lists_the_sessions_first(pg_protected):
+    idle = psycopg.connect(pg_protected, autocommit=True, application_name="pitchey-idle-client")
     pid = idle.info.backend_pid
     dry = control_run(action="kill_idle_connections", params={"idle_minutes": 0}, actor="alice", dry_run=True)
     assert dry.ok and f"{pid} postgres pitchey-idle-client" in dry.output
@@ -144,12 +142,12 @@ def test_kill_idle_connections_dry_run_lists_the_sessions_first(pg_target):
         idle.execute("SELECT 1")
 
 
-def test_rollback_deploys_the_previous_version_and_undo_goes_forward(cloudflare):
+def test_rollback_deploys_the_previous_version_and_undo_goes_forward(cf_server):
     run = control_run(action="rollback_deploy", actor="alice")
-    assert run.status == "succeeded" and cloudflare.live() == "v2"
+    assert run.status == "succeeded" and cf_server.live() == "v2"
     assert run.undo["params"] == {"version_id": "v3"}
     control_undo(run_id=run.id, actor="alice")
-    assert cloudflare.live() == "v3"
+    assert cf_server.live() == "v3"
 
 
 def test_emergency_backup_queues_a_database_backup(settings):
