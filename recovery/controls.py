@@ -106,27 +106,15 @@ def action_execute(
     name: str = "",
     idempotency_key: str | None = None,
 ) -> ControlRun:
-    """Run one action now, on the audit trail.
-
-    1. Validate the action and its parameters (``DomainError`` naming the field; nothing written).
-    2. Claim the run's row (the same idempotency key: the earlier run, not a second one).
-    3. Run it inline with the run's context, recording each request; a crash is a failed outcome.
-    4. Finish the row; append ``control.succeeded`` / ``control.failed`` to the event log.
-    """
+    """Run one action now, on the audit trail: validate (``DomainError`` naming the field, nothing
+    written); claim the row (an idempotency key seen before answers with that run); run it inline,
+    recording each request (a crash is a failed outcome); finish the row; tell the event log."""
     if not isinstance(actor, str) or not actor:
         raise DomainError("must name who runs the control", field="actor")
     impl = get_action(action)
     cleaned = impl.clean(params)
-    run, fresh = _claim(
-        name=name or action,
-        action=action,
-        params=cleaned,
-        actor=actor,
-        incident=incident,
-        dry_run=dry_run,
-        source=source,
-        key=idempotency_key,
-    )
+    row = {"name": name or action, "action": action, "params": cleaned, "actor": actor, "incident": incident}
+    run, fresh = _claim(**row, dry_run=dry_run, source=source, key=idempotency_key)
     if not fresh:
         return run
     events.audit(actor=actor, action=f"control.{action}", target=impl.label, dry_run=dry_run, data={"params": cleaned})

@@ -79,15 +79,17 @@ def _previous(state: dict, outcome: Outcome) -> str:
     return str((outcome.data or {}).get("previous") or "")
 
 
-def _summary(flag: str, on: bool, results: dict[str, dict]) -> Outcome:
+def _summary(flag: str, on: bool, dry_run: bool, results: dict[str, dict]) -> Outcome:
     failed = [name for name, r in results.items() if not r["ok"]]
     changed = [name for name, r in results.items() if r["ok"] and not r["skipped"]]
     parts = [f"{name}: {'FAILED ' if not r['ok'] else ''}{r['output']}" for name, r in results.items()]
-    head = f"{flag} {'on' if on else 'off'}"
-    if failed:
-        head += f" only partly (failed: {', '.join(failed)}; changed: {', '.join(changed) or 'none'})"
+    state = "on" if on else "off"
+    if dry_run:
+        head = f"would turn {flag} {state}"
+    elif failed:
+        head = f"{flag} is only partly {state} (failed: {', '.join(failed)}; changed: {', '.join(changed) or 'none'})"
     else:
-        head += f" (changed: {', '.join(changed)})"
+        head = f"{flag} is {state} (changed: {', '.join(changed)})"
     data = {"backends": results, "changed": changed, "failed": failed, "partial": bool(failed and changed)}
     return Outcome(not failed, f"{head} — " + "; ".join(parts), data)
 
@@ -108,7 +110,7 @@ def switch_set(*, flag: str, on: bool, dry_run: bool = False) -> Outcome:
         results = _apply(flag, on, dry_run, row.backends or {})
         if not dry_run:
             _save(row, on, results, context)
-    return _summary(flag, on, results)
+    return _summary(flag, on, dry_run, results)
 
 
 def _save(row: RuntimeFlag, on: bool, results: dict[str, dict], context: runcontext.RunContext) -> None:
