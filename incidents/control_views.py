@@ -114,7 +114,9 @@ def controls(request: HtmxHttpRequest) -> HttpResponse:
         except DomainError as exc:
             where = f"{exc.field}: " if exc.field else ""
             status, extra = 400, {"errors": {name: f"{where}{exc.message}"}}
-    context = _context(control_name=name, key_refresh=uuid.uuid4().hex, **extra)
+    # A new idempotency key comes with a preview only: a second click on Run repeats nothing.
+    fresh_key = uuid.uuid4().hex if request.POST.get("step") == "preview" else ""
+    context = _context(control_name=name, key_refresh=fresh_key, **extra)
     if request.htmx and name in BY_NAME:
         response = render(request, "incidents/controls.html#answer", context | _card_of(name), status=status)
     else:

@@ -116,6 +116,7 @@ def action_execute(
     row = {"name": name or action, "action": action, "params": cleaned, "actor": actor, "incident": incident}
     run, fresh = _claim(**row, dry_run=dry_run, source=source, key=idempotency_key)
     if not fresh:
+        run.replayed = True  # the answer of the first request with this key; nothing ran again
         return run
     events.audit(actor=actor, action=f"control.{action}", target=impl.label, dry_run=dry_run, data={"params": cleaned})
     with runcontext.running(actor=actor, incident=incident) as context:
@@ -235,6 +236,7 @@ def run_answer(run: ControlRun) -> dict:
         "backends": run.backends,
         "result": {"ok": run.ok, "status": run.status, "output": run.output, "data": run.data},
         "undo": run.undo if run.undo_available else None,
+        "replayed": run.replayed,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
     }

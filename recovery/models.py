@@ -114,6 +114,8 @@ class ControlRun(models.Model):
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    replayed = False  # set on the answer to a repeated request (same idempotency key)
+
     class Meta:
         ordering = ["-started_at", "-id"]
 

@@ -101,6 +101,7 @@ def test_a_double_click_runs_once(page, cf_server, no_target):
     first = client.post("/controls/", post, **HX)
     second = client.post("/controls/", post, **HX)
     assert first.status_code == second.status_code == 200
+    assert "data-replayed" not in first.content.decode() and "data-replayed" in second.content.decode()
     assert ControlRun.objects.count() == 1
     assert [r["method"] for r in cf_server.requests] == ["PUT"]
 

@@ -123,5 +123,6 @@ class ControlRunSerializer(serializers.Serializer):
     backends = serializers.DictField()
     result = serializers.DictField()
     undo = serializers.DictField(allow_null=True)
+    replayed = serializers.BooleanField(help_text="True: the answer of an earlier request with this Idempotency-Key")
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)

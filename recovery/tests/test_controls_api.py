@@ -70,6 +70,7 @@ def test_idempotency_key_header_runs_once(api, cf_server, settings):
     first = client.post("/api/v1/controls/maintenance_on/", {}, format="json", HTTP_IDEMPOTENCY_KEY="abc")
     second = client.post("/api/v1/controls/maintenance_on/", {}, format="json", HTTP_IDEMPOTENCY_KEY="abc")
     assert first.json()["id"] == second.json()["id"]
+    assert (first.json()["replayed"], second.json()["replayed"]) == (False, True)
     assert [r["method"] for r in cf_server.requests] == ["PUT"]
 
 
