@@ -152,7 +152,7 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-auto-resolve": {"task": "incidents.tasks.alerts_auto_resolve", "schedule": 60.0},
     "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},
     "recovery-sweep": {"task": "recovery.tasks.runs_sweep", "schedule": 60.0},
-    "switches-overdue": {"task": "recovery.tasks.switches_overdue", "schedule": 60.0},
+    "controls-sweep": {"task": "recovery.tasks.controls_sweep", "schedule": 60.0},
 }
 
 # --- Auth ---------------------------------------------------------------------------------------

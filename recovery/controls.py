@@ -252,3 +252,14 @@ def left_on(*, incident: str) -> list[str]:
         if run.action not in ("enable_read_only", "enable_maintenance"):
             lines.append(f"{run.undo.get('label', 'Undo')} ({run.name} #{run.id}) is offered at /controls/")
     return lines
+
+
+def control_runs_sweep(*, running_after_s: int = 900) -> int:
+    """Runs whose process died while running stay on record, marked failed: nobody may take a run
+    that never finished for done. Returns how many were marked."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=running_after_s)
+    return ControlRun.objects.filter(status=ControlRunStatus.RUNNING, started_at__lt=cutoff).update(
+        status=ControlRunStatus.FAILED,
+        finished_at=timezone.now(),
+        output="the process running it was lost before it finished: check each back end before running it again",
+    )

@@ -5,7 +5,8 @@ import pytest
 
 from incidents.lifecycle import services
 from incidents.lifecycle.models import Incident
-from recovery.controls import control_run
+from recovery.controls import control_run, control_runs_sweep
+from recovery.models import ControlRun
 from recovery.switches import switches_overdue
 
 
@@ -56,3 +57,13 @@ def test_a_switch_turned_off_in_time_opens_nothing(
     with django_capture_on_commit_callbacks(execute=True):
         assert switches_overdue() == []
     assert not Incident.objects.exists()
+
+
+def test_a_run_whose_process_died_is_marked_failed_not_left_running(db, clock):
+    lost = ControlRun.objects.create(name="read_only_on", action="enable_read_only", actor="alice")
+    clock.advance(minutes=10)
+    fresh = ControlRun.objects.create(name="maintenance_on", action="enable_maintenance", actor="bob")
+    clock.advance(minutes=6)
+    assert control_runs_sweep() == 1
+    lost.refresh_from_db(), fresh.refresh_from_db()
+    assert lost.status == "failed" and "lost before it finished" in lost.output and fresh.status == "running"

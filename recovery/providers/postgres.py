@@ -230,7 +230,13 @@ class Postgres(Provider):
         """Make the protected database refuse writes (or accept them again); never our own."""
         url, why = protected_database()
         if not url:
-            return Outcome(False, why, {"missing": {"what": "protected PostgreSQL", "hint": why}}, skipped="set" in why)
+            refused = why.startswith("refused")
+            return Outcome(
+                False,
+                why,
+                {} if refused else {"missing": {"what": "protected PostgreSQL", "hint": why}},
+                skipped=not refused,
+            )
         host, port, name = database_address(url)
         where = f"{host}:{port}/{name}"
         if dry_run:
