@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import hashlib
 import os
 import posixpath
 import shutil
@@ -33,7 +34,7 @@ from typing import BinaryIO
 from . import manifest as mf
 from . import pipeline, targets
 from .restore import DamagedCopy, MissingKey, RestoreError, file_sha256
-from .storage import crypto
+from .storage import StorageError, crypto
 
 Opener = Callable[[str], BinaryIO]
 Journal = Callable[[list[dict]], None]
@@ -197,8 +198,6 @@ Chosen = tuple[str, Opener, dict]  # tier, opener, the part as that tier stores 
 
 def choose_copies(parts: list[dict], copies: list[tuple[str, Opener]]) -> dict[str, Chosen]:
     """For every part, the first copy (local first) that passes its checksum, and that copy's part."""
-    from .storage import StorageError
-
     chosen: dict[str, Chosen] = {}
     for part in parts:
         errors = []
@@ -286,8 +285,6 @@ def _hardlink_source(member: tarfile.TarInfo, dest: Destination, staging: Path) 
 
 
 def _copy_out(src, out: Path, reporter) -> str:
-    import hashlib
-
     sha = hashlib.sha256()
     with open(out, "wb") as fh:
         while chunk := src.read(pipeline.CHUNK):

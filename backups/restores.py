@@ -18,8 +18,9 @@ from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import DomainError, InvalidTransition
 
 from . import manifest as mf
-from . import pipeline, restore_files, targets
+from . import pipeline, restore_files, targets, tasks
 from .models import Backup, Restore, Status
+from .pauses import retention_paused
 from .restore import RestoreError, database_part, location_opener, restore_database
 
 log = logging.getLogger(__name__)
@@ -107,8 +108,6 @@ def restore_start(
     path, dests, notes = _checked(
         backup, into=into, database_url=database_url, dry_run=dry_run, force=force, parts=parts
     )
-    from . import tasks
-
     with transaction.atomic():
         row = Restore.objects.create(
             backup=backup,
@@ -214,8 +213,6 @@ def copies(backup: Backup) -> list[tuple[str, restore_files.Opener]]:
 
 def restore_execute(*, restore_id: int) -> str:
     """Run a queued restore once; ``done``, or ``skipped`` when it is not queued (any more)."""
-    from .services import retention_paused
-
     row = _claim(restore_id)
     if row is None:
         return "skipped"
@@ -289,8 +286,6 @@ def _describe(result: dict, notes: str) -> str:
 def restores_sweep(*, heartbeat_timeout_s: int | None = None, queued_after_s: int = 60) -> dict:
     """Fail running restores whose heartbeat stopped: each destination they were replacing gets
     its previous content back and no extracted file stays; re-dispatch queued ones never delivered."""
-    from . import tasks
-
     timeout = heartbeat_timeout_s if heartbeat_timeout_s is not None else settings.BACKUP_HEARTBEAT_TIMEOUT_S
     now = timezone.now()
     stale = now - timedelta(seconds=timeout)

@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from .models import Backup, BackupLocation, DataType, Kind, Status, WalStream
 
+GAP_NOTICE_S = 3600  # a WAL gap stays reported this long, whatever closes it
+
 
 def _stored() -> Exists:
     return Exists(BackupLocation.objects.filter(backup=OuterRef("pk")))
@@ -82,13 +84,15 @@ def pitr_status(*, now: datetime | None = None) -> dict:
     """Continuous archiving as the RPO panel shows it: the newest verified base backup, when the WAL
     was last received in full (``wal_received_at``: everything the server had written by then is
     stored), how far behind that is (``lag_s``), the WAL the slot keeps on the server, and an open
-    gap (WAL lost, no base backup since)."""
+    gap (WAL lost, no base backup since) or a recent one (lost in the last ``GAP_NOTICE_S``)."""
     now = now or timezone.now()
     stream = WalStream.objects.filter(slot_created_at__isnull=False).order_by("-slot_created_at").first()
     base = latest_verified_backup(Kind.BASEBACKUP)
     if stream is None:
         return {"enabled": False, "base_backup_at": base.snapshot_at if base else None, "wal_received_at": None}
     gap_open = bool(stream.gap_at and not (base and base.created_at >= stream.gap_at))
+    # Reported for a while even when a new base backup closes it at once: detection must see it.
+    gap_recent = bool(stream.gap_at and (now - stream.gap_at).total_seconds() < GAP_NOTICE_S)
     received = stream.synced_at
     return {
         "enabled": True,
@@ -100,7 +104,8 @@ def pitr_status(*, now: datetime | None = None) -> dict:
         "slot_lag_bytes": stream.lag_bytes,
         "gap_open": gap_open,
         "gap_at": stream.gap_at,
-        "gap_detail": stream.gap_detail if gap_open else "",
+        "gap_recent": gap_recent,
+        "gap_detail": stream.gap_detail if gap_open or gap_recent else "",
         "detail": stream.detail,
     }
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from pitchey_incidents.jobs import backoff_delay
 
-from . import selectors, services
+from . import pitr, restores, selectors, services
+from .pitr.slot import slot_guard
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
@@ -27,10 +29,6 @@ def backup_verify_run(backup_id: int, restore_test: bool = False) -> None:
 
 @shared_task
 def backup_scheduled(kind: str) -> int | None:
-    from django.conf import settings
-
-    from . import pitr
-
     if kind == "sessions" and not settings.TARGET_REDIS_URL:
         return None  # no session store configured: nothing to back up (its RPO shows unknown)
     if kind == "basebackup" and not pitr.configured():
@@ -41,9 +39,6 @@ def backup_scheduled(kind: str) -> int | None:
 @shared_task
 def pitr_slot_guard() -> dict | None:
     """Every minute, also when the WAL receiver is down: the slot must not fill the server's disk."""
-    from . import pitr
-    from .pitr.stream import slot_guard
-
     return slot_guard() if pitr.configured() else None
 
 
@@ -66,13 +61,9 @@ def backups_verify_latest() -> list[int]:
 
 @shared_task(acks_late=True)
 def restore_run(restore_id: int) -> str:
-    from . import restores
-
     return restores.restore_execute(restore_id=restore_id)
 
 
 @shared_task
 def backups_sweep() -> dict:
-    from . import restores
-
     return services.backups_sweep() | {"restores": restores.restores_sweep()}

@@ -27,6 +27,7 @@ from django.utils import timezone
 from . import manifest as mf
 from . import pipeline
 from .restore import RestoreError, decompress_to, file_sha256, restore_part, scratch_database, temp_dir
+from .scratch_redis import ScratchRedisError, key_counts, scratch_server
 from .storage import crypto
 
 LEVELS = ("checksum", "decompress", "list", "restore")
@@ -220,8 +221,6 @@ def _restore(opener: Opener, part: dict, reporter, scratch_url: str | None) -> s
 
 def _restore_rdb(opener: Opener, part: dict) -> str:
     """Loaded into a scratch redis-server on a free port: its keys per database against the manifest's."""
-    from .scratch_redis import ScratchRedisError, key_counts, scratch_server
-
     work = temp_dir("verify")
     try:
         decompress_to(opener, part, work / "dump.rdb")

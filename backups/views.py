@@ -12,7 +12,7 @@ from pitchey_incidents.errors import DomainError
 from pitchey_incidents.htmx import HtmxHttpRequest
 from pitchey_incidents.roles import has_role
 
-from . import selectors, services
+from . import pitr, selectors, services
 from .models import Kind, Trigger
 
 
@@ -32,8 +32,6 @@ def backups_page(request: HtmxHttpRequest) -> HttpResponse:
 
 def _startable_kinds() -> list[str]:
     """What the page offers to start: never WAL (the receiver ships it); base backups once archiving is on."""
-    from . import pitr
-
     kinds = [k for k in Kind.values if k != Kind.WAL]
     return kinds if pitr.configured() else [k for k in kinds if k != Kind.BASEBACKUP]
 

@@ -27,6 +27,7 @@ from incidents.setup import setup_report
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.htmx import HtmxHttpRequest
 from pitchey_incidents.roles import has_role
+from pitchey_incidents.workers import queue_status
 from recovery import selectors as recovery_selectors
 from recovery.actions import REGISTRY, get_action
 from recovery.models import Service, Severity
@@ -54,6 +55,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         report = setup_report()
         context["setup_missing"] = report["missing"]
         context["setup_headline"] = report["consequences"][:1]
+        context["queues_without_workers"] = [s for s in queue_status() if s.stale]
     return render(request, template, context)
 
 

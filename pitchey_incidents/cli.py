@@ -7,6 +7,7 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
+from . import jobs
 from .errors import DomainError
 
 
@@ -15,11 +16,15 @@ class DomainCommand(BaseCommand):
 
     Operational commands skip Django's system checks (``manage.py check``, ``migrate`` and the
     servers still run them): loading every URL and view to check them costs a third of a second
-    that an incident commander or a scheduled backup should not wait for."""
+    that an incident commander or a scheduled backup should not wait for.
+
+    With the broker down, a command's jobs run inline (one check of at most ``BROKER_CHECK_TIMEOUT_S``
+    decides), rather than each waiting seconds on connection timeouts and then a dead queue."""
 
     requires_system_checks: list = []
 
     def execute(self, *args, **options):
+        jobs.inline_when_broker_down()
         try:
             return super().execute(*args, **options)
         except DomainError as exc:

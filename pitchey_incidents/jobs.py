@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+import redis
+from django.conf import settings
 from django.db import transaction
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 if TYPE_CHECKING:
     from celery import Celery, Task
@@ -28,26 +37,99 @@ def celery_app() -> Celery:
     return app
 
 
+# Work that must not wait for a worker (a queue nobody consumes) runs inline inside this scope.
+_forced_inline: ContextVar[bool] = ContextVar("jobs_forced_inline", default=False)
+# Commands set this: with the broker down, their jobs run here instead of waiting in a dead queue.
+_inline_when_broker_down = False
+
+
+@contextmanager
+def inline_dispatch() -> Iterator[None]:
+    """Every ``dispatch`` in this scope runs its task here, on commit, instead of queueing it."""
+    token = _forced_inline.set(True)
+    try:
+        yield
+    finally:
+        _forced_inline.reset(token)
+
+
+def inline_when_broker_down() -> None:
+    """For this process (a command): decide per job, after one fast broker check, inline or queued."""
+    global _inline_when_broker_down
+    _inline_when_broker_down = True
+
+
 def dispatch(task: Task, *args: Any, inline: bool = False, countdown: float | None = None) -> None:
     """Run ``task(*args)`` once the current transaction commits: inline, or on a worker."""
     celery_app()
     if inline:
         transaction.on_commit(lambda: task.apply(args=args, throw=True))
+    elif _forced_inline.get() or (_inline_when_broker_down and not broker_reachable()):
+        if countdown:  # nothing to do before then; the row's sweeper dispatches it when it is due
+            log.warning("%s%r is due later: left for the sweeper", task.name, args)
+            return
+        transaction.on_commit(lambda: _apply_here(task, args))
     else:
         transaction.on_commit(lambda: send(task, *args, countdown=countdown))
 
 
-# After a failed publish, this process skips publishing for a few seconds: each attempt at a dead
-# broker costs seconds (kombu's connect timeout), and the rows are picked up by a sweeper anyway.
+def _apply_here(task: Task, args: tuple) -> None:
+    result = task.apply(args=args)
+    if result.failed():
+        log.warning("%s%r failed here; its sweeper tries again: %s", task.name, args, result.result)
+
+
+# After a failed publish or check, this process skips the broker for a few seconds: each attempt at a
+# dead broker costs seconds (kombu's connect timeout), and the rows are picked up by a sweeper anyway.
 BROKER_BACKOFF_S = 5.0
 _broker_down_until = 0.0
+_broker_up_until = 0.0
+
+
+def broker_reachable(timeout: float | None = None) -> bool:
+    """A fast answer (``BROKER_CHECK_TIMEOUT_S``, no retries): does the broker answer right now?
+    Redis is sent a PING; another broker, a TCP connect. The answer is kept a few seconds."""
+    global _broker_down_until, _broker_up_until
+    now = time.monotonic()
+    if now < _broker_down_until:
+        return False
+    if now < _broker_up_until:
+        return True
+    url = settings.CELERY_BROKER_URL
+    timeout = settings.BROKER_CHECK_TIMEOUT_S if timeout is None else timeout
+    try:
+        _broker_answers(url, timeout)
+    except (OSError, redis.RedisError, ValueError) as exc:
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_S
+        log.warning("broker unreachable (%s)", exc.__class__.__name__)
+        return False
+    _broker_up_until = time.monotonic() + BROKER_BACKOFF_S
+    return True
+
+
+def _broker_answers(url: str, timeout: float) -> None:
+    scheme = url.split("://", 1)[0]
+    if scheme.startswith("filesystem") or scheme == "memory":
+        return
+    if scheme in ("redis", "rediss"):
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname or "localhost", parts.port or 5672), timeout=timeout):
+        return
 
 
 def send(task: Task, *args: Any, countdown: float | None = None) -> bool:
     """Publish now; return False (and log) when the broker cannot be reached."""
     global _broker_down_until
     celery_app()
-    if time.monotonic() < _broker_down_until:
+    if not broker_reachable():  # a fast answer, rather than seconds of kombu's connection retries
         log.warning("broker recently unreachable, %s%r stays queued for the sweeper", task.name, args)
         return False
     try:

@@ -1,10 +1,13 @@
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
+from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.decorators import sync_and_async_middleware
 
+from .drf import body_too_large, clean_querydict
 from .models import UserPreference
 
 # Paths whose views authenticate on their own: the API (tokens, 401/403 as JSON), alert intake
@@ -19,6 +22,57 @@ class LoginRequiredMiddleware(_DjangoLoginRequired):
         if request.path.startswith(OWN_AUTH_PREFIXES):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+# Alert intake bounds its deliveries itself, with ALERT_MAX_BODY_BYTES (the same 413).
+API_BODY_LIMIT_EXEMPT = ("/api/v1/alerts/",)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class BodyLimitMiddleware:
+    """One request-size limit for the API: a declared body over ``API_MAX_BODY_BYTES`` is a JSON 413
+    naming the limit, before anything reads it (the JSON parser also stops at the limit when the size
+    was not declared). Page forms: their text loses control characters before any view reads it.
+    Async-capable without a thread hop, so event streams pass straight through."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        return self.refuse(request) or self.get_response(request)
+
+    async def __acall__(self, request):
+        return self.refuse(request) or await self.get_response(request)
+
+    @staticmethod
+    def refuse(request) -> JsonResponse | None:
+        if not request.path.startswith("/api/") or request.path.startswith(API_BODY_LIMIT_EXEMPT):
+            return None
+        limit = settings.API_MAX_BODY_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse({"detail": "Content-Length must be a number"}, status=400)
+        if declared > limit:
+            return JsonResponse({"detail": body_too_large(limit)}, status=413)
+        return None
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        """Page forms only: views that check a signature over the raw body are CSRF-exempt and skipped."""
+        if request.method != "POST" or getattr(view_func, "csrf_exempt", False):
+            return None
+        if request.path.startswith(OWN_AUTH_PREFIXES) or not request.content_type.startswith(FORM_TYPES):
+            return None
+        request.POST = clean_querydict(request.POST)
+        return None
 
 
 TZ_SESSION_KEY = "time_zone"

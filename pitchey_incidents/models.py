@@ -50,3 +50,33 @@ class UserPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.time_zone})"
+
+
+class WorkerHeartbeat(models.Model):
+    """A worker consuming a queue said so at ``seen_at`` (one row per worker and queue, updated in
+    place every ``WORKER_HEARTBEAT_S`` while its broker connection is up)."""
+
+    hostname = models.CharField(max_length=255)
+    queue = models.CharField(max_length=64, db_index=True)
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["hostname", "queue"], name="one_heartbeat_per_worker_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} on {self.queue} at {format_timestamp(self.seen_at)}"
+
+
+class QueueAlarm(models.Model):
+    """The incident opened because a queue had no consumer (its public id), so that a queue left
+    without workers opens one incident, not one per check; ``opened_at``: since when the queue has had
+    none (null while a worker consumes it)."""
+
+    queue = models.CharField(max_length=64, unique=True)
+    incident = models.CharField(max_length=32, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.queue}: {self.incident or 'no incident'}"

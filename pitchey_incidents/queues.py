@@ -35,6 +35,10 @@ def broker_transport_options(url: str, broker_dir: Path, prefix: str) -> dict:
             "store_processed": False,
             "polling_interval": 0.1,  # the default 1 s poll would delay every page by up to a second
         }
+    # Redis redelivers a message nobody acknowledged after the visibility timeout: longer than the
+    # longest task (a backup) and the longest countdown (escalation, 30 min), so neither is run twice
+    # while still running. A message a broker outage left unacknowledged comes back after it; the rows'
+    # sweepers redispatch the work long before that.
     options: dict = {"visibility_timeout": 6 * 3600}
     if prefix and url.startswith(("redis://", "rediss://")):
         options["global_keyprefix"] = prefix

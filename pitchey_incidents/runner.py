@@ -1,9 +1,18 @@
-"""Runs the Procfile's processes together (web, worker, beat) for `make run`.
+"""Runs the Procfile's processes together (web, worker, beat, WAL receiver) for `make run`, and keeps
+them running.
 
-Each process gets its own session; its output is prefixed with its name. Ctrl-C (SIGINT) or SIGTERM
-sends SIGTERM to each process itself (not its process group), so the Celery worker shuts its pool
-down in order instead of finding its children already dead; whatever is still running after
-``RUN_STOP_GRACE_S`` (default 20) is killed. When one process exits, the others are stopped too.
+Each process gets its own session; its output is prefixed with its name. A process that exits on its
+own is started again after a backoff: ``RUN_RESTART_BASE_S`` (default 1) doubled on each exit in a
+row up to ``RUN_RESTART_MAX_S`` (default 30); a process that ran ``RUN_STABLE_S`` (default 60) starts
+counting again from the base. Ctrl-C (SIGINT) or SIGTERM sends SIGTERM to each process itself (not its
+process group), so the Celery worker shuts its pool down in order instead of finding its children
+already dead; whatever is still running after ``RUN_STOP_GRACE_S`` (default 8) is killed, with its
+process group. A second Ctrl-C kills at once.
+
+Why not supervisord: it is one more daemon with its own configuration and log files to learn, it
+cannot prefix and interleave the processes' output in one terminal as `make run` should, and in
+production the container runtime restarts processes (``restart: unless-stopped`` in
+docker-compose.yml). This is the development front door; the same rules, in ~150 lines.
 
     python -m pitchey_incidents.runner [Procfile]
 """
@@ -17,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -46,63 +56,118 @@ class _Output:
             self.line(name, raw.decode(errors="replace").rstrip("\n"))
 
 
-def _start(entries: list[tuple[str, str]], out: _Output) -> tuple[dict[str, subprocess.Popen], list[threading.Thread]]:
-    procs, pumps = {}, []
-    for name, command in entries:
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", f"exec {command}"],
+@dataclass
+class Policy:
+    grace_s: float = 8.0
+    restart_base_s: float = 1.0
+    restart_max_s: float = 30.0
+    stable_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str]) -> Policy:
+        def number(name: str, default: float) -> float:
+            return float(environ.get(name) or default)
+
+        return cls(
+            grace_s=number("RUN_STOP_GRACE_S", cls.grace_s),
+            restart_base_s=number("RUN_RESTART_BASE_S", cls.restart_base_s),
+            restart_max_s=number("RUN_RESTART_MAX_S", cls.restart_max_s),
+            stable_s=number("RUN_STABLE_S", cls.stable_s),
+        )
+
+
+class Child:
+    """One Procfile entry: its current process, and when to start it again after it exited."""
+
+    def __init__(self, name: str, command: str, out: _Output):
+        self.name, self.command, self.out = name, command, out
+        self.proc: subprocess.Popen | None = None
+        self.pump: threading.Thread | None = None
+        self.started_at = 0.0
+        self.failures = 0  # exits in a row, each after less than the stable time
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["/bin/sh", "-c", f"exec {self.command}"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        procs[name] = proc
-        out.line("system", f"{name} started (pid {proc.pid})")
-        pump = threading.Thread(target=out.pump, args=(name, proc.stdout), daemon=True)
-        pump.start()
-        pumps.append(pump)
-    return procs, pumps
+        self.started_at, self.restart_at = time.monotonic(), None
+        self.out.line("system", f"{self.name} started (pid {self.proc.pid})")
+        self.pump = threading.Thread(target=self.out.pump, args=(self.name, self.proc.stdout), daemon=True)
+        self.pump.start()
 
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
-def _stop(procs: dict[str, subprocess.Popen], grace_s: float, out: _Output) -> None:
-    """SIGTERM to each process itself; after the grace, SIGKILL to whatever is left of its session."""
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(p.poll() is None for p in procs.values()):
-        time.sleep(0.1)
-    for name, proc in procs.items():
-        if proc.poll() is None:
-            out.line("system", f"{name} did not stop within {grace_s:g} s: killing it")
+    def tend(self, policy: Policy) -> None:
+        """Start again a process that exited, once its backoff has passed."""
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start()
+            return
+        if self.proc is None or self.proc.poll() is None:
+            return
+        self.reap()
+        self.failures = 1 if now - self.started_at >= policy.stable_s else self.failures + 1
+        delay = min(policy.restart_max_s, policy.restart_base_s * 2 ** (self.failures - 1))
+        self.out.line("system", f"{self.name} exited (exit {self.proc.returncode}); restarting in {delay:g} s")
+        self.restart_at = now + delay
+
+    def reap(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # a stray pool child goes with its process
-        proc.wait()
+            os.killpg(self.proc.pid, signal.SIGKILL)  # what it left behind (a pool child) goes too
+        if self.pump is not None:
+            self.pump.join(timeout=1)
 
 
-def run(procfile: Path, grace_s: float) -> int:
+def _stop(children: list[Child], grace_s: float, hurry: threading.Event, out: _Output) -> None:
+    """SIGTERM to each process itself; after the grace (or a second Ctrl-C), SIGKILL to its session."""
+    began = time.monotonic()
+    live = [c for c in children if c.running()]
+    for child in live:
+        child.proc.send_signal(signal.SIGTERM)
+    while live:
+        late = time.monotonic() - began >= grace_s or hurry.is_set()
+        for child in [c for c in live if late or not c.running()]:
+            if child.running():
+                out.line("system", f"{child.name} did not stop within {grace_s:g} s: killing it")
+            child.reap()
+            child.proc.wait()
+            took = time.monotonic() - began
+            out.line("system", f"{child.name} stopped (exit {child.proc.returncode}) after {took:.1f} s")
+            live.remove(child)
+        time.sleep(0.05)
+
+
+def run(procfile: Path, policy: Policy) -> int:
     entries = read_procfile(procfile)
     out = _Output(max(len(name) for name, _ in entries) + 2)
-    stopping = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    procs, pumps = _start(entries, out)
-    while not stopping.is_set() and all(p.poll() is None for p in procs.values()):
-        stopping.wait(0.2)
-    first = next((name for name, p in procs.items() if p.poll() is not None), None)
-    out.line("system", f"{first} exited; stopping the others" if first and not stopping.is_set() else "stopping")
-    _stop(procs, grace_s, out)
-    for pump in pumps:
-        pump.join(timeout=1)
-    for name, proc in procs.items():
-        out.line("system", f"{name} stopped (exit {proc.returncode})")
-    return 0 if stopping.is_set() else 1
+    stopping, hurry = threading.Event(), threading.Event()
+
+    def on_signal(*_):
+        (hurry if stopping.is_set() else stopping).set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    children = [Child(name, command, out) for name, command in entries]
+    for child in children:
+        child.start()
+    while not stopping.wait(0.1):
+        for child in children:
+            child.tend(policy)
+    out.line("system", "stopping")
+    _stop(children, policy.grace_s, hurry, out)
+    return 0
 
 
 def main(argv: list[str]) -> int:
     procfile = Path(argv[0] if argv else "Procfile")
-    grace = float(os.environ.get("RUN_STOP_GRACE_S") or 20)
-    return run(procfile, grace)
+    return run(procfile, Policy.from_env(dict(os.environ)))
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "pitchey_incidents.middleware.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -122,8 +123,23 @@ REDIS_URL = env_url("REDIS_URL", "")
 # Key prefix on Redis (or a per-checkout broker folder) so that parallel test runs never share work.
 CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", f"test-{CHECKOUT_ID}-{os.getpid()}:" if TESTING else "")
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, BROKER_DIR, CELERY_QUEUE_PREFIX)
+# Workers outlive a broker outage: they retry the connection forever (Celery's default gives up after
+# 100 attempts and exits), and a task running when the connection drops runs to its end: tasks claim
+# their rows, so the copy redelivered after the visibility timeout finds its work done, while cancelling
+# would throw away a two-hour backup on every blip. The kombu failure that killed a worker on the
+# reconnect is patched in pitchey_incidents/celery.py.
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
+# Heartbeats (pitchey_incidents/workers.py): how often a worker writes one per queue, when a queue is
+# shown as having no worker, and when a critical queue with none fails readiness and opens an incident.
+WORKER_HEARTBEAT_S = env_float("WORKER_HEARTBEAT_S", 10.0)
+WORKER_STALE_S = env_int("WORKER_STALE_S", 30, minimum=1)
+WORKER_MISSING_S = env_int("WORKER_MISSING_S", 60, minimum=1)
+# The CLI's broker check: longer than this and it runs the job inline (see pitchey_incidents/jobs.py).
+BROKER_CHECK_TIMEOUT_S = env_float("BROKER_CHECK_TIMEOUT_S", 0.5)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # The queues themselves (kombu objects) are declared in pitchey_incidents/celery.py from QUEUES.
 CELERY_TASK_ROUTES = {pattern: {"queue": queue} for pattern, queue in TASK_ROUTES.items()}
@@ -153,6 +169,7 @@ CELERY_BEAT_SCHEDULE = {
     "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},
     "recovery-sweep": {"task": "recovery.tasks.runs_sweep", "schedule": 60.0},
     "controls-sweep": {"task": "recovery.tasks.controls_sweep", "schedule": 60.0},
+    "workers-check": {"task": "incidents.tasks.workers_check", "schedule": env_float("WORKERS_CHECK_S", 20.0)},
 }
 
 # --- Auth ---------------------------------------------------------------------------------------
@@ -216,6 +233,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["pitchey_incidents.drf.RolePermission"],
     "DEFAULT_PAGINATION_CLASS": "pitchey_incidents.drf.Pagination",
+    "DEFAULT_PARSER_CLASSES": ["pitchey_incidents.drf.JSONParser"],  # the API reads JSON (else 415)
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "pitchey_incidents.api.exception_handler",
@@ -231,6 +250,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "pitchey_incidents.schema.declare_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "SeverityEnum": "recovery.models.Severity.choices",
         "IncidentStatusEnum": "incidents.lifecycle.models.Status.choices",
@@ -253,6 +276,9 @@ PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
 # Detection (docs/detection.md): probe history kept, intake limit. HTTP probes: SERVICE_HEALTH_URLS.
 PROBE_HISTORY_DAYS = env_int("PROBE_HISTORY_DAYS", 14, minimum=1)
 ALERT_MAX_BODY_BYTES = env_int("ALERT_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+# Every other API request body (README, API): larger → 413 naming the limit; JSON nested deeper → 400.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=4)
 # Backups (docs/backups.md): rate limit, worker heartbeat, where restore tests create scratch databases.
 BACKUP_MAX_BYTES_PER_S = env_int("BACKUP_MAX_BYTES_PER_S", 0, minimum=0)
 BACKUP_HEARTBEAT_TIMEOUT_S = env_int("BACKUP_HEARTBEAT_TIMEOUT_S", 120, minimum=5)
@@ -410,7 +436,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"refusals": {"()": "pitchey_incidents.logs.RefusalsOnOneLine"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["refusals"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler (DEBUG only) would print refusals a second time, tracebacks and all.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

@@ -11,6 +11,11 @@ from . import health, metrics, preferences, schema, stream  # noqa: F401  (schem
 # serve the admin and start without them.
 admin.autodiscover()
 
+# Under /api/ these answer JSON, like everything else there; pages keep Django's own.
+handler400 = "pitchey_incidents.api.bad_request"
+handler404 = "pitchey_incidents.api.not_found"
+handler500 = "pitchey_incidents.api.server_error"
+
 api_v1 = [
     path("", include("incidents.api.urls")),
     path("", include("recovery.api.urls")),

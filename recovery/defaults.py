@@ -25,6 +25,18 @@ def intact(kind: str) -> dict:
     return {"verify_action": "restore.intact", "verify_params": {"kind": kind}}
 
 
+def copy_check(step: str, source: str) -> dict:
+    """A failover drill's check of the copy ``step`` made: its tables and rows against ``source``'s
+    (counted before and after), then a scratch consumer pointed at it."""
+    uri = f"${step}.connection_uri"
+    return {
+        "requires": step,
+        "params": {"uri": uri, "source": source, "before": f"$source.{source}"},
+        "verify_action": "postgres.consumer_check",
+        "verify_params": {"uri": uri},
+    }
+
+
 PLANS: dict[str, dict] = {
     "database": {
         "name": "Database recovery",
@@ -218,7 +230,8 @@ PLANS: dict[str, dict] = {
         "service": "database",
         "drill": True,
         "description": "Restore the newest verified backup of each kind into scratch (a scratch database, or a "
-        "scratch SQLite file; scratch folders) and compare row counts, checksums and file lists with the manifest.",
+        "scratch SQLite file; scratch folders; a scratch redis-server for User Sessions) and compare row counts, "
+        "checksums, file lists and key counts with the manifest.",
         "steps": [
             (
                 "restore_database",
@@ -238,16 +251,28 @@ PLANS: dict[str, dict] = {
                 "restore.scratch",
                 {"service": "media", "params": {"kind": "media"}} | intact("media"),
             ),
+            (
+                "restore_sessions",
+                "Load the newest User Sessions snapshot into a scratch redis-server",
+                "restore.scratch",
+                {"service": "", "params": {"kind": "sessions"}} | intact("sessions"),
+            ),
         ],
     },
     "database-failover": {
         "name": "Drill: database failover",
         "service": "database",
         "drill": True,
-        "description": "Create a throwaway PITR branch (Neon; without Neon, a PITR copy from the WAL archive), "
-        "connect to the branch's endpoint, check it answers and holds the live tables with their rows, point a "
-        "scratch consumer at it, then delete it.",
+        "description": "Count the source's rows, create a throwaway PITR branch (Neon; without Neon, a PITR copy "
+        "from the WAL archive), connect to it, check it answers and holds every table of the source with the same "
+        "row counts, point a scratch consumer at it, then delete it.",
         "steps": [
+            (
+                "source",
+                "Count the rows of the source before the copy is made",
+                "postgres.source_counts",
+                {"on_failure": CONT},
+            ),
             (
                 "branch",
                 "Create a drill branch from PITR",
@@ -261,21 +286,22 @@ PLANS: dict[str, dict] = {
                 {"only_as_fallback": True, "on_failure": CONT, "params": {"to_time": "latest"}},
             ),
             (
+                "check_pitr",
+                "Connect to the PITR copy and compare its tables and rows with the source",
+                "postgres.check_copy",
+                copy_check("pitr", "pitr"),
+            ),
+            (
                 "pitr_stop",
                 "Stop and remove the PITR copy",
                 "pitr.stop",
-                {"requires": "pitr", "on_failure": CONT, "params": {"datadir": "$pitr.datadir"}},
+                {"requires": "pitr", "always": True, "on_failure": CONT, "params": {"datadir": "$pitr.datadir"}},
             ),
             (
                 "check_branch",
-                "Connect to the branch and compare its tables and rows",
+                "Connect to the branch and compare its tables and rows with the source",
                 "postgres.check_copy",
-                {
-                    "requires": "branch",
-                    "params": {"uri": "$branch.connection_uri"},
-                    "verify_action": "postgres.consumer_check",
-                    "verify_params": {"uri": "$branch.connection_uri"},
-                },
+                copy_check("branch", "target"),
             ),
             (
                 "delete_branch",

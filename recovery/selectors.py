@@ -24,6 +24,11 @@ def plans() -> QuerySet[RecoveryPlan]:
     return RecoveryPlan.objects.prefetch_related("steps")
 
 
+def plan_slugs(*, is_drill: bool) -> list[str]:
+    """The plans (or drill scenarios) that can be started, by slug: the API's enum of them."""
+    return list(RecoveryPlan.objects.filter(is_drill=is_drill).order_by("slug").values_list("slug", flat=True))
+
+
 def objective_results(*, since: datetime | None = None, until: datetime | None = None) -> list[dict]:
     """Every measured objective of finished, real (not dry) runs and drills, oldest first."""
     qs = Objective.objects.select_related("run").filter(run__finished_at__isnull=False, run__dry_run=False)

@@ -96,6 +96,7 @@ class PitrSerializer(serializers.Serializer):
     lag_s = serializers.FloatField(allow_null=True, required=False)
     slot_lag_bytes = serializers.IntegerField(allow_null=True, required=False)
     gap_open = serializers.BooleanField(required=False)
+    gap_recent = serializers.BooleanField(required=False)
     gap_at = serializers.DateTimeField(allow_null=True, required=False)
     gap_detail = serializers.CharField(required=False)
 

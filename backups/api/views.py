@@ -8,11 +8,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from pitchey_incidents.drf import validated
+from pitchey_incidents.drf import ANY, validated
 from pitchey_incidents.errors import DomainError
 
 from .. import restores, selectors, services
 from ..models import Backup, Kind, Restore, Status, Trigger
+from ..pitr import restore as point_in_time
 from . import serializers as s
 
 
@@ -38,7 +39,12 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         except (Backup.DoesNotExist, ValueError):
             raise Http404("no such backup") from None
 
-    @extend_schema(parameters=[OpenApiParameter("kind", str), OpenApiParameter("status", str)])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, enum=["", *Kind.values], description=ANY),
+            OpenApiParameter("status", str, enum=["", *Status.values], description=ANY),
+        ]
+    )
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().list(request, *args, **kwargs)
 
@@ -72,7 +78,7 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return Response(s.RestoreSerializer(row).data, status=code)
 
     @extend_schema(responses=s.RpoSerializer(many=True))
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def rpo(self, request: Request) -> Response:
         return Response(s.RpoSerializer(selectors.rpo_status(), many=True).data)
 
@@ -88,10 +94,8 @@ class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def pitr_restore(self, request: Request) -> Response:
         """Bring up the PITR target as it was at ``to_time`` in a new data directory and port (waits
         until it is promoted); 409 when that time cannot be reached, saying why."""
-        from ..pitr.restore import pitr_restore
-
         data = validated(s.PitrRestoreSerializer, request)
-        result = pitr_restore(to_time=data["to_time"], port=data.get("port"), actor=request.user)
+        result = point_in_time.pitr_restore(to_time=data["to_time"], port=data.get("port"), actor=request.user)
         return Response(s.PitrRestoredSerializer(result).data)
 
 

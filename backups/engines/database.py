@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -69,7 +70,14 @@ class PostgresEngine(Engine):
         url = targets.database_url()
         bare, env = pg_env(url)
         raw = ctx.workdir / "database.pgdump"
-        complete, counts, server = self._dump(url, bare, env, raw, ctx)
+        # The roles meanwhile: pg_dumpall waits on the server as much as it works, and a small
+        # database's backup would otherwise wait for it after the dump.
+        roles = _Background(self._globals, bare, env, replace(ctx, reporter=pipeline.Reporter()))
+        try:
+            complete, counts, server = self._dump(url, bare, env, raw, ctx)
+        except BaseException:
+            roles.join()  # nothing of this backup is written after it has failed
+            raise
         with open(raw, "rb") as fh:
             if fh.read(5) != b"PGDMP":
                 raise BackupFailed("pg_dump output is not a custom-format archive")
@@ -89,7 +97,7 @@ class PostgresEngine(Engine):
             followed.describe()
             | {"part": "database", "format": "pg_dump-custom", "compression": ctx.compression, "tables": counts}
         ]
-        parts += self._globals(bare, env, ctx)
+        parts += roles.result()
         return parts
 
     def _dump(
@@ -181,6 +189,30 @@ def _follow_counting(
     if "tables" not in counts_box:
         raise BackupFailed(f"row counts of the snapshot could not be read: {counts_box.get('error')}")
     return complete, counts_box["tables"]
+
+
+class _Background:
+    """``fn(*args)`` in a thread of its own; ``result()`` waits for it and returns (or raises) what it did."""
+
+    def __init__(self, fn, *args):
+        self._box: dict = {}
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        try:
+            self._box["result"] = fn(*args)
+        except BaseException as exc:  # re-raised in the calling thread
+            self._box["error"] = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self):
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["result"]
 
 
 class _Dump:

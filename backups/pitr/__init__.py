@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import time
 
+import psycopg
 from django.conf import settings
+
+from .. import targets
 
 _allowed: dict[str, tuple[float, bool]] = {}
 ALLOWED_TTL_S = 60.0
@@ -20,8 +23,6 @@ def source_url() -> str:
         return settings.PITR_DATABASE_URL
     if not settings.PITR_AUTO:
         return ""
-    from .. import targets
-
     url = targets.database_url()
     return url if targets.is_postgres(url) and allows_replication(url) else ""
 
@@ -36,8 +37,6 @@ def allows_replication(url: str) -> bool:
     known = _allowed.get(url)
     if known and now - known[0] < ALLOWED_TTL_S:
         return known[1]
-    import psycopg
-
     query = """SELECT (SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user)
                       AND current_setting('wal_level') IN ('replica', 'logical')
                       AND current_setting('max_wal_senders')::int > 0"""

@@ -21,11 +21,18 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from pitchey_incidents import events
+from pitchey_incidents.actors import actor_name
+from pitchey_incidents.errors import Conflict, DomainError
+
+from .. import manifest as mf
 from .. import pipeline
 from ..models import Backup, Kind, Status
-from ..restore import DamagedCopy, RestoreError, decompress_to, location_opener
-from ..storage import StorageError
+from ..pauses import retention_paused
+from ..restore import DamagedCopy, MissingKey, RestoreError, decompress_to, location_opener
+from ..storage import StorageError, crypto
 from .server import (
     DEFAULT_SEGMENT_SIZE,
     SEGMENT,
@@ -60,8 +67,6 @@ class WalPlan:
 
 def parse_target(text: str) -> datetime | None:
     """``latest`` (None), or an ISO 8601 time; one without an offset is UTC."""
-    from django.utils.dateparse import parse_datetime
-
     if text.strip().lower() == "latest":
         return None
     value = parse_datetime(text.strip().replace(" ", "T", 1))
@@ -88,8 +93,6 @@ def restore_to_time(
     """Bring up a copy of the PITR target as it was at ``to_time`` (``None``: the latest WAL there
     is). Returns the new server's data directory, port, URL and where recovery stopped; raises
     ``RestoreError`` when the target cannot be reached (naming the missing segment)."""
-    from ..services import retention_paused
-
     base = base_backup_for(to_time)
     port = port or free_port()
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
@@ -99,6 +102,7 @@ def restore_to_time(
     waldir = datadir.with_name(datadir.name + "-wal")
     started = time.monotonic()
     with retention_paused(f"point-in-time restore to {to_time.isoformat() if to_time else 'latest'}"):
+        check_keys(base)
         try:
             _lay_out_base(base, datadir)
             plan = lay_out_wal(base, waldir)
@@ -146,10 +150,6 @@ def _result(base: Backup, to_time: datetime | None, plan: WalPlan, outcome: dict
 def pitr_restore(*, to_time: str, actor: object, port: int | None = None, datadir: Path | None = None) -> dict:
     """``restore_to_time`` for people and plans: parses ``to_time`` (ISO 8601 or ``latest``), audits
     who asked and what came of it. A target it cannot reach is a ``Conflict`` naming why."""
-    from pitchey_incidents import events
-    from pitchey_incidents.actors import actor_name
-    from pitchey_incidents.errors import Conflict, DomainError
-
     try:
         target = parse_target(to_time)
     except ValueError as exc:
@@ -175,6 +175,35 @@ def _locations(backup: Backup) -> list:
     return sorted(backup.locations.all(), key=lambda loc: TIER_ORDER.get(loc.tier, 9))
 
 
+def check_keys(base: Backup) -> None:
+    """The base backup and every WAL segment shipped after it have a tier whose copy is stored as
+    is or opens with the configured age identities: else ``MissingKey`` saying which key a copy
+    needs, before anything is written."""
+    pitr = base.manifest["pitr"]
+    available: list[crypto.Identity] | None = None
+    backup = base
+    try:
+        for backup in [base, *_shipped(pitr["timeline"], pitr["start_segment"]).values()]:
+            needed, locations = [], _locations(backup)
+            for location in locations:
+                encryption = next((p["encryption"] for p in _parts(backup, location) if p.get("encryption")), None)
+                if encryption is None:
+                    break
+                available = crypto.identities() if available is None else available
+                if crypto.matching(encryption, available):
+                    break
+                needed.append(encryption)
+            if needed and len(needed) == len(locations):
+                crypto.key_for(needed[0])  # raises, naming the key
+    except crypto.AgeKeyError as exc:
+        raise MissingKey(f"{backup.kind} backup {backup.id}: {exc}") from None
+
+
+def _parts(backup: Backup, location) -> list[dict]:
+    """The backup's parts as ``location``'s tier stores them (encrypted files named as such)."""
+    return mf.stored_parts(mf.for_tier(backup.manifest, location.tier))
+
+
 def _lay_out_base(base: Backup, datadir: Path) -> None:
     """Extract the base backup's tar files into ``datadir`` from the first intact copy."""
     errors = []
@@ -183,28 +212,31 @@ def _lay_out_base(base: Backup, datadir: Path) -> None:
             shutil.rmtree(datadir, ignore_errors=True)
             datadir.mkdir(parents=True, mode=0o700)
             opener = location_opener(location)
-            for part in base.manifest["parts"]:
+            for part in _parts(base, location):
                 if part["part"] == "base":
                     _extract(opener, part, datadir)
                 elif part["part"] == "pg_wal":
                     _extract(opener, part, datadir / "pg_wal")
             return
-        except (DamagedCopy, StorageError, OSError, tarfile.TarError) as exc:
+        except (DamagedCopy, StorageError, OSError, tarfile.TarError, crypto.AgeKeyError) as exc:
             errors.append(f"{location.tier}: {exc}")
     raise RestoreError(f"base backup {base.id} has no intact copy: " + "; ".join(errors))
 
 
 def _extract(opener, part: dict, dest: Path) -> None:
+    """One tar part (decrypted first where the copy is encrypted) into ``dest``, its SHA-256 checked."""
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     with opener(part["file"]) as raw:
         hashed = pipeline.HashingReader(raw)
-        reader = pipeline.codec(part["compression"]).reader(hashed)
-        try:
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                tar.extractall(dest, filter="tar")
-        except pipeline.DECODE_ERRORS as exc:
-            raise DamagedCopy(f"{part['file']}: does not decompress ({exc})") from None
-        hashed.read()
+        with crypto.plain(hashed, part) as plain:
+            reader = pipeline.codec(part["compression"]).reader(plain)
+            try:
+                with tarfile.open(fileobj=reader, mode="r|") as tar:
+                    tar.extractall(dest, filter="tar")
+                while plain.read(pipeline.CHUNK):  # the rest: the hash covers the whole file
+                    pass
+            except (*pipeline.DECODE_ERRORS, crypto.DecryptFailed) as exc:
+                raise DamagedCopy(f"{part['file']}: does not decompress ({exc})") from None
     if hashed.sha.hexdigest() != part["sha256"]:
         raise DamagedCopy(f"{part['file']}: SHA-256 differs from the manifest")
 
@@ -213,7 +245,7 @@ def _shipped(timeline: int, first: str) -> dict[str, Backup]:
     """The newest shipped copy of every segment of ``timeline`` from ``first`` on."""
     found: dict[str, Backup] = {}
     rows = Backup.objects.filter(kind=Kind.WAL, status=Status.SUCCEEDED, locations__isnull=False).distinct()
-    for backup in rows.order_by("id"):
+    for backup in rows.order_by("id").prefetch_related("locations"):
         name = backup.manifest.get("wal", {}).get("segment", "")
         if name.startswith(f"{timeline:08X}") and name >= first:
             found[name] = backup
@@ -254,14 +286,13 @@ def lay_out_wal(base: Backup, waldir: Path) -> WalPlan:
 
 def _fetch_segment(name: str, backup: Backup | None, spooled: Path | None, dest: Path, plan: WalPlan) -> bool:
     if backup is not None:
-        part = backup.manifest["parts"][0]
         tmp = dest.with_name(dest.name + ".part")  # never a damaged segment where recovery looks
         for location in _locations(backup):
             try:
-                decompress_to(location_opener(location), part, tmp)
+                decompress_to(location_opener(location), _parts(backup, location)[0], tmp)
                 tmp.rename(dest)
                 return True
-            except (DamagedCopy, StorageError, OSError):
+            except (DamagedCopy, StorageError, OSError, crypto.AgeKeyError):
                 tmp.unlink(missing_ok=True)
         plan.damaged.append(name)
     if spooled is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 
 from ..targets import split_password
+from . import source_url as configured_url
 
 SEGMENT = re.compile(r"^[0-9A-F]{24}$")
 DEFAULT_SEGMENT_SIZE = 16 << 20
@@ -30,8 +32,6 @@ def pg_bin(name: str) -> str:
 
 
 def source_url() -> str:
-    from . import source_url as configured_url
-
     url = configured_url()
     if not url:
         raise RuntimeError("continuous archiving is off: set PITR_DATABASE_URL (a role with REPLICATION)")
@@ -57,8 +57,6 @@ def as_server_user(argv: list[str]) -> list[str]:
 def give_to_server_user(*paths: Path) -> None:
     if os.geteuid() != 0:
         return
-    import pwd
-
     entry = pwd.getpwnam(settings.PITR_SERVER_USER)
     for root in paths:
         os.chown(root, entry.pw_uid, entry.pw_gid)

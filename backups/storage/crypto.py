@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import pyrage
 from django.conf import settings
+from pyrage import ssh, x25519
 
 from .. import pipeline
 
@@ -46,8 +48,6 @@ def fingerprint(recipient: str) -> str:
 
 
 def _parse_recipient(text: str):
-    from pyrage import ssh, x25519
-
     text = text.strip()
     if text.upper().startswith("AGE-SECRET-KEY-"):
         raise AgeKeyError("not an age recipient: a private key where a public one (age1…) belongs")
@@ -102,8 +102,6 @@ class Identity:
 def identities(path: str | Path | None = None) -> list[Identity]:
     """The identities of ``path`` (default ``BACKUP_AGE_IDENTITY_FILE``): ``AGE-SECRET-KEY-1…`` lines,
     ``#`` comments and blank lines as written by ``age-keygen``."""
-    from pyrage import x25519
-
     path = _identity_path(path)
     if not path:
         return []
@@ -170,8 +168,6 @@ def encrypt_file(src: Path, dest: Path, recipients: list[str], *, tmp_dir: Path,
     """Encrypt ``src`` to ``recipients`` into ``dest`` (atomic, fsynced), streamed. Checks on the way
     that ``src`` is still the file the manifest describes (``expect_sha256``). Returns the stored
     file's ``{file, size, sha256}``."""
-    import pyrage
-
     parsed = [_parse_recipient(r) for r in recipients]
     with open(src, "rb") as fh, pipeline.atomic_file(dest, tmp_dir=tmp_dir) as out:
         source = pipeline.HashingReader(fh)
@@ -214,8 +210,6 @@ class Decrypting:
         self._thread.start()
 
     def _run(self, raw: BinaryIO, keys: list[Identity]) -> None:
-        import pyrage
-
         try:
             pyrage.decrypt_io(_Buffered(raw), self._in, [k.key for k in keys])
         except BaseException as exc:  # raised again in the reading thread

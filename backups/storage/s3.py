@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from botocore.exceptions import ClientError
+
 from ..pipeline import Reporter
 from .base import Locked, Storage, StorageError
 
@@ -89,8 +91,6 @@ class S3Storage(Storage):
 
     def lock(self, uri: str) -> dict | None:
         """What S3 says of the object's lock (``locked``: a deletion would be refused now)."""
-        from botocore.exceptions import ClientError
-
         bucket, key = self._split(uri)
         try:
             head = self.client.head_object(Bucket=bucket, Key=key)

@@ -7,8 +7,12 @@ import secrets
 import sqlite3
 from collections.abc import Iterator
 
+import boto3
 import psycopg
 import pytest
+import requests
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
 
 from backups import restore, targets
 from pitchey_incidents.testing import free_port
@@ -95,11 +99,6 @@ def moto_s3(settings, *, locked: tuple[str, ...] = ()) -> Iterator:
     """moto's S3 in server mode on a free port, with the cloud (``pitchey-backups``) and archive
     (``pitchey-archive``) buckets, those in ``locked`` created with S3 Object Lock; the tiers'
     settings point at it. Yields a client of it."""
-    import boto3
-    import requests
-    from botocore.config import Config
-    from moto.server import ThreadedMotoServer
-
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

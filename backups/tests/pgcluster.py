@@ -14,9 +14,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.db import connection
 
 from backups.models import Backup, Kind, Status, WalStream
+from backups.pitr.restore import stop_restored
 from backups.pitr.server import as_server_user, free_port, give_to_server_user, pg_bin
+from backups.pitr.stream import WalReceiver
 from pitchey_incidents.testing import wait_for
 
 CONF = """
@@ -73,8 +76,6 @@ class Cluster:
 @pytest.fixture
 def pitr_source(settings, transactional_db, tmp_path):
     """A cluster as the PITR target, with a ``ledger`` table; every restored server stopped after."""
-    from backups.pitr.restore import stop_restored
-
     settings.BACKUP_DIR = tmp_path / "backups"
     settings.R2_BUCKET = settings.R2_ARCHIVE_BUCKET = ""
     cluster = Cluster().start()
@@ -95,15 +96,11 @@ class Running:
     """The receiver loop in a thread, stopped (and its pg_receivewal with it) on exit."""
 
     def __init__(self) -> None:
-        from backups.pitr.stream import WalReceiver
-
         self.receiver = WalReceiver(check_interval=0.2)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        from django.db import connection
-
         try:
             self.receiver.run(self.stop)
         finally:

@@ -3,6 +3,7 @@ with the stock ``age``, ``zstd`` and ``pg_restore`` alone, and reads back with t
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ from django.core.management.base import CommandError
 
 from backups import manifest as mf
 from backups import restore, services
-from backups.models import Status
+from backups.models import Backup, Status
 from backups.storage import crypto
 from backups.verify import verify_path
 from pitchey_incidents.testing import ROOT
@@ -200,8 +201,6 @@ def test_each_tier_its_own_recipients_and_a_restore_from_the_cloud_copy(s3, sqli
     assert result["tier"] == "archive" and result["tables"] == {"notes": 400}
 
     # The catalog rebuilt from the cloud's manifest knows every tier's file again.
-    from backups.models import Backup
-
     Backup.objects.all().delete()
     assert services.backups_import(actor="t")["backups"] == 1
     rebuilt = Backup.objects.get()
@@ -233,8 +232,6 @@ def test_a_damaged_encrypted_copy_is_caught_and_passed_over(s3, sqlite_target, k
 
 class _Bytes:
     def __init__(self, data: bytes):
-        import io
-
         self.fh = io.BytesIO(data)
 
     def read(self, n: int = -1) -> bytes:

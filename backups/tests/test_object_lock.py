@@ -16,6 +16,7 @@ from backups import services
 from backups.models import Backup, BackupLocation, Status
 from backups.storage import REGISTRY, Locked
 from backups.storage.s3 import S3Storage
+from pitchey_incidents.models import AuditEntry
 
 from .conftest import moto_s3
 
@@ -143,8 +144,6 @@ def test_prune_skips_locked_copies_and_says_so(locked_s3, sqlite_target, capsys)
     archive = BackupLocation.objects.get(backup=old, tier="archive")  # still in the catalog
     bucket, key = _key(archive.uri)
     assert locked_s3.head_object(Bucket=bucket, Key=key)["ObjectLockMode"] == "COMPLIANCE"
-    from pitchey_incidents.models import AuditEntry
-
     assert AuditEntry.objects.filter(action="backup.prune_skipped_locked").count() == 2  # the dry run and the run
 
     call_command("backup", "prune")

@@ -18,6 +18,7 @@ from django.core.management import call_command
 
 from backups.models import Backup, Kind, Status, WalStream
 from backups.pitr.restore import restore_to_time, stop_restored
+from backups.pitr.slot import _drop
 from backups.restore import RestoreError
 from backups.selectors import rpo_status
 from pitchey_incidents.testing import Proc, child_env, wait_for
@@ -26,7 +27,9 @@ from .pgcluster import Cluster, Running, after, base_backup_done, received, rows
 
 
 @pytest.mark.postgres
-def test_restore_to_a_second_between_two_writes_sees_exactly_the_rows_committed_before_it(pitr_source, api):
+def test_restore_to_a_second_between_two_writes_sees_exactly_the_rows_committed_before_it(
+    pitr_source, api, client, users
+):
     with Running():
         base = wait_for(base_backup_done, timeout=120, message="the first base backup")
         write(pitr_source, 1, 2, 3)
@@ -42,6 +45,9 @@ def test_restore_to_a_second_between_two_writes_sees_exactly_the_rows_committed_
     [database] = [row for row in rpo_status() if row["data_type"] == "database"]
     assert database["pitr"]["enabled"] and database["pitr"]["base_backup_at"] == base.snapshot_at
     assert database["state"] == "ok" and database["age_s"] < 30  # seconds, not the hours since a dump
+    client.force_login(users["viewer"])
+    panel = re.search(r"WAL received (.+?) ago", client.get("/backups/").content.decode())
+    assert panel and re.fullmatch(r"\d+ s", panel.group(1)), panel  # the RPO panel, in seconds
 
     assert base.manifest["pitr"]["start_segment"]
     out = io.StringIO()
@@ -164,8 +170,6 @@ def test_a_receiver_killed_with_sigkill_resumes_from_the_slot_with_nothing_lost(
 
 @pytest.mark.postgres
 def test_a_slot_deleted_under_us_restarts_with_a_new_base_backup_and_says_there_is_a_gap(pitr_source):
-    from backups.pitr.stream import _drop
-
     with Running():
         first = wait_for(base_backup_done, timeout=120, message="the first base backup")
         write(pitr_source, 1)
@@ -195,3 +199,18 @@ def test_the_api_refuses_a_bad_time_and_a_time_it_cannot_reach(pitr_source, api)
     none = client.post("/api/v1/backups/pitr/restore/", {"to_time": "2026-01-01T00:00:00Z"}, format="json")
     assert none.status_code == 409 and "no base backup finished before" in none.content.decode()
     assert api("viewer").post("/api/v1/backups/pitr/restore/", {"to_time": "latest"}, format="json").status_code == 403
+
+
+@pytest.mark.postgres
+def test_a_time_after_the_last_wal_received_is_refused_never_reported_reached(pitr_source):
+    with Running():
+        wait_for(base_backup_done, timeout=120, message="the first base backup")
+        write(pitr_source, 1)
+        shipped(pitr_source)
+        received(pitr_source)
+    beyond = server_now(pitr_source) + timedelta(hours=1)  # nothing was committed after it yet
+    with pytest.raises(RestoreError) as refused:
+        restore_to_time(to_time=beyond)
+    assert f"could not reach {beyond.isoformat()}" in str(refused.value)
+    assert "the WAL received ends at segment" in str(refused.value)
+    assert not list((pitr_source.root / "restores").glob("restore-*"))  # nothing left running or on disk

@@ -22,8 +22,11 @@ from django.core.management.base import CommandError
 
 from backups import restores, services
 from backups.models import Backup, BackupLocation, Restore, Status
+from backups.restore import scratch_database
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.testing import ROOT, child_env
+
+from .conftest import fingerprint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -189,10 +192,6 @@ def test_full_restores_each_part(settings, backup_paths, tmp_path):
 
 @pytest.mark.postgres
 def test_full_restores_its_database_part_into_a_database(settings, backup_paths, pg_target):
-    from backups.restore import scratch_database
-
-    from .conftest import fingerprint
-
     backup = services.backup_start(kind="full", actor="t", inline=True)
     assert backup.status == Status.SUCCEEDED, backup.error
     with scratch_database() as scratch:

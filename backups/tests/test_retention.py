@@ -15,6 +15,8 @@ from backups import services
 from backups.models import Backup, BackupLocation, BackupPolicy, RetentionPause
 from pitchey_incidents.models import AuditEntry
 
+from .factories import verified_backup
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -97,8 +99,6 @@ def test_expired_pause_does_not_block_forever(sqlite_target):
 
 def test_wal_a_kept_base_backup_needs_is_never_pruned(db):
     """WAL is kept by age like any backup, except the segments from the oldest kept base backup on."""
-    from .factories import verified_backup
-
     base = verified_backup("basebackup", 20 * 86400)  # the only base backup: the newest, kept at any age
     Backup.objects.filter(id=base.id).update(manifest={"pitr": {"start_segment": "000000010000000000000005"}})
     segments = {}

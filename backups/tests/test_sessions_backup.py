@@ -16,6 +16,7 @@ from django_celery_beat.models import PeriodicTask
 
 from backups import restores, selectors, services, tasks
 from backups.models import Backup, BackupPolicy, Status
+from pitchey_incidents.errors import DomainError
 from pitchey_incidents.testing import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -123,8 +124,6 @@ def test_restorable_with_stock_redis_server_alone(session_store, tmp_path):
 
 
 def test_a_sessions_restore_needs_a_folder(session_store):
-    from pitchey_incidents.errors import DomainError
-
     backup = services.backup_start(kind="sessions", actor="t", inline=True)
     with pytest.raises(DomainError) as refused:
         restores.restore_start(backup=backup, actor="t")

@@ -81,6 +81,27 @@ class MitigationRequestSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(required=False, default=False)
 
 
+class ActionParamSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["str", "int", "bool", "choice", "list"])
+    required = serializers.BooleanField()
+    default = serializers.JSONField(allow_null=True)
+    help = serializers.CharField()
+    choices = serializers.ListField(child=serializers.CharField())
+
+
+class ActionSerializer(serializers.Serializer):
+    """A mitigation action as ``GET /api/v1/actions/`` lists it (``Action.describe``)."""
+
+    name = serializers.ChoiceField(choices=sorted(REGISTRY))
+    label = serializers.CharField()
+    description = serializers.CharField()
+    destructive = serializers.BooleanField()
+    available = serializers.BooleanField()
+    unavailable_reason = serializers.CharField(allow_null=True)
+    params = ActionParamSerializer(many=True)
+
+
 class TimelineEntrySerializer(serializers.ModelSerializer):
     class Meta:
         model = TimelineEntry

@@ -13,12 +13,12 @@ from rest_framework.views import APIView
 from incidents.api import serializers as s
 from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
-from incidents.lifecycle.models import Incident, Mitigation, Source
+from incidents.lifecycle.models import Incident, Mitigation, Source, Status
 from incidents.setup import setup_report
-from pitchey_incidents.drf import validated
+from pitchey_incidents.drf import ANY, validated
 from pitchey_incidents.roles import role_of
 from recovery.actions import REGISTRY
-from recovery.models import Service
+from recovery.models import Service, Severity
 
 
 class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -44,8 +44,10 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", str, description="open, or one status"),
-            OpenApiParameter("severity", str),
+            OpenApiParameter(
+                "status", str, description=f"open, or one status; {ANY}", enum=["", "open", *Status.values]
+            ),
+            OpenApiParameter("severity", str, enum=["", *Severity.values], description=ANY),
             OpenApiParameter("service", str, description="service slug"),
         ]
     )
@@ -112,14 +114,14 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return self._answer(services.incident_resolve(incident=incident, actor=request.user, **data))
 
     @extend_schema(responses=s.TimelineEntrySerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def timeline(self, request: Request, pk: str | None = None) -> Response:
         entries = selectors.incident_timeline(self.get_object())
         return Response(s.TimelineEntrySerializer(entries, many=True).data)
 
     @extend_schema(methods=["GET"], responses=s.MitigationSerializer(many=True))
     @extend_schema(methods=["POST"], request=s.MitigationRequestSerializer, responses={202: s.MitigationSerializer})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def mitigations(self, request: Request, pk: str | None = None) -> Response:
         incident = self.get_object()
         if request.method == "GET":
@@ -137,7 +139,7 @@ class MitigationViewSet(viewsets.ReadOnlyModelViewSet):
 class ActionListView(APIView):
     """The mitigation actions that exist, with their parameters and whether they can run here."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses=s.ActionSerializer(many=True))
     def get(self, request: Request) -> Response:
         return Response([impl.describe() for _, impl in sorted(REGISTRY.items())])
 

@@ -7,8 +7,11 @@ through every channel we page or tell people with, each of which must be accepte
   (``DRILL_STATUSPAGE_COMPONENT_ID``), created resolved-at-once without notifying subscribers.
 - Email: to the drill address (``DRILL_EMAIL``); accepted when the mail server takes it.
 - Webhook: a signed ``drill`` delivery; accepted on a 2xx.
+- The person-level channels: every verified contact method of every active person (email, ntfy push,
+  SMS gateway, Slack mention, personal webhook), through the same delivery functions pages use.
 
-A channel that is not configured is named in ``missing`` with what to set.
+A channel that is not configured (or, for a person-level kind, that nobody has verified) is named in
+``missing`` with what to set.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from django.core.mail import EmailMessage
 from pitchey_incidents.http import TransportError, request
 from recovery import hooks
 
-from . import selectors
+from . import people, selectors
 from .channels.pagerduty import dedup_key
 from .channels.slack import Slack
 from .channels.webhook import sign
+from .models import ContactKind, ContactMethod
 
 MARK = "[DR drill]"
 
@@ -120,6 +124,42 @@ def _channels() -> list[tuple[str, bool, str, Callable[[str], list[tuple[str, bo
     ]
 
 
+def _person_prerequisite(kind: str) -> str:
+    """What to set before any contact method of this kind can be reached ("" when nothing)."""
+    if kind == ContactKind.SMS and not (settings.SMS_ACCOUNT_SID and settings.SMS_AUTH_TOKEN and settings.SMS_FROM):
+        return "set SMS_ACCOUNT_SID, SMS_AUTH_TOKEN and SMS_FROM (and SMS_GATEWAY_URL)"
+    if kind == ContactKind.SLACK and not (settings.SLACK_WEBHOOK_CRITICAL or settings.SLACK_WEBHOOK):
+        return "set SLACK_WEBHOOK_CRITICAL (person mentions go to the critical channel)"
+    return ""
+
+
+def _people(text: str, sent: list, failed: list, missing: list) -> None:
+    """The marked message through every verified contact method of every active person; a kind
+    nobody can be reached by is named."""
+    methods = ContactMethod.objects.filter(verified_at__isnull=False, failed_at__isnull=True, user__is_active=True)
+    methods = list(methods.select_related("user").order_by("kind", "user__username", "id"))
+    message = people.Message(
+        subject=f"{MARK} test message",
+        body=f"{text}\n\nA disaster-recovery drill checks that pages reach you here; no action needed.",
+        priority="default",
+    )
+    for kind, label in ContactKind.choices:
+        chosen = [m for m in methods if m.kind == kind]
+        hint = _person_prerequisite(kind)
+        if hint or not chosen:
+            hint = hint or "nobody has a verified one: a person adds and verifies it on their profile"
+            missing.append({"what": f"Person-level {label}", "hint": hint})
+            continue
+        for method in chosen:
+            channel = f"person:{method.user.get_username()}:{kind}"
+            try:
+                people.deliver(method, message, f"drill-{uuid.uuid4().hex[:12]}")
+            except TransportError as exc:
+                failed.append({"channel": channel, "error": exc.message[:200]})
+            else:
+                sent.append(channel)
+
+
 def send_test_message(text: str) -> dict:
     """{"sent": [channel], "failed": [{channel, error}], "missing": [{what, hint}]}."""
     sent, failed, missing = [], [], []
@@ -137,6 +177,7 @@ def send_test_message(text: str) -> dict:
                 sent.append(channel)
             else:
                 failed.append({"channel": channel, "error": detail})
+    _people(text, sent, failed, missing)
     return {"sent": sent, "failed": failed, "missing": missing}
 
 

@@ -232,9 +232,9 @@ def _settle_sent(claim: QuerySet[Notification], row: Notification, response: dic
     """Mark the claimed row sent, and the communication it satisfies; False if the claim was lost."""
     now = timezone.now()
     with transaction.atomic():
-        if not claim.update(
-            status=N.SENT, sent_at=now, in_flight=False, lease_until=None, response=response or {}
-        ):  # last_error / last_status_code keep the last failed attempt, if any
+        sent = {"sent_at": now, "in_flight": False, "lease_until": None, "response": response or {}}
+        # An earlier failed attempt's error is history once the message is out (the timeline keeps it).
+        if not claim.update(status=N.SENT, last_error="", last_status_code=None, **sent):
             return False
         if row.audience and row.incident_id:
             communication_mark_sent(row.incident_id, row.audience, row.label, at=now)

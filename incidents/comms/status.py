@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
 
 from incidents.lifecycle.models import OPEN_STATUSES, Incident, TimelineEntry
+from pitchey_incidents.text import xml_safe
 from recovery.models import Service
 
 HISTORY_DAYS = 90
@@ -85,7 +86,11 @@ def status_summary() -> dict:
 
 @login_not_required
 def status_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "incidents/comms/status.html", status_summary())
+    """The public page, with nothing in it a parser could choke on (``xml_safe`` over the whole page:
+    a control character stored before input was cleaned, or written straight into the database)."""
+    response = render(request, "incidents/comms/status.html", status_summary())
+    response.content = xml_safe(response.content.decode(response.charset)).encode(response.charset)
+    return response
 
 
 # An entry of the feed: the incident, when, the label (Investigating, an update's status, Resolved), the text.
@@ -96,8 +101,10 @@ class StatusFeed(Feed):
     feed_type = Atom1Feed
     link = "/status/"
 
+    # Every text that goes into the XML passes ``xml_safe``: a control character already stored (from
+    # before input was cleaned, or written straight into the database) can never make the feed fail.
     def title(self) -> str:
-        return settings.STATUS_PAGE_TITLE
+        return xml_safe(settings.STATUS_PAGE_TITLE)
 
     def subtitle(self) -> str:
         return "Incidents and their public updates"
@@ -118,16 +125,16 @@ class StatusFeed(Feed):
 
     def item_title(self, item: FeedItem) -> str:
         incident, _at, label, _text = item
-        return f"{label}: {incident.title}"
+        return xml_safe(f"{label}: {incident.title}")
 
     def item_description(self, item: FeedItem) -> str:
-        return item[3]
+        return xml_safe(item[3])
 
     def item_link(self, item: FeedItem) -> str:
         return f"{reverse('status:page')}#{item[0].public_id}"
 
     def item_guid(self, item: FeedItem) -> str:
-        return f"{item[0].public_id}:{item[1].isoformat()}:{item[2]}"
+        return xml_safe(f"{item[0].public_id}:{item[1].isoformat()}:{item[2]}")
 
     def item_guid_is_permalink(self, item: FeedItem) -> bool:
         return False

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -19,8 +16,25 @@ from incidents.detection import services as detection
 from incidents.detection.intake import REGISTRY as INTAKES
 from incidents.detection.intake import get_intake
 from incidents.detection.models import AlertSource
-from pitchey_incidents.errors import DomainError
+from pitchey_incidents.drf import loads_bounded, read_limited
+from pitchey_incidents.text import clean_controls
 
+ProbeHealthSerializer = inline_serializer(
+    "ProbeHealth",
+    many=True,
+    fields={
+        "check": serializers.CharField(),
+        "label": serializers.CharField(),
+        "kind": serializers.CharField(),
+        "service": serializers.CharField(),
+        "status": serializers.CharField(help_text="ok, degraded, down, skipped, or unknown (never run)"),
+        "at": serializers.DateTimeField(allow_null=True),
+        "latency_ms": serializers.FloatField(allow_null=True),
+        "metrics": serializers.DictField(),
+        "detail": serializers.CharField(),
+    },
+)
+PingSerializer = inline_serializer("AlertPing", {"source": serializers.CharField(), "kind": serializers.CharField()})
 AcceptedSerializer = inline_serializer(
     "AlertsAccepted",
     {"received": serializers.IntegerField(), "incidents": serializers.ListField(child=serializers.CharField())},
@@ -58,27 +72,12 @@ class AlertIntakeView(AlertIntakeBase):
         source, refused = self.authenticate_source(request, kind)
         if refused:
             return refused
-        limit = settings.ALERT_MAX_BODY_BYTES
-        try:
-            if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-                raise RequestDataTooBig
-            body = request.body
-        except (RequestDataTooBig, ValueError):
-            return Response(
-                {"detail": f"body larger than {limit} bytes"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-            )
-        if len(body) > limit:
-            return Response(
-                {"detail": f"body larger than {limit} bytes"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-            )
+        body = read_limited(request.stream, settings.ALERT_MAX_BODY_BYTES)
         intake = get_intake(kind)
         refusal = intake.verify(source, body, request.headers)
         if refusal:
             return Response({"detail": refusal}, status=status.HTTP_401_UNAUTHORIZED)
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise DomainError("must be JSON", field="body") from None
+        payload = clean_controls(loads_bounded(body))  # nesting bounded, no control characters in any string
         alerts = intake.parse(payload)
         incidents = alerting.alerts_ingest(source=source, alerts=alerts)
         return Response({"received": len(alerts), "incidents": list(dict.fromkeys(incidents))}, status=202)
@@ -87,7 +86,11 @@ class AlertIntakeView(AlertIntakeBase):
 class AlertPingView(AlertIntakeBase):
     """Checks a sender's secret and does nothing else (also the benchmark's no-op baseline)."""
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(
+        request=None,
+        responses={200: PingSerializer},
+        parameters=[OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=sorted(INTAKES))],
+    )
     def post(self, request: Request, kind: str) -> Response:
         source, refused = self.authenticate_source(request, kind)
         if refused:
@@ -98,7 +101,7 @@ class AlertPingView(AlertIntakeBase):
 class HealthView(APIView):
     """The latest result of every probe."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: ProbeHealthSerializer})
     def get(self, request: Request) -> Response:
         rows = []
         for probe in detection_selectors.probes_with_latest():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from incidents.detection import alerting, services
+from incidents.detection import alerting, services, workers
 
 
 @shared_task(name="incidents.tasks.alert_group_sync", acks_late=True)
@@ -29,3 +29,8 @@ def detection_run() -> dict:
 @shared_task(name="incidents.tasks.probe_results_prune")
 def probe_results_prune() -> int:
     return services.probe_results_prune()
+
+
+@shared_task(name="incidents.tasks.workers_check")
+def workers_check() -> str | None:
+    return workers.workers_check()

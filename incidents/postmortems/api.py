@@ -16,7 +16,7 @@ from incidents.postmortems import mttx as metrics_selectors
 from incidents.postmortems import selectors as postmortem_selectors
 from incidents.postmortems import services as postmortem_services
 from incidents.postmortems.models import ActionItem, ActionItemStatus, PostMortem, PostMortemStatus
-from pitchey_incidents.drf import validated
+from pitchey_incidents.drf import ANY, validated
 
 # --- serializers ---------------------------------------------------------------------------------
 
@@ -39,15 +39,20 @@ class ActionItemSerializer(serializers.ModelSerializer):
 
 class ActionItemWriteSerializer(serializers.Serializer):
     incident = serializers.CharField(required=False)
-    title = serializers.CharField(required=False, allow_blank=True)
+    title = serializers.CharField(required=False, allow_blank=True, max_length=200)
     owner = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     due_at = serializers.DateTimeField(required=False)
     status = serializers.ChoiceField(choices=ActionItemStatus.choices, required=False)
 
 
+class ActionItemCreateSerializer(ActionItemWriteSerializer):
+    incident = serializers.CharField(help_text="The incident's id (INC-00001)")
+    title = serializers.CharField(max_length=200)
+
+
 class PostMortemPatchSerializer(serializers.Serializer):
     sections = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
-    status = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=PostMortemStatus.choices, required=False)
     meeting_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -144,7 +149,10 @@ class ActionItemListView(APIView):
     write_role = "responder"
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str), OpenApiParameter("incident", str)],
+        parameters=[
+            OpenApiParameter("status", str, enum=["", "open", *ActionItemStatus.values], description=ANY),
+            OpenApiParameter("incident", str),
+        ],
         responses=ActionItemSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
@@ -159,9 +167,9 @@ class ActionItemListView(APIView):
         items = postmortem_selectors.action_items(status=status_q, incident=incident)[:1000]
         return Response(ActionItemSerializer(items, many=True).data)
 
-    @extend_schema(request=ActionItemWriteSerializer, responses={201: ActionItemSerializer})
+    @extend_schema(request=ActionItemCreateSerializer, responses={201: ActionItemSerializer})
     def post(self, request: Request) -> Response:
-        data = validated(ActionItemWriteSerializer, request)
+        data = validated(ActionItemCreateSerializer, request)
         if not data.get("incident"):
             return Response({"incident": ["is required"]}, status=400)
         try:

@@ -26,6 +26,9 @@ from recovery.models import Severity
 from recovery.selectors import objective_results
 
 DEFAULT_PERIOD = timedelta(days=30)
+# Bounds of ``?from=&to=``: far enough for any real history, near enough that date arithmetic never overflows.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,12 @@ def _parse_bound(raw: str, field: str, *, end: bool) -> datetime:
                 raise ValueError
     except ValueError:
         raise DomainError("must be a date (YYYY-MM-DD) or an ISO 8601 date and time", field=field) from None
+    except OverflowError:  # the day after 9999-12-31
+        dt = LATEST + timedelta(days=1)
     if timezone.is_naive(dt):
         dt = timezone.make_aware(dt, UTC)
+    if not EARLIEST <= dt <= LATEST:
+        raise DomainError(f"must be between {EARLIEST.date()} and {LATEST.date()}", field=field)
     return dt
 
 

@@ -2,11 +2,14 @@
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from incidents.lifecycle import services
+from pitchey_incidents.queues import QUEUES
 from pitchey_incidents.roles import ROLES
+from pitchey_incidents.workers import heartbeat_write
 
 pytestmark = pytest.mark.django_db
 
@@ -70,9 +73,11 @@ def test_bearer_keyword_is_accepted(api, users):
 
 def test_health_endpoints_need_no_auth_and_show_no_secrets(client, settings):
     assert client.get("/healthz").json() == {"status": "ok"}
+    heartbeat_write(hostname="w1@host", queues=list(QUEUES), pid=1, started_at=timezone.now())
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.content
-    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+    checks = ready.json()["checks"]
+    assert (checks["database"], checks["broker"], set(checks["workers"])) == ("ok", "ok", set(QUEUES))
     assert settings.SECRET_KEY not in ready.content.decode()
 
 

@@ -351,3 +351,32 @@ def test_a_lost_slack_post_is_unconfirmed_not_repeated_but_one_lost_before_sendi
     assert notification_deliver(notification_id=before_wire.id) == "sent"
     assert len(vendors.slack.messages()) == 1 and vendors.slack.posts()[0]["path"].endswith(before_wire.target)
     assert incident.timeline.filter(kind="notification_unconfirmed").count() == 1
+
+
+def test_slack_200_that_is_not_ok_is_logged_and_not_sent_again(vendors, users, clock, caplog):
+    incident = services.incident_declare(severity="P2", title="Cache misses", actor=users["commander"])
+    vendors.slack.fail_next(200, "queued_for_later")
+    row = Notification.objects.filter(incident=incident, channel="slack").order_by("id").first()
+    with caplog.at_level("WARNING", logger="incidents.comms.channels.slack"):
+        assert notification_deliver(notification_id=row.id) == "sent"
+    row.refresh_from_db()
+    assert row.status == "sent" and row.attempts == 1 and row.response == {"answer": "queued_for_later"}
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Slack {row.target} answered 200 with 'queued_for_later' instead of ok"
+    ]
+    clock.advance(hours=1)
+    assert notification_deliver(notification_id=row.id) != "sent"  # nothing left to send
+    assert len(vendors.slack.posts("/services/")) == 1
+
+
+def test_a_delivery_that_succeeds_clears_the_error_of_an_earlier_attempt(vendors, users, clock):
+    incident = services.incident_declare(severity="P2", title="Cache misses", actor=users["commander"])
+    vendors.slack.fail_next(429, "rate_limited", {"Retry-After": "1"})
+    row = Notification.objects.filter(incident=incident, channel="slack").order_by("id").first()
+    assert notification_deliver(notification_id=row.id) == "retry"
+    row.refresh_from_db()
+    assert (row.last_status_code, row.status) == (429, "pending") and "rate_limited" in row.last_error
+    clock.set(row.next_attempt_at)
+    assert notification_deliver(notification_id=row.id) == "sent"
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_status_code, row.last_error) == ("sent", 2, None, "")

@@ -14,7 +14,7 @@ from incidents.comms.models import Notification
 from incidents.detection.models import Probe
 from incidents.lifecycle.models import Incident, TimelineEntry
 from incidents.postmortems.models import PostMortem
-from recovery.models import Service
+from recovery.models import PlanStep, Service
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,8 +109,6 @@ def test_drill_plans_are_rewritten_and_the_other_plans_kept():
     before = {(s.plan.slug, s.name): s.action for s in Step.objects.select_related("plan")}
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
-    from recovery.models import PlanStep
-
     after = {(s.plan.slug, s.name): s.action for s in PlanStep.objects.select_related("plan")}
     drills = {"database-failover", "api-rollback", "cache-recovery", "communications"}
     assert {k: v for k, v in after.items() if k[0] not in drills} == {

@@ -18,6 +18,7 @@ NAMES = {
     "incidents.tasks.detection_run",
     "incidents.tasks.probe_results_prune",
     "incidents.tasks.oncall_handoff_notify",
+    "incidents.tasks.workers_check",
 }
 
 

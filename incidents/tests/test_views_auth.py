@@ -1,5 +1,8 @@
 """Logging in and out of the pages."""
 
+import io
+import logging
+
 from django.contrib.auth.models import User
 
 
@@ -39,3 +42,18 @@ def test_refusal_page_says_why(page):
     assert response.status_code == 403 and "has no role yet" in response.content.decode()
     response = page("viewer").get("/incidents/new/")
     assert response.status_code == 403 and "needs the commander role" in response.content.decode()
+
+
+def test_a_refusal_is_one_line_in_the_log(page):
+    """The web log's handler (settings.LOGGING) writes a 403 as one line, not a traceback."""
+    (console,) = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler) and h.filters]
+    out = io.StringIO()
+    before = console.setStream(out)
+    try:
+        assert page("viewer").get("/incidents/new/").status_code == 403
+        assert page("viewer").post("/incidents/new/", {"title": "x"}).status_code == 403
+    finally:
+        console.setStream(before)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and all("Forbidden (Permission denied): /incidents/new/" in line for line in lines), lines
+    assert "Traceback" not in out.getvalue()

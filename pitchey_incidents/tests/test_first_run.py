@@ -148,6 +148,6 @@ def test_every_readme_command_works_after_make_run_and_ctrl_c_stops_all(tmp_path
     assert "killing it" not in output, output[-3000:]
     assert re.search(r"worker stopped \(exit 0\)", output) and re.search(r"beat stopped \(exit 0\)", output)
     assert re.search(r"web stopped \(exit (0|-15)\)", output)
-    assert took < 20, f"Ctrl-C took {took:.1f} s"
+    assert took < 12, f"Ctrl-C took {took:.1f} s"  # the runner kills what is left after 8 s
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from .. import selectors
 from ..models import RecoveryRun
 
 
@@ -12,8 +13,8 @@ class RunStepSerializer(serializers.Serializer):
     action = serializers.CharField()
     status = serializers.CharField()
     attempts = serializers.IntegerField()
-    started_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
     output = serializers.CharField()
 
 
@@ -77,13 +78,21 @@ class DrillSerializer(RecoveryRunSerializer):
 
 
 class StartRunSerializer(serializers.Serializer):
-    plan = serializers.CharField()
+    plan = serializers.ChoiceField(choices=(), help_text="A recovery plan's slug (the catalog's plans)")
     incident = serializers.CharField(required=False, allow_blank=True, max_length=20)
     dry_run = serializers.BooleanField(required=False, default=False)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].choices = selectors.plan_slugs(is_drill=False)  # plans live in the catalog
+
 
 class StartDrillSerializer(serializers.Serializer):
-    scenario = serializers.CharField()
+    scenario = serializers.ChoiceField(choices=(), help_text="A drill scenario's slug")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scenario"].choices = selectors.plan_slugs(is_drill=True)
 
 
 class ControlRequestSerializer(serializers.Serializer):

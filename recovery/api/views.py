@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -9,14 +9,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pitchey_incidents.drf import validated
+from pitchey_incidents.drf import ANY, validated
+from pitchey_incidents.errors import DomainError
 
 from .. import controls, selectors, services
-from ..models import ControlRun, RecoveryRun, RuntimeFlag
+from ..models import ControlRun, RecoveryRun, RunStatus, RuntimeFlag
 from . import serializers as s
 
 
 class FlagSerializer(serializers.ModelSerializer):
+    changed_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="null: never changed")
+
     class Meta:
         model = RuntimeFlag
         fields = ["name", "enabled", "changed_at", "changed_by", "reason"]
@@ -38,8 +41,10 @@ class _RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     write_role = "commander"
 
     def get_queryset(self) -> QuerySet[RecoveryRun]:
-        params = self.request.query_params
-        return selectors.runs(kind=self.kind, status=params.get("status") or None)
+        state = self.request.query_params.get("status") or None
+        if state and state not in RunStatus.values:
+            raise DomainError(f"must be one of {', '.join(RunStatus.values)}", field="status")
+        return selectors.runs(kind=self.kind, status=state)
 
     def _answer(self, run: RecoveryRun, code: int = status.HTTP_200_OK) -> Response:
         run = selectors.run_with_steps(run.id)
@@ -51,12 +56,13 @@ class _RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return self._answer(services.run_cancel(run=self.get_object(), actor=request.user), status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(cancel=extend_schema(responses={202: s.RecoveryRunSerializer}))
 class RecoveryRunViewSet(_RunViewSet):
     """Recovery runs: a plan executed step by step, resumable, with measured RTO/RPO and a report."""
 
     serializer_class = s.RecoveryRunSerializer
 
-    @extend_schema(parameters=[OpenApiParameter("status", str)])
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=["", *RunStatus.values], description=ANY)])
     def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().list(request, *args, **kwargs)
 
@@ -68,6 +74,7 @@ class RecoveryRunViewSet(_RunViewSet):
         return self._answer(run, status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(cancel=extend_schema(responses={202: s.DrillSerializer}))
 class DrillViewSet(_RunViewSet):
     """Drills: the runbook's test scenarios on scratch resources, with steady-state checks."""
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from backups import pitr
+from backups.pitr.restore import pitr_restore, stop_restored
+from backups.selectors import pitr_status
+from pitchey_incidents.errors import DomainError
+
 from .base import Outcome, Provider, register
 
 
@@ -14,8 +19,6 @@ class Pitr(Provider):
     label = "Point-in-time recovery (WAL archive)"
 
     def available(self) -> tuple[bool, str]:
-        from backups import pitr
-
         if pitr.configured():
             return True, ""
         return False, "set PITR_DATABASE_URL (a role with REPLICATION), or let the protected database replicate"
@@ -24,10 +27,6 @@ class Pitr(Provider):
         """Bring up the database as at ``to_time`` in a new data directory and port."""
         if dry_run:
             return Outcome(True, f"would bring up the database as at {to_time} from the newest base backup and WAL")
-        from backups.pitr.restore import pitr_restore
-        from backups.selectors import pitr_status
-        from pitchey_incidents.errors import DomainError
-
         try:
             result = pitr_restore(to_time=to_time, actor="recovery", port=port)
         except DomainError as exc:
@@ -47,7 +46,5 @@ class Pitr(Provider):
             return Outcome(False, "no data directory to stop")
         if dry_run:
             return Outcome(True, f"would stop the server in {datadir} and remove it")
-        from backups.pitr.restore import stop_restored
-
         stop_restored(Path(datadir), remove=True)
         return Outcome(True, f"stopped and removed {datadir}")

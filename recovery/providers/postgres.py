@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import timezone
 from psycopg import sql
 
-from backups import restore, selectors, services
+from backups import pitr, restore, selectors, services
 from backups.engines.database import pg_row_counts
 from backups.models import Backup
 from backups.targets import database_url
@@ -184,7 +184,9 @@ def set_read_only(url: str, *, on: bool, previous: str = "") -> dict:
 class Postgres(Provider):
     name = "postgres"
     label = "PostgreSQL"
-    idempotent = frozenset({"health", "terminate_idle", "restore_scratch", "check_copy", "consumer_check"})
+    idempotent = frozenset(
+        {"health", "terminate_idle", "restore_scratch", "source_counts", "check_copy", "consumer_check"}
+    )
 
     def available(self):
         return (True, "") if target_is_postgres() else (False, "set TARGET_DATABASE_URL to a PostgreSQL URL")
@@ -311,24 +313,49 @@ class Postgres(Provider):
             summary += f"; {len(differ)} table(s) changed since the snapshot"
         return Outcome(ok, summary, described | {"tables": restored, "missing": missing, "differ": differ})
 
-    def do_check_copy(self, *, dry_run: bool, uri: str = "") -> Outcome:
-        """Drill: a copy of the protected database (a PITR branch) answers, and holds every table of
-        the live database with rows where the live one has rows."""
-        if not uri:
-            return Outcome(False, "no connection URI for the copy (the branch step gave none)")
+    def do_source_counts(self, *, dry_run: bool) -> Outcome:
+        """Drill: the rows of every table of what a copy is made from (the protected database, and the
+        PITR source when there is one), counted before the copy, to compare the copy with afterwards."""
         if dry_run:
-            return Outcome(True, "would connect to the copy and compare its tables with the live database")
+            return Outcome(True, "would count the rows of the protected database (and of the PITR source)")
+        sources = {"target": target_database_url()} | ({"pitr": pitr.source_url()} if pitr.configured() else {})
+        counted, failed = {}, []
+        for name, url in sources.items():
+            try:
+                counted[name] = row_counts(url)
+            except psycopg.Error as exc:
+                failed.append(f"{name}: {str(exc).splitlines()[0][:200]}")
+        said = "; ".join(f"{n}: {len(c)} tables, {sum(c.values())} rows" for n, c in counted.items())
+        return Outcome(not failed, "; ".join([said, *failed]).strip("; "), counted)
+
+    def do_check_copy(
+        self, *, dry_run: bool, uri: str = "", source: str = "target", before: dict | None = None
+    ) -> Outcome:
+        """Drill: a copy of the protected database (a Neon branch, a PITR copy) answers and holds every
+        table of its source with the same rows: exact where the source did not change during the drill
+        (``before``: counted at its start), between the two counts where it did."""
+        if not uri:
+            return Outcome(False, "no connection URI for the copy (the step that made it gave none)")
+        if dry_run:
+            return Outcome(True, "would connect to the copy and compare its tables and rows with its source")
         started = time.monotonic()
         try:
             copy = row_counts(uri)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            return _unreadable("the copy", uri, exc)
         except psycopg.Error as exc:
             return Outcome(False, f"the copy does not answer: {str(exc).splitlines()[0][:200]}")
         ms = round((time.monotonic() - started) * 1000, 1)
-        return _compare(copy, row_counts(target_database_url()), ms)
+        source_url = pitr.source_url() if source == "pitr" else target_database_url()
+        try:
+            after = row_counts(source_url)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            return _unreadable("the source", source_url, exc)
+        return compare_copy(copy, before or None, after, ms)
 
     def do_consumer_check(self, *, dry_run: bool, uri: str = "") -> Outcome:
         """Drill: point a scratch consumer at the copy: connect as an application would, write a row
-        into a scratch table, read it back, drop the table."""
+        into a temporary table (the copy must be writable, not a standby), read it back."""
         if not uri:
             return Outcome(False, "no connection URI for the copy")
         if dry_run:
@@ -338,26 +365,49 @@ class Postgres(Provider):
             with psycopg.connect(
                 libpq_url(uri), connect_timeout=5, autocommit=True, application_name="pitchey-drill-consumer"
             ) as conn:
-                conn.execute("CREATE TABLE IF NOT EXISTS pitchey_drill_consumer (token text PRIMARY KEY)")
+                conn.execute("CREATE TEMP TABLE pitchey_drill_consumer (token text PRIMARY KEY)")
                 conn.execute("INSERT INTO pitchey_drill_consumer (token) VALUES (%s)", (token,))
                 seen = conn.execute("SELECT token FROM pitchey_drill_consumer WHERE token = %s", (token,)).fetchone()
-                conn.execute("DROP TABLE pitchey_drill_consumer")
         except psycopg.Error as exc:
             return Outcome(False, f"the scratch consumer failed: {str(exc).splitlines()[0][:200]}")
         ok = bool(seen and seen[0] == token)
         return Outcome(ok, "a scratch consumer wrote and read a row on the copy" if ok else "the row did not come back")
 
 
-def _compare(copy: dict[str, int], live: dict[str, int], ms: float) -> Outcome:
-    missing = sorted(set(live) - set(copy))
-    empty = sorted(t for t in set(live) & set(copy) if live[t] and not copy[t])
-    differ = {t: [copy[t], live[t]] for t in sorted(set(live) & set(copy)) if copy[t] != live[t]}
-    ok = bool(copy) and not missing and not empty
+def _unreadable(which: str, url: str, exc: psycopg.Error) -> Outcome:
+    """The role may connect but not read every table: the comparison cannot be made (inconclusive)."""
+    role = urlsplit(libpq_url(url)).username or "the connecting role"
+    gap = {"what": f"read access for {role} on {which}", "hint": f"GRANT pg_read_all_data TO {role}"}
+    said = f"cannot count the rows of {which}: {str(exc).splitlines()[0][:200]}"
+    return Outcome(False, said, {"missing": gap}, skipped=True)
+
+
+def compare_copy(copy: dict[str, int], before: dict[str, int] | None, after: dict[str, int], ms: float) -> Outcome:
+    """Failed when a table of the source is missing from the copy, or a table the source held steady
+    through the drill has other rows in the copy; unproven (inconclusive) when a table changed during
+    the drill and the copy lies outside both counts (with nothing counted before: differs from now)."""
+    new = set(after) - set(before) if before else set()  # created during the drill
+    missing = sorted(set(after) - set(copy) - new)
+    differ, unsettled = {}, {}
+    for table in sorted(set(after) & set(copy)):
+        was, now, held = (before or {}).get(table), after[table], copy[table]
+        if was == now:
+            if held != was:
+                differ[table] = {"copy": held, "source": was}
+        elif held != now and (was is None or not min(was, now) <= held <= max(was, now)):
+            unsettled[table] = {"copy": held, "before": was, "after": now}
+    unsettled |= {table: {"copy": None, "before": None, "after": after[table]} for table in sorted(new - set(copy))}
     summary = f"the copy answers in {ms} ms: {len(copy)} tables, {sum(copy.values())} rows"
     if missing:
         summary += f"; missing: {', '.join(missing[:5])}"
-    if empty:
-        summary += f"; empty but live has rows: {', '.join(empty[:5])}"
-    if differ:
-        summary += f"; {len(differ)} table(s) changed since the branch point"
-    return Outcome(ok, summary, {"tables": copy, "missing": missing, "empty": empty, "differ": differ})
+    for table, n in list(differ.items())[:5]:
+        summary += f"; {table}: {n['copy']} rows in the copy, {n['source']} in the source"
+    if unsettled:
+        summary += f"; changed during the drill, not comparable: {', '.join(list(unsettled)[:5])}"
+    data = {"tables": copy, "missing": missing, "differ": differ, "unsettled": unsettled}
+    if not copy or missing or differ:
+        return Outcome(False, summary, data)
+    if unsettled:
+        gap = {"what": "a copy comparable with its source", "hint": "run the drill when the source is quiet"}
+        return Outcome(True, summary, data | {"unverified": gap})
+    return Outcome(True, summary + "; every table and row count matches the source", data)

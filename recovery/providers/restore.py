@@ -10,18 +10,23 @@ import contextlib
 import shutil
 import sqlite3
 
+from django.conf import settings
+
+from backups import manifest as mf
+from backups import restore, restore_files, restores, selectors, services, verify
+
 from .base import Outcome, Provider, register
 
 DATA_TYPES = {"database": "database", "config": "config", "media": "media", "sessions": "sessions"}
 
 
 def _newest(kind: str):
-    from backups import selectors
-
     return selectors.latest_verified_holding(kind)
 
 
 def _none_yet(kind: str) -> Outcome:
+    if kind == "sessions" and not settings.TARGET_REDIS_URL:  # no session store is protected: nothing to prove
+        return Outcome(True, "no User Sessions backup: no session store is protected (TARGET_REDIS_URL is not set)")
     return Outcome(False, f"no verified backup holding {kind} yet: take one (manage.py backup {kind})", skipped=True)
 
 
@@ -30,15 +35,11 @@ def _described(backup, kind: str) -> dict:
 
 
 def _part(backup, kind: str) -> dict:
-    from backups import manifest as mf
-
     return next(p for p in mf.stored_parts(backup.manifest) if p["part"] == kind)
 
 
 def _missing(backup, kind: str) -> tuple[int, int, list[str]]:
     """(files the backup holds for the target, how many are missing from it now, a few of them)."""
-    from backups import restore_files
-
     dests, _ = restore_files.destinations({"parts": [_part(backup, kind)]}, into=None)
     expected = missing = 0
     sample: list[str] = []
@@ -73,8 +74,6 @@ class Restore(Provider):
     def do_latest(self, *, dry_run: bool, kind: str = "media") -> Outcome:
         """Restore the newest verified copy of ``kind`` into its target (the previous content kept
         aside until the restored files verify)."""
-        from backups import restores
-
         backup = _newest(kind)
         if backup is None:
             return Outcome(False, f"no verified backup holding {kind} to restore")
@@ -90,8 +89,6 @@ class Restore(Provider):
 
     def do_intact(self, *, dry_run: bool, kind: str = "media") -> Outcome:
         """The stored copy of the newest verified backup holding ``kind`` still matches its manifest."""
-        from backups import restore_files, restores
-
         backup = _newest(kind)
         if backup is None:
             return _none_yet(kind)
@@ -118,8 +115,6 @@ class Restore(Provider):
 def _scratch_database(backup, kind: str) -> tuple[bool, str, dict]:
     """Into a scratch PostgreSQL database on the target's cluster, or a scratch SQLite file; row
     counts compared table by table with the manifest's."""
-    from backups import restore, services, verify
-
     part = restore.database_part(backup.manifest)
     with services.retention_paused(f"drill restore of backup {backup.id}"):
         if part["format"] == "sqlite":
@@ -152,8 +147,6 @@ def _compared(part: dict, result: dict, where: str, verify) -> tuple[bool, str, 
 
 def _scratch_files(backup, kind: str) -> tuple[bool, str, dict]:
     """Into a scratch folder on the backup volume; the file list and every SHA-256 compared."""
-    from backups import restore, restore_files, restores
-
     work = restore.temp_dir("drill")
     try:
         row = restores.restore_start(backup=backup, actor="drill", into=str(work), parts=[kind], inline=True)
@@ -174,9 +167,6 @@ def _scratch_files(backup, kind: str) -> tuple[bool, str, dict]:
 
 def _scratch_sessions(backup, kind: str) -> tuple[bool, str, dict]:
     """Loaded into a scratch redis-server on a free port; key counts compared with the manifest's."""
-    from backups import manifest as mf
-    from backups import restores, verify
-
     tier, opener = restores.copies(backup)[0]
     stored = mf.for_tier(backup.manifest, tier)  # as that tier stores it (encrypted there or not)
     check = verify.verify(stored, opener, depth="restore", skip=("decompress", "list"))

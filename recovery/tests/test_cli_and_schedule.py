@@ -111,6 +111,11 @@ def test_communications_drill_with_only_the_test_channel_is_inconclusive(setting
         "Statuspage test page or component",
         "Email to the drill address",
         "Webhook",
+        "Person-level Email",
+        "Person-level Push (ntfy)",
+        "Person-level SMS",
+        "Person-level Slack mention",
+        "Person-level Personal webhook",
     ]
     checklist = {c["item"]: c for c in drill.report["checklist"]}
     assert checklist["Notifications sent to all channels"]["status"] == "unknown"

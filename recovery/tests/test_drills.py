@@ -8,16 +8,21 @@ import hashlib
 import hmac
 import secrets
 import subprocess
+import threading
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import psycopg
 import pytest
 import redis
-from django.core import mail
+from django.contrib.auth import get_user_model
 
 from backups import restore, targets
+from incidents.comms.models import ContactMethod
 from incidents.lifecycle.models import Incident
+from incidents.tests.paging_servers import FakeNtfy, FakeTwilio, SmtpServer, body_of
 from incidents.tests.vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
-from pitchey_incidents.testing import start_redis
+from pitchey_incidents.testing import free_port, start_redis
 from recovery import services
 from recovery.providers.postgres import with_database
 
@@ -35,57 +40,97 @@ def drill(scenario: str, actor: str = "commander"):
 # --- communications ---------------------------------------------------------------------------------
 
 
+VERIFIED = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+ORG_CHANNELS = ["email", "pagerduty", "slack:critical", "slack:incidents", "statuspage", "webhook"]
+PERSON_CHANNELS = [
+    "person:alice:email",
+    "person:alice:push",
+    "person:bob:slack",
+    "person:bob:sms",
+    "person:bob:webhook",
+]
+
+
 @pytest.fixture
 def channels(settings):
+    """Every channel configured against its local server; email through a real SMTP server."""
     slack, pd, sp, rx = FakeSlack(), FakePagerDuty(), FakeStatuspage(page_id="testpage"), FakeReceiver()
+    smtp, ntfy, twilio = SmtpServer(), FakeNtfy(), FakeTwilio(invalid={"+15005550001"})
     settings.SLACK_WEBHOOK = f"{slack.url}/services/T1/B1/incidents"
     settings.SLACK_WEBHOOK_CRITICAL = f"{slack.url}/services/T1/B1/critical"
     settings.SLACK_WEBHOOK_WARNING = ""
     settings.PAGERDUTY_ROUTING_KEY, settings.PAGERDUTY_EVENTS_URL = "R0UT1NGKEY0123456789012345678901", pd.url
     settings.STATUSPAGE_API_KEY, settings.STATUSPAGE_PAGE_ID = sp.api_key, "livepage"
     settings.STATUSPAGE_API_URL, settings.DRILL_STATUSPAGE_PAGE_ID = sp.url, "testpage"
+    settings.DRILL_STATUSPAGE_COMPONENT_ID = ""
     settings.OUTGOING_WEBHOOK_URL, settings.OUTGOING_WEBHOOK_SECRET = f"{rx.url}/in", "whsec-drill"
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", smtp.port, False
     settings.DRILL_EMAIL, settings.DRILL_SLACK_WEBHOOK = "drill@example.test", ""
-    yield slack, pd, sp, rx
-    for vendor in (slack, pd, sp, rx):
+    settings.SMS_GATEWAY_URL, settings.SMS_ACCOUNT_SID, settings.SMS_AUTH_TOKEN = twilio.url, twilio.sid, twilio.token
+    settings.SMS_FROM, settings.NTFY_DEFAULT_SERVER = "+15005550006", ntfy.url
+    yield SimpleNamespace(slack=slack, pd=pd, sp=sp, rx=rx, smtp=smtp, ntfy=ntfy, twilio=twilio)
+    smtp.stop()
+    for vendor in (slack, pd, sp, rx, ntfy, twilio):
         vendor.close()
 
 
+def person(name: str, *methods: tuple[str, str], verified=VERIFIED, failed=None) -> None:
+    user = get_user_model().objects.get_or_create(username=name)[0]
+    for kind, address in methods:
+        ContactMethod.objects.create(user=user, kind=kind, address=address, verified_at=verified, failed_at=failed)
+
+
+@pytest.fixture
+def people(channels):
+    """Verified contact methods of every kind, and two that must never be drilled: one not verified
+    yet, one that failed for good."""
+    person("alice", ("email", "alice@example.test"), ("push", "alice-pages"))
+    person("bob", ("sms", "+447700900123"), ("slack", "U012AB3CD"), ("webhook", f"{channels.rx.url}/person-bob"))
+    person("carol", ("email", "carol@example.test"), verified=None)
+    person("dave", ("push", "dave-pages"), failed=VERIFIED)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_communications_drill_reaches_every_channel_and_each_accepts(channels):
-    slack, pd, sp, rx = channels
+def test_communications_drill_reaches_every_channel_and_each_accepts(channels, people):
+    c = channels
     run, steps = drill("communications")
     assert run.status == "succeeded", steps["test_message"].output
-    assert sorted(steps["test_message"].data["sent"]) == [
-        "email",
-        "pagerduty",
-        "slack:critical",
-        "slack:incidents",
-        "statuspage",
-        "webhook",
+    assert sorted(steps["test_message"].data["sent"]) == sorted(ORG_CHANNELS + PERSON_CHANNELS)
+    assert sorted(r["path"].rsplit("/", 1)[1] for r in c.slack.posts("/services/")) == [
+        "critical",
+        "critical",
+        "incidents",
     ]
-    assert sorted(r["path"].rsplit("/", 1)[1] for r in slack.posts("/services/")) == ["critical", "incidents"]
-    assert all(m["text"].startswith("[DR drill] ") for m in slack.messages())
-    trigger, resolve = pd.events()
+    assert all(m["text"].startswith("[DR drill] ") for m in c.slack.messages("incidents"))
+    trigger, resolve = c.pd.events()
     assert trigger["event_action"] == "trigger" and resolve["event_action"] == "resolve"
     key = trigger["dedup_key"]
-    assert key.startswith("pitchey-incidents/drill-") and resolve["dedup_key"] == key and pd.alerts[key] == "resolved"
-    assert [r["path"] for r in sp.posts()] == ["/pages/testpage/incidents", "/pages/testpage/incidents/sp1"]
-    assert sp.incidents["sp1"]["status"] == "resolved" and sp.incidents["sp1"]["deliver_notifications"] is False
-    (delivery,) = rx.posts("/in")
+    assert key.startswith("pitchey-incidents/drill-") and resolve["dedup_key"] == key and c.pd.alerts[key] == "resolved"
+    assert [r["path"] for r in c.sp.posts()] == ["/pages/testpage/incidents", "/pages/testpage/incidents/sp1"]
+    assert c.sp.incidents["sp1"]["status"] == "resolved" and c.sp.incidents["sp1"]["deliver_notifications"] is False
+    (delivery,) = c.rx.posts("/in")
     signed = delivery["headers"]["X-Pitchey-Timestamp"].encode() + b"." + delivery["raw"]
     expected = "sha256=" + hmac.new(b"whsec-drill", signed, hashlib.sha256).hexdigest()
     assert delivery["headers"]["X-Pitchey-Signature"] == expected and delivery["json"]["event"] == "drill"
-    (email,) = mail.outbox
-    assert email.to == ["drill@example.test"] and email.subject.startswith("[DR drill]")
+    (email,) = c.smtp.to("drill@example.test")  # arrived at the SMTP server, not an in-memory outbox
+    assert email["Subject"] == "[DR drill] test message" and "no action needed" in body_of(email)
     checklist = {c["item"]: c for c in run.report["checklist"]}
     assert checklist["Notifications sent to all channels"]["status"] == "pass"
+    # The person-level channels, each received marked, and only the verified, working methods.
+    (to_alice,) = c.smtp.to("alice@example.test")
+    assert to_alice["Subject"] == "[DR drill] test message" and c.smtp.to("carol@example.test") == []
+    (push,) = c.ntfy.messages()
+    assert push["topic"] == "alice-pages" and push["title"] == "[DR drill] test message"
+    (sms,) = c.twilio.sms()
+    assert sms["To"] == "+447700900123" and sms["Body"].startswith("[DR drill] test message")
+    assert "<@U012AB3CD> [DR drill] test message" in [m["text"] for m in c.slack.messages("critical")]
+    (hook,) = c.rx.posts("/person-bob")
+    assert hook["json"]["subject"] == "[DR drill] test message"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_communications_drill_names_each_missing_channel_and_is_inconclusive(channels, settings):
-    slack, pd, sp, _ = channels
+def test_communications_drill_names_each_missing_channel_and_is_inconclusive(channels, people, settings):
     settings.PAGERDUTY_ROUTING_KEY = settings.DRILL_EMAIL = ""
     settings.DRILL_STATUSPAGE_PAGE_ID = ""  # the live page alone is never drilled on
     run, steps = drill("communications", actor="beat")
@@ -95,19 +140,72 @@ def test_communications_drill_names_each_missing_channel_and_is_inconclusive(cha
         "Statuspage test page or component",
         "Email to the drill address",
     ]
-    assert pd.requests == [] and sp.requests == [] and len(slack.messages()) == 2
+    assert channels.pd.requests == [] and channels.sp.requests == []
+    assert len(channels.slack.messages("incidents")) == 1 and channels.smtp.to("drill@example.test") == []
     assert "not configured: PagerDuty, Statuspage test page or component" in steps["test_message"].output
     incident = Incident.objects.get()  # a scheduled drill that proved nothing opens a P2
     assert incident.severity == "P2" and "set PAGERDUTY_ROUTING_KEY" in incident.description
 
 
 @pytest.mark.django_db(transaction=True)
-def test_communications_drill_fails_when_a_receiver_refuses(channels):
-    slack = channels[0]
-    slack.fail_next(500, "oops")
+def test_communications_drill_names_each_person_level_channel_nobody_can_be_reached_by(channels, settings):
+    person("alice", ("email", "alice@example.test"))
+    person("carol", ("push", "carol-pages"), verified=None)
+    settings.SMS_ACCOUNT_SID = ""
+    run, steps = drill("communications")
+    assert run.status == "inconclusive" and steps["test_message"].data["sent"][-1] == "person:alice:email"
+    nobody = "nobody has a verified one: a person adds and verifies it on their profile"
+    assert run.missing == [
+        {"what": "Person-level Push (ntfy)", "hint": nobody},
+        {"what": "Person-level SMS", "hint": "set SMS_ACCOUNT_SID, SMS_AUTH_TOKEN and SMS_FROM (and SMS_GATEWAY_URL)"},
+        {"what": "Person-level Slack mention", "hint": nobody},
+        {"what": "Person-level Personal webhook", "hint": nobody},
+    ]
+    assert channels.ntfy.requests == [] and channels.twilio.requests == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_communications_drill_fails_when_a_receiver_refuses(channels, people):
+    channels.slack.fail_next(500, "oops")
     run, steps = drill("communications")
     assert run.status == "failed" and "failed: slack (" in steps["test_message"].output
     assert "HTTP 500" in steps["test_message"].output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_communications_drill_fails_when_a_persons_gateway_refuses_their_number(channels, people):
+    ContactMethod.objects.filter(kind="sms").update(address="+15005550001")
+    run, steps = drill("communications")
+    assert run.status == "failed" and "person:bob:sms" in steps["test_message"].data["failed"][0]
+    assert "person:bob:email" not in steps["test_message"].data["sent"]  # bob has none; the others went
+    assert "person:alice:email" in steps["test_message"].data["sent"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_communications_drill_refused_by_the_mail_server_fails(channels, people, settings):
+    settings.EMAIL_PORT = free_port()  # nothing listens there
+    run, steps = drill("communications")
+    failed = steps["test_message"].data["failed"]
+    assert run.status == "failed" and any(f.startswith("email (ConnectionRefusedError") for f in failed), failed
+    assert any(f.startswith("person:alice:email (email: ConnectionRefusedError") for f in failed), failed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_communications_drill_on_a_test_component_of_the_live_page(channels, people, settings):
+    """Without a test page, a test component on the live page: the incident names only that component
+    and notifies nobody."""
+    live = FakeStatuspage(page_id="livepage")
+    try:
+        settings.STATUSPAGE_API_URL, settings.STATUSPAGE_API_KEY = live.url, live.api_key
+        settings.DRILL_STATUSPAGE_PAGE_ID, settings.DRILL_STATUSPAGE_COMPONENT_ID = "", "cmp-drill"
+        run, steps = drill("communications")
+    finally:
+        live.close()
+    assert run.status == "succeeded", steps["test_message"].output
+    assert [r["path"] for r in live.posts()] == ["/pages/livepage/incidents", "/pages/livepage/incidents/sp1"]
+    created = live.posts()[0]["json"]["incident"]
+    assert created["component_ids"] == ["cmp-drill"] and created["deliver_notifications"] is False
+    assert live.incidents["sp1"]["status"] == "resolved" and channels.sp.requests == []
 
 
 # --- cache-recovery ---------------------------------------------------------------------------------
@@ -224,11 +322,15 @@ def test_api_rollback_drill_dry_runs_the_real_worker_or_is_inconclusive(cloudfla
 
 class FakeNeon:
     """Neon API v2 branches: each branch is a real PostgreSQL database made from the target (its
-    template), whose connection URI is handed out; deleting the branch drops it."""
+    template), whose connection URI is handed out; deleting the branch drops it. As Neon does, the
+    work happens behind an operation that is ``running`` until it has ``finished`` (or ``failed``)."""
 
-    def __init__(self, base_url: str, target: str, *, empty: bool = False):
+    def __init__(self, base_url: str, target: str, *, empty: bool = False, on_branch: str = "", on_target: str = ""):
         self.base_url, self.target, self.empty = base_url, target, empty
+        self.on_branch, self.on_target = on_branch, on_target  # damage to the branch, writes to the target
         self.branches: dict[str, str] = {}
+        self.operations: dict[str, str] = {}
+        self.lock = threading.Lock()
         self.server = FakeServer(self.answer)
         self.url = self.server.url + "/api/v2"
 
@@ -239,27 +341,57 @@ class FakeNeon:
         if method == "POST" and path == f"{base}/branches":
             return self._create(body)
         if method == "GET" and path.startswith(f"{base}/operations/"):
-            return 200, {"operation": {"id": path.rsplit("/", 1)[1], "status": "finished"}}, {}
+            op = path.rsplit("/", 1)[1]
+            with self.lock:
+                status = self.operations.get(op)
+            return (200, {"operation": {"id": op, "status": status}}, {}) if status else (404, {"message": "no"}, {})
         if method == "DELETE" and path.startswith(f"{base}/branches/"):
             branch = path.rsplit("/", 1)[1]
-            restore.drop_database(self.base_url, self.branches.pop(branch))
-            return 200, {"branch": {"id": branch}, "operations": [{"id": "op-del", "status": "running"}]}, {}
+            with self.lock:
+                name = self.branches.pop(branch, None)
+            if name is None:
+                return 404, {"code": "", "message": f"branch {branch} not found"}, {}
+            op = self._operation(f"op-del-{branch}", lambda: restore.drop_database(self.base_url, name))
+            return 200, {"branch": {"id": branch}, "operations": [{"id": op, "status": "running"}]}, {}
         return 404, {"code": "", "message": "not found"}, {}
 
-    def _create(self, body):
-        branch = f"br-{len(self.branches) + 1}"
-        name = f"{self.target}_{branch.replace('-', '_')}"
+    def _operation(self, op: str, work) -> str:
+        def run():
+            try:
+                work()
+                status = "finished"
+            except Exception:
+                status = "failed"
+            with self.lock:
+                self.operations[op] = status
+
+        with self.lock:
+            self.operations[op] = "running"
+        threading.Thread(target=run, daemon=True).start()
+        return op
+
+    def _make_branch(self, name: str, uri: str) -> None:
         with psycopg.connect(self.base_url, autocommit=True) as conn:
             template = "" if self.empty else f' TEMPLATE "{self.target}"'
             conn.execute(f'CREATE DATABASE "{name}"{template}')
-        self.branches[branch] = name
+        for url, statement in ((uri, self.on_branch), (with_database(self.base_url, self.target), self.on_target)):
+            if statement:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(statement)
+
+    def _create(self, body):
+        with self.lock:
+            branch = f"br-{len(self.branches) + 1}"
+            name = f"{self.target}_{branch.replace('-', '_')}"
+            self.branches[branch] = name
         uri = with_database(self.base_url, name)
+        op = self._operation(f"op-{branch}", lambda: self._make_branch(name, uri))
         return (
             201,
             {
                 "branch": {"id": branch, "name": body["branch"]["name"]},
                 "endpoints": [{"id": f"ep-{branch}", "host": "127.0.0.1"}],
-                "operations": [{"id": f"op-{branch}", "action": "create_branch", "status": "running"}],
+                "operations": [{"id": op, "action": "create_branch", "status": "running"}],
                 "connection_uris": [{"connection_uri": uri, "connection_parameters": {"database": name}}],
             },
             {},
@@ -323,6 +455,64 @@ def test_database_failover_drill_fails_on_an_empty_branch_and_still_deletes_it(p
     assert run.status == "failed" and steps["check_branch"].status == "failed"
     assert "missing: public.pgbench_accounts" in steps["check_branch"].output
     assert steps["delete_branch"].status == "succeeded" and databases(base, name) == [name]
+
+
+def failover_with(pg_target, settings, **neon):
+    base, name, _ = pg_target
+    fake = FakeNeon(base, name, **neon)
+    settings.NEON_API_URL = fake.url
+    try:
+        return drill("database-failover")
+    finally:
+        fake.server.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_database_failover_drill_fails_on_a_branch_missing_a_table(pg_target, settings):
+    run, steps = failover_with(pg_target, settings, on_branch="DROP TABLE pgbench_history")
+    check = steps["check_branch"]
+    assert run.status == "failed" and check.status == "failed"
+    assert "missing: public.pgbench_history" in check.output and check.data["missing"] == ["public.pgbench_history"]
+    assert steps["delete_branch"].status == "succeeded"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_database_failover_drill_fails_on_a_branch_missing_rows(pg_target, settings):
+    run, steps = failover_with(pg_target, settings, on_branch="DELETE FROM pgbench_accounts WHERE aid <= 10")
+    check = steps["check_branch"]
+    assert run.status == "failed" and check.status == "failed", check.output
+    assert "public.pgbench_accounts: 99990 rows in the copy, 100000 in the source" in check.output
+    assert check.data["differ"] == {"public.pgbench_accounts": {"copy": 99990, "source": 100000}}
+    assert steps["source"].data["target"]["public.pgbench_accounts"] == 100000
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_database_failover_drill_accepts_rows_written_to_the_source_after_the_branch(pg_target, settings):
+    run, steps = failover_with(pg_target, settings, on_target="DELETE FROM pgbench_accounts WHERE aid <= 10")
+    check = steps["check_branch"]
+    assert run.status == "succeeded", check.output
+    assert check.data["tables"]["public.pgbench_accounts"] == 100000 and not check.data["unsettled"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_database_failover_drill_is_inconclusive_when_the_copy_cannot_be_compared(pg_target, settings):
+    """The source changed during the drill and the branch holds neither count: not provable either way."""
+    run, steps = failover_with(
+        pg_target,
+        settings,
+        on_branch="DELETE FROM pgbench_accounts WHERE aid <= 20",
+        on_target="DELETE FROM pgbench_accounts WHERE aid <= 10",
+    )
+    check = steps["check_branch"]
+    assert run.status == "inconclusive", check.output
+    assert check.status == "succeeded" and "not comparable: public.pgbench_accounts" in check.output
+    assert run.missing == [
+        {"what": "a copy comparable with its source", "hint": "run the drill when the source is quiet"}
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -16,6 +16,7 @@ from incidents.lifecycle.models import Incident
 from pitchey_incidents import events
 from pitchey_incidents.metrics import gather
 from recovery import services
+from recovery.management.commands import recover
 from recovery.models import RecoveryRun
 from recovery.reports import CHECKLIST, checklist, render_markdown
 
@@ -75,8 +76,6 @@ def test_cli_exit_status_tells_the_three_outcomes_apart(no_neon):
     make_plan("half", [("flag", "flags.set", READ_ONLY), NEON_STEP])
     make_plan("whole", [("flag", "flags.set", READ_ONLY | VERIFY_READ_ONLY)])
     make_plan("broken", [("bad", "flags.set", {"params": {"flag": "NOPE", "enabled": True}})])
-    from recovery.management.commands import recover
-
     codes = {}
     for plan in ("half", "whole", "broken"):
         recover.PLANS.append(plan)
@@ -158,6 +157,27 @@ def test_a_step_that_ran_and_failed_with_nothing_standing_in_fails_the_run():
     run.refresh_from_db()
     assert run.status == "failed" and run.missing == []
     assert dict(run.steps.values_list("name", "status")) == {"first": "failed", "second": "failed", "verify": "skipped"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_proof_step_skipped_without_naming_what_is_missing_still_makes_the_run_inconclusive():
+    """``restore.intact`` with no backup yet skips and names nothing to configure (no ``missing``):
+    the run must still not be green, and says which step proved nothing and why."""
+    assert not Backup.objects.exists()
+    make_plan(
+        "unnamed-gap",
+        [
+            ("flag", "flags.set", READ_ONLY | VERIFY_READ_ONLY),
+            ("copy_intact", "restore.intact", {"service": "api", "params": {"kind": "config"}}),
+        ],
+    )
+    run = services.run_start(plan="unnamed-gap", actor="tester", inline=True)
+    run.refresh_from_db()
+    step = run.steps.get(name="copy_intact")
+    assert step.status == "skipped" and "no verified backup holding config yet" in step.output
+    assert run.status == "inconclusive"
+    assert run.missing == [{"what": "copy intact", "hint": step.output}]
+    assert run.report["status"] == "inconclusive" and run.report["missing"] == run.missing
 
 
 # --- the checklist, item by item ------------------------------------------------------------------

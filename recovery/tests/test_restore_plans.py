@@ -15,8 +15,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from backups import restore, targets
 from backups import services as backup_services
 from backups.models import Restore
+from backups.tests.test_sessions_backup import session_store  # noqa: F401
 from recovery.models import RecoveryRun
 
 from .fakes import FakeServer
@@ -149,21 +151,29 @@ def fresh(settings, tmp_path):
     return tmp_path
 
 
-def _drill_and_check(database_where: str) -> RecoveryRun:
-    for kind in ("database", "config", "media"):
-        assert backup_services.backup_start(kind=kind, actor="t", inline=True).status == "succeeded"
+def _backup_restore_drill(kinds=("database", "config", "media")) -> tuple[RecoveryRun, dict, str]:
+    for kind in kinds:
+        backup = backup_services.backup_start(kind=kind, actor="t", inline=True)
+        assert backup.status == "succeeded", backup.error
     out = io.StringIO()
+    code = 0
     try:
         call_command("recover", "test", "--scenario", "backup-restore", "--inline", stdout=out)
-    except CommandError:
-        raise AssertionError(out.getvalue()) from None
+    except CommandError as exc:
+        code = exc.returncode
     drill = RecoveryRun.objects.get(kind="drill")
-    steps = {s.name: s for s in drill.steps.all()}
+    return drill, {s.name: s for s in drill.steps.all()}, f"exit {code}: {out.getvalue()}"
+
+
+def _drill_and_check(database_where: str) -> RecoveryRun:
+    drill, steps, said = _backup_restore_drill()
+    assert said.startswith("exit 0"), said
     assert drill.status == "succeeded", [(s.name, s.status, s.output) for s in steps.values()]
     assert all(s.status == "succeeded" and s.verified_at for s in steps.values())
     assert database_where in steps["restore_database"].output and "rows match" in steps["restore_database"].output
     assert "1 media files restored into scratch, file list and every SHA-256 match" in steps["restore_media"].output
     assert "config files restored into scratch" in steps["restore_config"].output
+    assert "no User Sessions backup: no session store is protected" in steps["restore_sessions"].output
     rto = {o.subject: o.achieved_s for o in drill.objectives.filter(kind="rto")}
     rpo = {o.subject: o.achieved_s for o in drill.objectives.filter(kind="rpo")}
     assert rto.keys() >= {"database", "media"} and all(v is not None for v in rto.values())
@@ -173,8 +183,6 @@ def _drill_and_check(database_where: str) -> RecoveryRun:
 
 @pytest.mark.postgres
 def test_the_drill_restores_our_own_database_and_media_into_scratch_with_nothing_configured(fresh, monkeypatch):
-    from backups import restore, targets
-
     created, scratch_database = [], restore.scratch_database
 
     @contextlib.contextmanager
@@ -199,3 +207,38 @@ def test_the_drill_on_a_sqlite_database_restores_into_a_scratch_sqlite_file(fres
     settings.TARGET_DATABASE_URL = f"sqlite:///{path}"
     drill = _drill_and_check("a scratch SQLite file")
     assert "1 tables, 250 rows match" in drill.steps.get(name="restore_database").output
+
+
+# --- User Sessions in the backup-restore drill --------------------------------------------------------
+
+
+def test_the_drill_loads_the_sessions_snapshot_into_a_scratch_redis_server(fresh, session_store):  # noqa: F811
+    drill, steps, said = _backup_restore_drill(("database", "config", "media", "sessions"))
+    step = steps["restore_sessions"]
+    assert drill.status == "succeeded" and said.startswith("exit 0"), said
+    assert step.status == "succeeded" and step.verified_at, step.output
+    assert "loaded into a scratch redis-server" in step.output and "521 keys in 2 db(s) match" in step.output
+    assert drill.objectives.get(kind="rpo", subject="sessions").achieved_s >= 0
+    assert session_store.dbsize() == 501  # the protected store was only read
+
+
+def test_a_sessions_snapshot_that_does_not_hold_its_manifests_keys_fails_the_drill(fresh, session_store):  # noqa: F811
+    backup = backup_services.backup_start(kind="sessions", actor="t", inline=True)
+    manifest = backup.manifest
+    manifest["parts"][0]["keys"] = {"0": 999}
+    type(backup).objects.filter(id=backup.id).update(manifest=manifest)
+    drill, steps, said = _backup_restore_drill()
+    assert drill.status == "failed" and said.startswith("exit 1"), said
+    assert (
+        steps["restore_sessions"].status == "failed" and "differ from the manifest" in steps["restore_sessions"].output
+    )
+
+
+def test_with_a_session_store_but_no_snapshot_yet_the_drill_is_inconclusive_and_says_so(fresh, session_store):  # noqa: F811
+    drill, steps, said = _backup_restore_drill()
+    assert drill.status == "inconclusive" and said.startswith("exit 3"), said
+    assert steps["restore_sessions"].status == "skipped"
+    hint = "no verified backup holding sessions yet: take one (manage.py backup sessions)"
+    assert drill.missing == [
+        {"what": "Load the newest User Sessions snapshot into a scratch redis-server", "hint": hint}
+    ]

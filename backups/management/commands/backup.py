@@ -12,9 +12,11 @@ from pitchey_incidents.cli import DomainCommand, cli_actor
 from pitchey_incidents.timefmt import format_duration, format_timestamp
 
 from ... import selectors, services
-from ...api.serializers import BackupSerializer
+from ...api.serializers import BackupSerializer, RestoreSerializer
 from ...models import Backup, Kind, Status
+from ...pitr.restore import parse_target, restore_to_time, stop_restored
 from ...restore import RestoreError, restore_database
+from ...restores import restore_start
 from ...storage import crypto
 from ...storage.s3 import describe_lock
 from ...verify import verify_path
@@ -253,8 +255,6 @@ class Command(DomainCommand):
             raise CommandError(f"no backup {id}") from None
         if backup.kind == "database" and not into:
             return self._restore_database(backup, database_url, dry_run, jobs, identity)
-        from ...restores import restore_start
-
         if into:
             into = str(Path(into).absolute())
         if queue and identity:
@@ -278,8 +278,6 @@ class Command(DomainCommand):
 
     def _show_restore(self, row, as_json: bool) -> None:
         if as_json:
-            from ...api.serializers import RestoreSerializer
-
             self.stdout.write(_dumps(RestoreSerializer(row).data))
         else:
             verb = "would be " if row.dry_run else ""
@@ -321,14 +319,10 @@ class Command(DomainCommand):
             return self._restore_to_time(to_time, port=port, datadir=datadir, as_json=as_json)
         if not datadir:
             raise CommandError("--stop needs --data-dir")
-        from ...pitr.restore import stop_restored
-
         stop_restored(Path(datadir), remove=False)
         self.stdout.write(f"stopped the server in {datadir}")
 
     def _restore_to_time(self, to_time: str, *, port, datadir, as_json: bool) -> None:
-        from ...pitr.restore import parse_target, restore_to_time
-
         try:
             target = parse_target(to_time)
             result = restore_to_time(to_time=target, port=port, datadir=Path(datadir) if datadir else None)

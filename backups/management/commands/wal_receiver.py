@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 from pitchey_incidents.cli import DomainCommand
 
 from ... import pitr
+from ...pitr.stream import WalReceiver
 
 
 class Command(DomainCommand):
@@ -35,8 +36,6 @@ class Command(DomainCommand):
             self.stdout.flush()
             stop.wait()
             return
-        from ...pitr.stream import WalReceiver
-
         receiver = WalReceiver(check_interval=check_interval)
         self.stdout.write(f"WAL receiver: slot {receiver.slot}, spool {receiver.spool}")
         self.stdout.flush()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 
 from pitchey_incidents.http import TransportError, request
 
 from .base import Channel, register, render
+
+log = logging.getLogger(__name__)
 
 CRITICAL = ("P0", "P1")
 # Pages and reminders go to the severity's channel only; everything else also to #incidents.
@@ -101,6 +105,11 @@ class Slack(Channel):
         if not url:
             raise TransportError(f"Slack route {notification.target!r} is no longer configured", permanent=True)
         resp = request("POST", url, json=self.payload(notification), ok=(200,))
-        if resp.text.strip() != "ok":  # Slack answers exactly "ok"; anything else did not post
-            raise TransportError(f"Slack answered {resp.text[:100]!r}", status=resp.status)
+        answer = resp.text.strip()
+        if answer != "ok":
+            # Slack documents 200 "ok" for a posted message and a 4xx/5xx with an error word otherwise.
+            # A 200 with any other body was still accepted: posting again would risk a duplicate, so it
+            # is logged and kept on the row, never re-sent.
+            log.warning("Slack %s answered 200 with %r instead of ok", notification.target, answer[:100])
+            return {"answer": answer[:100]}
         return {}

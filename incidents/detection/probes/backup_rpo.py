@@ -2,11 +2,14 @@
 (``config["data_types"]``), against the data type's RPO target (warning) and maximum (breach).
 
 Watching the database with continuous archiving on, it also reports the WAL stream: ``wal_gaps``
-(1 while WAL was lost and no base backup has been taken since: down) and ``slot_over_warning`` (1
+(1 while WAL was lost and no base backup has been taken since, and for an hour after the loss
+however soon a new base backup closes the gap: down) and ``slot_over_warning`` (1
 while the slot keeps more than ``PITR_SLOT_WARN_BYTES`` on the server: degraded), with
 ``slot_lag_bytes`` and ``wal_lag_s``."""
 
 from __future__ import annotations
+
+from django.conf import settings
 
 from backups.selectors import rpo_status
 from pitchey_incidents.timefmt import format_duration
@@ -47,11 +50,9 @@ class BackupRpoCheck(ProbeCheck):
 
 
 def _wal_metrics(pitr: dict) -> dict:
-    from django.conf import settings
-
     lag = pitr.get("slot_lag_bytes") or 0
     metrics = {
-        "wal_gaps": int(bool(pitr["gap_open"])),
+        "wal_gaps": int(bool(pitr["gap_open"] or pitr.get("gap_recent"))),
         "slot_lag_bytes": lag,
         "slot_over_warning": int(lag > settings.PITR_SLOT_WARN_BYTES),
     }
@@ -65,7 +66,7 @@ def _describe_wal(pitr: dict, metrics: dict) -> str:
     text = f"WAL received {received}, the slot keeps {metrics['slot_lag_bytes']} bytes on the server"
     if metrics["slot_over_warning"]:
         text += " (over PITR_SLOT_WARN_BYTES)"
-    if pitr["gap_open"]:
+    if pitr["gap_open"] or pitr.get("gap_recent"):
         text += f"; WAL gap: {pitr['gap_detail']}"
     return text
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recovery', '0008_restore_plans'),
+        ('recovery', '0010_sessions_in_the_backup_restore_drill'),
     ]
 
     operations = [
