@@ -104,7 +104,7 @@ def _targets() -> list[Item]:
             "Protected Redis cache",
             CONFIGURED if redis else MISSING,
             "" if redis else "TARGET_REDIS_URL",
-            consequence="" if redis else "purge_cache and the cache recovery plan cannot run.",
+            consequence="" if redis else "flush_app_cache and the cache recovery plan cannot run.",
         ),  # fmt: skip
     ]
 

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from incidents import views
+from incidents import control_views, views
 
 app_name = "incidents"
 
@@ -8,7 +8,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("incidents/new/", views.declare, name="declare"),
     path("incidents/<str:public_id>/", views.incident_detail, name="detail"),
-    path("controls/", views.controls, name="controls"),
+    path("controls/", control_views.controls, name="controls"),
     path("setup/", views.setup, name="setup"),
     path("", include("incidents.postmortems.urls")),
     # Last of the incident routes: the generic action route would swallow the named ones above.

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -21,36 +20,17 @@ from incidents.comms import services as comms_services
 from incidents.detection import selectors as detection_selectors
 from incidents.lifecycle import selectors, services
 from incidents.lifecycle.models import Incident, PublicStatus
+from incidents.pages import fragment_template as _fragment
+from incidents.pages import live_context as _live
+from incidents.pages import require_role as _require
 from incidents.setup import setup_report
 from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.htmx import HtmxHttpRequest
-from pitchey_incidents.models import AuditEntry, Event
 from pitchey_incidents.roles import has_role
 from pitchey_incidents.workers import queue_status
 from recovery import selectors as recovery_selectors
 from recovery.actions import REGISTRY, get_action
-from recovery.controls import EMERGENCY_CONTROLS, control_run
-from recovery.models import RuntimeFlag, Service, Severity
-
-
-def _require(request: HttpRequest, role: str) -> None:
-    if not has_role(request.user, role):
-        raise PermissionDenied(f"needs the {role} role")
-
-
-def _fragment(request: HttpRequest, template: str, allowed: set[str]) -> str:
-    name = request.GET.get("fragment")
-    if not name:
-        return template
-    if name not in allowed:
-        raise Http404("no such fragment")
-    return f"{template}#{name}"
-
-
-def _live() -> dict:
-    """Where a page's live stream starts: after the newest event when the page was rendered."""
-    return {"last_event_id": Event.objects.order_by("-id").values_list("id", flat=True).first() or 0}
-
+from recovery.models import Service, Severity
 
 # --- the dashboard ---------------------------------------------------------------------------------
 
@@ -271,48 +251,3 @@ def incident_action(request: HtmxHttpRequest, public_id: str, action: str) -> Ht
         return redirect(incident)
     incident = selectors.incident_or_404(public_id)
     return render(request, "incidents/detail.html#page", _detail_context(request, incident, flash=done))
-
-
-# --- emergency controls ----------------------------------------------------------------------------
-
-
-def _controls_context(**extra) -> dict:
-    flags = {f.name: f for f in RuntimeFlag.objects.all()}
-    groups: dict[str, list] = {}
-    for control in EMERGENCY_CONTROLS:
-        if control.action in REGISTRY:
-            groups.setdefault(control.group, []).append({"control": control, "action": REGISTRY[control.action]})
-    return {
-        "groups": groups,
-        "flags": [flags.get(name) or RuntimeFlag(name=name) for name in ("READ_ONLY_MODE", "MAINTENANCE_MODE")],
-        "audit": AuditEntry.objects.filter(action__startswith="control.")[:20],
-        "errors": {},
-        **_live(),
-        **extra,
-    }
-
-
-@require_http_methods(["GET", "POST"])
-def controls(request: HtmxHttpRequest) -> HttpResponse:
-    _require(request, "viewer")
-    if request.method == "GET":
-        template = _fragment(request, "incidents/controls.html", {"state", "flags", "audit"})
-        return render(request, template, _controls_context())
-    _require(request, "commander")
-    action = request.POST.get("action") or ""
-    status, extra = 200, {}
-    if request.POST.get("confirm") != "yes":
-        status, extra = 400, {"errors": {action: "Tick the confirmation box to run this control."}}
-    else:
-        try:
-            result = control_run(
-                action=action,
-                params={},
-                actor=request.user.get_username(),
-                dry_run=request.POST.get("dry_run") == "on",
-            )
-            extra = {"result": {"action": action, "ok": result.ok, "output": result.output}}
-        except DomainError as exc:
-            status, extra = 400, {"errors": {action if action in REGISTRY else "form": exc.message}}
-    template = "incidents/controls.html#state" if request.htmx else "incidents/controls.html"
-    return render(request, template, _controls_context(**extra), status=status)

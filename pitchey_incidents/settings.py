@@ -82,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "pitchey_incidents.context_processors.roles",
+                "recovery.context_processors.switches",
             ],
             # Tag libraries that live in the incident domain's sub-packages (Django only looks in an
             # app's own templatetags/ package).
@@ -181,6 +182,7 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-auto-resolve": {"task": "incidents.tasks.alerts_auto_resolve", "schedule": 60.0},
     "probe-results-prune": {"task": "incidents.tasks.probe_results_prune", "schedule": 3600.0},
     "recovery-sweep": {"task": "recovery.tasks.runs_sweep", "schedule": 60.0},
+    "controls-sweep": {"task": "recovery.tasks.controls_sweep", "schedule": 60.0},
     "workers-check": {"task": "incidents.tasks.workers_check", "schedule": env_float("WORKERS_CHECK_S", 20.0)},
 }
 
@@ -415,6 +417,8 @@ DRILL_REDIS_DB = env_int("DRILL_REDIS_DB", 15, minimum=0)
 DRILL_REDIS_URL = env_url("DRILL_REDIS_URL", "")
 # A scratch Cloudflare Worker the API-rollback drill really rolls back and forward again.
 DRILL_CF_WORKER_NAME = env_str("DRILL_CF_WORKER_NAME")
+# Read-only or maintenance mode on for longer than this, and nobody turned it off: a P3 incident.
+SWITCH_OVERDUE_AFTER_S = env_int("SWITCH_OVERDUE_AFTER_S", 4 * 3600, minimum=60)
 RECOVERY_ALLOW_SELF_RESTORE = env_bool("RECOVERY_ALLOW_SELF_RESTORE", False)
 DRILL_SLACK_WEBHOOK = env_str("DRILL_SLACK_WEBHOOK")
 # The communication drill: the address its test email goes to, and a Statuspage test page or component.

@@ -59,12 +59,76 @@ class RuntimeFlag(models.Model):
     changed_at = models.DateTimeField(auto_now=True)
     changed_by = models.CharField(max_length=150, blank=True)
     reason = models.CharField(max_length=300, blank=True)
+    # Where the switch is on, per back end ({"cloudflare": {"on": true, "detail": …}, "postgres": …}):
+    # what an undo turns off again, even after every process restarted.
+    backends = models.JSONField(default=dict, blank=True)
+    enabled_at = models.DateTimeField(null=True, blank=True)
+    incident = models.CharField(max_length=20, blank=True, help_text="The incident that turned it on.")
+    overdue_alerted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return f"{self.name}={'on' if self.enabled else 'off'}"
+
+    @property
+    def label(self) -> str:
+        return {"READ_ONLY_MODE": "Read-only mode", "MAINTENANCE_MODE": "Maintenance mode"}.get(self.name, self.name)
+
+    @property
+    def backends_on(self) -> list[str]:
+        return sorted(name for name, state in (self.backends or {}).items() if state.get("on"))
+
+
+class ControlRunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTIAL = "partial", "Partly done"
+    FAILED = "failed", "Failed"
+
+
+class ControlRun(models.Model):
+    """One run of an emergency control or a mitigation action: the one audit trail of both.
+
+    Written before the action starts (a crash leaves it ``running`` on record), finished with what
+    each back end did and the exact requests sent (secrets masked). ``idempotency_key`` makes a
+    double click run once; ``undo`` is the control (and its parameters) that reverses this run.
+    """
+
+    name = models.CharField(max_length=64)  # the control's or the action's name
+    action = models.CharField(max_length=64)
+    source = models.CharField(max_length=12, default="control")  # control | mitigation
+    actor = models.CharField(max_length=150)
+    incident = models.CharField(max_length=20, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=ControlRunStatus.choices, default=ControlRunStatus.RUNNING)
+    output = models.TextField(blank=True)
+    requests = models.JSONField(default=list, blank=True)
+    backends = models.JSONField(default=dict, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    undo = models.JSONField(default=dict, blank=True)
+    undone_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    idempotency_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    replayed = False  # set on the answer to a repeated request (same idempotency key)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} by {self.actor} ({self.status})"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == ControlRunStatus.SUCCEEDED
+
+    @property
+    def undo_available(self) -> bool:
+        return bool(self.undo) and self.undone_by_id is None and not self.dry_run and self.status != "failed"
 
 
 class OnFailure(models.TextChoices):

@@ -6,7 +6,7 @@ import os
 
 from celery import shared_task
 
-from . import services
+from . import controls, services, switches
 
 
 def _owner(task) -> str:
@@ -33,3 +33,10 @@ def drill_monthly() -> None:
 @shared_task(name="recovery.tasks.runs_sweep")
 def runs_sweep() -> None:
     services.runs_sweep()
+
+
+@shared_task(name="recovery.tasks.controls_sweep")
+def controls_sweep() -> None:
+    """Switches left on too long (a P3), control runs whose process died (failed, on record)."""
+    switches.switches_overdue()
+    controls.control_runs_sweep()

@@ -2,6 +2,7 @@
 # The runbook's incident-response.sh, as a thin wrapper over `manage.py incident`.
 #   incident-response.sh start P0 "Database Outage" "Primary database not responding"
 #   incident-response.sh detect | list | show ID | ack ID | resolve ID "resolution" | menu
+#   incident-response.sh control list | read_only_on | purge_edge_cache | scale_database --size xlarge | undo ID …
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 py="${PYTHON:-$here/.venv/bin/python}"
@@ -41,6 +42,7 @@ cmd="${1:-menu}"
 case "$cmd" in
   menu) menu ;;
   start|detect|list|show|ack|mitigate|resolve) manage incident "$cmd" "$@" ;;
-  -h|--help|help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' ;;
+  control) manage control "$@" ;;
+  -h|--help|help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//' ;;
   *) echo "incident-response.sh: unknown command '$cmd' (try --help)" >&2; exit 2 ;;
 esac

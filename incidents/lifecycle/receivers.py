@@ -64,8 +64,23 @@ def drill_incident(sender: object, *, run: dict, **_: object) -> None:
     )
 
 
+def switch_overdue_incident(sender: object, *, flag: dict, **_: object) -> None:
+    """Read-only or maintenance mode left on: a P3, so that somebody decides to turn it off."""
+    since = flag["enabled_at"].isoformat(timespec="seconds") if flag.get("enabled_at") else "?"
+    who = f" by {flag['changed_by']}" if flag.get("changed_by") else ""
+    why = f" for {flag['incident']}" if flag.get("incident") else ""
+    services.incident_declare(
+        severity=Severity.P3,
+        title=f"{flag['label']} still on",
+        description=f"{flag['name']} has been on since {since}{who}{why} ({', '.join(flag['backends'])}). "
+        "Turn it off at /controls/ if it is no longer needed.",
+        actor="recovery",
+    )
+
+
 def connect() -> None:
     hooks.register("resolve_incident", resolve_incident)
     hooks.register("detected_incidents", selectors.detected_incidents)
     signals.run_step_changed.connect(step_on_timeline, dispatch_uid="incidents.step_on_timeline")
     signals.run_finished.connect(drill_incident, dispatch_uid="incidents.drill_incident")
+    signals.switch_overdue.connect(switch_overdue_incident, dispatch_uid="incidents.switch_overdue_incident")

@@ -35,6 +35,7 @@ from pitchey_incidents.errors import DomainError, InvalidTransition
 from pitchey_incidents.roles import has_role
 from pitchey_incidents.validation import clean_text
 from recovery.actions import get_action
+from recovery.controls import action_execute, left_on
 from recovery.models import Service, Severity
 
 S = Status
@@ -302,8 +303,22 @@ def incident_resolve(*, incident: Incident | int, resolution: str, actor: Actor)
             message=f"Resolved: {resolution}",
             data={"resolution": resolution},
         )
+        _controls_reminder(incident)
         lifecycle_events.publish(lifecycle_events.Resolved(incident, actor, resolution))
     return incident
+
+
+def _controls_reminder(incident: Incident) -> None:
+    """Emergency switches this incident turned on, and undos it left (scale back…), stay visible."""
+    lines = left_on(incident=incident.public_id)
+    if lines:
+        timeline_record(
+            incident=incident,
+            kind="reminder",
+            actor="system",
+            message="Still in place after this incident: " + "; ".join(lines),
+            data={"controls_left_on": lines},
+        )
 
 
 def incident_close(*, incident: Incident | int, actor: Actor) -> Incident:
@@ -382,10 +397,17 @@ def mitigation_execute(*, mitigation_id: int) -> Mitigation | None:
         mitigation.incident.subject,
         {"incident": mitigation.incident.public_id, "mitigation": mitigation.id},
     )
-    impl = get_action(mitigation.action)
-    try:
-        result = impl.run(mitigation.params, dry_run=mitigation.dry_run)
-        ok, output = result.ok, result.output
+    try:  # on the one audit trail of controls and mitigations, with the requests it sent
+        run = action_execute(
+            action=mitigation.action,
+            params=mitigation.params,
+            actor=mitigation.requested_by or "system",
+            incident=mitigation.incident.public_id,
+            dry_run=mitigation.dry_run,
+            source="mitigation",
+            idempotency_key=f"mitigation:{mitigation.id}",
+        )
+        ok, output = run.status == "succeeded", run.output
     except Exception as exc:  # an action's failure is the mitigation's outcome, not a crash
         ok, output = False, f"{exc.__class__.__name__}: {exc}".splitlines()[0][:2000]
     return _mitigation_finish(mitigation, ok=ok, output=output)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django import template
 
 register = template.Library()
@@ -20,3 +22,9 @@ def lookup(mapping, key):
 def words(value: str) -> str:
     """``mitigation_requested`` → ``mitigation requested``."""
     return str(value).replace("_", " ")
+
+
+@register.filter
+def jsonify(value) -> str:
+    """A request body as compact JSON (autoescaped like any other text)."""
+    return json.dumps(value, separators=(", ", ": "), default=str)

@@ -11,6 +11,7 @@ from backups.tests.pgcluster import pitr_source  # noqa: F401  (a fixture)
 from incidents.lifecycle import services
 from incidents.tests.vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
 from pitchey_incidents.celery import app
+from recovery.tests.targets import cf_server, neon_server, pg_protected  # noqa: F401  (Cloudflare, Neon, PostgreSQL)
 
 
 @pytest.fixture

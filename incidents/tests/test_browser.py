@@ -22,6 +22,7 @@ from incidents.tests.sse import session_cookie
 from pitchey_incidents.models import AuditEntry
 from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH, chromium_env, start_web
 from pitchey_incidents.timefmt import format_duration
+from recovery.models import ControlRun
 
 pytestmark = [
     pytest.mark.browser,
@@ -186,15 +187,18 @@ def _forged_post_is_refused(viewer, base, incident):
 def _run_an_emergency_control(commander, base):
     # An emergency control: refused until confirmed, then run and audited.
     commander.goto(base + "/controls/")
-    control = commander.locator("#control-enable_maintenance")
-    control.get_by_role("button").click()  # the browser itself insists on the confirmation box
-    assert not AuditEntry.objects.exists()
-    control.get_by_label("Yes: show the maintenance page to every user").check()
-    control.get_by_role("button").click()
-    expect(commander.locator("#controls-state .flash")).to_contain_text("MAINTENANCE_MODE is on")
+    control = commander.locator("#control-maintenance_on")
+    run = control.get_by_role("button", name="Run: Enable maintenance mode")
+    run.click()
+    expect(control.locator(".control-answer")).to_contain_text("Tick the confirmation box")
+    assert not ControlRun.objects.filter(name="maintenance_on").exists()
+    control.get_by_label("Yes: show the maintenance page").check()
+    run.click()
+    expect(control.locator(".control-answer .flash")).to_contain_text("MAINTENANCE_MODE is on")
     expect(commander.locator("[data-flag=MAINTENANCE_MODE]")).to_contain_text("ON")
-    expect(commander.locator("#controls-state table")).to_contain_text("Enable maintenance mode")
-    assert AuditEntry.objects.get().actor == "commander"
+    expect(commander.locator("#controls-audit table")).to_contain_text("maintenance_on")
+    assert ControlRun.objects.get(name="maintenance_on").actor == "commander"
+    assert AuditEntry.objects.filter(action="control.enable_maintenance", actor="commander").exists()
     shot(commander, "controls")
 
 

@@ -36,7 +36,7 @@ def test_start_list_show_ack_mitigate_resolve(users, monkeypatch, django_capture
     with django_capture_on_commit_callbacks(execute=True):
         out, _ = run("incident", "mitigate", incident.public_id, "enable_maintenance", "--inline")
     assert "enable_maintenance" in out
-    assert incident.mitigations.get().output == "MAINTENANCE_MODE is on"
+    assert incident.mitigations.get().output.startswith("MAINTENANCE_MODE is on (changed: flags)")
     run("incident", "resolve", incident.public_id, "Failover done")
     incident.refresh_from_db()
     assert incident.status == "resolved" and incident.resolution == "Failover done"

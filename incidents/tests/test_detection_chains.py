@@ -16,7 +16,7 @@ from incidents.detection.models import AssessmentRule, ChainState, DetectionCase
 from incidents.lifecycle import services as lifecycle
 from incidents.lifecycle.models import Incident, Mitigation, Status
 from pitchey_incidents.testing import wait_for
-from recovery.tests.fakes import FakeCloudflare, FakeServer, HealthEndpoint
+from recovery.tests.fakes import FakeCloudflareScripts, FakeServer, HealthEndpoint
 
 ACCOUNT, WORKER = "acct-drill", "pitchey-api"
 HTTP_RULES = ["API endpoint down", "Critical error rate (health endpoints)", "High error rate (health endpoints)"]
@@ -31,7 +31,7 @@ def only_http_probes() -> None:
 def platform(settings):
     """The platform's Worker on the local Cloudflare server: v3 is live and broken, v2 before it worked;
     its health endpoint answers 500 while v3 is live."""
-    cf = FakeCloudflare({WORKER: ["v3", "v2"]}, account=ACCOUNT)
+    cf = FakeCloudflareScripts({WORKER: ["v3", "v2"]}, account=ACCOUNT)
     health = HealthEndpoint(lambda: 500 if cf.live(WORKER) == "v3" else 200)
     settings.CF_API_TOKEN, settings.CLOUDFLARE_API_URL, settings.CF_ACCOUNT_ID = "cf-token", cf.url, ACCOUNT
     settings.CF_WORKER_NAME, settings.PROVIDER_RETRY_BASE_S = WORKER, 0.01
@@ -42,7 +42,7 @@ def platform(settings):
     health.close()
 
 
-def worker_env(cf: FakeCloudflare, health: HealthEndpoint) -> dict[str, str]:
+def worker_env(cf: FakeCloudflareScripts, health: HealthEndpoint) -> dict[str, str]:
     """The worker's settings: the local Cloudflare and the health endpoint; beat's cadences in seconds."""
     return {
         "CF_API_TOKEN": "cf-token",
@@ -57,7 +57,7 @@ def worker_env(cf: FakeCloudflare, health: HealthEndpoint) -> dict[str, str]:
     }
 
 
-def deployed(cf: FakeCloudflare) -> list[str]:
+def deployed(cf: FakeCloudflareScripts) -> list[str]:
     return [r["body"]["versions"][0]["version_id"] for r in cf.posts(WORKER)]
 
 

@@ -105,6 +105,7 @@ def _assert_the_record(incident):
         "paged",  # the escalate action pages the new level (docs/communications.md)
         "monitoring",
         "resolved",
+        "reminder",  # read-only, turned on by the mitigation, is still on (docs/controls.md)
         "postmortem_opened",
         "postmortem_updated",
         "postmortem_completed",
@@ -123,6 +124,7 @@ def _assert_the_record(incident):
         "commander",  # paged the new escalation level
         "commander",
         "commander",
+        "system",  # the reminder of what is still on
         "commander",  # the post-mortem opens as the incident resolves
         "system",
         "system",

@@ -16,7 +16,7 @@ from incidents.detection.tasks import health_sample as health_sample_task
 from pitchey_incidents.targets import libpq_url
 from pitchey_incidents.testing import database_url_for_subprocess, free_port, start_redis, wait_for
 from recovery.models import Service
-from recovery.tests.fakes import FakeCloudflare, HealthEndpoint
+from recovery.tests.fakes import FakeCloudflareScripts, HealthEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +90,7 @@ def test_percentile_is_nearest_rank():
 
 @pytest.fixture
 def workers(settings):
-    cf = FakeCloudflare({"pitchey-api": ["v1"]}, account="acct-1")
+    cf = FakeCloudflareScripts({"pitchey-api": ["v1"]}, account="acct-1")
     settings.CF_API_TOKEN, settings.CLOUDFLARE_API_URL, settings.CF_ACCOUNT_ID = "cf-token", cf.url, "acct-1"
     settings.CF_WORKER_NAME, settings.PROVIDER_RETRY_BASE_S = "pitchey-api", 0.01
     yield cf

@@ -114,7 +114,8 @@ def _assert_markdown_export(api, incident):
     ):
         assert expected in timeline
     assert "postmortem_opened" not in timeline  # bookkeeping is not part of the story
-    assert "| enable_read_only | commander | succeeded | READ_ONLY_MODE is on |" in text
+    row = "| enable_read_only | commander | succeeded | READ_ONLY_MODE is on (changed: flags) — flags: turned"
+    assert row in text
     assert "## Root cause\n\n_(not written yet)_" in text
     # Communications sent against their due times (the P1 matrix at declaration, tightened to P0's when
     # the severity was raised at 09:05; no channels configured).

@@ -1,16 +1,34 @@
-"""The emergency controls page: commanders run controls after confirming; each run is audited."""
+"""The emergency controls page: every runbook command with a preview of the exact request, a
+confirmation, its output and its undo; role-checked on the server; one run per click; the banner."""
 
 import pytest
 
-from pitchey_incidents.models import AuditEntry, Event
-from recovery.models import RuntimeFlag
+from incidents.lifecycle import services
+from recovery.models import ControlRun, RuntimeFlag
 
 HX = {"HTTP_HX_REQUEST": "true"}
+NAMES = (
+    "read_only_on",
+    "read_only_off",
+    "maintenance_on",
+    "maintenance_off",
+    "purge_edge_cache",
+    "flush_app_cache",
+    "emergency_backup",
+    "scale_database",
+    "kill_idle_connections",
+    "rollback_deploy",
+)
 
 
-def flag(name):
+def flag(name="READ_ONLY_MODE"):
     row = RuntimeFlag.objects.filter(name=name).first()
     return bool(row and row.enabled)
+
+
+@pytest.fixture
+def no_target(settings):
+    settings.TARGET_DATABASE_URL = ""
 
 
 @pytest.mark.parametrize("role", ["viewer", "responder"])
@@ -25,75 +43,121 @@ def test_non_commanders_see_the_state_but_no_controls(page, role):
 
 @pytest.mark.parametrize("role", ["viewer", "responder", "nobody"])
 def test_forged_control_posts_are_refused(page, role):
-    response = page(role).post("/controls/", {"action": "enable_read_only", "confirm": "yes"}, **HX)
+    post = {"control": "read_only_on", "step": "run", "confirm": "yes"}
+    response = page(role).post("/controls/", post, **HX)
     assert response.status_code == 403
-    assert not flag("READ_ONLY_MODE") and not AuditEntry.objects.exists()
+    assert not flag() and not ControlRun.objects.exists()
 
 
-def test_commander_sees_every_control_with_a_confirmation(page):
+def test_every_runbook_command_is_a_control_with_preview_and_confirmation(page):
     body = page("commander").get("/controls/").content.decode()
-    for name in ("enable_read_only", "disable_read_only", "enable_maintenance", "disable_maintenance", "purge_cache"):
-        assert f'value="{name}"' in body
-    assert body.count('name="confirm"') == 5
-    assert "No emergency control has been run yet." in body
+    for name in NAMES:
+        assert f'id="control-{name}"' in body and f'name="control" value="{name}"' in body
+    assert body.count('name="step" value="preview"') == len(NAMES)
+    assert body.count('name="confirm" value="yes"') == len(NAMES)
+    assert "as those features land" not in body and "Elsewhere" not in body
+    assert "No emergency control or mitigation has been run yet." in body
 
 
-def test_control_without_confirmation_does_nothing(page):
-    response = page("commander").post("/controls/", {"action": "enable_read_only"}, **HX)
-    assert response.status_code == 400
-    assert "Tick the confirmation box" in response.content.decode()
-    assert not flag("READ_ONLY_MODE") and not AuditEntry.objects.exists()
+def test_a_control_without_confirmation_does_nothing(page, no_target):
+    response = page("commander").post("/controls/", {"control": "read_only_on", "step": "run"}, **HX)
+    assert response.status_code == 400 and "Tick the confirmation box" in response.content.decode()
+    assert not flag() and not ControlRun.objects.exists()
 
 
-def test_enable_and_disable_read_only_are_audited(page):
-    client = page("commander")
-    response = client.post("/controls/", {"action": "enable_read_only", "confirm": "yes"}, **HX)
+def test_preview_shows_the_exact_request_and_sends_nothing(page, cf_server, no_target):
+    response = page("commander").post("/controls/", {"control": "read_only_on", "step": "preview"}, **HX)
     body = response.content.decode()
     assert response.status_code == 200 and "<html" not in body
-    assert "READ_ONLY_MODE is on" in body and "READ_ONLY_MODE: <strong>ON</strong>" in body
-    assert flag("READ_ONLY_MODE")
-    client.post("/controls/", {"action": "disable_read_only", "confirm": "yes"}, **HX)
-    assert not flag("READ_ONLY_MODE")
-    audit = list(AuditEntry.objects.order_by("id").values_list("actor", "action", "dry_run"))
-    assert audit == [
-        ("commander", "control.enable_read_only", False),
-        ("commander", "control.disable_read_only", False),
-    ]
-    assert Event.objects.filter(kind="control.succeeded").count() == 2
-    assert "Enable read-only mode" in client.get("/controls/").content.decode()
+    assert f"PUT {cf_server.url}/client/v4/accounts/acct-1/workers/scripts/pitchey-api/secrets" in body
+    assert "&quot;name&quot;: &quot;READ_ONLY_MODE&quot;, &quot;text&quot;: &quot;true&quot;" in body
+    assert "(not sent)" in body and cf_server.requests == [] and not flag()
+    assert ControlRun.objects.get().dry_run
 
 
-def test_dry_run_changes_nothing_but_is_audited(page):
-    response = page("commander").post(
-        "/controls/", {"action": "enable_maintenance", "confirm": "yes", "dry_run": "on"}, **HX
-    )
-    assert "would turn MAINTENANCE_MODE on" in response.content.decode()
-    assert not flag("MAINTENANCE_MODE")
-    assert AuditEntry.objects.get().dry_run is True
-
-
-def test_unknown_control_is_a_400(page):
-    response = page("commander").post("/controls/", {"action": "rm_rf", "confirm": "yes"}, **HX)
-    assert response.status_code == 400 and "unknown action" in response.content.decode()
-    assert not AuditEntry.objects.exists()
-
-
-def test_purge_cache_without_a_target_reports_failure(page, settings):
-    settings.TARGET_REDIS_URL = ""
-    settings.REDIS_URL = ""
-    response = page("commander").post("/controls/", {"action": "purge_cache", "confirm": "yes"}, **HX)
+def test_running_read_only_reports_each_back_end_and_the_banner_shows_everywhere(page, cf_server, no_target, users):
+    client = page("commander")
+    post = {"control": "read_only_on", "step": "run", "confirm": "yes", "idempotency_key": "k1", "incident": ""}
+    response = client.post("/controls/", post, **HX)
     body = response.content.decode()
-    assert response.status_code == 200 and "✗ purge_cache" in body and "TARGET_REDIS_URL" in body
-    assert Event.objects.filter(kind="control.failed").exists()
+    assert response.status_code == 200 and response["HX-Trigger"] == "controls-changed"
+    assert 'data-backend="cloudflare"' in body and "READ_ONLY_MODE set to true" in body
+    assert "set TARGET_DATABASE_URL" in body  # the back end that is not configured says what to set
+    assert cf_server.secrets == {"READ_ONLY_MODE": "true"} and flag()
+    incident = services.incident_declare(severity="P2", title="x", actor=users["commander"])
+    for path in ("/", "/controls/", "/backups/", "/recovery/", "/setup/", incident.get_absolute_url()):
+        page_body = page("viewer").get(path).content.decode()
+        assert "data-switch-banner" in page_body and "Read-only mode is ON" in page_body, path
+    assert "read-only for now" in page("viewer").get("/status/").content.decode()
+    off = {"control": "read_only_off", "step": "run", "confirm": "yes", "idempotency_key": "k2"}
+    client.post("/controls/", off, **HX)
+    assert not flag() and "data-switch-banner" not in page("viewer").get("/").content.decode()
+    assert "read-only for now" not in page("viewer").get("/status/").content.decode()
 
 
-@pytest.mark.parametrize("fragment", ["state", "flags", "audit"])
+def test_a_double_click_runs_once(page, cf_server, no_target):
+    client = page("commander")
+    post = {"control": "maintenance_on", "step": "run", "confirm": "yes", "idempotency_key": "same"}
+    first = client.post("/controls/", post, **HX)
+    second = client.post("/controls/", post, **HX)
+    assert first.status_code == second.status_code == 200
+    assert "data-replayed" not in first.content.decode() and "data-replayed" in second.content.decode()
+    assert ControlRun.objects.count() == 1
+    assert [r["method"] for r in cf_server.requests] == ["PUT"]
+
+
+def test_bad_input_is_a_400_naming_the_field(page, neon_server):
+    client = page("commander")
+    bad = client.post(
+        "/controls/", {"control": "scale_database", "step": "run", "confirm": "yes", "p_size": "huge"}, **HX
+    )
+    assert bad.status_code == 400 and "params.size" in bad.content.decode()
+    unknown = client.post("/controls/", {"control": "rm_rf", "step": "run", "confirm": "yes"}, **HX)
+    assert unknown.status_code == 400 and "unknown control" in unknown.content.decode()
+    purge = client.post(
+        "/controls/", {"control": "purge_edge_cache", "step": "run", "confirm": "yes", "p_by": "tags"}, **HX
+    )
+    assert purge.status_code == 400 and "params.tags" in purge.content.decode()
+    assert not ControlRun.objects.exists() and neon_server.requests == []
+
+
+def test_flush_app_cache_without_a_target_says_what_to_set(page, settings):
+    settings.TARGET_REDIS_URL = ""
+    post = {"control": "flush_app_cache", "step": "run", "confirm": "yes"}
+    body = page("commander").post("/controls/", post, **HX).content.decode()
+    assert "✗ flush_app_cache (failed)" in body and "set TARGET_REDIS_URL" in body
+
+
+def test_scale_back_is_offered_and_runs_from_the_page(page, neon_server):
+    client = page("commander")
+    post = {"control": "scale_database", "step": "run", "confirm": "yes", "p_size": "large"}
+    client.post("/controls/", post, **HX)
+    run = ControlRun.objects.get()
+    page_body = client.get("/controls/").content.decode()
+    assert f'data-undo="{run.id}"' in page_body and "Scale back to 1.0–2.0 CU" in page_body
+    client.post("/controls/", {"control": "undo", "run": run.id, "step": "run", "confirm": "yes"})
+    assert neon_server.compute == {"autoscaling_limit_min_cu": 1.0, "autoscaling_limit_max_cu": 2.0}
+    assert f'data-undo="{run.id}"' not in client.get("/controls/").content.decode()
+
+
+def test_mitigations_are_on_the_same_audit_trail(page, users, no_target, settings, django_capture_on_commit_callbacks):
+    settings.CF_API_TOKEN = ""
+    incident = services.incident_declare(severity="P1", title="API down", actor=users["commander"])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.mitigation_start(incident=incident, action="enable_maintenance", actor=users["responder"], inline=True)
+    run = ControlRun.objects.get()
+    assert (run.source, run.incident, run.actor) == ("mitigation", incident.public_id, "responder")
+    body = page("viewer").get("/controls/?fragment=audit", **HX).content.decode()
+    assert "(mitigation)" in body and incident.public_id in body and "enable_maintenance" in body
+
+
+@pytest.mark.parametrize("fragment", ["state", "audit", "backups"])
 def test_fragments_render_alone(page, fragment):
     response = page("viewer").get(f"/controls/?fragment={fragment}", **HX)
     assert response.status_code == 200 and "<html" not in response.content.decode()
 
 
-def test_live_fragments_follow_control_and_audit_events(page):
+def test_live_fragments_follow_control_events(page):
     body = page("viewer").get("/controls/").content.decode()
-    assert 'hx-get="/controls/?fragment=flags" hx-trigger="sse:control"' in body
-    assert 'hx-get="/controls/?fragment=audit" hx-trigger="sse:audit"' in body
+    assert 'hx-get="/controls/?fragment=state" hx-trigger="sse:control, controls-changed from:body"' in body
+    assert 'hx-get="/controls/?fragment=backups" hx-trigger="sse:backup' in body

@@ -96,6 +96,11 @@ class Action(ABC):
     @abstractmethod
     def run(self, params: dict, *, dry_run: bool = False) -> Outcome: ...
 
+    def undo(self, params: dict, outcome: Outcome) -> dict:
+        """The action (and its parameters) that reverses a run of this one: ``{action, params,
+        label}``, or ``{}`` when nothing can be undone."""
+        return {}
+
     def describe(self) -> dict:
         ok, why = self.available()
         return {
@@ -109,7 +114,7 @@ class Action(ABC):
         }
 
 
-REGISTRY: Registry[Action] = Registry("action", package=__package__, modules=("builtin",))
+REGISTRY: Registry[Action] = Registry("action", package=__package__, modules=("builtin", "emergency"))
 register = REGISTRY.register
 
 

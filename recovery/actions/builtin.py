@@ -51,28 +51,7 @@ _action(
     description="The runbook's pg_terminate_backend on connections idle for longer than the limit.",
     params=[Param("idle_minutes", "int", default=10, minimum=0, maximum=1440, help="Idle for at least")],
 )
-_action("purge_cache", "Purge cache", "redis.flush", description="Flush the cache Redis database (TARGET_REDIS_URL).")
-for _name, _flag, _on, _label in [
-    ("enable_read_only", "READ_ONLY_MODE", True, "Enable read-only mode (stop all writes)"),
-    ("disable_read_only", "READ_ONLY_MODE", False, "Disable read-only mode"),
-    ("enable_maintenance", "MAINTENANCE_MODE", True, "Enable maintenance mode"),
-    ("disable_maintenance", "MAINTENANCE_MODE", False, "Disable maintenance mode"),
-]:
-    _action(
-        _name,
-        _label,
-        "flags.set",
-        description=f"Sets {_flag} {'on' if _on else 'off'} at /api/v1/flags/.",
-        fixed={"flag": _flag, "enabled": _on},
-        destructive=False,
-    )
 # Cloud actions (enabled when their provider is configured).
-_action(
-    "rollback_deploy",
-    "Roll back the Worker deployment",
-    "cloudflare.rollback_worker",
-    description="Redeploy the previous Worker version at 100 % (the runbook's wrangler rollback).",
-)
 _action(
     "restart_worker",
     "Redeploy the platform's Worker",
@@ -85,12 +64,6 @@ _action(
     "Restart the database endpoint",
     "neon.restart_endpoint",
     description="Restart the Neon compute endpoint (NEON_ENDPOINT_ID) and wait for Neon's operation to finish.",
-)
-_action(
-    "purge_edge_cache",
-    "Purge the edge cache",
-    "cloudflare.purge_cache",
-    description="Cloudflare purge_everything on CF_ZONE_ID.",
 )
 _action(
     "branch_from_pitr",
@@ -106,16 +79,6 @@ _action(
     description="The newest base backup before the moment plus the WAL archive, replayed by stock postgres "
     "into a new data directory and port (self-hosted PostgreSQL with continuous archiving).",
     params=[Param("to_time", default="latest", help="RFC 3339 time, or latest")],
-)
-_action(
-    "scale_database",
-    "Scale the database compute",
-    "neon.resize",
-    description="Set the Neon endpoint's autoscaling limits (compute units).",
-    params=[
-        Param("min_cu", "int", default=1, minimum=1, maximum=56),
-        Param("max_cu", "int", default=4, minimum=1, maximum=56),
-    ],
 )
 
 

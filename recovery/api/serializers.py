@@ -93,3 +93,45 @@ class StartDrillSerializer(serializers.Serializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["scenario"].choices = selectors.plan_slugs(is_drill=True)
+
+
+class ControlRequestSerializer(serializers.Serializer):
+    params = serializers.DictField(required=False, default=dict)
+    dry_run = serializers.BooleanField(required=False, default=False)
+    incident = serializers.CharField(required=False, allow_blank=True, default="", max_length=20)
+
+
+class ControlStateSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    action = serializers.CharField()
+    title = serializers.CharField()
+    group = serializers.CharField()
+    configured = serializers.BooleanField()
+    hint = serializers.CharField()
+    state = serializers.CharField(help_text="on / off for the switches, empty for the others")
+    undo = serializers.CharField(help_text="How a run of it is undone, in words")
+
+
+class ControlRequestSentSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    url = serializers.CharField()
+    body = serializers.JSONField(allow_null=True)
+    sent = serializers.BooleanField()
+
+
+class ControlRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    action = serializers.CharField()
+    source = serializers.ChoiceField(choices=["control", "mitigation"])
+    actor = serializers.CharField()
+    incident = serializers.CharField(allow_null=True)
+    dry_run = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=["running", "succeeded", "partial", "failed"])
+    requests = ControlRequestSentSerializer(many=True)
+    backends = serializers.DictField()
+    result = serializers.DictField()
+    undo = serializers.DictField(allow_null=True)
+    replayed = serializers.BooleanField(help_text="True: the answer of an earlier request with this Idempotency-Key")
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)

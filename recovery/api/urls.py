@@ -9,5 +9,9 @@ router.register("drills", views.DrillViewSet, basename="drill")
 
 urlpatterns = [
     path("flags/", views.FlagListView.as_view(), name="flags"),
+    path("controls/", views.ControlListView.as_view(), name="controls"),
+    path("controls/runs/", views.ControlAuditView.as_view(), name="control-runs"),
+    path("controls/runs/<int:run_id>/undo/", views.ControlUndoView.as_view(), name="control-undo"),
+    path("controls/<str:name>/", views.ControlRunView.as_view(), name="control-run"),
     *router.urls,
 ]

@@ -4,6 +4,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,8 +12,8 @@ from rest_framework.views import APIView
 from pitchey_incidents.drf import ANY, validated
 from pitchey_incidents.errors import DomainError
 
-from .. import selectors, services
-from ..models import RecoveryRun, RunStatus, RuntimeFlag
+from .. import controls, selectors, services
+from ..models import ControlRun, RecoveryRun, RunStatus, RuntimeFlag
 from . import serializers as s
 
 
@@ -86,3 +87,61 @@ class DrillViewSet(_RunViewSet):
         return self._answer(
             services.drill_start(scenario=data["scenario"], actor=request.user), status.HTTP_202_ACCEPTED
         )
+
+
+class ControlListView(APIView):
+    """The emergency controls: configured here or not (and what to set), a switch's state, the undo."""
+
+    @extend_schema(responses=s.ControlStateSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response([controls.control_state(c) for c in controls.EMERGENCY_CONTROLS])
+
+
+class ControlRunView(APIView):
+    """Run one control now (commander or admin). ``dry_run`` answers with the exact requests it would
+    send, sending none. An ``Idempotency-Key`` header makes a repeated request answer with the first
+    run instead of running again."""
+
+    @extend_schema(
+        request=s.ControlRequestSerializer,
+        responses={200: s.ControlRunSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    )
+    def post(self, request: Request, name: str) -> Response:
+        if name not in controls.BY_NAME:
+            raise NotFound(f"no control named {name!r}; known: {', '.join(controls.BY_NAME)}")
+        control = controls.BY_NAME[name]
+        data = validated(s.ControlRequestSerializer, request)
+        run = controls.control_run(
+            action=control.name,
+            params=data["params"],
+            actor=request.user.get_username(),
+            dry_run=data["dry_run"],
+            incident=data["incident"],
+            idempotency_key=request.headers.get("Idempotency-Key") or None,
+        )
+        return Response(controls.run_answer(run))
+
+
+class ControlAuditView(APIView):
+    """The one audit trail of emergency controls and mitigations, newest first."""
+
+    @extend_schema(responses=s.ControlRunSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        runs = ControlRun.objects.all()[:100]
+        return Response([controls.run_answer(r) for r in runs])
+
+
+class ControlUndoView(APIView):
+    """Run the undo a control run offers (scale back, forward again, turn a switch off), once."""
+
+    @extend_schema(request=None, responses={200: s.ControlRunSerializer})
+    def post(self, request: Request, run_id: int) -> Response:
+        if not ControlRun.objects.filter(id=run_id).exists():
+            raise NotFound("no such control run")
+        run = controls.control_undo(
+            run_id=run_id,
+            actor=request.user.get_username(),
+            idempotency_key=request.headers.get("Idempotency-Key") or None,
+        )
+        return Response(controls.run_answer(run))

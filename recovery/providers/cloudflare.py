@@ -12,6 +12,7 @@ from django.conf import settings
 from pitchey_incidents import http
 from pitchey_incidents.http import TransportError
 
+from .. import runcontext
 from .base import ApiProvider, Outcome, register
 
 FORCE_REQUIRED = 10220
@@ -31,6 +32,9 @@ query WorkerTotals($accountTag: string!, $scriptName: string!, $since: Time!, $u
   }
 }
 """.strip()
+# "The latest version isn't currently deployed": a secret edit needs the latest version live first.
+LATEST_NOT_DEPLOYED = ("10215", "10214")
+PURGE_KINDS = ("files", "tags", "hosts", "prefixes")
 SECRET_NAMES = ("MAINTENANCE_MODE", "READ_ONLY_MODE", "DATABASE_URL")
 
 
@@ -43,8 +47,16 @@ class Cloudflare(ApiProvider):
     def available(self):
         return (True, "") if settings.CF_API_TOKEN else (False, "set CF_API_TOKEN")
 
+    def _url(self, path: str) -> str:
+        return settings.CLOUDFLARE_API_URL.rstrip("/") + path
+
+    def _preview(self, method: str, path: str, body: dict | None = None) -> None:
+        runcontext.record(method, self._url(path), body, sent=False)
+
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
-        url = settings.CLOUDFLARE_API_URL.rstrip("/") + path
+        url = self._url(path)
+        if method != "GET":
+            runcontext.record(method, url, body)
         headers = {"Authorization": f"Bearer {settings.CF_API_TOKEN}", "Content-Type": "application/json"}
         answer = self._with_retries(lambda: http.request(method, url, json=body, headers=headers)).json or {}
         if not answer.get("success", False):
@@ -85,21 +97,31 @@ class Cloudflare(ApiProvider):
             raise TransportError("set CF_ACCOUNT_ID and CF_WORKER_NAME", permanent=True)
         return f"/accounts/{settings.CF_ACCOUNT_ID}/workers/scripts/{worker}"
 
-    def do_purge_cache(self, *, dry_run: bool, files: list | None = None, prefixes: list | None = None) -> Outcome:
+    def do_purge_cache(self, *, dry_run: bool, **by: list | None) -> Outcome:
+        """Purge everything, or only the given ``files`` (URLs), ``tags``, ``hosts`` or ``prefixes``."""
         if not settings.CF_ZONE_ID:
-            return Outcome(False, "set CF_ZONE_ID")
-        body = {"files": files} if files else {"prefixes": prefixes} if prefixes else {"purge_everything": True}
-        what = ", ".join(files or prefixes or ["everything"])
+            return Outcome(False, "Cloudflare zone not configured: set CF_ZONE_ID", skipped=True)
+        given = {kind: list(by[kind]) for kind in PURGE_KINDS if by.get(kind)}
+        if set(by) - set(PURGE_KINDS):
+            return Outcome(False, f"purge by one of {', '.join(PURGE_KINDS)}")
+        if len(given) > 1:
+            return Outcome(
+                False, f"purge by one kind at a time (given: {', '.join(given)}); Cloudflare takes one per call"
+            )
+        body = given or {"purge_everything": True}
+        what = next((f"{kind}: {', '.join(items)}" for kind, items in given.items()), "everything")
+        path = f"/zones/{settings.CF_ZONE_ID}/purge_cache"
         if dry_run:
+            self._preview("POST", path, body)
             return Outcome(True, f"would purge {what}")
-        result = self._call("POST", f"/zones/{settings.CF_ZONE_ID}/purge_cache", body)
-        return Outcome(True, f"purged {what}", {"purge_id": result.get("id")})
+        result = self._call("POST", path, body)
+        return Outcome(True, f"purged {what}", {"purge_id": result.get("id"), "backends": ["cloudflare"]})
 
     def _deployments(self, worker: str = "") -> list[dict]:
         return self._call("GET", self._script(worker) + "/deployments").get("deployments", [])
 
     def _deploy(self, version_id: str, worker: str = "") -> dict:
-        body = {"strategy": "percentage", "versions": [{"version_id": version_id, "percentage": 100}]}
+        body = self._deployment_body(version_id)
         path = self._script(worker) + "/deployments"
         try:
             return self._call("POST", path, body)
@@ -125,11 +147,23 @@ class Cloudflare(ApiProvider):
         if not previous:
             return Outcome(False, "no previous deployment to roll back to")
         if dry_run:
+            self._preview("POST", self._script() + "/deployments", self._deployment_body(previous))
             return Outcome(True, f"would roll back from version {live} to {previous}", {"from": live, "to": previous})
         result = self._deploy(previous)
         return Outcome(
             True, f"rolled back to version {previous}", {"from": live, "to": previous, "deployment": result.get("id")}
         )
+
+    def do_deploy_version(self, *, dry_run: bool, version_id: str) -> Outcome:
+        """Deploy one version at 100 % (a rollback's undo: forward again to the version it replaced)."""
+        if not version_id:
+            return Outcome(False, "no version to deploy")
+        live = self._live("")
+        if dry_run:
+            self._preview("POST", self._script() + "/deployments", self._deployment_body(version_id))
+            return Outcome(True, f"would deploy version {version_id} (live: {live})", {"from": live, "to": version_id})
+        result = self._deploy(version_id)
+        return Outcome(True, f"deployed version {version_id}", {"from": live, "to": version_id, "id": result.get("id")})
 
     def do_redeploy_worker(self, *, dry_run: bool) -> Outcome:
         deployments = self._deployments()
@@ -142,13 +176,37 @@ class Cloudflare(ApiProvider):
         return Outcome(True, f"redeployed version {live}", {"version": live, "deployment": result.get("id")})
 
     def do_set_secret(self, *, dry_run: bool, secret: str, value: str = "true") -> Outcome:
+        """Put a Worker secret; Cloudflare deploys a new version with it at once. When it refuses
+        because the latest version is not the deployed one (10215), deploy the latest first."""
         if secret not in SECRET_NAMES:
             return Outcome(False, f"secret must be one of {', '.join(SECRET_NAMES)}")
         shown = "(hidden)" if secret == "DATABASE_URL" else value
+        path, body = self._script() + "/secrets", {"name": secret, "text": str(value), "type": "secret_text"}
         if dry_run:
+            self._preview("PUT", path, body)
             return Outcome(True, f"would set {secret}={shown}")
-        self._call("PUT", self._script() + "/secrets", {"name": secret, "text": str(value), "type": "secret_text"})
-        return Outcome(True, f"{secret} set to {shown}", {"secret": secret})
+        redeployed = ""
+        try:
+            self._call("PUT", path, body)
+        except TransportError as exc:
+            if not any(code in exc.message for code in LATEST_NOT_DEPLOYED):
+                raise
+            redeployed = self._deploy_latest()
+            self._call("PUT", path, body)
+        note = f" (deployed the latest version {redeployed} first)" if redeployed else ""
+        return Outcome(True, f"{secret} set to {shown}{note}", {"secret": secret, "redeployed": redeployed})
+
+    def _deploy_latest(self) -> str:
+        versions = self._call("GET", self._script() + "/versions").get("items", [])
+        if not versions:
+            raise TransportError("the Worker has no version to deploy", permanent=True)
+        latest = versions[0]["id"]
+        self._deploy(latest)
+        return latest
+
+    @staticmethod
+    def _deployment_body(version_id: str) -> dict:
+        return {"strategy": "percentage", "versions": [{"version_id": version_id, "percentage": 100}]}
 
     def do_rollback_check(self, *, dry_run: bool) -> Outcome:
         """Drill: find the version a rollback would deploy, without deploying it."""

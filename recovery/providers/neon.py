@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from pitchey_incidents import http
 
+from .. import runcontext
 from .base import ApiProvider, Outcome, register
 
 DONE, FAILED = {"finished", "skipped"}, {"failed", "error", "cancelled"}
@@ -29,8 +30,13 @@ class Neon(ApiProvider):
             return True, ""
         return False, "set NEON_API_KEY and NEON_PROJECT_ID"
 
+    def _url(self, path: str) -> str:
+        return settings.NEON_API_URL.rstrip("/") + f"/projects/{settings.NEON_PROJECT_ID}" + path
+
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
-        url = settings.NEON_API_URL.rstrip("/") + f"/projects/{settings.NEON_PROJECT_ID}" + path
+        url = self._url(path)
+        if method != "GET":
+            runcontext.record(method, url, body)
         headers = {"Authorization": f"Bearer {settings.NEON_API_KEY}", "Accept": "application/json"}
         resp = self._with_retries(lambda: http.request(method, url, json=body, headers=headers))
         return resp.json or {}
@@ -75,9 +81,38 @@ class Neon(ApiProvider):
             return Outcome(False, "min_cu must be positive and at most max_cu")
         body = {"endpoint": {"autoscaling_limit_min_cu": float(min_cu), "autoscaling_limit_max_cu": float(max_cu)}}
         if dry_run:
+            runcontext.record("PATCH", self._url(f"/endpoints/{endpoint}"), body, sent=False)
             return Outcome(True, f"would resize endpoint {endpoint} to {min_cu}–{max_cu} CU")
         ok, ops = self._wait(self._call("PATCH", f"/endpoints/{endpoint}", body))
         return Outcome(ok, f"endpoint {endpoint} resized to {min_cu}–{max_cu} CU", {"operations": ops})
+
+    def do_compute(self, *, dry_run: bool, endpoint: str = "") -> Outcome:
+        """The endpoint's current autoscaling limits."""
+        endpoint = self._endpoint(endpoint)
+        if not endpoint:
+            return Outcome(False, "no endpoint: set NEON_ENDPOINT_ID", skipped=True)
+        found = self._call("GET", f"/endpoints/{endpoint}").get("endpoint") or {}
+        low, high = found.get("autoscaling_limit_min_cu"), found.get("autoscaling_limit_max_cu")
+        if low is None or high is None:
+            return Outcome(False, f"endpoint {endpoint} did not say its compute size")
+        return Outcome(True, f"endpoint {endpoint}: {low}–{high} CU", {"min_cu": low, "max_cu": high})
+
+    def do_scale(
+        self, *, dry_run: bool, min_cu: float, max_cu: float, allow_shrink: bool = False, endpoint: str = ""
+    ) -> Outcome:
+        """Read the current compute first; refuse to lower either limit unless ``allow_shrink``."""
+        current = self.do_compute(dry_run=dry_run, endpoint=endpoint)
+        if not current.ok:
+            return current
+        before = current.data
+        data = {"previous": before, "requested": {"min_cu": float(min_cu), "max_cu": float(max_cu)}}
+        shrinks = float(min_cu) < before["min_cu"] or float(max_cu) < before["max_cu"]
+        if shrinks and not allow_shrink:
+            why = f"refused: {min_cu}–{max_cu} CU would shrink the endpoint from {before['min_cu']}–{before['max_cu']}"
+            return Outcome(False, f"{why} CU; pass allow_shrink (--allow-shrink) to shrink", data)
+        result = self.do_resize(dry_run=dry_run, min_cu=min_cu, max_cu=max_cu, endpoint=endpoint)
+        prefix = f"was {before['min_cu']}–{before['max_cu']} CU; "
+        return Outcome(result.ok, prefix + result.output, data | result.data)
 
     def do_branch_from_pitr(
         self, *, dry_run: bool, timestamp: str = "", lsn: str = "", parent_id: str = "", name: str = ""

@@ -8,11 +8,13 @@ database, compares row counts with the live one, and drops it.
 
 from __future__ import annotations
 
+import socket
 import time
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from psycopg import sql
 
@@ -22,12 +24,26 @@ from backups.models import Backup
 from backups.targets import database_url
 from pitchey_incidents.targets import libpq_url, target_is_postgres
 
+from .. import runcontext
 from .base import Outcome, Provider, register
 
 IDLE_SQL = (
-    "SELECT pid FROM pg_stat_activity WHERE state = 'idle' AND pid <> pg_backend_pid() "
-    "AND datname = current_database() AND state_change < now() - make_interval(mins => %s)"
+    "SELECT pid, usename, application_name, state_change FROM pg_stat_activity WHERE state = 'idle' "
+    "AND pid <> pg_backend_pid() AND datname = current_database() "
+    "AND state_change < now() - make_interval(mins => %s) ORDER BY state_change"
 )
+TERMINATE_SQL = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY(%s)"
+SESSIONS_SQL = (
+    "SELECT pid, backend_xid IS NOT NULL FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+)
+READ_ONLY_SETTING_SQL = (
+    "SELECT option_value FROM pg_db_role_setting s, pg_options_to_table(s.setconfig) "
+    "WHERE s.setrole = 0 AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND option_name = 'default_transaction_read_only'"
+)
+# Our own session on the target must be able to write the setting back even while it is on.
+WRITABLE_SESSION = "-c default_transaction_read_only=off"
 TABLES_SQL = (
     "SELECT schemaname, relname FROM pg_stat_user_tables "
     "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
@@ -95,6 +111,75 @@ def choose_backup(backup: int | None):
     return selectors.latest_verified_backup(kind="database")
 
 
+def database_address(url: str) -> tuple[str, int, str]:
+    """(host, port, database) of a PostgreSQL URL with defaults resolved (localhost → its address,
+    no host → the local socket, port 5432)."""
+    parts = urlsplit(libpq_url(url))
+    host = parts.hostname or "localhost"
+    try:
+        host = socket.gethostbyname(host)
+    except OSError:
+        pass
+    return host, parts.port or 5432, parts.path.lstrip("/")
+
+
+def own_database_addresses() -> set[tuple[str, int, str]]:
+    """Where this tool keeps its own data: ``DATABASE_URL`` and the database it is connected to."""
+    found = set()
+    if settings.DATABASE_URL.startswith(("postgres://", "postgresql://", "pgsql://")):
+        found.add(database_address(settings.DATABASE_URL))
+    own = connection.settings_dict
+    if own.get("ENGINE", "").endswith("postgresql"):
+        host = own.get("HOST") or "localhost"
+        try:
+            host = socket.gethostbyname(host)
+        except OSError:
+            pass
+        found.add((host, int(own.get("PORT") or 5432), own.get("NAME") or ""))
+    return found
+
+
+def protected_database() -> tuple[str, str]:
+    """The protected PostgreSQL's URL, or '' and why it may not be switched (never our own)."""
+    url = settings.TARGET_DATABASE_URL
+    if not url or not target_is_postgres():
+        return "", "set TARGET_DATABASE_URL to the protected PostgreSQL (our own database is never switched)"
+    where = database_address(url)
+    if where in own_database_addresses():
+        return "", f"refused: TARGET_DATABASE_URL is this tool's own database ({where[0]}:{where[1]}/{where[2]})"
+    return libpq_url(url), ""
+
+
+def _end_sessions(conn: psycopg.Connection, url: str) -> tuple[int, int]:
+    """End every other client session of the database so it reconnects with the new default; return
+    (ended, of which in a write transaction)."""
+    sessions = conn.execute(SESSIONS_SQL).fetchall()
+    runcontext.record("SQL", url, TERMINATE_SQL % ("{" + ",".join(str(p) for p, _ in sessions) + "}"))
+    ended = [pid for pid, _ in sessions if conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]]
+    return len(ended), sum(1 for pid, writing in sessions if writing and pid in ended)
+
+
+def set_read_only(url: str, *, on: bool, previous: str = "") -> dict:
+    """``ALTER DATABASE … SET default_transaction_read_only`` (or back to ``previous``), then end
+    the sessions opened under the old default. Returns what was there before and what was done."""
+    with psycopg.connect(url, connect_timeout=5, autocommit=True, options=WRITABLE_SESSION) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()[0]
+        before = conn.execute(READ_ONLY_SETTING_SQL).fetchone()
+        ident = sql.Identifier(name)
+        if on:
+            statement = sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(ident)
+        elif previous:
+            statement = sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = {}").format(
+                ident, sql.Literal(previous)
+            )
+        else:
+            statement = sql.SQL("ALTER DATABASE {} RESET default_transaction_read_only").format(ident)
+        runcontext.record("SQL", url, statement.as_string(conn))
+        conn.execute(statement)
+        ended, writing = _end_sessions(conn, url)
+    return {"database": name, "previous": before[0] if before else "", "ended": ended, "writing": writing}
+
+
 @register
 class Postgres(Provider):
     name = "postgres"
@@ -125,12 +210,48 @@ class Postgres(Provider):
         )
 
     def do_terminate_idle(self, *, dry_run: bool, idle_minutes: int = 10) -> Outcome:
-        with psycopg.connect(libpq_url(target_database_url()), connect_timeout=5, autocommit=True) as conn:
-            pids = [row[0] for row in conn.execute(IDLE_SQL, (int(idle_minutes),))]
+        """The runbook's ``pg_terminate_backend`` on sessions idle for longer than the limit; a dry run
+        lists them (pid, user, application, idle since)."""
+        url = libpq_url(target_database_url())
+        with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
+            rows = conn.execute(IDLE_SQL, (int(idle_minutes),)).fetchall()
+            sessions = [
+                {"pid": pid, "user": user, "application": app or "", "idle_since": since.isoformat()}
+                for pid, user, app, since in rows
+            ]
+            pids = [row["pid"] for row in sessions]
+            runcontext.record("SQL", url, TERMINATE_SQL % ("{" + ",".join(map(str, pids)) + "}"), sent=not dry_run)
             if dry_run:
-                return Outcome(True, f"would terminate {len(pids)} idle connection(s)", {"pids": pids})
+                listed = "; ".join(f"{x['pid']} {x['user']} {x['application']}".strip() for x in sessions[:20])
+                summary = f"would terminate {len(pids)} idle connection(s)" + (f": {listed}" if listed else "")
+                return Outcome(True, summary, {"pids": pids, "sessions": sessions})
             killed = [pid for pid in pids if conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]]
-        return Outcome(True, f"terminated {len(killed)} idle connection(s)", {"pids": killed})
+        return Outcome(True, f"terminated {len(killed)} idle connection(s)", {"pids": killed, "sessions": sessions})
+
+    def do_read_only(self, *, dry_run: bool, on: bool = True, previous: str = "") -> Outcome:
+        """Make the protected database refuse writes (or accept them again); never our own."""
+        url, why = protected_database()
+        if not url:
+            refused = why.startswith("refused")
+            return Outcome(
+                False,
+                why,
+                {} if refused else {"missing": {"what": "protected PostgreSQL", "hint": why}},
+                skipped=not refused,
+            )
+        host, port, name = database_address(url)
+        where = f"{host}:{port}/{name}"
+        if dry_run:
+            verb = "SET default_transaction_read_only = on" if on else "RESET default_transaction_read_only"
+            runcontext.record("SQL", url, f"ALTER DATABASE {database_name(url)} {verb}", sent=False)
+            return Outcome(True, f"would make {where} {'read-only' if on else 'writable'} and end its sessions")
+        try:
+            done = set_read_only(url, on=on, previous=previous)
+        except psycopg.Error as exc:
+            return Outcome(False, f"PostgreSQL {where} refused: {str(exc).splitlines()[0][:200]}")
+        state = "read-only" if on else "writable again"
+        output = f"PostgreSQL {where} is {state}; ended {done['ended']} session(s) ({done['writing']} writing)"
+        return Outcome(True, output, done)
 
     def do_restore(self, *, dry_run: bool, backup: int | None = None, jobs: int = 2) -> Outcome:
         """Restore a backup (default: the newest verified) into a new database and switch to it."""

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from pitchey_incidents.targets import target_redis_url
 
+from .. import runcontext
 from .base import Outcome, Provider, register
 
 
@@ -29,6 +30,9 @@ class Redis(Provider):
     def available(self):
         return (True, "") if target_redis_url() else (False, "set TARGET_REDIS_URL")
 
+    def available_app_cache(self) -> tuple[bool, str]:
+        return (True, "") if settings.TARGET_REDIS_URL else (False, "set TARGET_REDIS_URL")
+
     def do_health(self, *, dry_run: bool, db: int | None = None) -> Outcome:
         started = time.monotonic()
         try:
@@ -41,12 +45,39 @@ class Redis(Provider):
         return Outcome(True, f"redis answers in {ms} ms, {keys} key(s)", {"keys": keys, "latency_ms": ms})
 
     def do_flush(self, *, dry_run: bool, db: int | None = None) -> Outcome:
-        client = _client(target_redis_url(), db)
+        url = target_redis_url()
+        if db is not None:
+            url = urlunsplit(urlsplit(url)._replace(path=f"/{int(db)}"))
+        clash = ours(url, include_target=False)
+        if clash:
+            return Outcome(
+                False, f"refused: {describe(url)} is {clash}; set TARGET_REDIS_URL to the cache's own database"
+            )
+        client = _client(url, None)
         keys = client.dbsize()
         if dry_run:
             return Outcome(True, f"would flush {keys} key(s)", {"keys": keys})
         client.flushdb()
         return Outcome(True, f"flushed {keys} key(s)", {"keys": keys})
+
+    def do_flush_app(self, *, dry_run: bool) -> Outcome:
+        """Flush the protected application cache (``TARGET_REDIS_URL`` only, never a fallback), refused
+        when that database is our broker, result backend or pub/sub."""
+        url = settings.TARGET_REDIS_URL
+        if not url:
+            hint = "set TARGET_REDIS_URL to the protected application cache (a Redis database of its own)"
+            return Outcome(False, hint, {"missing": {"what": "application cache", "hint": hint}}, skipped=True)
+        where = describe(url)
+        clash = ours(url, include_target=False)
+        if clash:
+            return Outcome(False, f"refused: {where} is {clash}; flushing it would lose our own data", {"redis": where})
+        runcontext.record("FLUSHDB", runcontext.mask_url(url), None, sent=not dry_run)
+        client = _client(url, None)
+        keys = client.dbsize()
+        if dry_run:
+            return Outcome(True, f"would flush {keys} key(s) from {where}", {"keys": keys, "redis": where})
+        client.flushdb()
+        return Outcome(True, f"flushed {keys} key(s) from {where}", {"keys": keys, "redis": where})
 
     def do_scratch_cycle(self, *, dry_run: bool, keys: int = 100) -> Outcome:
         """Drill: fill the scratch database, flush it, re-warm it from what was there, check every key
@@ -114,13 +145,14 @@ def describe(url: str) -> str:
     return f"{found[0]}:{found[1]}/{found[2]}" if found else "(not Redis)"
 
 
-def ours(url: str) -> str:
-    """What the Redis database at ``url`` already serves, or '' when it is free for a drill."""
+def ours(url: str, *, include_target: bool = True) -> str:
+    """What the Redis database at ``url`` already serves, or '' when it is free (for a drill, or,
+    with ``include_target=False``, for flushing as the application cache)."""
     mine = address(url)
     uses = [
         ("the Celery broker", settings.CELERY_BROKER_URL),
         ("the Celery result backend", getattr(settings, "CELERY_RESULT_BACKEND", "") or ""),
         ("the event pub/sub (REDIS_URL)", settings.REDIS_URL),
-        ("the protected cache (TARGET_REDIS_URL)", settings.TARGET_REDIS_URL),
+        ("the protected cache (TARGET_REDIS_URL)", settings.TARGET_REDIS_URL if include_target else ""),
     ]
     return next((name for name, other in uses if other and mine is not None and address(other) == mine), "")

@@ -50,24 +50,153 @@ class FakeServer:
         self.server.server_close()
 
 
-def _cf_error(status: int, code: int, message: str, headers: dict | None = None):
+def cf_answer(result, status: int = 200) -> tuple[int, dict, dict]:
+    return status, {"success": True, "errors": [], "messages": [], "result": result}, {}
+
+
+def cf_error(status: int, code: int, message: str, headers: dict | None = None) -> tuple[int, dict, dict]:
     return (
         status,
         {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None},
-        (headers or {}),
+        headers or {},
     )
 
 
-def _cf_ok(result):
-    return 200, {"success": True, "errors": [], "messages": [], "result": result}, {}
+class FakeCloudflare(FakeServer):
+    """Cloudflare API v4 as its spec says, with state: a Worker's versions, deployments (the first is
+    live) and secrets, a zone's purges; 403 on a wrong token, 429 with Retry-After when asked
+    (``rate_limit_next``), 10215 on a secret edit while the latest version is not deployed."""
+
+    def __init__(
+        self, *, token: str = "cf-token", account: str = "acct-1", zone: str = "zone-1", worker: str = "pitchey-api"
+    ):
+        self.token, self.account, self.zone, self.worker = token, account, zone, worker
+        self.versions = ["v1", "v2", "v3"]  # oldest first
+        self.deployments = [
+            {"id": "d-3", "versions": [{"version_id": "v3", "percentage": 100}]},
+            {"id": "d-2", "versions": [{"version_id": "v2", "percentage": 100}]},
+        ]
+        self.secrets: dict[str, str] = {}
+        self.purges: list[dict] = []
+        self.rate_limited = 0
+        self.fail_secrets = 0
+        super().__init__(self._handle)
+
+    @property
+    def script(self) -> str:
+        return f"/client/v4/accounts/{self.account}/workers/scripts/{self.worker}"
+
+    def live(self) -> str:
+        return self.deployments[0]["versions"][0]["version_id"]
+
+    def _handle(self, method, path, body, headers):
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return cf_error(403, 10000, "Authentication error")
+        if self.rate_limited:
+            self.rate_limited -= 1
+            return cf_error(429, 971, "Please wait and consider throttling your request speed", {"Retry-After": "0"})
+        if method == "POST" and path == f"/client/v4/zones/{self.zone}/purge_cache":
+            return self._purge(body)
+        if path.startswith(self.script):
+            return self._worker(method, path[len(self.script) :], body)
+        return cf_error(404, 7003, "Could not route to this path")
+
+    def _purge(self, body):
+        kinds = set(body or {}) & {"purge_everything", "files", "tags", "hosts", "prefixes"}
+        if len(kinds) != 1 or set(body) - kinds:
+            return cf_error(400, 1012, "Request must contain one of purge_everything, files, tags, hosts or prefixes")
+        self.purges.append(body)
+        return cf_answer({"id": f"purge-{len(self.purges)}"})
+
+    def _worker(self, method, rest, body):
+        if method == "PUT" and rest == "/secrets":
+            return self._secret(body)
+        if method == "GET" and rest == "/deployments":
+            return cf_answer({"deployments": self.deployments})
+        if method == "GET" and rest == "/versions":
+            return cf_answer({"items": [{"id": v} for v in reversed(self.versions)]})
+        if method == "POST" and rest.split("?")[0] == "/deployments":
+            version = body["versions"][0]["version_id"]
+            if version not in self.versions or body["versions"][0]["percentage"] != 100:
+                return cf_error(400, 10021, "version not found")
+            self.deployments.insert(0, {"id": f"d-{len(self.deployments) + 1}", "versions": body["versions"]})
+            return cf_answer({"id": self.deployments[0]["id"]})
+        return cf_error(404, 10007, "workers.api.error.script_not_found")
+
+    def _secret(self, body):
+        if self.fail_secrets:
+            self.fail_secrets -= 1
+            return cf_error(500, 10013, "workers.api.error.unknown")
+        if not body or body.get("type") != "secret_text" or not body.get("name"):
+            return cf_error(400, 10021, "secret must have name, text and type secret_text")
+        if self.live() != self.versions[-1]:
+            return cf_error(
+                400,
+                10215,
+                "Secret edit failed. The latest version of the Worker isn't currently deployed.",
+            )
+        self.secrets[body["name"]] = body["text"]
+        new = f"v{len(self.versions) + 1}"  # a secret edit deploys a new version with it
+        self.versions.append(new)
+        self.deployments.insert(0, {"id": f"d-{new}", "versions": [{"version_id": new, "percentage": 100}]})
+        return cf_answer({"name": body["name"], "type": "secret_text"})
 
 
-class FakeCloudflare:
-    """Cloudflare API v4 as its spec says: Workers scripts with versions and deployments (the first
-    deployment is live; a deployment names versions by id, an unknown one is refused), the GraphQL
-    Analytics API's ``workersInvocationsAdaptive`` (requests, errors, CPU time), ``success: false``
-    envelopes with error codes, and 429 with ``Retry-After`` when ``rate_limit`` requests are due to be
-    refused. Bearer ``cf-token`` only."""
+class FakeNeon(FakeServer):
+    """Neon API v2 endpoints as the spec says: GET and PATCH an endpoint's autoscaling limits, each
+    change answering with operations that finish on the next poll; 401 on a wrong key, 429 on ask."""
+
+    def __init__(
+        self, *, key: str = "neon-key", project: str = "proj-1", endpoint: str = "ep-1", min_cu=1.0, max_cu=2.0
+    ):
+        self.key, self.project, self.endpoint = key, project, endpoint
+        self.compute = {"autoscaling_limit_min_cu": min_cu, "autoscaling_limit_max_cu": max_cu}
+        self.operations: dict[str, str] = {}
+        self.rate_limited = 0
+        super().__init__(self._handle)
+
+    def _handle(self, method, path, body, headers):
+        if headers.get("Authorization") != f"Bearer {self.key}":
+            return 401, {"code": "", "message": "authorization failed"}, {}
+        if self.rate_limited:
+            self.rate_limited -= 1
+            return 429, {"code": "", "message": "rate limit exceeded"}, {"Retry-After": "0"}
+        base = f"/api/v2/projects/{self.project}"
+        if path == f"{base}/endpoints/{self.endpoint}":
+            return self._endpoint(method, body)
+        if method == "GET" and path.startswith(f"{base}/operations/"):
+            op = path.rsplit("/", 1)[-1]
+            if op not in self.operations:
+                return 404, {"code": "", "message": "not found"}, {}
+            self.operations[op] = "finished"
+            return 200, {"operation": {"id": op, "action": "apply_config", "status": "finished"}}, {}
+        return 404, {"code": "", "message": "not found"}, {}
+
+    def _endpoint(self, method, body):
+        if method == "GET":
+            return 200, {"endpoint": {"id": self.endpoint, **self.compute}}, {}
+        if method != "PATCH":
+            return 405, {"code": "", "message": "method not allowed"}, {}
+        change = (body or {}).get("endpoint") or {}
+        low, high = change.get("autoscaling_limit_min_cu"), change.get("autoscaling_limit_max_cu")
+        if low is None or high is None or low > high or high - low > 8:
+            return 400, {"code": "", "message": "autoscaling limits are not valid", "request_id": "r1"}, {}
+        self.compute = {"autoscaling_limit_min_cu": low, "autoscaling_limit_max_cu": high}
+        op = f"op-{len(self.operations) + 1}"
+        self.operations[op] = "running"
+        return (
+            200,
+            {"endpoint": {"id": self.endpoint, **self.compute}, "operations": [{"id": op, "status": "running"}]},
+            {},
+        )
+
+
+class FakeCloudflareScripts:
+    """Cloudflare API v4 as its spec says, for detection and its chains: several Workers scripts with
+    versions and deployments (the first deployment is live; a deployment names versions by id, an
+    unknown one is refused), the GraphQL Analytics API's ``workersInvocationsAdaptive`` (requests,
+    errors, CPU time), ``success: false`` envelopes with error codes, and 429 with ``Retry-After`` when
+    ``rate_limit`` requests are due to be refused. Bearer ``cf-token`` only."""
 
     def __init__(self, scripts: dict[str, list[str]], *, account: str = "acct-drill"):
         self.account = account
@@ -86,36 +215,36 @@ class FakeCloudflare:
 
     def answer(self, method, path, body, headers):
         if headers.get("Authorization") != "Bearer cf-token":
-            return _cf_error(403, 10000, "Authentication error")
+            return cf_error(403, 10000, "Authentication error")
         if self.rate_limit > 0:
             self.rate_limit -= 1
-            return _cf_error(429, 971, "Please wait and consider throttling your request speed", {"Retry-After": "0"})
+            return cf_error(429, 971, "Please wait and consider throttling your request speed", {"Retry-After": "0"})
         if method == "POST" and path == "/client/v4/graphql":
             return self._graphql(body or {})
         parts = path.split("?")[0].split("/")
         script = parts[parts.index("scripts") + 1] if "scripts" in parts else ""
         if script not in self.deployments:
-            return _cf_error(404, 10007, "script not found")
+            return cf_error(404, 10007, "script not found")
         if method == "GET" and path.endswith("/deployments"):
-            return _cf_ok({"deployments": self.deployments[script]})
+            return cf_answer({"deployments": self.deployments[script]})
         if method == "GET" and "/versions/" in path:
             if parts[-1] not in self.versions[script]:
-                return _cf_error(404, 10007, "version not found")
-            return _cf_ok({"id": parts[-1]})
+                return cf_error(404, 10007, "version not found")
+            return cf_answer({"id": parts[-1]})
         if method == "POST" and path.split("?")[0].endswith("/deployments"):
             return self._deploy(script, body or {})
-        return _cf_error(404, 7003, "no route")
+        return cf_error(404, 7003, "no route")
 
     def _deploy(self, script: str, body: dict):
         versions = body.get("versions") or []
         if body.get("strategy") != "percentage" or sum(v.get("percentage", 0) for v in versions) != 100:
-            return _cf_error(400, 10021, "versions must add up to 100 percent")
+            return cf_error(400, 10021, "versions must add up to 100 percent")
         if any(v.get("version_id") not in self.versions[script] for v in versions):
-            return _cf_error(400, 10007, "version not found")
+            return cf_error(400, 10007, "version not found")
         live = self.deployments[script]
         new = {"id": f"d{len(live)}", "versions": versions}
         live.insert(0, new)
-        return _cf_ok(new)
+        return cf_answer(new)
 
     def _graphql(self, body: dict):
         variables = body.get("variables") or {}

@@ -39,7 +39,7 @@ def test_registry_lists_the_foundation_actions():
         get_action("nope")
 
 
-def test_purge_cache_flushes_the_target_redis_database(scratch_redis, settings):
+def test_purge_cache_is_the_deprecated_name_of_flush_app_cache(scratch_redis, settings):
     settings.TARGET_REDIS_URL = scratch_redis
     client = redis.Redis.from_url(scratch_redis)
     other_db = redis.Redis.from_url(scratch_redis.rsplit("/", 1)[0] + "/4")
@@ -47,9 +47,9 @@ def test_purge_cache_flushes_the_target_redis_database(scratch_redis, settings):
     other_db.set("keep", 1)
     action = get_action("purge_cache")
     dry = action.run(action.clean({}), dry_run=True)
-    assert dry.ok and dry.output == "would flush 3 key(s)" and client.dbsize() == 3
+    assert dry.ok and dry.output.startswith("would flush 3 key(s) from 127.0.0.1:") and client.dbsize() == 3
     done = action.run(action.clean({}))
-    assert done.ok and done.data == {"keys": 3}
+    assert done.ok and done.data["keys"] == 3
     assert client.dbsize() == 0 and other_db.get("keep") == b"1"
 
 

@@ -12,7 +12,7 @@ from recovery.models import RuntimeFlag
 @pytest.mark.django_db
 def test_runs_the_action_and_audits_it():
     result = control_run(action="enable_maintenance", actor="alice")
-    assert result.ok and result.output == "MAINTENANCE_MODE is on"
+    assert result.ok and result.output.startswith("MAINTENANCE_MODE is on (changed: flags)")
     assert RuntimeFlag.objects.get(name="MAINTENANCE_MODE").enabled
     entry = AuditEntry.objects.get()
     assert (entry.actor, entry.action, entry.target, entry.dry_run) == (
@@ -22,7 +22,7 @@ def test_runs_the_action_and_audits_it():
         False,
     )
     event = Event.objects.get(kind="control.succeeded")
-    assert event.subject == "control:enable_maintenance" and event.data["actor"] == "alice"
+    assert event.subject == "control:maintenance_on" and event.data["actor"] == "alice"
 
 
 @pytest.mark.django_db

@@ -27,7 +27,7 @@ from pitchey_incidents.testing import free_port, start_redis
 from recovery import services
 from recovery.providers.postgres import with_database
 
-from .fakes import FakeCloudflare, FakeServer
+from .fakes import FakeCloudflareScripts, FakeServer
 
 PROJECT, ACCOUNT = "proj-drill", "acct-drill"
 
@@ -244,7 +244,7 @@ def test_cache_drill_fills_flushes_and_rewarms_a_scratch_redis_only(settings, tm
 
 @pytest.fixture
 def cloudflare(settings):
-    cf = FakeCloudflare({"pitchey-api": ["v2", "v1"], "pitchey-api-drill": ["s2", "s1"]})
+    cf = FakeCloudflareScripts({"pitchey-api": ["v2", "v1"], "pitchey-api-drill": ["s2", "s1"]})
     health = FakeServer(lambda method, path, body, headers: (200, {"ok": True}, {}))
     settings.CF_API_TOKEN, settings.CLOUDFLARE_API_URL, settings.CF_ACCOUNT_ID = "cf-token", cf.url, ACCOUNT
     settings.CF_WORKER_NAME, settings.DRILL_CF_WORKER_NAME = "pitchey-api", "pitchey-api-drill"

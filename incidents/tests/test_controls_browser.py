@@ -1,0 +1,105 @@
+"""The emergency controls in real headless Chromium, by keyboard, against the production web server,
+a pgbench PostgreSQL target and the local Cloudflare server: read-only turned on from /controls/
+makes writes to the protected database fail and sets the Worker secret; the banner shows on every
+page until it is turned off; a double click runs a control once."""
+
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connections
+from playwright.sync_api import expect, sync_playwright
+
+from incidents.tests.sse import session_cookie
+from pitchey_incidents.testing import CHROMIUM_ARGS, CHROMIUM_PATH, chromium_env, start_web
+from recovery.models import ControlRun
+from recovery.tests.targets import write_once
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),  # the server reads committed rows
+    pytest.mark.skipif(
+        not Path(CHROMIUM_PATH).exists() and not os.environ.get("CHROMIUM_PATH"),
+        reason="needs Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run does)",
+    ),
+]
+
+
+@pytest.fixture
+def site(tmp_path, transactional_db, users, pg_protected, cf_server, monkeypatch):
+    proc, base = start_web(
+        tmp_path,
+        TARGET_DATABASE_URL=pg_protected,
+        CF_API_TOKEN=cf_server.token,
+        CF_ACCOUNT_ID=cf_server.account,
+        CF_ZONE_ID=cf_server.zone,
+        CF_WORKER_NAME=cf_server.worker,
+        CLOUDFLARE_API_URL=cf_server.url + "/client/v4",
+    )
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    yield base
+    proc.stop()
+
+
+@pytest.fixture
+def commander_page(site, users):
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True, env=chromium_env()
+        )
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session_cookie(users["commander"]), "url": site}
+        context.add_cookies([cookie])
+        yield context.new_page()
+        chromium.close()
+        connections.close_all()  # the ORM's connections of Playwright's loop (see test_browser)
+
+
+def test_read_only_from_the_page_stops_writes_sets_the_secret_and_shows_the_banner(
+    site, commander_page, pg_protected, cf_server
+):
+    page = commander_page
+    expect.set_options(timeout=15_000)
+    page.goto(site + "/controls/")
+    card = page.locator("#control-read_only_on")
+    # By keyboard: preview first (the exact request, nothing sent), then confirm and run.
+    card.get_by_role("button", name="Preview").press("Enter")
+    expect(card.locator(".control-answer")).to_contain_text("/workers/scripts/pitchey-api/secrets")
+    expect(card.locator(".control-answer")).to_contain_text("(not sent)")
+    assert cf_server.secrets == {}
+    write_once(pg_protected)
+    card.get_by_label("Yes: stop all writes to the platform").press("Space")
+    card.get_by_role("button", name="Run: Enable read-only mode").press("Enter")
+    expect(card.locator(".control-answer")).to_contain_text(
+        "READ_ONLY_MODE is on (changed: flags, cloudflare, postgres)"
+    )
+    assert cf_server.secrets == {"READ_ONLY_MODE": "true"}
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        write_once(pg_protected)
+    for path in ("/", "/controls/", "/backups/", "/recovery/", "/setup/"):
+        page.goto(site + path)
+        expect(page.locator("[data-switch-banner]")).to_contain_text("Read-only mode is ON")
+    page.goto(site + "/status/")
+    expect(page.locator("[data-switch=READ_ONLY_MODE]")).to_contain_text("read-only for now")
+
+    page.goto(site + "/controls/")
+    page.get_by_role("button", name="Turn read-only mode off").press("Enter")
+    expect(page.locator("#control-read_only_off .control-answer")).to_contain_text("READ_ONLY_MODE is off")
+    write_once(pg_protected)
+    assert cf_server.secrets == {"READ_ONLY_MODE": "false"}
+    page.goto(site + "/")
+    expect(page.locator("[data-switch-banner]")).to_have_count(0)
+
+
+def test_a_double_click_runs_a_control_once(site, commander_page, cf_server):
+    page = commander_page
+    page.goto(site + "/controls/")
+    card = page.locator("#control-maintenance_on")
+    card.get_by_label("Yes: show the maintenance page").check()
+    card.get_by_role("button", name="Run: Enable maintenance mode").dblclick()
+    expect(card.locator(".control-answer")).to_contain_text("MAINTENANCE_MODE is on", timeout=15_000)
+    page.wait_for_load_state("networkidle")
+    assert ControlRun.objects.filter(name="maintenance_on").count() == 1
+    assert [r["method"] for r in cf_server.requests] == ["PUT"]
