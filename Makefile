@@ -52,15 +52,21 @@ test: install
 # The suite on another date: under libfaketime two years ahead, then a year back; no test may depend on
 # today. Workers and servers the tests start inherit the fake wall clock (the monotonic clock stays real:
 # see scripts/faketime/sitecustomize.py). A PostgreSQL or Redis server keeps its own clock, and backups
-# take their snapshot time from PostgreSQL: with DATABASE_URL set, run that server under faketime too.
+# take their snapshot time from PostgreSQL. `make test-any-date FAKETIME_PG=1` does that: for each offset it
+# starts a throwaway PostgreSQL cluster under the same offset (scripts/faketime/with-postgres), points
+# DATABASE_URL at it, and stops and removes it afterwards. Every offset runs; the target fails if any did.
 FAKETIME_OFFSETS ?= +730d -365d
+FAKETIME_PG ?=
 test-any-date: install
 	@command -v faketime >/dev/null || { echo "test-any-date: skipped, faketime is not installed (apt-get install faketime)"; exit 0; }; \
+	failed=; \
 	for offset in $(FAKETIME_OFFSETS); do \
 	  echo "== pytest under faketime $$offset ($$(faketime -f "$$offset" date -u '+%F %T UTC'))"; \
 	  PYTHONPATH=$(CURDIR)/scripts/faketime$${PYTHONPATH:+:$$PYTHONPATH} \
-	    faketime --exclude-monotonic -f "$$offset" $(BIN)/pytest $(PYTEST_ARGS) || exit 1; \
-	done
+	    $(if $(FAKETIME_PG),scripts/faketime/with-postgres "$$offset") \
+	    faketime --exclude-monotonic -f "$$offset" $(BIN)/pytest $(PYTEST_ARGS) || failed="$$failed $$offset"; \
+	done; \
+	[ -z "$$failed" ] || { echo "test-any-date: failed under faketime$$failed"; exit 1; }
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports

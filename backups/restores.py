@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from datetime import UTC, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from pitchey_incidents import events, jobs
@@ -19,6 +18,7 @@ from pitchey_incidents.errors import DomainError, InvalidTransition
 
 from . import manifest as mf
 from . import pipeline, restore_files, targets, tasks
+from .heartbeat import Heartbeat
 from .models import Backup, Restore, Status
 from .pauses import retention_paused
 from .pitr import restore as pitr_restore
@@ -216,36 +216,24 @@ def restore_preview(backup: Backup) -> list[str]:
 # --- execute -------------------------------------------------------------------------------------
 
 
-class _Heartbeat(threading.Thread):
+class _Heartbeat(Heartbeat):
     """Writes the restore's heartbeat and progress twice a second; the sweeper fails a restore
     whose heartbeat stops."""
 
-    interval = 0.5
-
     def __init__(self, restore_id: int, reporter: pipeline.Reporter):
-        super().__init__(daemon=True, name=f"restore-{restore_id}-heartbeat")
+        super().__init__(f"restore {restore_id}", name=f"restore-{restore_id}-heartbeat")
         self.restore_id, self.reporter = restore_id, reporter
-        self.halt = threading.Event()
+        self.last: dict | None = None
 
-    def run(self) -> None:
-        last = None
-        try:
-            while not self.halt.wait(self.interval):
-                snap = self.reporter.snapshot()
-                Restore.objects.filter(id=self.restore_id, status=Status.RUNNING).update(
-                    heartbeat_at=timezone.now(), progress=snap
-                )
-                if snap != last:  # the live pages follow the event log
-                    events.emit("restore.progress", f"restore:{self.restore_id}", {"restore": self.restore_id, **snap})
-                    last = snap
-        except Exception as exc:  # a missed beat is retried on the next tick
-            log.warning("restore %s heartbeat: %s", self.restore_id, exc)
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.halt.set()
-        self.join(timeout=10)
+    def beat(self) -> bool:
+        snap = self.reporter.snapshot()
+        Restore.objects.filter(id=self.restore_id, status=Status.RUNNING).update(
+            heartbeat_at=timezone.now(), progress=snap
+        )
+        if snap != self.last:  # the live pages follow the event log
+            events.emit("restore.progress", f"restore:{self.restore_id}", {"restore": self.restore_id, **snap})
+            self.last = snap
+        return True
 
 
 def _claim(restore_id: int) -> Restore | None:

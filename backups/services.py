@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pitchey_incidents import events, jobs
@@ -21,6 +20,7 @@ from . import manifest as mf
 from . import pipeline, targets, tasks, verify
 from .defaults import POLICIES
 from .engines import BackupFailed, Context, engines_for
+from .heartbeat import Heartbeat
 from .models import Backup, BackupLocation, BackupPolicy, Kind, RetentionPause, Status, TargetLock, Tier, Trigger
 from .pauses import retention_paused
 from .restore import location_opener
@@ -98,40 +98,28 @@ def backup_start(
 # --- execute -------------------------------------------------------------------------------------
 
 
-class _Heartbeat(threading.Thread):
-    """Writes the heartbeat and progress at most twice a second from its own connection; the
-    sweeper fails a backup whose heartbeat stops (its worker died)."""
-
-    interval = 0.5
+class _Heartbeat(Heartbeat):
+    """Writes the heartbeat and progress at most twice a second from its own connection, and tells the
+    live view when the progress moved; stops (``lost``) when the backup is no longer running."""
 
     def __init__(self, backup_id: int, reporter: pipeline.Reporter, subject: str):
-        super().__init__(daemon=True, name=f"backup-{backup_id}-heartbeat")
+        super().__init__(f"backup {backup_id}", name=f"backup-{backup_id}-heartbeat")
         self.backup_id, self.reporter, self.subject = backup_id, reporter, subject
-        self.halt = threading.Event()
         self.lost = False
+        self.last = None
 
-    def run(self) -> None:
-        last = None
-        try:
-            while not self.halt.wait(self.interval):
-                snap = self.reporter.snapshot()
-                alive = Backup.objects.filter(id=self.backup_id, status=Status.RUNNING).update(
-                    heartbeat_at=timezone.now(), progress=snap
-                )
-                if not alive:
-                    self.lost = True
-                    return
-                if snap != last:
-                    events.emit("backup.progress", self.subject, {"backup": self.backup_id, **snap})
-                    last = snap
-        except Exception as exc:  # a missed beat is retried on the next tick; never crash the backup
-            log.warning("backup %s heartbeat: %s", self.backup_id, exc)
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.halt.set()
-        self.join(timeout=10)
+    def beat(self) -> bool:
+        snap = self.reporter.snapshot()
+        alive = Backup.objects.filter(id=self.backup_id, status=Status.RUNNING).update(
+            heartbeat_at=timezone.now(), progress=snap
+        )
+        if not alive:
+            self.lost = True
+            return False
+        if snap != self.last:
+            events.emit("backup.progress", self.subject, {"backup": self.backup_id, **snap})
+            self.last = snap
+        return True
 
 
 def _claim(backup_id: int) -> Backup | None | str:

@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmarks: a scratch PostgreSQL database, the production server, timing."""
+"""Shared pieces of the benchmarks: a scratch PostgreSQL database, the production server, timing,
+local stand-ins for outside services, and Django on a throwaway test database."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable, Hashable, Iterable
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +23,10 @@ PG_BASE = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def latency_line(name: str, values: list[float], width: int = 28) -> str:
+    return f"{name:<{width}} p50 {percentile(values, 50) * 1000:7.1f} ms  p95 {percentile(values, 95) * 1000:7.1f} ms"
 
 
 def summary(values: list[float]) -> str:
@@ -103,3 +112,83 @@ def production_server(env: dict[str, str], *, workers: int = 2):
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=20)
+
+
+# What a stand-in answers a POST with: (what it is about, status, body, extra headers).
+Answer = tuple[Hashable, int, bytes, dict[str, str]]
+
+
+class FirstArrivals:
+    """A local HTTP server standing in for outside services. ``answer(path, body)`` says what each POST
+    is about and what to send back; ``first`` keeps when the first POST about each key arrived
+    (``time.perf_counter()``, taken before the body is read)."""
+
+    def __init__(self, answer: Callable[[str, bytes], Answer]):
+        self.first: dict[Hashable, float] = {}
+        self.lock = threading.Lock()
+        arrivals = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # answer at once, not after a delayed ACK
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                at = time.perf_counter()
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                key, status, data, headers = answer(self.path, raw)
+                with arrivals.lock:
+                    arrivals.first.setdefault(key, at)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def wait_until(done: Callable[[], bool], failure: str, seconds: float = 30) -> None:
+    """Poll ``done`` every 2 ms; exit with ``failure`` if it is still false after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            raise SystemExit(failure)
+        time.sleep(0.002)
+
+
+@contextmanager
+def django_test_database(name: str, env: dict[str, str], blank: Iterable[str] = ()):
+    """Django set up in this process with ``env`` (``blank`` settings emptied, ``TESTING`` on: a per-run
+    broker key prefix and queue folder, never another run's queues) on a throwaway test database:
+    ``bench_<name>_<pid>`` on PostgreSQL when DATABASE_URL is one, else a SQLite file in a new
+    ``VAR_DIR``. Yields the settings; the database is dropped afterwards."""
+    os.environ.update({"TESTING": "1", "VAR_DIR": tempfile.mkdtemp(prefix=f"{name}-bench-"), **env})
+    for setting in blank:
+        os.environ[setting] = ""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pitchey_incidents.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.test.utils import setup_databases, teardown_databases
+
+    settings.DATABASES["default"]["TEST"]["NAME"] = (
+        f"bench_{name}_{os.getpid()}"
+        if "postgresql" in settings.DATABASES["default"]["ENGINE"]
+        else str(Path(os.environ["VAR_DIR"]) / "bench.sqlite3")
+    )
+    old = setup_databases(verbosity=0, interactive=False)
+    try:
+        yield settings
+    finally:
+        teardown_databases(old, verbosity=0)

@@ -14,65 +14,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
-import sys
-import tempfile
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import FirstArrivals, django_test_database, latency_line, percentile, wait_until
+from aiosmtpd.controller import Controller
 
 INCIDENT = re.compile(r"INC-\d+")
+JSON = {"Content-Type": "application/json"}
 
 
-class Arrivals:
-    """ntfy (JSON publish) and a Twilio-shaped SMS gateway; first arrival per (kind, incident)."""
-
-    def __init__(self):
-        self.first: dict[tuple[str, str], float] = {}
-        self.lock = threading.Lock()
-        arrivals = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                at = time.perf_counter()
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                text = raw.decode(errors="replace")
-                kind = "sms" if self.path.endswith("/Messages.json") else "push"
-                found = INCIDENT.search(json.loads(raw).get("title", "") if kind == "push" else text)
-                with arrivals.lock:
-                    arrivals.first.setdefault((kind, found.group(0) if found else ""), at)
-                status, data = (201, b'{"sid": "SM1"}') if kind == "sms" else (200, b'{"id": "x", "event": "message"}')
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+def answer(path: str, raw: bytes):
+    """ntfy (JSON publish) and a Twilio-shaped SMS gateway: keyed by kind and incident id."""
+    kind = "sms" if path.endswith("/Messages.json") else "push"
+    found = INCIDENT.search(json.loads(raw).get("title", "") if kind == "push" else raw.decode(errors="replace"))
+    key = (kind, found.group(0) if found else "")
+    if kind == "sms":
+        return key, 201, b'{"sid": "SM1"}', JSON
+    return key, 200, b'{"id": "x", "event": "message"}', JSON
 
 
 def line(name: str, values: list[float]) -> str:
-    return f"{name:<34} p50 {percentile(values, 50) * 1000:7.1f} ms  p95 {percentile(values, 95) * 1000:7.1f} ms"
+    return latency_line(name, values, width=34)
 
 
 def main() -> None:
@@ -81,10 +48,6 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=None)
     args = parser.parse_args()
     count = args.incidents or (10 if args.quick else 50)
-
-    import logging
-
-    from aiosmtpd.controller import Controller
 
     logging.getLogger("mail.log").setLevel(logging.WARNING)
 
@@ -101,105 +64,83 @@ def main() -> None:
     smtp_port = free_port()
     smtp = Controller(Mail(), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    server = Arrivals()
-    os.environ.update(
-        {
-            "TESTING": "1",
-            "VAR_DIR": tempfile.mkdtemp(prefix="page-bench-"),
-            "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
-            "NTFY_DEFAULT_SERVER": server.url,
-            "SMS_GATEWAY_URL": server.url,
-            "SMS_ACCOUNT_SID": "AC0",
-            "SMS_AUTH_TOKEN": "t",
-            "SMS_FROM": "+15005550006",
-        }
-    )
-    for name in ("SLACK_WEBHOOK", "SLACK_WEBHOOK_CRITICAL", "SLACK_WEBHOOK_WARNING", "PAGERDUTY_ROUTING_KEY"):
-        os.environ[name] = ""
-    for name in ("STATUSPAGE_API_KEY", "OUTGOING_WEBHOOK_URL", "CUSTOMER_EMAILS"):
-        os.environ[name] = ""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pitchey_incidents.settings")
-    import django
+    server = FirstArrivals(answer)
+    env = {
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "NTFY_DEFAULT_SERVER": server.url,
+        "SMS_GATEWAY_URL": server.url,
+        "SMS_ACCOUNT_SID": "AC0",
+        "SMS_AUTH_TOKEN": "t",
+        "SMS_FROM": "+15005550006",
+    }
+    blank = ("SLACK_WEBHOOK", "SLACK_WEBHOOK_CRITICAL", "SLACK_WEBHOOK_WARNING", "PAGERDUTY_ROUTING_KEY")
+    blank += ("STATUSPAGE_API_KEY", "OUTGOING_WEBHOOK_URL", "CUSTOMER_EMAILS")
+    with django_test_database("page", env, blank) as settings:
+        import requests
+        from django.contrib.auth.models import Group, User
+        from django.core.mail import EmailMessage
+        from django.test import Client
+        from django.utils import timezone
 
-    django.setup()
-    from django.conf import settings
-    from django.test.utils import setup_databases, teardown_databases
+        from incidents.comms import people
+        from incidents.comms.models import EscalationTarget, Notification, OnCallMember, OnCallRotation
+        from incidents.lifecycle.models import EscalationLevel
+        from incidents.lifecycle.services import incident_declare
+        from pitchey_incidents.testing import start_worker
 
-    settings.DATABASES["default"]["TEST"]["NAME"] = (
-        f"bench_page_{os.getpid()}"
-        if "postgresql" in settings.DATABASES["default"]["ENGINE"]
-        else str(Path(os.environ["VAR_DIR"]) / "bench.sqlite3")
-    )
-    old = setup_databases(verbosity=0, interactive=False)
-    import requests
-    from django.contrib.auth.models import Group, User
-    from django.core.mail import EmailMessage
-    from django.test import Client
-    from django.utils import timezone
-
-    from incidents.comms import people
-    from incidents.comms.models import EscalationTarget, Notification, OnCallMember, OnCallRotation
-    from incidents.lifecycle.models import EscalationLevel
-    from incidents.lifecycle.services import incident_declare
-    from pitchey_incidents.testing import start_worker
-
-    person = User.objects.create_user("oncall", email="oncall@example.com")
-    person.groups.add(Group.objects.get(name="responder"))
-    rules = (("push", "oncall-phone", 0), ("email", "oncall@example.com", 0), ("sms", "+447700900123", 2))
-    for kind, address, delay in rules:
-        method = people.contact_method_add(user=person, kind=kind, address=address)
-        method.verified_at = timezone.now()
-        method.save()
-        people.rule_add(user=person, urgency="high", method=method, delay_s=delay)
-    rotation = OnCallRotation.objects.create(name="primary", handoff_at=timezone.now() - timedelta(hours=1))
-    OnCallMember.objects.create(rotation=rotation, user=person)
-    EscalationTarget.objects.create(level=EscalationLevel.objects.get(level=1), rotation=rotation)
-    worker = start_worker(Path(os.environ["VAR_DIR"]), concurrency=2, name="bench")
-    try:
-        direct_push, direct_mail = [], []
-        session = requests.Session()
-        for i in range(count):
-            start = time.perf_counter()
-            session.post(server.url + "/", json={"topic": "direct", "title": f"direct {i}"}, timeout=10)
-            direct_push.append(time.perf_counter() - start)
-            key = f"INC-9{i:05d}"  # an id no incident here has
-            start = time.perf_counter()
-            EmailMessage(subject=key, body=key, to=["direct@example.com"]).send()
-            while key not in mail_first:
-                time.sleep(0.0005)
-            direct_mail.append(mail_first[key] - start)
-        push, mail, ack = [], [], []
-        acked_at: dict[str, float] = {}
-        client = Client()
-        for n in range(count + 1):
-            start = time.perf_counter()
-            incident = incident_declare(severity="P0", title="Database Outage", actor="bench")
-            deadline = time.monotonic() + 30
-            while not (("push", incident.public_id) in server.first and incident.public_id in mail_first):
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"no page for {incident.public_id} within 30 s; see {worker.log_path}")
-                time.sleep(0.002)
-            if n:  # the first is a warm-up
-                push.append(server.first[("push", incident.public_id)] - start)
-                mail.append(mail_first[incident.public_id] - start)
-            row = Notification.objects.filter(incident=incident, channel="person").first()
-            link = row.context["links"]["acknowledge"].split("/", 3)[3]
-            start = time.perf_counter()
-            assert client.post("/" + link).status_code == 200
-            acked_at[incident.public_id] = time.perf_counter()
-            if n:
-                ack.append(time.perf_counter() - start)  # the SMS row is cancelled when this returns
-        time.sleep(3)  # past every SMS rule's due time
-        # An SMS that left before its incident was acknowledged (the worker was slower than the
-        # rule's 2 s) is fine; one that arrived after the acknowledgement returned is a leak.
-        sms = {key: at for (kind, key), at in server.first.items() if kind == "sms"}
-        leaked = sum(1 for key, at in sms.items() if at > acked_at.get(key, float("inf")))
-        before_ack = len(sms) - leaked
-    finally:
-        worker.stop()
-        teardown_databases(old, verbosity=0)
-        server.server.shutdown()
-        smtp.stop()
+        person = User.objects.create_user("oncall", email="oncall@example.com")
+        person.groups.add(Group.objects.get(name="responder"))
+        rules = (("push", "oncall-phone", 0), ("email", "oncall@example.com", 0), ("sms", "+447700900123", 2))
+        for kind, address, delay in rules:
+            method = people.contact_method_add(user=person, kind=kind, address=address)
+            method.verified_at = timezone.now()
+            method.save()
+            people.rule_add(user=person, urgency="high", method=method, delay_s=delay)
+        rotation = OnCallRotation.objects.create(name="primary", handoff_at=timezone.now() - timedelta(hours=1))
+        OnCallMember.objects.create(rotation=rotation, user=person)
+        EscalationTarget.objects.create(level=EscalationLevel.objects.get(level=1), rotation=rotation)
+        worker = start_worker(Path(os.environ["VAR_DIR"]), concurrency=2, name="bench")
+        try:
+            direct_push, direct_mail = [], []
+            session = requests.Session()
+            for i in range(count):
+                start = time.perf_counter()
+                session.post(server.url + "/", json={"topic": "direct", "title": f"direct {i}"}, timeout=10)
+                direct_push.append(time.perf_counter() - start)
+                key = f"INC-9{i:05d}"  # an id no incident here has
+                start = time.perf_counter()
+                EmailMessage(subject=key, body=key, to=["direct@example.com"]).send()
+                while key not in mail_first:
+                    time.sleep(0.0005)
+                direct_mail.append(mail_first[key] - start)
+            push, mail, ack = [], [], []
+            acked_at: dict[str, float] = {}
+            client = Client()
+            for n in range(count + 1):
+                start = time.perf_counter()
+                incident = incident_declare(severity="P0", title="Database Outage", actor="bench")
+                failure = f"no page for {incident.public_id} within 30 s; see {worker.log_path}"
+                wait_until(lambda i=incident.public_id: ("push", i) in server.first and i in mail_first, failure)
+                if n:  # the first is a warm-up
+                    push.append(server.first[("push", incident.public_id)] - start)
+                    mail.append(mail_first[incident.public_id] - start)
+                row = Notification.objects.filter(incident=incident, channel="person").first()
+                link = row.context["links"]["acknowledge"].split("/", 3)[3]
+                start = time.perf_counter()
+                assert client.post("/" + link).status_code == 200
+                acked_at[incident.public_id] = time.perf_counter()
+                if n:
+                    ack.append(time.perf_counter() - start)  # the SMS row is cancelled when this returns
+            time.sleep(3)  # past every SMS rule's due time
+            # An SMS that left before its incident was acknowledged (the worker was slower than the
+            # rule's 2 s) is fine; one that arrived after the acknowledgement returned is a leak.
+            sms = {key: at for (kind, key), at in server.first.items() if kind == "sms"}
+            leaked = sum(1 for key, at in sms.items() if at > acked_at.get(key, float("inf")))
+            before_ack = len(sms) - leaked
+        finally:
+            worker.stop()
+            server.stop()
+            smtp.stop()
     database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     print(f"{count} P0 incidents, worker concurrency 2, database {database}")
     print(line("direct ntfy POST (baseline)", direct_push))

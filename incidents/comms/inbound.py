@@ -25,10 +25,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from incidents.comms.links import LINK_ROLES
+from incidents.comms.links import LINK_ROLES, button_actions
 from incidents.comms.models import ContactKind, ContactMethod
 from incidents.lifecycle import services as lifecycle
-from incidents.lifecycle.models import Incident, parse_public_id
+from incidents.lifecycle.models import Incident
+from incidents.lifecycle.selectors import incident_find
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.http import TransportError, request
 from pitchey_incidents.roles import has_role
@@ -80,15 +81,7 @@ def _slack_verified(req: HttpRequest) -> str | None:
     return None
 
 
-SLACK_ACTIONS = {
-    "acknowledge": lambda incident, user: lifecycle.incident_acknowledge(incident=incident, actor=user),
-    "escalate": lambda incident, user: lifecycle.incident_escalate(
-        incident=incident, actor=user, reason="escalated from Slack"
-    ),
-    "resolve": lambda incident, user: lifecycle.incident_resolve(
-        incident=incident, resolution="Resolved from Slack.", actor=user
-    ),
-}
+SLACK_ACTIONS = button_actions("Slack")  # Mattermost's buttons act through these too
 
 
 def _slack_person(slack_user_id: str):
@@ -112,6 +105,15 @@ def _update_slack_message(response_url: str, text: str) -> None:
         log.warning("Slack message update failed: %s", exc.message[:200])
 
 
+def _button_incident(person, verb: str, public_id: str, vendor: str) -> Incident | HttpResponse:
+    """The incident a chat button names, or the refusal: the person lacks the action's role, or there
+    is no such incident."""
+    if not has_role(person, LINK_ROLES[verb]):
+        return _refuse(403, f"{person.get_username()} needs the {LINK_ROLES[verb]} role to {verb}", vendor)
+    incident = incident_find(public_id)
+    return _refuse(404, "no such incident", vendor) if incident is None else incident
+
+
 @login_not_required
 @csrf_exempt
 @require_POST
@@ -132,12 +134,9 @@ def slack_interactivity(req: HttpRequest) -> HttpResponse:
     person = _slack_person(slack_user)
     if person is None:
         return _refuse(403, "this Slack user is not linked to a verified person", "Slack")
-    if not has_role(person, LINK_ROLES[verb]):
-        return _refuse(403, f"{person.get_username()} needs the {LINK_ROLES[verb]} role to {verb}", "Slack")
-    number = parse_public_id(value)
-    incident = Incident.objects.filter(id=number).first() if number else None
-    if incident is None:
-        return _refuse(404, "no such incident", "Slack")
+    incident = _button_incident(person, verb, value, "Slack")
+    if isinstance(incident, HttpResponse):
+        return incident
     try:
         with transaction.atomic():
             SLACK_ACTIONS[verb](incident, person)
@@ -193,8 +192,7 @@ def pagerduty_webhook(req: HttpRequest) -> HttpResponse:
     from incidents.comms.channels.pagerduty import public_id_of
 
     public_id = public_id_of(data.get("incident_key") or "")
-    number = parse_public_id(public_id) if public_id else None
-    incident = Incident.objects.filter(id=number).first() if number else None
+    incident = incident_find(public_id)
     if incident is None:
         return JsonResponse({"ignored": "not one of our incidents"})
     agent = (event.get("agent") or {}).get("summary") or "someone"
@@ -230,12 +228,9 @@ def mattermost_actions(req: HttpRequest) -> HttpResponse:
     user = get_user_model().objects.filter(username=payload.get("user_name") or "", is_active=True).first()
     if user is None:
         return _refuse(403, "this Mattermost user is not a person here", "Mattermost")
-    if not has_role(user, LINK_ROLES[verb]):
-        return _refuse(403, f"{user.get_username()} needs the {LINK_ROLES[verb]} role to {verb}", "Mattermost")
-    number = parse_public_id(str(context.get("incident", "")))
-    incident = Incident.objects.filter(id=number).first() if number else None
-    if incident is None:
-        return _refuse(404, "no such incident", "Mattermost")
+    incident = _button_incident(user, verb, str(context.get("incident", "")), "Mattermost")
+    if isinstance(incident, HttpResponse):
+        return incident
     try:
         with transaction.atomic():
             SLACK_ACTIONS[verb](incident, user)

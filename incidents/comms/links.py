@@ -9,6 +9,7 @@ button acts as the paged person, once (``UsedLink``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -16,11 +17,26 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.urls import reverse
 
+from incidents.lifecycle import services as lifecycle
 from pitchey_incidents.roles import has_role
 
 PURPOSES = ("acknowledge", "escalate", "resolve")
 # The role each action needs, as on the incident page; a link acts as its person, with their role.
 LINK_ROLES = {"acknowledge": "responder", "escalate": "commander", "resolve": "commander"}
+
+
+def button_actions(where: str) -> dict[str, Callable]:
+    """Acknowledge / Escalate / Resolve as ``action(incident, person)``, pressed from ``where`` ("Slack",
+    "a page link"), which the escalation's reason and the resolution name."""
+    return {
+        "acknowledge": lambda incident, user: lifecycle.incident_acknowledge(incident=incident, actor=user),
+        "escalate": lambda incident, user: lifecycle.incident_escalate(
+            incident=incident, actor=user, reason=f"escalated from {where}"
+        ),
+        "resolve": lambda incident, user: lifecycle.incident_resolve(
+            incident=incident, resolution=f"Resolved from {where}.", actor=user
+        ),
+    }
 
 
 def _salt(purpose: str) -> str:

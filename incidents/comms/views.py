@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from incidents.comms import oncall, people, schedule
-from incidents.comms.links import LINK_ROLES, BadLink, read_token
+from incidents.comms.links import LINK_ROLES, BadLink, button_actions, read_token
 from incidents.comms.models import (
     CalendarFeed,
     ContactKind,
@@ -30,7 +30,6 @@ from incidents.comms.models import (
     Urgency,
     UsedLink,
 )
-from incidents.lifecycle import services as lifecycle
 from incidents.lifecycle.models import EscalationLevel, Incident
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.roles import has_role
@@ -122,15 +121,7 @@ def _profile_action(person, action: str, post) -> str:
 
 # --- page links ------------------------------------------------------------------------------------------
 
-LINK_ACTIONS = {
-    "acknowledge": lambda incident, user: lifecycle.incident_acknowledge(incident=incident, actor=user),
-    "escalate": lambda incident, user: lifecycle.incident_escalate(
-        incident=incident, actor=user, reason="escalated from a page link"
-    ),
-    "resolve": lambda incident, user: lifecycle.incident_resolve(
-        incident=incident, resolution="Resolved from a page link.", actor=user
-    ),
-}
+LINK_ACTIONS = button_actions("a page link")
 
 
 def _link_page(request, *, status: int, title: str, message: str, **extra) -> HttpResponse:

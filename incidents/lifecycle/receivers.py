@@ -5,14 +5,13 @@ from __future__ import annotations
 from django.db import transaction
 
 from incidents.lifecycle import selectors, services
-from incidents.lifecycle.models import Incident, parse_public_id
+from incidents.lifecycle.models import parse_public_id
 from recovery import hooks, signals
 from recovery.models import Severity
 
 
 def resolve_incident(public_id: str) -> dict | None:
-    number = parse_public_id(str(public_id))
-    incident = Incident.objects.filter(id=number).first() if number else None
+    incident = selectors.incident_find(public_id)
     if incident is None:
         return None
     return {

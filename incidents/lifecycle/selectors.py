@@ -51,6 +51,12 @@ def incident_or_404(public_id: str) -> Incident:
         raise Http404("no such incident") from None
 
 
+def incident_find(public_id: str) -> Incident | None:
+    """The incident ``INC-00042`` (or ``42``) names, or None: not an id, or no such incident."""
+    number = parse_public_id(public_id)
+    return Incident.objects.filter(id=number).first() if number else None
+
+
 def incident_get(public_id: str) -> Incident:
     number = parse_public_id(public_id)
     incident = incident_list().filter(pk=number).first() if number is not None else None

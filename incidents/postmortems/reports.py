@@ -27,6 +27,15 @@ def _minutes(value: float | None) -> float | None:
     return None if value is None else round(value / 60, 1)
 
 
+def _minutes_per_severity(series: list[dict], metric: str) -> list[charts.Series]:
+    """One line per severity of a weekly mean (``mtta_s`` → "P1 MTTA"), in minutes."""
+    name = metric.removesuffix("_s").upper()
+    return [
+        charts.Series(f"{sev} {name}", key, [_minutes(w["by_severity"][sev][metric]) for w in series])
+        for sev, key in SEVERITY_KEYS
+    ]
+
+
 def incident_charts(*, weeks: int, now: datetime) -> list[charts.Chart]:
     series = metrics_selectors.weekly_series(weeks=weeks, now=now)
     labels = [w["week"][5:] for w in series]
@@ -43,10 +52,7 @@ def incident_charts(*, weeks: int, now: datetime) -> list[charts.Chart]:
         empty_text="No acknowledged incidents in these weeks.",
         unit="min",
         labels=labels,
-        series=[
-            charts.Series(f"{sev} MTTA", key, [_minutes(w["by_severity"][sev]["mtta_s"]) for w in series])
-            for sev, key in SEVERITY_KEYS
-        ],
+        series=_minutes_per_severity(series, "mtta_s"),
         references=[(f"{sev} response time", policy[sev] / 60) for sev in Severity.values if sev in policy],
     )
     mttr = charts.Lines(
@@ -54,10 +60,7 @@ def incident_charts(*, weeks: int, now: datetime) -> list[charts.Chart]:
         empty_text="No resolved incidents in these weeks.",
         unit="min",
         labels=labels,
-        series=[
-            charts.Series(f"{sev} MTTR", key, [_minutes(w["by_severity"][sev]["mttr_s"]) for w in series])
-            for sev, key in SEVERITY_KEYS
-        ],
+        series=_minutes_per_severity(series, "mttr_s"),
     )
     return [per_week, mtta, mttr]
 

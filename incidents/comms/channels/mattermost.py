@@ -7,34 +7,16 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import reverse
 
-from pitchey_incidents.http import TransportError, request
-
-from .base import Channel, register, render
-from .slack import INTERACTIVE, route_targets
+from .base import register, render
+from .chat import INTERACTIVE, ChatChannel
 
 
 @register
-class Mattermost(Channel):
+class Mattermost(ChatChannel):
     name = "mattermost"
     label = "Mattermost"
-
-    @staticmethod
-    def routes() -> dict[str, str]:
-        urls = {
-            "incidents": settings.MATTERMOST_WEBHOOK,
-            "critical": settings.MATTERMOST_WEBHOOK_CRITICAL,
-            "warning": settings.MATTERMOST_WEBHOOK_WARNING,
-        }
-        return {name: url for name, url in urls.items() if url}
-
-    def enabled(self) -> bool:
-        return bool(self.routes())
-
-    def wants(self, kind, incident, policy) -> bool:
-        return kind in {"declared", "acknowledged", "severity_changed", "status_update", "resolved", "page", "reminder"}
-
-    def targets(self, kind, incident) -> list[str]:
-        return route_targets(self.routes(), kind, incident)
+    vendor = "Mattermost"
+    webhook_setting = "MATTERMOST_WEBHOOK"
 
     def payload(self, notification) -> dict:
         ctx = notification.context
@@ -53,10 +35,3 @@ class Mattermost(Channel):
             buttons.append(action("Resolve", "resolve", "danger"))
             body["attachments"] = [{"fallback": text[:200], "actions": buttons}]
         return body
-
-    def send(self, notification) -> dict:
-        url = self.routes().get(notification.target)
-        if not url:
-            raise TransportError(f"Mattermost route {notification.target!r} is no longer configured", permanent=True)
-        request("POST", url, json=self.payload(notification), ok=(200,))
-        return {}

@@ -3,38 +3,19 @@ Card with the incident and a link to it, routed per severity like Slack."""
 
 from __future__ import annotations
 
-from django.conf import settings
-
-from pitchey_incidents.http import TransportError, request
-
-from .base import Channel, register, render
-from .slack import route_targets
+from .base import register, render
+from .chat import ChatChannel
 
 COLORS = {"P0": "Attention", "P1": "Attention", "P2": "Warning", "P3": "Accent"}
 
 
 @register
-class Teams(Channel):
+class Teams(ChatChannel):
     name = "teams"
     label = "Microsoft Teams"
-
-    @staticmethod
-    def routes() -> dict[str, str]:
-        urls = {
-            "incidents": settings.TEAMS_WEBHOOK,
-            "critical": settings.TEAMS_WEBHOOK_CRITICAL,
-            "warning": settings.TEAMS_WEBHOOK_WARNING,
-        }
-        return {name: url for name, url in urls.items() if url}
-
-    def enabled(self) -> bool:
-        return bool(self.routes())
-
-    def wants(self, kind, incident, policy) -> bool:
-        return kind in {"declared", "acknowledged", "severity_changed", "status_update", "resolved", "page", "reminder"}
-
-    def targets(self, kind, incident) -> list[str]:
-        return route_targets(self.routes(), kind, incident)
+    vendor = "Teams"
+    webhook_setting = "TEAMS_WEBHOOK"
+    accepted = (200, 202)
 
     def card(self, notification) -> dict:
         ctx = notification.context
@@ -72,10 +53,3 @@ class Teams(Channel):
     def payload(self, notification) -> dict:
         attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None}
         return {"type": "message", "attachments": [{**attachment, "content": self.card(notification)}]}
-
-    def send(self, notification) -> dict:
-        url = self.routes().get(notification.target)
-        if not url:
-            raise TransportError(f"Teams route {notification.target!r} is no longer configured", permanent=True)
-        request("POST", url, json=self.payload(notification), ok=(200, 202))
-        return {}
