@@ -62,7 +62,7 @@ test-any-date: install
 	failed=; \
 	for offset in $(FAKETIME_OFFSETS); do \
 	  echo "== pytest under faketime $$offset ($$(faketime -f "$$offset" date -u '+%F %T UTC'))"; \
-	  PYTHONPATH=$(CURDIR)/scripts/faketime$${PYTHONPATH:+:$$PYTHONPATH} \
+	  PATH=$(CURDIR)/scripts/faketime/bin:$$PATH PYTHONPATH=$(CURDIR)/scripts/faketime$${PYTHONPATH:+:$$PYTHONPATH} \
 	    $(if $(FAKETIME_PG),scripts/faketime/with-postgres "$$offset") \
 	    faketime --exclude-monotonic -f "$$offset" $(BIN)/pytest $(PYTEST_ARGS) || failed="$$failed $$offset"; \
 	done; \
