@@ -277,6 +277,8 @@ SPECTACULAR_SETTINGS = {
         "RecoveryStepStatusEnum": "recovery.models.StepStatus.choices",
         "ActionItemStatusEnum": "incidents.postmortems.models.ActionItemStatus.choices",
         "PostMortemStatusEnum": "incidents.postmortems.models.PostMortemStatus.choices",
+        # A mitigation's `action` and an action's `name` are the one registry of mitigation actions.
+        "ActionNameEnum": "recovery.actions.ACTION_NAMES",
     },
 }
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import DatabaseError
 from django.db.models import Count, Prefetch, QuerySet
 
+from .defaults import PLANS
 from .models import Objective, RecoveryPlan, RecoveryRun, RunKind, RunStatus
 
 
@@ -25,8 +27,12 @@ def plans() -> QuerySet[RecoveryPlan]:
 
 
 def plan_slugs(*, is_drill: bool) -> list[str]:
-    """The plans (or drill scenarios) that can be started, by slug: the API's enum of them."""
-    return list(RecoveryPlan.objects.filter(is_drill=is_drill).order_by("slug").values_list("slug", flat=True))
+    """The plans (or drill scenarios) that can be started, by slug: the API's enum of them. Before the
+    first migrate (``check --deploy`` builds the schema then too) the runbook's defaults stand in."""
+    try:
+        return list(RecoveryPlan.objects.filter(is_drill=is_drill).order_by("slug").values_list("slug", flat=True))
+    except DatabaseError:
+        return sorted(slug for slug, plan in PLANS.items() if bool(plan.get("drill")) == is_drill)
 
 
 def objective_results(*, since: datetime | None = None, until: datetime | None = None) -> list[dict]:

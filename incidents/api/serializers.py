@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from incidents.lifecycle.models import Incident, Mitigation, PublicStatus, TimelineEntry
-from recovery.actions import REGISTRY
+from recovery.actions import ACTION_NAMES
 from recovery.models import Service, Severity
 
 
@@ -76,7 +76,7 @@ class EscalateSerializer(serializers.Serializer):
 
 
 class MitigationRequestSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=sorted(REGISTRY))
+    action = serializers.ChoiceField(choices=ACTION_NAMES)
     params = serializers.DictField(required=False, default=dict)
     dry_run = serializers.BooleanField(required=False, default=False)
 
@@ -93,7 +93,7 @@ class ActionParamSerializer(serializers.Serializer):
 class ActionSerializer(serializers.Serializer):
     """A mitigation action as ``GET /api/v1/actions/`` lists it (``Action.describe``)."""
 
-    name = serializers.ChoiceField(choices=sorted(REGISTRY))
+    name = serializers.ChoiceField(choices=ACTION_NAMES)
     label = serializers.CharField()
     description = serializers.CharField()
     destructive = serializers.BooleanField()

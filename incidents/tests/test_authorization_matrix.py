@@ -38,6 +38,10 @@ MATRIX: dict[str, dict[str, str]] = {
     "/api/v1/flags/": {"GET": V},
     "/api/v1/oncall/": {"GET": V},
     "/api/v1/actions/": {"GET": V},
+    "/api/v1/controls/": {"GET": V},
+    "/api/v1/controls/{name}/": {"POST": C},
+    "/api/v1/controls/runs/": {"GET": V},
+    "/api/v1/controls/runs/{run_id}/undo/": {"POST": C},
     "/api/v1/alerts/{kind}/": {"POST": SECRET},
     "/api/v1/alerts/{kind}/ping/": {"POST": SECRET},
     "/api/v1/incidents/": {"GET": V, "POST": C},
@@ -105,7 +109,9 @@ def expected(row: dict[str, str], method: str, who: str | None) -> set[int] | st
 
 @pytest.mark.parametrize("path", sorted(MATRIX))
 def test_every_role_and_method_on(path, api, incident):
-    url = path.format(pk=incident.public_id if path.startswith(INC) else 999999, kind="generic")
+    url = path.format(
+        pk=incident.public_id if path.startswith(INC) else 999999, kind="generic", name="no_such_control", run_id=999999
+    )
     wrong = []
     for who in WHO:
         client = api(who)

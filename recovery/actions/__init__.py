@@ -2,4 +2,7 @@
 
 from .base import REGISTRY, Action, Param, get_action
 
-__all__ = ["REGISTRY", "Action", "Param", "get_action"]
+__all__ = ["ACTION_NAMES", "REGISTRY", "Action", "Param", "get_action"]
+
+# The API's enum of them (a mitigation's `action`, an action's `name`).
+ACTION_NAMES = sorted(REGISTRY)

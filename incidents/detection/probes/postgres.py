@@ -38,14 +38,14 @@ class PostgresCheck(ProbeCheck):
                 conn.execute("SELECT 1").fetchone()
             used, limit = conn.execute(CONNECTIONS_SQL).fetchone()
             lag = conn.execute(REPLICATION_LAG_SQL).fetchone()[0]
-            longest = float(conn.execute(LONGEST_TRANSACTION_SQL).fetchone()[0] or 0)
+            longest = round(float(conn.execute(LONGEST_TRANSACTION_SQL).fetchone()[0] or 0), 1)
         ratio = used / limit if limit else 0.0
         metrics = {
             "latency_ms": round(t.ms, 3),
             "connections": used,
             "max_connections": limit,
             "connections_ratio": round(ratio, 4),
-            "longest_transaction_s": round(longest, 1),
+            "longest_transaction_s": longest,
         }
         if lag is not None:
             metrics["replication_lag_s"] = round(float(lag), 3)
