@@ -70,6 +70,7 @@ def test_streams_opened_together_do_not_each_hold_a_connection(users, tmp_path):
     cookie = session_cookie(users["viewer"])
     app_name = _app_name()
     env = {"PGAPPNAME": app_name, "DB_POOL_MAX": str(POOL_MAX), "DB_POOL_MIN": "1", "DB_POOL_TIMEOUT_S": "30"}
+    env["STREAM_SETUP_WAIT_S"] = "120"  # set-ups queue behind the cap; how long they may wait is not the subject
     proc, base = start_web(tmp_path, **env)
     port = int(base.rsplit(":", 1)[1])
     sampler = PeakSampler(app_name)
