@@ -9,6 +9,7 @@ import redis
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from pitchey_incidents import jobs
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.targets import libpq_url
 from pitchey_incidents.testing import database_url_for_subprocess, start_redis, wait_for
@@ -136,6 +137,12 @@ def test_run_command_only_runs_configured_commands(settings):
 @pytest.mark.django_db(transaction=True)
 def test_workers_restart_command_restarts_a_real_workers_pool(worker):
     proc = worker(name="restartme", concurrency=1)
+    # A worker that has started may not yet listen for control messages: wait until it answers a ping.
+    wait_for(
+        lambda: any("restartme" in n for r in jobs.celery_app().control.ping(timeout=1) or [] for n in r),
+        timeout=60,
+        message="the worker to answer a ping",
+    )
     dry = io.StringIO()
     call_command("workers", "restart", "--dry-run", stdout=dry)
     names = [w for w in dry.getvalue().split("pool of ", 1)[1].strip().split(", ") if "restartme" in w]
