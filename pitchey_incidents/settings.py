@@ -329,6 +329,7 @@ PITR_SLOT = env_str("PITR_SLOT", "pitchey_pitr")
 PITR_SPOOL_DIR = Path(env_str("PITR_SPOOL_DIR", str(VAR_DIR / "wal-spool")))
 PITR_RESTORE_DIR = Path(env_str("PITR_RESTORE_DIR", str(VAR_DIR / "pitr")))
 PITR_RESTORE_TIMEOUT_S = env_int("PITR_RESTORE_TIMEOUT_S", 3600, minimum=10)
+PITR_RESTORE_WAL_AHEAD = env_int("PITR_RESTORE_WAL_AHEAD", 8, minimum=1)  # segments fetched ahead of replay
 PITR_SLOT_WARN_BYTES = env_int("PITR_SLOT_WARN_BYTES", 1 << 30, minimum=1)
 PITR_SLOT_MAX_BYTES = env_int("PITR_SLOT_MAX_BYTES", 8 << 30, minimum=1)
 PITR_SERVER_USER = env_str("PITR_SERVER_USER", "postgres")  # runs a restored server when we are root

@@ -3,18 +3,18 @@ shipped since, replayed by stock ``postgres`` in a new data directory on a new p
 ``recovery_target_time`` and ``recovery_target_action = promote``.
 
 Nothing is trusted that was not checked: every stored file is read against its manifest's SHA-256
-(a damaged copy is skipped for the next tier's), the WAL segments are laid out in order and the
-first one missing or damaged everywhere is named, and success is only reported when PostgreSQL says
-it stopped at the target (or, for ``latest``, replayed all the WAL there is)."""
+(a damaged copy is skipped for the next tier's), the WAL segments are fed to PostgreSQL in order
+while it replays (``feed``) and the first one missing or damaged everywhere is named, and success
+is only reported when PostgreSQL says it stopped at the target (or, for ``latest``, replayed all
+the WAL there is). The base backup is laid out in one pass (``untar``), while the first segments
+are already being fetched."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
-import tarfile
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -31,10 +31,11 @@ from .. import manifest as mf
 from .. import pipeline
 from ..models import Backup, Kind, Status
 from ..pauses import retention_paused
-from ..restore import DamagedCopy, MissingKey, RestoreError, decompress_to, location_opener
+from ..restore import DamagedCopy, MissingKey, RestoreError, location_opener
 from ..storage import StorageError, crypto
+from . import untar
+from .feed import SegmentSource, WalFeed, WalPlan
 from .server import (
-    DEFAULT_SEGMENT_SIZE,
     SEGMENT,
     as_server_user,
     free_port,
@@ -50,19 +51,6 @@ NOT_REACHED = "recovery ended before configured recovery target was reached"
 READY = re.compile(r"database system is ready to accept connections")
 STOPPED = re.compile(r"recovery stopping (before|after) (commit|abort) of transaction \d+, time (.+)")
 LAST_TX = re.compile(r"last completed transaction was at log time (.+)")
-
-
-@dataclass
-class WalPlan:
-    """The WAL laid out for a restore: the segments in order, and where the sequence breaks."""
-
-    segments: list[str] = field(default_factory=list)
-    missing: str | None = None  # the first segment needed but missing or damaged in every copy
-    damaged: list[str] = field(default_factory=list)
-
-    @property
-    def last(self) -> str | None:
-        return self.segments[-1] if self.segments else None
 
 
 def parse_target(text: str) -> datetime | None:
@@ -121,21 +109,29 @@ def restore_to_time(
 def _bring_up(
     base: Backup, datadir: Path, port: int, to_time: datetime | None, timeout: float | None, reporter: pipeline.Reporter
 ) -> tuple[WalPlan, dict]:
-    """Base backup and WAL laid out, recovery configured, postgres started and waited for; on any
-    failure the new data directory is removed. Raises ``RestoreError`` when the target is not reached."""
-    waldir = datadir.with_name(datadir.name + "-wal")
+    """The WAL fetched from the start (ahead of replay), the base backup laid out, recovery
+    configured, postgres started and waited for while it replays; on any failure the new data
+    directory is removed. Raises ``RestoreError`` when the target is not reached."""
+    feed = WalFeed(wal_sources(base), datadir.with_name(datadir.name + "-wal"), ahead=settings.PITR_RESTORE_WAL_AHEAD)
     try:
+        feed.start()
         _lay_out_base(base, datadir, reporter)
-        plan = lay_out_wal(base, waldir, reporter)
-        _configure(datadir, waldir, port, to_time)
-        give_to_server_user(datadir, waldir)
-        reporter.start("replay")
-        outcome = _start_and_wait(datadir, timeout or settings.PITR_RESTORE_TIMEOUT_S)
+        _configure(datadir, feed.restore_command, port, to_time)
+        give_to_server_user(datadir)
+        reporter.start("replay", len(feed.sources))
+        outcome = _start_and_wait(
+            datadir, timeout or settings.PITR_RESTORE_TIMEOUT_S, lambda: reporter.set(feed.handed())
+        )
+        plan = feed.finish()
+        if feed.error is not None:  # nothing after the failure was fed: not the WAL there is
+            _stop(datadir)
+            raise RestoreError(f"fetching the WAL failed: {feed.error}") from feed.error
     except BaseException:
+        feed.finish()
         shutil.rmtree(datadir, ignore_errors=True)
         raise
     finally:
-        shutil.rmtree(waldir, ignore_errors=True)  # the server has replayed it, or failed
+        shutil.rmtree(feed.spool, ignore_errors=True)  # the server has replayed it, or failed
     if outcome["failed"]:
         shutil.rmtree(datadir, ignore_errors=True)
         raise RestoreError(_why_not_reached(to_time, plan, outcome["log"]))
@@ -143,7 +139,10 @@ def _bring_up(
 
 
 def _result(base: Backup, to_time: datetime | None, plan: WalPlan, outcome: dict) -> dict:
-    """Where recovery stopped, and whether all the WAL needed was there."""
+    """Where recovery stopped, and whether all the WAL needed was there: a time PostgreSQL reached
+    needed nothing after it (the fetcher may have looked further ahead)."""
+    if to_time is not None:
+        plan = WalPlan(segments=plan.segments)
     complete = plan.missing is None
     if not complete:
         how = "damaged in every copy" if plan.missing in plan.damaged else "missing"
@@ -231,32 +230,14 @@ def _lay_out_base(base: Backup, datadir: Path, reporter: pipeline.Reporter) -> N
             opener = location_opener(location)
             for done, part in enumerate(_parts(base, location), 1):
                 if part["part"] == "base":
-                    _extract(opener, part, datadir)
+                    untar.extract(opener, part, datadir)
                 elif part["part"] == "pg_wal":
-                    _extract(opener, part, datadir / "pg_wal")
+                    untar.extract(opener, part, datadir / "pg_wal")
                 reporter.set(done)
             return
-        except (DamagedCopy, StorageError, OSError, tarfile.TarError, crypto.AgeKeyError) as exc:
+        except (DamagedCopy, StorageError, OSError, crypto.AgeKeyError) as exc:
             errors.append(f"{location.tier}: {exc}")
     raise RestoreError(f"base backup {base.id} has no intact copy: " + "; ".join(errors))
-
-
-def _extract(opener, part: dict, dest: Path) -> None:
-    """One tar part (decrypted first where the copy is encrypted) into ``dest``, its SHA-256 checked."""
-    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with opener(part["file"]) as raw:
-        hashed = pipeline.HashingReader(raw)
-        with crypto.plain(hashed, part) as plain:
-            reader = pipeline.codec(part["compression"]).reader(plain)
-            try:
-                with tarfile.open(fileobj=reader, mode="r|") as tar:
-                    tar.extractall(dest, filter="tar")
-                while plain.read(pipeline.CHUNK):  # the rest: the hash covers the whole file
-                    pass
-            except (*pipeline.DECODE_ERRORS, crypto.DecryptFailed) as exc:
-                raise DamagedCopy(f"{part['file']}: does not decompress ({exc})") from None
-    if hashed.sha.hexdigest() != part["sha256"]:
-        raise DamagedCopy(f"{part['file']}: SHA-256 differs from the manifest")
 
 
 def _shipped(timeline: int, first: str) -> dict[str, Backup]:
@@ -283,50 +264,25 @@ def _spooled(timeline: int, first: str) -> dict[str, Path]:
     return found
 
 
-def lay_out_wal(base: Backup, waldir: Path, reporter: pipeline.Reporter | None = None) -> WalPlan:
-    """Every segment from the base backup's first on, in order, into ``waldir``, each from its
-    first intact copy; stops at the first one missing or damaged everywhere."""
-    reporter = reporter or pipeline.Reporter()
-    waldir.mkdir(parents=True, exist_ok=True)
+def wal_sources(base: Backup) -> list[SegmentSource]:
+    """Every segment from the base backup's first to the last one shipped or spooled, in order,
+    with where each can be read (a gap in the names is a source with nowhere to read it)."""
     pitr = base.manifest["pitr"]
     timeline, name = pitr["timeline"], pitr["start_segment"]
     shipped, spooled = _shipped(timeline, name), _spooled(timeline, name)
     known = set(shipped) | set(spooled)
-    last_known = max(known, key=segment_number) if known else None
-    plan = WalPlan()
-    first = segment_number(name)
-    reporter.start("WAL", segment_number(last_known) - first + 1 if last_known else 0)
-    while last_known and segment_number(name) <= segment_number(last_known):
-        if not _fetch_segment(name, shipped.get(name), spooled.get(name), waldir / name, plan):
-            plan.missing = name
-            break
-        plan.segments.append(name)
-        reporter.set(len(plan.segments))
+    if not known:
+        return []
+    last, sources = segment_number(max(known, key=segment_number)), []
+    while segment_number(name) <= last:
+        backup = shipped.get(name)
+        copies = [(location_opener(loc), _parts(backup, loc)[0]) for loc in _locations(backup)] if backup else []
+        sources.append(SegmentSource(name, copies, spooled.get(name)))
         name = segment_after(name)
-    return plan
+    return sources
 
 
-def _fetch_segment(name: str, backup: Backup | None, spooled: Path | None, dest: Path, plan: WalPlan) -> bool:
-    if backup is not None:
-        tmp = dest.with_name(dest.name + ".part")  # never a damaged segment where recovery looks
-        for location in _locations(backup):
-            try:
-                decompress_to(location_opener(location), _parts(backup, location)[0], tmp)
-                tmp.rename(dest)
-                return True
-            except (DamagedCopy, StorageError, OSError, crypto.AgeKeyError):
-                tmp.unlink(missing_ok=True)
-        plan.damaged.append(name)
-    if spooled is not None:
-        shutil.copyfile(spooled, dest)
-        if dest.stat().st_size < DEFAULT_SEGMENT_SIZE:  # the segment being written: zeros end its WAL
-            with open(dest, "r+b") as fh:
-                fh.truncate(DEFAULT_SEGMENT_SIZE)
-        return True
-    return False
-
-
-def _configure(datadir: Path, waldir: Path, port: int, to_time: datetime | None) -> None:
+def _configure(datadir: Path, restore_command: str, port: int, to_time: datetime | None) -> None:
     """Recovery settings appended to postgresql.auto.conf (later lines win), and recovery.signal."""
     if not (datadir / "postgresql.conf").exists():  # Debian keeps it in /etc: a minimal one
         (datadir / "postgresql.conf").write_text("# written by the point-in-time restore\n")
@@ -339,7 +295,7 @@ def _configure(datadir: Path, waldir: Path, port: int, to_time: datetime | None)
         "unix_socket_directories = ''",
         "archive_mode = off",
         "hot_standby = on",
-        f'restore_command = \'cp "{waldir}/%f" "%p"\'',
+        f"restore_command = '{restore_command}'",
         "recovery_target_action = 'promote'",
     ]
     if to_time is not None:
@@ -351,7 +307,7 @@ def _configure(datadir: Path, waldir: Path, port: int, to_time: datetime | None)
         (datadir / stale).unlink(missing_ok=True)
 
 
-def _start_and_wait(datadir: Path, timeout: float) -> dict:
+def _start_and_wait(datadir: Path, timeout: float, progress=lambda: None) -> dict:
     """Start stock postgres on ``datadir``; wait until it is promoted (ready for writes) or stops."""
     logfile = datadir / "restore.log"
     logfile.touch()
@@ -372,7 +328,8 @@ def _start_and_wait(datadir: Path, timeout: float) -> dict:
         if time.monotonic() > deadline:
             _stop(datadir)
             raise RestoreError(f"recovery did not finish in {timeout:.0f} s; log: {datadir / 'restore.log'}")
-        time.sleep(0.2)
+        progress()
+        time.sleep(0.05)
 
 
 def _stop(datadir: Path) -> None:

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from django.core.management import call_command
 
+from backups import pipeline
 from backups.models import Backup, Kind, Status, WalStream
 from backups.pitr.restore import restore_to_time, stop_restored
 from backups.pitr.slot import _drop
@@ -122,6 +123,28 @@ def test_a_damaged_segment_is_named_and_never_replayed(pitr_source, settings):
         restore_to_time(to_time=server_now(pitr_source))
     partial = restore_to_time(to_time=None)
     assert partial["missing_segment"] == second and rows(partial["url"]) == [1]
+
+
+@pytest.mark.postgres
+def test_a_segment_damaged_after_the_base_backup_is_laid_out_is_caught_when_fetched_and_named(pitr_source, settings):
+    first, second, third = three_segments(pitr_source)
+    stored = settings.BACKUP_DIR / "wal" / wal_copy(second).manifest["artifact"]
+    settings.PITR_RESTORE_WAL_AHEAD = 1  # each segment after the first is fetched when replay takes the one before
+    damaged = []
+
+    def damage_as_replay_starts(reporter: pipeline.Reporter) -> None:
+        if reporter.phase == "replay" and not damaged:  # the base is laid out, the plan long made
+            data = bytearray(stored.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            stored.write_bytes(bytes(data))
+            damaged.append(second)
+
+    with pytest.raises(RestoreError, match=f"WAL segment {second} is damaged in every copy"):
+        restore_to_time(
+            to_time=server_now(pitr_source), reporter=pipeline.Reporter(listeners=[damage_as_replay_starts])
+        )
+    assert damaged == [second]
+    assert not list((pitr_source.root / "restores").iterdir())  # nothing left running or on disk
 
 
 def receiver_process(settings, tmp_path) -> Proc:
