@@ -271,21 +271,24 @@ def archiving(cluster: Cluster, ours: Ours, seconds: int) -> tuple[str, dict]:
     }
 
 
-def by_hand(root: Path, target: str, run_id: str) -> float:
-    """The stock restore, as typed: untar the base backup, point restore_command at the WAL, start."""
+def by_hand(root: Path, target: str, run_id: str) -> tuple[float, str]:
+    """The stock restore, as typed: untar the base backup, point restore_command at the WAL, start.
+    The time, and how long the untar took."""
     datadir, port = root / f"hand-{run_id}", free_port()
-    script = (
+    untar = (
         f"set -e; mkdir -m 700 {datadir}; tar -xf {root}/hand/base.tar -C {datadir}; "
         f"tar -xf {root}/hand/pg_wal.tar -C {datadir}/pg_wal; "
         f"printf \"port = {port}\\nrestore_command = 'cp {root}/handwal/%%f %%p'\\n"
         f"recovery_target_time = '{target}'\\nrecovery_target_action = 'promote'\\n\" "
         f">> {datadir}/postgresql.auto.conf; "
-        f"touch {datadir}/recovery.signal; "
-        f"{pg_bin('pg_ctl')} start -D {datadir} -l {root}/hand-{run_id}.log -w -t 3600 >/dev/null"
+        f"touch {datadir}/recovery.signal"
     )
+    start = f"{pg_bin('pg_ctl')} start -D {datadir} -l {root}/hand-{run_id}.log -w -t 3600 >/dev/null"
     os.sync()
     t0 = time.monotonic()
-    run(as_pg(["sh", "-c", script]))
+    run(as_pg(["sh", "-c", untar]))
+    untarred = time.monotonic() - t0
+    run(as_pg(["sh", "-c", start]))
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     with psycopg.connect(url, autocommit=True) as conn:
         while conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
@@ -293,10 +296,12 @@ def by_hand(root: Path, target: str, run_id: str) -> float:
     took = time.monotonic() - t0
     subprocess.run(as_pg([pg_bin("pg_ctl"), "stop", "-m", "immediate", "-D", str(datadir)]), capture_output=True)
     shutil.rmtree(datadir, ignore_errors=True)
-    return took
+    return took, f"untar {untarred:.2f} s"
 
 
-def ours_restore(ours: Ours, root: Path, target: str, run_id: str) -> float:
+def ours_restore(ours: Ours, root: Path, target: str, run_id: str) -> tuple[float, str]:
+    """Our restore's time, and its phases: start-up (the command's time less the restore's own),
+    the checks before it, the base backup laid out, replay until promoted."""
     datadir = root / "restores" / f"ours-{run_id}"
     os.sync()
     t0 = time.monotonic()
@@ -307,7 +312,8 @@ def ours_restore(ours: Ours, root: Path, target: str, run_id: str) -> float:
         raise SystemExit(f"our restore did not complete: {result}")
     subprocess.run(as_pg([pg_bin("pg_ctl"), "stop", "-m", "immediate", "-D", str(datadir)]), capture_output=True)
     shutil.rmtree(datadir, ignore_errors=True)
-    return took
+    phases = {"start-up": took - result["duration_s"]} | result.get("phases_s", {})
+    return took, ", ".join(f"{name} {s:.2f} s" for name, s in phases.items())
 
 
 def prepare_by_hand(root: Path, cluster: Cluster, ours: Ours) -> None:
@@ -322,11 +328,17 @@ def prepare_by_hand(root: Path, cluster: Cluster, ours: Ours) -> None:
 
 def restores(root: Path, ours: Ours, target: str, runs: int) -> dict[str, float]:
     times: dict[str, list[float]] = {"hand": [], "ours": []}
+    phases: dict[str, str] = {}
     for n in range(runs):
         for which in ("hand", "ours") if n % 2 == 0 else ("ours", "hand"):
-            took = by_hand(root, target, str(n)) if which == "hand" else ours_restore(ours, root, target, str(n))
+            restore = by_hand if which == "hand" else lambda *a: ours_restore(ours, *a)
+            took, phases[which] = restore(root, target, str(n))
             times[which].append(took)
-        print(f"  pitr restore run {n + 1}: by hand {times['hand'][-1]:.2f} s  ours {times['ours'][-1]:.2f} s")
+        print(
+            f"  pitr restore run {n + 1}: by hand {times['hand'][-1]:.2f} s ({phases['hand']})  "
+            f"ours {times['ours'][-1]:.2f} s ({phases['ours']})",
+            flush=True,
+        )
     return {k: statistics.median(v) for k, v in times.items()}
 
 

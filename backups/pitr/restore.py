@@ -86,7 +86,8 @@ def restore_to_time(
     """Bring up a copy of the PITR target as it was at ``to_time`` (``None``: the latest WAL there
     is). Returns the new server's data directory, port, URL and where recovery stopped; raises
     ``RestoreError`` when the target cannot be reached (naming the missing segment). ``reporter``
-    hears the steps: base backup (parts), WAL (segments), replay."""
+    hears the steps: base backup (parts), replay (segments taken). ``phases_s`` says how long the
+    checks before it, the base backup and the replay took."""
     base = base_backup_for(to_time)
     port = port or free_port()
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
@@ -96,12 +97,14 @@ def restore_to_time(
     started = time.monotonic()
     with retention_paused(f"point-in-time restore to {to_time.isoformat() if to_time else 'latest'}"):
         check_keys(base)
+        checked = time.monotonic()
         plan, outcome = _bring_up(base, datadir, port, to_time, timeout, reporter or pipeline.Reporter())
     return _result(base, to_time, plan, outcome) | {
         "datadir": str(datadir),
         "port": port,
         "url": connection_url(port),
         "duration_s": round(time.monotonic() - started, 3),
+        "phases_s": {"checks": round(checked - started, 3)} | outcome["phases_s"],
         "stop": f"{pg_bin('pg_ctl')} stop -D {datadir}",
     }
 
@@ -115,13 +118,19 @@ def _bring_up(
     feed = WalFeed(wal_sources(base), datadir.with_name(datadir.name + "-wal"), ahead=settings.PITR_RESTORE_WAL_AHEAD)
     try:
         feed.start()
+        started = time.monotonic()
         _lay_out_base(base, datadir, reporter)
+        laid_out = time.monotonic()
         _configure(datadir, feed.restore_command, port, to_time)
         give_to_server_user(datadir)
         reporter.start("replay", len(feed.sources))
         outcome = _start_and_wait(
             datadir, timeout or settings.PITR_RESTORE_TIMEOUT_S, lambda: reporter.set(feed.handed())
         )
+        outcome["phases_s"] = {
+            "base_backup": round(laid_out - started, 3),
+            "replay": round(time.monotonic() - laid_out, 3),
+        }
         plan = feed.finish()
         if feed.error is not None:  # nothing after the failure was fed: not the WAL there is
             _stop(datadir)
