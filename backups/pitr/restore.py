@@ -48,6 +48,7 @@ from .server import (
 
 TIER_ORDER = {"local": 0, "cloud": 1, "archive": 2}
 NOT_REACHED = "recovery ended before configured recovery target was reached"
+PAUSED = "pausing at the end of recovery"
 READY = re.compile(r"database system is ready to accept connections")
 STOPPED = re.compile(r"recovery stopping (before|after) (commit|abort) of transaction \d+, time (.+)")
 LAST_TX = re.compile(r"last completed transaction was at log time (.+)")
@@ -305,10 +306,11 @@ def _configure(datadir: Path, restore_command: str, port: int, to_time: datetime
         "archive_mode = off",
         "hot_standby = on",
         f"restore_command = '{restore_command}'",
-        "recovery_target_action = 'promote'",
     ]
-    if to_time is not None:
-        lines.append(f"recovery_target_time = '{to_time.isoformat()}'")
+    if to_time is not None:  # paused at the target, then promoted (see _start_and_wait)
+        lines += ["recovery_target_action = 'pause'", f"recovery_target_time = '{to_time.isoformat()}'"]
+    else:
+        lines.append("recovery_target_action = 'promote'")
     with open(datadir / "postgresql.auto.conf", "a") as fh:
         fh.write("\n# point-in-time restore\n" + "\n".join(lines) + "\n")
     (datadir / "recovery.signal").write_text("")
@@ -317,7 +319,10 @@ def _configure(datadir: Path, restore_command: str, port: int, to_time: datetime
 
 
 def _start_and_wait(datadir: Path, timeout: float, progress=lambda: None) -> dict:
-    """Start stock postgres on ``datadir``; wait until it is promoted (ready for writes) or stops."""
+    """Start stock postgres on ``datadir``; wait until it is promoted (ready for writes) or stops.
+    Paused at its target, it is promoted with ``pg_ctl promote``: PostgreSQL's fast promotion
+    (an end-of-recovery record; the checkpoint follows in the background) where reaching the target
+    with ``recovery_target_action = promote`` would first wait for a whole checkpoint."""
     logfile = datadir / "restore.log"
     logfile.touch()
     give_to_server_user(logfile)
@@ -325,9 +330,11 @@ def _start_and_wait(datadir: Path, timeout: float, progress=lambda: None) -> dic
     proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise RestoreError(f"pg_ctl start failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
-    deadline = time.monotonic() + timeout
+    deadline, promoted = time.monotonic() + timeout, False
     while True:
         log = logfile.read_text(errors="replace")
+        if PAUSED in log and not promoted:
+            promoted = _promote(datadir)
         stopped = STOPPED.search(log) or LAST_TX.search(log)
         if READY.search(log):
             return {"failed": False, "log": log, "stopped_at": stopped.groups()[-1] if stopped else None}
@@ -339,6 +346,15 @@ def _start_and_wait(datadir: Path, timeout: float, progress=lambda: None) -> dic
             raise RestoreError(f"recovery did not finish in {timeout:.0f} s; log: {datadir / 'restore.log'}")
         progress()
         time.sleep(0.05)
+
+
+def _promote(datadir: Path) -> bool:
+    argv = as_server_user([pg_bin("pg_ctl"), "promote", "-W", "-D", str(datadir)])
+    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        _stop(datadir)
+        raise RestoreError(f"pg_ctl promote failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    return True
 
 
 def _stop(datadir: Path) -> None:

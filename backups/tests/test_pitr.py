@@ -56,6 +56,9 @@ def test_restore_to_a_second_between_two_writes_sees_exactly_the_rows_committed_
     url = re.search(r"connect: (\S+)", out.getvalue()).group(1)
     assert rows(url) == [1, 2, 3]  # exactly the rows committed before the noted second
     datadir = re.search(r"data directory: (\S+)", out.getvalue()).group(1)
+    log = (Path(datadir) / "restore.log").read_text()
+    # Paused at the target, then promoted without waiting for the end-of-recovery checkpoint.
+    assert log.index("pausing at the end of recovery") < log.index("received promote request")
     call_command("backup", "restore", "--stop", "--data-dir", datadir, stdout=io.StringIO())
     stop_restored(Path(datadir))
 
