@@ -15,7 +15,7 @@ Restore: to a moment 10 s before pgbench ended, median of ``--runs`` alternating
   (h) by hand: ``tar -xf base.tar``, ``tar -xf pg_wal.tar``, ``restore_command = 'cp …'``,
       ``recovery_target_time``, ``recovery.signal``, ``pg_ctl start``, until promoted; from a stock
       ``pg_basebackup -Ft -X stream`` taken beside our base backup and the WAL segments uncompressed
-  (o) ours: ``manage.py backup restore --to-time T`` (checksums, decompression, WAL laid out, replay)
+  (o) ours: ``manage.py backup restore --to-time T`` (checksums, decompression, WAL fetched during replay)
 Goal: o ≤ 1.3×h.
 """
 
