@@ -279,6 +279,9 @@ SPECTACULAR_SETTINGS = {
         "PostMortemStatusEnum": "incidents.postmortems.models.PostMortemStatus.choices",
         # A mitigation's `action` and an action's `name` are the one registry of mitigation actions.
         "ActionNameEnum": "recovery.actions.ACTION_NAMES",
+        # Two fields named `kind`: a backup's keeps the name it always had, a contact method's has its own.
+        "KindEnum": "backups.models.Kind.choices",
+        "ContactKindEnum": "incidents.comms.api.people.KIND_CHOICES",
     },
 }
 

@@ -302,14 +302,10 @@ def _feed_revoke(me, post) -> str:
 
 
 def _override_add(me, post) -> str:
-    username = post.get("user") or me.get_username()
-    if username != me.get_username() and not has_role(me, "commander"):
-        raise PermissionDenied("only a commander sets someone else to cover")
-    if not has_role(me, "responder"):
-        raise PermissionDenied("needs the responder role")
-    schedule.override_add(
+    schedule.override_request(
+        actor=me,
         rotation=_rotation_of(post),
-        username=username,
+        username=post.get("user", ""),
         starts_at=_when(post.get("starts_at")),
         ends_at=_when(post.get("ends_at")),
     )
