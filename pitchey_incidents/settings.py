@@ -133,6 +133,10 @@ REDIS_URL = env_url("REDIS_URL", "")
 # Key prefix on Redis (or a per-checkout broker folder) so that parallel test runs never share work.
 CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", f"test-{CHECKOUT_ID}-{os.getpid()}:" if TESTING else "")
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, BROKER_DIR, CELERY_QUEUE_PREFIX)
+# The embedded broker writes each message whole before a worker can see it (pitchey_incidents/broker_fs.py).
+CELERY_BROKER_TRANSPORT = (
+    "pitchey_incidents.broker_fs:Transport" if CELERY_BROKER_URL.startswith("filesystem://") else None
+)
 # Workers outlive a broker outage: they retry the connection forever (Celery's default gives up after
 # 100 attempts and exits), and a task running when the connection drops runs to its end: tasks claim
 # their rows, so the copy redelivered after the visibility timeout finds its work done, while cancelling
