@@ -5,20 +5,9 @@ import pytest
 
 from incidents.lifecycle import services
 from recovery.models import ControlRun, RuntimeFlag
+from recovery.tests.targets import CONTROL_NAMES as NAMES
 
 HX = {"HTTP_HX_REQUEST": "true"}
-NAMES = (
-    "read_only_on",
-    "read_only_off",
-    "maintenance_on",
-    "maintenance_off",
-    "purge_edge_cache",
-    "flush_app_cache",
-    "emergency_backup",
-    "scale_database",
-    "kill_idle_connections",
-    "rollback_deploy",
-)
 
 
 def flag(name="READ_ONLY_MODE"):
