@@ -11,6 +11,11 @@ of everything still knows what to put back. The back ends:
 
 A back end that fails does not stop the others; the run reports each, and it is ``partial``, not
 done, when any configured back end failed.
+
+Changing a switch claims its row (a conditional update into "being switched"), not a lock: the calls
+out run with no transaction open, each back end's answer is written as it comes, and a claim whose
+process was lost times out (``SWITCH_CLAIM_TIMEOUT_S``) and is reported by ``switch_claims_sweep``.
+Call ``switch_set`` outside a transaction (controls and mitigations do), or the claim waits for it.
 """
 
 from __future__ import annotations
