@@ -425,6 +425,11 @@ DRILL_REDIS_URL = env_url("DRILL_REDIS_URL", "")
 DRILL_CF_WORKER_NAME = env_str("DRILL_CF_WORKER_NAME")
 # Read-only or maintenance mode on for longer than this, and nobody turned it off: a P3 incident.
 SWITCH_OVERDUE_AFTER_S = env_int("SWITCH_OVERDUE_AFTER_S", 4 * 3600, minimum=60)
+# A switch being changed longer than this was claimed by a process that was lost: the next attempt
+# takes it over, and the sweep reports it.
+SWITCH_CLAIM_TIMEOUT_S = env_int("SWITCH_CLAIM_TIMEOUT_S", 300, minimum=10)
+# How often every open page asks whether a switch went on or off (the banner).
+SWITCH_BANNER_POLL_S = env_int("SWITCH_BANNER_POLL_S", 10, minimum=1)
 RECOVERY_ALLOW_SELF_RESTORE = env_bool("RECOVERY_ALLOW_SELF_RESTORE", False)
 DRILL_SLACK_WEBHOOK = env_str("DRILL_SLACK_WEBHOOK")
 # The communication drill: the address its test email goes to, and a Statuspage test page or component.
