@@ -80,6 +80,10 @@ class FakeCloudflare(FakeServer):
         self.purges: list[dict] = []
         self.rate_limited = 0
         self.fail_secrets = 0
+        # A slow vendor on demand: while ``hold`` is an Event, a secret edit waits for it to be set
+        # (``held`` is set once one is waiting).
+        self.hold: threading.Event | None = None
+        self.held = threading.Event()
         super().__init__(self._handle)
 
     @property
@@ -124,6 +128,10 @@ class FakeCloudflare(FakeServer):
         return cf_error(404, 10007, "workers.api.error.script_not_found")
 
     def _secret(self, body):
+        gate = self.hold
+        if gate is not None:
+            self.held.set()
+            gate.wait(timeout=120)
         if self.fail_secrets:
             self.fail_secrets -= 1
             return cf_error(500, 10013, "workers.api.error.unknown")
