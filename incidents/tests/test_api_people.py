@@ -292,3 +292,14 @@ def test_listing_people_costs_the_same_few_queries_for_many(api, users, django_a
     client = api("admin")
     with django_assert_max_num_queries(8):
         assert len(client.get(PEOPLE).json()) == 17
+
+
+def test_the_profile_page_adds_methods_the_same_way(page, users, vendors, settings):
+    added = page("admin").post("/people/responder/", {"do": "add-method", "kind": "slack", "address": "U012AB3CD"})
+    assert added.status_code == 302 and added["Location"].endswith("?done=verified")
+    assert ContactMethod.objects.get(user=users["responder"]).pageable and vendors.slack.messages() == []
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 5  # nothing listens
+    refused = page("responder").post("/people/me/", {"do": "add-method", "kind": "email", "address": "r@example.com"})
+    assert refused.status_code == 400 and "could not be sent" in refused.content.decode()
+    assert list(ContactMethod.objects.values_list("kind", flat=True)) == ["slack"]
