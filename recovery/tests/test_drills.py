@@ -27,7 +27,7 @@ from pitchey_incidents.testing import free_port, start_redis
 from recovery import services
 from recovery.providers.postgres import with_database
 
-from .fakes import FakeCloudflareScripts, FakeServer
+from .fakes import FakeCloudflare, FakeServer
 
 PROJECT, ACCOUNT = "proj-drill", "acct-drill"
 
@@ -244,13 +244,13 @@ def test_cache_drill_fills_flushes_and_rewarms_a_scratch_redis_only(settings, tm
 
 @pytest.fixture
 def cloudflare(settings):
-    cf = FakeCloudflareScripts({"pitchey-api": ["v2", "v1"], "pitchey-api-drill": ["s2", "s1"]})
+    cf = FakeCloudflare({"pitchey-api": ["v2", "v1"], "pitchey-api-drill": ["s2", "s1"]}, account=ACCOUNT)
     health = FakeServer(lambda method, path, body, headers: (200, {"ok": True}, {}))
-    settings.CF_API_TOKEN, settings.CLOUDFLARE_API_URL, settings.CF_ACCOUNT_ID = "cf-token", cf.url, ACCOUNT
+    settings.CF_API_TOKEN, settings.CLOUDFLARE_API_URL, settings.CF_ACCOUNT_ID = "cf-token", cf.api_url, ACCOUNT
     settings.CF_WORKER_NAME, settings.DRILL_CF_WORKER_NAME = "pitchey-api", "pitchey-api-drill"
     settings.SERVICE_HEALTH_URLS = {"api": health.url + "/health"}
     yield cf
-    cf.server.close()
+    cf.close()
     health.close()
 
 
@@ -271,7 +271,7 @@ def test_api_rollback_drill_dry_runs_the_real_worker_or_is_inconclusive(cloudfla
     run, steps = drill("api-rollback")
     assert run.status == "succeeded" and steps["rollback"].data["mode"] == "dry run"
     assert "would roll back from v2 to v1" in steps["rollback"].output
-    assert [r["method"] for r in cloudflare.server.requests] == ["GET", "GET"]  # deployments, the version
+    assert [r["method"] for r in cloudflare.requests] == ["GET", "GET"]  # deployments, the version
     settings.CF_WORKER_NAME = ""
     run, steps = drill("api-rollback")
     assert run.status == "inconclusive" and steps["rollback"].status == "skipped"
