@@ -75,7 +75,9 @@ class FakeCloudflare(FakeServer):
       ``workersInvocationsAdaptive`` (requests, errors, CPU time, from ``analytics``);
     - every answer in the ``{success, errors, messages, result}`` envelope; 403 (10000) on a wrong
       token, 404 on an unknown script, route or version; 429 with ``Retry-After`` while
-      ``rate_limited`` requests are due to be refused; a 500 on the next ``fail_secrets`` secret edits.
+      ``rate_limited`` requests are due to be refused; a 500 on the next ``fail_secrets`` secret edits;
+      error 10220 (a deployment would drop a newer one's settings) on the next ``force_required``
+      deployments asked without ``?force=true``.
     ``worker`` is the platform's Worker (the default script)."""
 
     def __init__(
@@ -99,6 +101,7 @@ class FakeCloudflare(FakeServer):
         self.purges: list[dict] = []
         self.rate_limited = 0
         self.fail_secrets = 0
+        self.force_required = 0
         super().__init__(self._handle)
         self.api_url = self.url + "/client/v4"
 
@@ -137,7 +140,7 @@ class FakeCloudflare(FakeServer):
         script, _, rest = route[len(prefix) :].partition("/")
         if script not in self.deployments:
             return cf_error(404, 10007, "workers.api.error.script_not_found")
-        return self._worker(method, script, "/" + rest, body)
+        return self._worker(method, script, "/" + rest, body, path.partition("?")[2])
 
     def _purge(self, body):
         kinds = set(body or {}) & {"purge_everything", "files", "tags", "hosts", "prefixes"}
@@ -146,13 +149,13 @@ class FakeCloudflare(FakeServer):
         self.purges.append(body)
         return cf_answer({"id": f"purge-{len(self.purges)}"})
 
-    def _worker(self, method, script, rest, body):
+    def _worker(self, method, script, rest, body, query=""):
         if rest == "/secrets" or rest.startswith("/secrets/"):
             return self._secrets(method, script, rest, body)
         if method == "GET" and rest == "/deployments":
             return cf_answer({"deployments": self.deployments[script]})
         if method == "POST" and rest == "/deployments":
-            return self._deploy(script, body or {})
+            return self._deploy(script, body or {}, forced="force=true" in query)
         if method == "GET" and rest == "/versions":
             return cf_answer({"items": [{"id": v} for v in self.versions[script]]})
         if method == "GET" and rest.startswith("/versions/"):
@@ -162,8 +165,11 @@ class FakeCloudflare(FakeServer):
             return cf_answer({"id": version})
         return cf_error(404, 7003, "Could not route to this path")
 
-    def _deploy(self, script: str, body: dict):
+    def _deploy(self, script: str, body: dict, *, forced: bool):
         versions = body.get("versions") or []
+        if self.force_required and not forced:
+            self.force_required -= 1
+            return cf_error(400, 10220, "this deployment would drop the settings of a newer one: use force=true")
         if body.get("strategy") != "percentage" or sum(v.get("percentage", 0) for v in versions) != 100:
             return cf_error(400, 10021, "versions must add up to 100 percent")
         if any(v.get("version_id") not in self.versions[script] for v in versions):
