@@ -134,7 +134,7 @@ class Cloudflare(ApiProvider):
 
     @staticmethod
     def _on(worker: str) -> str:
-        return f" of scratch Worker {worker}" if worker else ""
+        return f" on scratch Worker {worker}" if worker else ""
 
     def live_version(self, worker: str = "") -> str:
         """The Worker's live version (its newest deployment's main version); ``TransportError`` when refused."""
@@ -195,7 +195,7 @@ class Cloudflare(ApiProvider):
         worker = self._target(scratch)
         deployments = self._deployments(worker)
         if not deployments:
-            return Outcome(False, f"the Worker{self._on(worker)} has no deployment")
+            return Outcome(False, f"{'scratch Worker ' + worker if worker else 'the Worker'} has no deployment")
         live = self._main_version(deployments[0])
         data = {"version": live} | ({"worker": worker} if worker else {})
         if dry_run:
