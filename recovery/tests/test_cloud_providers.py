@@ -3,6 +3,7 @@
 import pytest
 
 from recovery.actions import get_action
+from recovery.models import RuntimeFlag
 from recovery.providers import REGISTRY
 
 from .fakes import FakeCloudflare, FakeServer
@@ -229,3 +230,36 @@ def test_restart_actions_say_what_to_set_when_unconfigured(settings):
     settings.CF_API_TOKEN, settings.NEON_API_KEY = "", ""
     assert get_action("restart_worker").available() == (False, "set CF_API_TOKEN")
     assert get_action("restart_database_endpoint").available() == (False, "set NEON_API_KEY and NEON_PROJECT_ID")
+
+
+@pytest.fixture
+def with_scratch(settings):
+    """The platform's Worker and a scratch Worker on the local Cloudflare server."""
+    server = FakeCloudflare({WORKER: ["v3", "v2"], "scratch-api": ["s2", "s1"]}, account=ACCOUNT, zone=ZONE)
+    settings.CLOUDFLARE_API_URL, settings.CF_API_TOKEN, settings.CF_ACCOUNT_ID = server.api_url, server.token, ACCOUNT
+    settings.CF_WORKER_NAME, settings.DRILL_CF_WORKER_NAME, settings.PROVIDER_RETRY_BASE_S = WORKER, "scratch-api", 0.01
+    yield server
+    server.close()
+
+
+@pytest.mark.django_db
+def test_scratch_actions_act_on_the_scratch_worker_only_and_refuse_without_one(with_scratch, settings):
+    server = with_scratch
+    rollback = get_action("rollback_deploy")
+    outcome = rollback.run(rollback.clean({"scratch": True}))
+    assert outcome.ok and outcome.output == "rolled back on scratch Worker scratch-api to version s1", outcome.output
+    assert server.live("scratch-api") == "s1"
+    assert rollback.undo({"scratch": True}, outcome)["params"] == {"version_id": "s2", "scratch": True}
+    on = get_action("enable_maintenance").run({"scratch": True})  # 10215 first: the latest (s2) deployed first
+    assert on.ok and "deployed the latest version s2 first" in on.output and on.data["changed"] == ["scratch Worker"]
+    assert server.secrets == {WORKER: {}, "scratch-api": {"MAINTENANCE_MODE": "true"}}
+    assert not RuntimeFlag.objects.exists()  # no switch of the platform's: no row, no banner
+    off = get_action("disable_maintenance").run({"scratch": True})
+    assert off.ok and server.secrets["scratch-api"] == {} and off.data["deleted"] is True
+    assert [r for r in server.requests if f"/scripts/{WORKER}/" in r["path"]] == []  # the real Worker: never asked
+    for unsafe, why in (("", "set DRILL_CF_WORKER_NAME"), (WORKER, "must not be the platform's Worker")):
+        settings.DRILL_CF_WORKER_NAME = unsafe
+        sent = len(server.requests)
+        refused = get_action("restart_worker").run({"scratch": True})
+        assert not refused.ok and why in refused.output and len(server.requests) == sent
+    assert server.live(WORKER) == "v3" and server.secrets[WORKER] == {}
