@@ -198,10 +198,12 @@ def control_state(control: Control) -> dict:
     impl = get_action(control.action)
     configured, why = impl.available()
     flag = getattr(impl, "flag", "")
-    state = ""
+    state, switching = "", None
     if flag:
         row = RuntimeFlag.objects.filter(name=flag).first()
         state = "on" if row and row.enabled else "off"
+        if row and row.switching:
+            switching = {"to": row.switching_to, "by": row.switching_by, "since": row.switching_since}
     return {
         "name": control.name,
         "action": control.action,
@@ -210,6 +212,7 @@ def control_state(control: Control) -> dict:
         "configured": configured,
         "hint": why,
         "state": state,
+        "switching": switching,
         "undo": control.undo,
     }
 

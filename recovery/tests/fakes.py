@@ -102,6 +102,10 @@ class FakeCloudflare(FakeServer):
         self.rate_limited = 0
         self.fail_secrets = 0
         self.force_required = 0
+        # A slow vendor on demand: while ``hold`` is an Event, a secret edit waits for it to be set
+        # (``held`` is set once one is waiting).
+        self.hold: threading.Event | None = None
+        self.held = threading.Event()
         super().__init__(self._handle)
         self.api_url = self.url + "/client/v4"
 
@@ -184,6 +188,10 @@ class FakeCloudflare(FakeServer):
             return cf_answer([{"name": n, "type": "secret_text"} for n in sorted(self.secrets[script])])
         if method not in ("PUT", "DELETE"):
             return cf_error(404, 7003, "Could not route to this path")
+        gate = self.hold
+        if gate is not None:
+            self.held.set()
+            gate.wait(timeout=120)
         if self.fail_secrets:
             self.fail_secrets -= 1
             return cf_error(500, 10013, "workers.api.error.unknown")

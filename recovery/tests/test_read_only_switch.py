@@ -64,6 +64,7 @@ def test_partial_failure_reports_both_and_is_not_done(pg_protected, cf_server, u
     assert cf_server.secrets[cf_server.worker] == {"READ_ONLY_MODE": "true"}
     write_once(pg_protected)  # PostgreSQL was not switched, and nothing says it was
     assert flag().enabled and flag().backends_on == ["cloudflare", "flags"]
+    assert not flag().switching  # the claim is released: it can be run again
     assert run.undo_available  # what is on can be turned off
 
 

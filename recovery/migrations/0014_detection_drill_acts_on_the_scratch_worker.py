@@ -11,5 +11,5 @@ def seed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("recovery", "0012_emergency_controls_audit_trail_and_switch_state")]
+    dependencies = [("recovery", "0013_switch_claimed_while_being_changed")]
     operations = [migrations.RunPython(seed, migrations.RunPython.noop)]
