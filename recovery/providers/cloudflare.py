@@ -270,7 +270,13 @@ class Cloudflare(ApiProvider):
     def do_rollback_drill(self, *, dry_run: bool) -> Outcome:
         """Drill: roll the scratch Worker (``DRILL_CF_WORKER_NAME``) back to its previous version, check
         it is live, and forward again; without one, a dry run on the real Worker: its previous version
-        is found and exists. Inconclusive when neither Worker is configured."""
+        is found and exists. Inconclusive when neither Worker is configured, and refused (inconclusive,
+        nothing sent) when the scratch Worker named is the platform's own."""
+        if settings.DRILL_CF_WORKER_NAME and settings.DRILL_CF_WORKER_NAME == settings.CF_WORKER_NAME:
+            hint = "set DRILL_CF_WORKER_NAME to a scratch Worker of its own, not the platform's CF_WORKER_NAME"
+            what = "a scratch Worker that is not the platform's"
+            output = f"refused: DRILL_CF_WORKER_NAME is the platform's Worker {settings.CF_WORKER_NAME}; {hint}"
+            return Outcome(False, output, {"missing": {"what": what, "hint": hint}}, skipped=True)
         if settings.DRILL_CF_WORKER_NAME and settings.CF_ACCOUNT_ID:
             return self._scratch_rollback(settings.DRILL_CF_WORKER_NAME, dry_run=dry_run)
         if settings.CF_WORKER_NAME and settings.CF_ACCOUNT_ID:

@@ -283,6 +283,17 @@ def test_api_rollback_drill_dry_runs_the_real_worker_or_is_inconclusive(cloudfla
     assert run.status == "inconclusive" and run.missing[0] == {"what": "Cloudflare", "hint": "set CF_API_TOKEN"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_api_rollback_drill_refuses_a_scratch_worker_that_is_the_platforms_own(cloudflare, settings):
+    settings.DRILL_CF_WORKER_NAME = "pitchey-api"
+    run, steps = drill("api-rollback")
+    assert run.status == "inconclusive" and steps["rollback"].status == "skipped"
+    assert "refused: DRILL_CF_WORKER_NAME is the platform's Worker pitchey-api" in steps["rollback"].output
+    assert "not the platform's CF_WORKER_NAME" in run.missing[0]["hint"]
+    assert [r for r in cloudflare.requests if r["method"] != "GET"] == []  # nothing deployed anywhere
+    assert cloudflare.deployments["pitchey-api"][0]["versions"][0]["version_id"] == "v2"
+
+
 # --- database-failover ------------------------------------------------------------------------------
 
 
