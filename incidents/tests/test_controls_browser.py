@@ -81,14 +81,14 @@ def test_read_only_from_the_page_stops_writes_sets_the_secret_and_shows_the_bann
     card.get_by_role("button", name="Preview").press("Enter")
     expect(card.locator(".control-answer")).to_contain_text("/workers/scripts/pitchey-api/secrets")
     expect(card.locator(".control-answer")).to_contain_text("(not sent)")
-    assert cf_server.secrets == {}
+    assert cf_server.secrets[cf_server.worker] == {}
     write_once(pg_protected)
     card.get_by_label("Yes: stop all writes to the platform").press("Space")
     card.get_by_role("button", name="Run: Enable read-only mode").press("Enter")
     expect(card.locator(".control-answer")).to_contain_text(
         "READ_ONLY_MODE is on (changed: flags, cloudflare, postgres)"
     )
-    assert cf_server.secrets == {"READ_ONLY_MODE": "true"}
+    assert cf_server.secrets[cf_server.worker] == {"READ_ONLY_MODE": "true"}
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         write_once(pg_protected)
     for path in ("/", "/controls/", "/backups/", "/recovery/", "/setup/"):
@@ -101,7 +101,7 @@ def test_read_only_from_the_page_stops_writes_sets_the_secret_and_shows_the_bann
     page.get_by_role("button", name="Turn read-only mode off").press("Enter")
     expect(page.locator("#control-read_only_off .control-answer")).to_contain_text("READ_ONLY_MODE is off")
     write_once(pg_protected)
-    assert cf_server.secrets == {"READ_ONLY_MODE": "false"}
+    assert cf_server.secrets[cf_server.worker] == {"READ_ONLY_MODE": "false"}
     page.goto(site + "/")
     expect(page.locator("[data-switch-banner]")).to_have_count(0)
 

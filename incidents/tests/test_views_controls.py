@@ -72,7 +72,7 @@ def test_running_read_only_reports_each_back_end_and_the_banner_shows_everywhere
     assert response.status_code == 200 and response["HX-Trigger"] == "controls-changed"
     assert 'data-backend="cloudflare"' in body and "READ_ONLY_MODE set to true" in body
     assert "set TARGET_DATABASE_URL" in body  # the back end that is not configured says what to set
-    assert cf_server.secrets == {"READ_ONLY_MODE": "true"} and flag()
+    assert cf_server.secrets[cf_server.worker] == {"READ_ONLY_MODE": "true"} and flag()
     incident = services.incident_declare(severity="P2", title="x", actor=users["commander"])
     for path in ("/", "/controls/", "/backups/", "/recovery/", "/setup/", incident.get_absolute_url()):
         page_body = page("viewer").get(path).content.decode()

@@ -97,7 +97,7 @@ def test_two_attempts_one_acts_the_other_is_told_and_readers_are_not_blocked(pg_
         cf_server.hold.set()
     done = first.finished()
     assert done.status == "succeeded", done.output
-    assert len(put_secrets(cf_server)) == 1 and cf_server.secrets == {"READ_ONLY_MODE": "true"}
+    assert len(put_secrets(cf_server)) == 1 and cf_server.secrets[cf_server.worker] == {"READ_ONLY_MODE": "true"}
     with pytest.raises(Exception, match="read-only transaction"):
         write_once(pg_protected)
     assert not row().switching and row().backends_on == ["cloudflare", "flags", "postgres"]
@@ -166,4 +166,4 @@ def test_a_process_lost_half_way_is_reported_and_the_switch_can_be_run_again(cf_
 
     again = control_run(action="read_only_on", actor="alice")
     assert again.status == "succeeded", again.output
-    assert cf_server.secrets["READ_ONLY_MODE"] == "true" and row().reason == ""
+    assert cf_server.secrets[cf_server.worker]["READ_ONLY_MODE"] == "true" and row().reason == ""
