@@ -1,6 +1,6 @@
 """Restore the PITR target to a moment: the newest base backup finished before it, then the WAL
 shipped since, replayed by stock ``postgres`` in a new data directory on a new port with
-``recovery_target_time`` and ``recovery_target_action = promote``.
+``recovery_target_time``, paused there and promoted (``latest``: promoted at the end of the WAL).
 
 Nothing is trusted that was not checked: every stored file is read against its manifest's SHA-256
 (a damaged copy is skipped for the next tier's), the WAL segments are fed to PostgreSQL in order
