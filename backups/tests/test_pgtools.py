@@ -1,0 +1,63 @@
+"""Which pg_dump, pg_dumpall and pg_restore run: Debian's wrapper asked once, then its choice directly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from backups import pgtools
+
+WRAPPER = shutil.which("pg_dump")
+ON_DEBIAN = bool(WRAPPER) and Path(WRAPPER).resolve().name == "pg_wrapper"
+
+
+def _version(argv: list[str]) -> str:
+    return subprocess.run([*argv, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture
+def path_first(tmp_path, monkeypatch, settings):
+    """A folder put first on PATH (a PATH of its own: the choice is made again for it)."""
+    settings.PG_BINDIR = ""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return folder
+
+
+@pytest.mark.skipif(not ON_DEBIAN, reason="pg_dump on PATH is not Debian's pg_wrapper")
+def test_the_wrapper_is_asked_once_and_the_version_it_picks_runs_directly(path_first, tmp_path):
+    calls, real = tmp_path / "calls", tmp_path / "real"
+    real.mkdir()
+    logging_wrapper = path_first / "pg_wrapper"  # named as Debian's: logs each run, then runs the real one
+    logging_wrapper.write_text(f'#!/bin/sh\necho "$0 $*" >> {calls}\nexec {real}/$(basename "$0") "$@"\n')
+    logging_wrapper.chmod(0o755)
+    for name in ("pg_dump", "pg_dumpall", "pg_restore"):
+        (path_first / name).symlink_to(logging_wrapper)
+        (real / name).symlink_to(Path(WRAPPER).resolve())  # the real wrapper knows the program by its name
+
+    ran = {name: pgtools.program(name) for name in ("pg_dump", "pg_dumpall", "pg_restore", "pg_restore")}
+    said = pgtools.version("pg_dump")
+    assert calls.read_text().split() == [str(path_first / "pg_dump"), "--version"]  # once, for all of them
+    assert said == _version(["pg_dump"])  # the wrapper's own answer
+    for name, path in ran.items():
+        assert Path(path).is_absolute() and Path(path).name == name and path_first not in Path(path).parents
+        assert _version([path]) == _version([name])  # the very program the wrapper would have run
+
+
+def test_pg_bindir_names_the_programs(path_first, settings):
+    settings.PG_BINDIR = str(path_first)
+    assert pgtools.program("pg_restore") == str(path_first / "pg_restore")
+
+
+def test_programs_that_are_not_the_wrapper_run_by_name(path_first):
+    real = Path(shutil.which("pg_dump")).resolve()
+    if real.name == "pg_wrapper":  # one of the programs it runs
+        real = next(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))
+    (path_first / "pg_dump").symlink_to(real)  # a plain pg_dump first on PATH, as on other systems
+    assert pgtools.program("pg_restore") == "pg_restore"
+    assert pgtools.version("pg_dump") == _version([str(real)])
