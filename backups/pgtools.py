@@ -3,10 +3,11 @@
 Debian and Ubuntu put ``pg_wrapper`` on PATH under each of these names: a Perl script that picks a
 PostgreSQL version (``PGCLUSTER``, ``~/.postgresqlrc``, the local clusters, else the newest installed)
 and then runs ``/usr/lib/postgresql/<version>/bin/<name>``. Its start costs about 40 ms of CPU (0.1 to
-0.2 s on a loaded machine) at every run, and a restore runs pg_restore once per table. So the wrapper
-is asked once per process which version it picks (``pg_dump --version``, which the manifest records
-anyway) and that version's programs run directly, as the wrapper would have run them. ``PG_BINDIR``
-names their folder outright; without the wrapper, the names on PATH run as they are.
+0.2 s on a loaded machine) at every run, and a restore runs pg_restore once per table. So where one
+version of the client programs is installed (and ``PGCLUSTER`` does not name one), that is the one
+the wrapper runs: it runs directly. Where several are, the wrapper is asked once per process which
+it picks (``pg_dump --version``) and that version's programs run directly, as it would have run them.
+``PG_BINDIR`` names their folder outright; without the wrapper, the names on PATH run as they are.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-DEBIAN_BINDIR = "/usr/lib/postgresql/{version}/bin"
+DEBIAN_ROOT = Path("/usr/lib/postgresql")  # <version>/bin/<program>
 _lock = threading.Lock()
-# (PATH and the variables the wrapper reads) → (the programs' folder or None, pg_dump --version)
+# (Debian's folder, PATH, what the wrapper reads) → (the programs' folder or None, pg_dump --version)
 _resolved: dict[tuple, tuple[str | None, str]] = {}
 
 
@@ -45,24 +46,27 @@ def version(name: str) -> str:
 
 
 def _resolve() -> tuple[str | None, str]:
-    key = tuple(os.environ.get(k) for k in ("PATH", "PGCLUSTER", "PGHOST", "PGPORT", "HOME"))
+    key = (DEBIAN_ROOT, *(os.environ.get(k) for k in ("PATH", "PGCLUSTER", "PGHOST", "PGPORT", "HOME")))
     with _lock:
         if key not in _resolved:
-            _resolved[key] = _ask_wrapper()
+            _resolved[key] = _wrapper_choice()
         return _resolved[key]
 
 
-def _ask_wrapper() -> tuple[str | None, str]:
+def _wrapper_choice() -> tuple[str | None, str]:
     found = shutil.which("pg_dump")
     if not found or Path(found).resolve().name != "pg_wrapper":
         return None, ""
+    installed = list(DEBIAN_ROOT.glob("*/bin/pg_dump"))
+    if len(installed) == 1 and not os.environ.get("PGCLUSTER"):
+        return str(installed[0].parent), ""
     line = _version_line([found])
     match = re.search(r"\(PostgreSQL\) (\d+)\.(\d+)", line)
     if not match:
         return None, line
     major, minor = match.groups()
-    folder = DEBIAN_BINDIR.format(version=major if int(major) >= 10 else f"{major}.{minor}")
-    return (folder if Path(folder, "pg_dump").exists() else None), line
+    folder = DEBIAN_ROOT / (major if int(major) >= 10 else f"{major}.{minor}") / "bin"
+    return (str(folder) if (folder / "pg_dump").exists() else None), line
 
 
 def _version_line(argv: list[str]) -> str:

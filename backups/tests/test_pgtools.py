@@ -29,8 +29,9 @@ def path_first(tmp_path, monkeypatch, settings):
     return folder
 
 
-@pytest.mark.skipif(not ON_DEBIAN, reason="pg_dump on PATH is not Debian's pg_wrapper")
-def test_the_wrapper_is_asked_once_and_the_version_it_picks_runs_directly(path_first, tmp_path):
+@pytest.fixture
+def logged_wrapper(path_first, tmp_path):
+    """Debian's wrapper first on PATH under each name, writing down every run in ``calls``."""
     calls, real = tmp_path / "calls", tmp_path / "real"
     real.mkdir()
     logging_wrapper = path_first / "pg_wrapper"  # named as Debian's: logs each run, then runs the real one
@@ -39,14 +40,47 @@ def test_the_wrapper_is_asked_once_and_the_version_it_picks_runs_directly(path_f
     for name in ("pg_dump", "pg_dumpall", "pg_restore"):
         (path_first / name).symlink_to(logging_wrapper)
         (real / name).symlink_to(Path(WRAPPER).resolve())  # the real wrapper knows the program by its name
+    return calls
 
+
+def _installed(root: Path, major: str, *versions: str) -> None:
+    """Client programs under ``root/<version>/bin``: the real ones of ``major``, the version the wrapper runs."""
+    for version in versions:
+        (root / version / "bin").mkdir(parents=True)
+        for name in ("pg_dump", "pg_dumpall", "pg_restore"):
+            (root / version / "bin" / name).symlink_to(Path("/usr/lib/postgresql", major, "bin", name))
+
+
+@pytest.mark.skipif(not ON_DEBIAN, reason="pg_dump on PATH is not Debian's pg_wrapper")
+def test_with_several_versions_the_wrapper_is_asked_once_and_its_choice_runs_directly(
+    logged_wrapper, tmp_path, monkeypatch
+):
+    major = _version(["pg_dump"]).split()[2].split(".")[0]  # what the wrapper picks here
+    _installed(tmp_path / "pg", major, major, "9.6")
+    monkeypatch.setattr(pgtools, "DEBIAN_ROOT", tmp_path / "pg")
+    logged_wrapper.unlink(missing_ok=True)
     ran = {name: pgtools.program(name) for name in ("pg_dump", "pg_dumpall", "pg_restore", "pg_restore")}
     said = pgtools.version("pg_dump")
-    assert calls.read_text().split() == [str(path_first / "pg_dump"), "--version"]  # once, for all of them
+    assert logged_wrapper.read_text().split() == [str(tmp_path / "bin" / "pg_dump"), "--version"]  # once
     assert said == _version(["pg_dump"])  # the wrapper's own answer
     for name, path in ran.items():
-        assert Path(path).is_absolute() and Path(path).name == name and path_first not in Path(path).parents
+        assert path == str(tmp_path / "pg" / major / "bin" / name)
         assert _version([path]) == _version([name])  # the very program the wrapper would have run
+
+
+@pytest.mark.skipif(not ON_DEBIAN, reason="pg_dump on PATH is not Debian's pg_wrapper")
+def test_with_one_version_it_runs_without_asking_the_wrapper(logged_wrapper, tmp_path, monkeypatch):
+    said = _version(["pg_dump"])
+    major = said.split()[2].split(".")[0]
+    _installed(tmp_path / "pg", major, major)
+    monkeypatch.setattr(pgtools, "DEBIAN_ROOT", tmp_path / "pg")
+    logged_wrapper.unlink(missing_ok=True)
+    assert pgtools.program("pg_restore") == str(tmp_path / "pg" / major / "bin" / "pg_restore")
+    assert pgtools.version("pg_dump") == said
+    assert not logged_wrapper.exists()  # neither for the program nor for its version
+    monkeypatch.setenv("PGCLUSTER", f"{major}/main")  # a cluster named: the wrapper decides
+    pgtools.program("pg_restore")
+    assert logged_wrapper.read_text().split() == [str(tmp_path / "bin" / "pg_dump"), "--version"]
 
 
 def test_pg_bindir_names_the_programs(path_first, settings):
