@@ -27,8 +27,8 @@ class DomainCommand(BaseCommand):
 
     def run_from_argv(self, argv):
         """From a shell (``manage.py``, not ``call_command``): what start-up built (the modules, the
-        models, the settings: hundreds of thousands of objects, all kept until exit) is moved out of
-        the cyclic garbage collector's sight. Otherwise every full collection walks them again, the
+        models, the settings: about 100,000 objects the collector tracks, all kept until exit) is moved
+        out of the cyclic garbage collector's sight. Otherwise every full collection walks them again, the
         last one at exit: about a quarter of a small backup's own CPU (docs/backups.md)."""
         gc.freeze()
         return super().run_from_argv(argv)
