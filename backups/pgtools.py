@@ -31,6 +31,9 @@ def program(name: str) -> str:
     """What to run for ``name`` (``pg_dump``, ``pg_dumpall``, ``pg_restore``)."""
     if settings.PG_BINDIR:
         return str(Path(settings.PG_BINDIR, name))
+    found = shutil.which(name)
+    if not found or Path(found).resolve().name != "pg_wrapper":
+        return name  # not Debian's wrapper: whatever PATH has runs
     folder, _ = _resolve()
     if folder and Path(folder, name).exists():
         return str(Path(folder, name))

@@ -89,9 +89,13 @@ def test_pg_bindir_names_the_programs(path_first, settings):
 
 
 def test_programs_that_are_not_the_wrapper_run_by_name(path_first):
-    real = Path(shutil.which("pg_dump")).resolve()
-    if real.name == "pg_wrapper":  # one of the programs it runs
-        real = next(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))
-    (path_first / "pg_dump").symlink_to(real)  # a plain pg_dump first on PATH, as on other systems
+    fake = path_first / "pg_restore"  # a pg_restore of one's own first on PATH: PATH decides for each program
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    fake.chmod(0o755)
     assert pgtools.program("pg_restore") == "pg_restore"
+    if ON_DEBIAN:  # pg_dump is still the wrapper: its choice runs
+        assert Path(pgtools.program("pg_dump")).is_absolute()
+    real = next(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"), None) if ON_DEBIAN else Path(WRAPPER)
+    (path_first / "pg_dump").symlink_to(real)  # a plain pg_dump first on PATH, as on other systems
+    assert pgtools.program("pg_dump") == "pg_dump"
     assert pgtools.version("pg_dump") == _version([str(real)])
