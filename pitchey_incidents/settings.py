@@ -340,7 +340,7 @@ PITR_RESTORE_WAL_AHEAD = env_int("PITR_RESTORE_WAL_AHEAD", 8, minimum=1)  # segm
 PITR_SLOT_WARN_BYTES = env_int("PITR_SLOT_WARN_BYTES", 1 << 30, minimum=1)
 PITR_SLOT_MAX_BYTES = env_int("PITR_SLOT_MAX_BYTES", 8 << 30, minimum=1)
 PITR_SERVER_USER = env_str("PITR_SERVER_USER", "postgres")  # runs a restored server when we are root
-PG_BINDIR = env_str("PG_BINDIR", "")  # where pg_basebackup, pg_receivewal, pg_ctl live; default: PATH
+PG_BINDIR = env_str("PG_BINDIR", "")  # where pg_dump, pg_restore, pg_basebackup, pg_ctl… live; default: PATH
 # Commands that the run_command action may run: NAME=command line, separated by ';'.
 ALLOWED_COMMANDS = {
     name.strip(): cmd.strip()

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from incidents.comms import oncall, people, schedule
+from incidents.comms import ical, oncall, people, schedule
 from incidents.comms.links import LINK_ROLES, BadLink, button_actions, read_token
 from incidents.comms.models import (
     CalendarFeed,
@@ -387,6 +387,6 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     feed = CalendarFeed.objects.filter(token=token, revoked_at=None).select_related("user", "rotation").first()
     if feed is None:
         return HttpResponse("No such calendar: the link was revoked or never existed.\n", status=404)
-    response = HttpResponse(schedule.feed_calendar(feed), content_type="text/calendar; charset=utf-8")
+    response = HttpResponse(ical.feed_calendar(feed), content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, max-age=300"
     return response
