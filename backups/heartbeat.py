@@ -4,6 +4,7 @@ stops (its worker died)."""
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 
@@ -12,7 +13,7 @@ from django.db import connection
 log = logging.getLogger(__name__)
 
 
-class Heartbeat(threading.Thread):
+class Heartbeat(threading.Thread, abc.ABC):
     """Calls ``beat()`` every ``interval`` seconds until stopped or ``beat()`` returns False. A beat
     that raises ends the thread with a warning: it must never crash the work it watches."""
 
@@ -23,9 +24,9 @@ class Heartbeat(threading.Thread):
         self.what = what  # as the warning names it: "backup 12"
         self.halt = threading.Event()
 
+    @abc.abstractmethod
     def beat(self) -> bool:
         """One beat; False when the row is no longer running (nothing to beat for)."""
-        raise NotImplementedError
 
     def run(self) -> None:
         try:

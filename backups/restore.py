@@ -26,7 +26,7 @@ from django.conf import settings
 from psycopg import sql
 
 from . import manifest as mf
-from . import pipeline, targets
+from . import pgtools, pipeline, targets
 from .engines import pgarchive
 from .engines.database import pg_count, pg_env, pg_row_counts, sqlite_row_counts
 from .pauses import retention_paused
@@ -115,7 +115,7 @@ def decompress_to(opener: Opener, part: dict, dest: Path, reporter: pipeline.Rep
 
 def _pg_restore_argv(database_url: str, *options: str, no_owner: bool = True) -> tuple[list[str], dict]:
     bare, env = pg_env(database_url)
-    argv = ["pg_restore", "--exit-on-error", *options, "-d", bare]
+    argv = [pgtools.program("pg_restore"), "--exit-on-error", *options, "-d", bare]
     if no_owner:
         argv += ["--no-owner", "--no-privileges"]
     return argv, env

@@ -25,7 +25,7 @@ from typing import BinaryIO
 from django.utils import timezone
 
 from . import manifest as mf
-from . import pipeline
+from . import pgtools, pipeline
 from .restore import RestoreError, decompress_to, file_sha256, restore_part, scratch_database, temp_dir
 from .scratch_redis import ScratchRedisError, key_counts, scratch_server
 from .storage import crypto
@@ -141,7 +141,7 @@ def _list_basebackup(opener: Opener, part: dict) -> str:
 
 def _list_pg(opener: Opener, part: dict) -> str:
     proc = subprocess.Popen(
-        ["pg_restore", "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [pgtools.program("pg_restore"), "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
 
     out: dict = {}

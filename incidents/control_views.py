@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from backups import selectors as backup_selectors
 from pitchey_incidents.errors import DomainError
@@ -20,7 +21,7 @@ from pitchey_incidents.htmx import HtmxHttpRequest
 from recovery.actions import get_action
 from recovery.controls import BY_NAME, EMERGENCY_CONTROLS, control_run, control_undo, open_undos
 from recovery.models import ControlRun, RuntimeFlag
-from recovery.switches import SWITCHES
+from recovery.switches import SWITCHES, banner_state, switches_shown
 
 from .pages import fragment_template as _fragment
 from .pages import live_context as _live
@@ -127,3 +128,14 @@ def controls(request: HtmxHttpRequest) -> HttpResponse:
 
 def _card_of(name: str) -> dict:
     return next({"card": c} for cards in _cards().values() for c in cards if c["control"].name == name)
+
+
+@login_not_required  # a page whose session ended is answered 403, not the login page swapped into its banner
+@require_GET
+def switch_banner(request: HtmxHttpRequest) -> HttpResponse:
+    """The banner alone, for an open page that asks whether a switch went on or off (viewer or
+    above): 204 while what the page shows (``seen``, the banner's digest) is still true."""
+    _require(request, "viewer")
+    if request.GET.get("seen") == banner_state(switches_shown()):
+        return HttpResponse(status=204)
+    return render(request, "base.html#switch-banner")

@@ -9,6 +9,7 @@ urlpatterns = [
     path("incidents/new/", views.declare, name="declare"),
     path("incidents/<str:public_id>/", views.incident_detail, name="detail"),
     path("controls/", control_views.controls, name="controls"),
+    path("controls/banner/", control_views.switch_banner, name="switch-banner"),
     path("setup/", views.setup, name="setup"),
     path("", include("incidents.postmortems.urls")),
     # Last of the incident routes: the generic action route would swallow the named ones above.

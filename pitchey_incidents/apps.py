@@ -8,7 +8,7 @@ class PlatformConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
 
-        from .middleware import remember_time_zone
+        from .zones import remember_time_zone
 
         # The viewer's time zone goes into the session at login, so pages never look it up.
         user_logged_in.connect(remember_time_zone, dispatch_uid="pitchey-remember-time-zone")

@@ -62,6 +62,12 @@ def _type_error(field: serializers.Field, value: Any) -> str | None:
     """Why ``value`` is not of the JSON type ``field`` reads (or None): for lists and maps, per item."""
     if value is None:
         return None  # allow_null decides
+    if isinstance(field, serializers.ListSerializer):  # nested objects, many: per item
+        items = value if isinstance(value, list) else []
+        return next((why for item in items if (why := _type_error(field.child, item))), None)
+    if isinstance(field, serializers.Serializer):  # a nested object: the first field of the wrong type
+        wrong = _field_type_errors(field, value)
+        return next((f"{name}: {whys[0]}" for name, whys in wrong.items()), None)
     if isinstance(field, (serializers.ListField, serializers.DictField)):
         items = value if isinstance(value, list) else value.values() if isinstance(value, dict) else []
         return next((why for item in items if (why := _type_error(field.child, item))), None)
@@ -72,20 +78,31 @@ def _type_error(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
-def strict_json_types(serializer: serializers.Serializer) -> None:
-    """A 400 naming each field whose value is not of the JSON type the field (and the schema) states."""
-    data = serializer.initial_data
+def _field_type_errors(serializer: serializers.Serializer, data: Any) -> dict[str, list[str]]:
     if not isinstance(data, dict):
-        return
+        return {}  # the serializer says what it expected
     errors = {}
     for name, field in serializer.fields.items():
         if not field.read_only and name in data and (why := _type_error(field, data[name])):
             errors[name] = [why]
-    if errors:
+    return errors
+
+
+def strict_json_types(serializer: serializers.BaseSerializer) -> None:
+    """A 400 naming each field whose value is not of the JSON type the field (and the schema) states;
+    for a list body (``many=True``), per item by its index, as DRF reports a list's errors."""
+    data = serializer.initial_data
+    if isinstance(serializer, serializers.ListSerializer):
+        items = enumerate(data) if isinstance(data, list) else ()
+        errors = {i: wrong for i, item in items if (wrong := _field_type_errors(serializer.child, item))}
+        if errors:
+            raise serializers.ValidationError(errors)
+        return
+    if errors := _field_type_errors(serializer, data):
         raise serializers.ValidationError(errors)
 
 
-def validated(serializer_class: type[serializers.Serializer], request: Request, **kwargs) -> dict:
+def validated(serializer_class: type[serializers.Serializer], request: Request, **kwargs) -> Any:
     """The request body checked by ``serializer_class`` (a 400 naming each field when it does not pass,
     a value of the wrong JSON type included), every string in it without control characters other
     than tab and newline (``clean_controls``).
@@ -94,7 +111,8 @@ def validated(serializer_class: type[serializers.Serializer], request: Request, 
     serializer = serializer_class(data=request.data, **kwargs)
     strict_json_types(serializer)
     serializer.is_valid(raise_exception=True)
-    return clean_controls(dict(serializer.validated_data))
+    data = serializer.validated_data
+    return clean_controls(data if isinstance(data, list) else dict(data))
 
 
 # The description of a list filter whose empty value means "no filter" (a form's empty choice).

@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import requests
 
 PERMANENT_STATUSES = {400, 401, 403, 404, 405, 410, 413, 422}
 
@@ -56,6 +58,8 @@ def request(
     ok: tuple[int, ...] = (200, 201, 202, 204),
 ) -> Response:
     """Send one request; return the response or raise ``TransportError`` saying whether to retry."""
+    import requests  # here, not at the top: the first request loads it (about 100 modules), not every start
+
     try:
         resp = requests.request(
             method, url, json=json, data=data, headers=headers, timeout=timeout or settings.HTTP_TIMEOUT_S

@@ -9,6 +9,7 @@ from django.utils.decorators import sync_and_async_middleware
 
 from .drf import body_too_large, clean_querydict
 from .models import UserPreference
+from .zones import TZ_SESSION_KEY
 
 # Paths whose views authenticate on their own: the API (tokens, 401/403 as JSON), alert intake
 # (per-source secrets), probes of our own liveness, and the public status page.
@@ -75,9 +76,6 @@ class BodyLimitMiddleware:
         return None
 
 
-TZ_SESSION_KEY = "time_zone"
-
-
 def _zone_name(request) -> str | None:
     """The signed-in person's time zone (UTC unless chosen), remembered in the session after one look-up."""
     user = getattr(request, "user", None)
@@ -90,14 +88,6 @@ def _zone_name(request) -> str | None:
         if session is not None:
             session[TZ_SESSION_KEY] = name
     return name
-
-
-def remember_time_zone(sender, request, user, **kwargs) -> None:
-    """At login: keep the person's time zone in the session (read by every later request)."""
-    session = getattr(request, "session", None)
-    if session is not None:
-        pref = UserPreference.objects.filter(user_id=user.pk).values_list("time_zone", flat=True).first()
-        session[TZ_SESSION_KEY] = pref or "UTC"
 
 
 def _activate(name: str | None) -> None:

@@ -9,8 +9,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from .middleware import TZ_SESSION_KEY
 from .models import UserPreference
+from .zones import TZ_SESSION_KEY
 
 
 def time_zones() -> list[str]:

@@ -133,6 +133,10 @@ REDIS_URL = env_url("REDIS_URL", "")
 # Key prefix on Redis (or a per-checkout broker folder) so that parallel test runs never share work.
 CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", f"test-{CHECKOUT_ID}-{os.getpid()}:" if TESTING else "")
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL, BROKER_DIR, CELERY_QUEUE_PREFIX)
+# The embedded broker writes each message whole before a worker can see it (pitchey_incidents/broker_fs.py).
+CELERY_BROKER_TRANSPORT = (
+    "pitchey_incidents.broker_fs:Transport" if CELERY_BROKER_URL.startswith("filesystem://") else None
+)
 # Workers outlive a broker outage: they retry the connection forever (Celery's default gives up after
 # 100 attempts and exits), and a task running when the connection drops runs to its end: tasks claim
 # their rows, so the copy redelivered after the visibility timeout finds its work done, while cancelling
@@ -279,6 +283,9 @@ SPECTACULAR_SETTINGS = {
         "PostMortemStatusEnum": "incidents.postmortems.models.PostMortemStatus.choices",
         # A mitigation's `action` and an action's `name` are the one registry of mitigation actions.
         "ActionNameEnum": "recovery.actions.ACTION_NAMES",
+        # Two fields named `kind`: a backup's keeps the name it always had, a contact method's has its own.
+        "KindEnum": "backups.models.Kind.choices",
+        "ContactKindEnum": "incidents.comms.api.people.KIND_CHOICES",
     },
 }
 
@@ -332,7 +339,7 @@ PITR_RESTORE_TIMEOUT_S = env_int("PITR_RESTORE_TIMEOUT_S", 3600, minimum=10)
 PITR_SLOT_WARN_BYTES = env_int("PITR_SLOT_WARN_BYTES", 1 << 30, minimum=1)
 PITR_SLOT_MAX_BYTES = env_int("PITR_SLOT_MAX_BYTES", 8 << 30, minimum=1)
 PITR_SERVER_USER = env_str("PITR_SERVER_USER", "postgres")  # runs a restored server when we are root
-PG_BINDIR = env_str("PG_BINDIR", "")  # where pg_basebackup, pg_receivewal, pg_ctl live; default: PATH
+PG_BINDIR = env_str("PG_BINDIR", "")  # where pg_dump, pg_restore, pg_basebackup, pg_ctl… live; default: PATH
 # Commands that the run_command action may run: NAME=command line, separated by ';'.
 ALLOWED_COMMANDS = {
     name.strip(): cmd.strip()
@@ -421,6 +428,11 @@ DRILL_REDIS_URL = env_url("DRILL_REDIS_URL", "")
 DRILL_CF_WORKER_NAME = env_str("DRILL_CF_WORKER_NAME")
 # Read-only or maintenance mode on for longer than this, and nobody turned it off: a P3 incident.
 SWITCH_OVERDUE_AFTER_S = env_int("SWITCH_OVERDUE_AFTER_S", 4 * 3600, minimum=60)
+# A switch being changed longer than this was claimed by a process that was lost: the next attempt
+# takes it over, and the sweep reports it.
+SWITCH_CLAIM_TIMEOUT_S = env_int("SWITCH_CLAIM_TIMEOUT_S", 300, minimum=10)
+# How often every open page asks whether a switch went on or off (the banner).
+SWITCH_BANNER_POLL_S = env_int("SWITCH_BANNER_POLL_S", 10, minimum=1)
 RECOVERY_ALLOW_SELF_RESTORE = env_bool("RECOVERY_ALLOW_SELF_RESTORE", False)
 DRILL_SLACK_WEBHOOK = env_str("DRILL_SLACK_WEBHOOK")
 # The communication drill: the address its test email goes to, and a Statuspage test page or component.

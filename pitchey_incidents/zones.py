@@ -20,6 +20,9 @@ from django.utils import timezone
 
 from .models import UserPreference
 
+# Where a signed-in person's zone is kept in their session (``middleware.UserTimeZoneMiddleware`` reads it).
+TZ_SESSION_KEY = "time_zone"
+
 
 def zone_of(user) -> ZoneInfo | None:
     """The person's chosen zone; None for no person, or one who chose none (the site's zone applies)."""
@@ -46,3 +49,11 @@ def user_named(username: str):
         return get_user_model().objects.filter(username=username).first()
     except DatabaseError:
         return None
+
+
+def remember_time_zone(sender, request, user, **kwargs) -> None:
+    """At login: keep the person's time zone in the session (read by every later request)."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        pref = UserPreference.objects.filter(user_id=user.pk).values_list("time_zone", flat=True).first()
+        session[TZ_SESSION_KEY] = pref or "UTC"

@@ -132,7 +132,8 @@ def action_execute(
 def _after(run: ControlRun) -> None:
     """A switch turned off retires the undo of the runs that turned it on; the event log hears of it."""
     flag = {"disable_read_only": "READ_ONLY_MODE", "disable_maintenance": "MAINTENANCE_MODE"}.get(run.action)
-    if flag and not run.dry_run and not RuntimeFlag.objects.filter(name=flag, enabled=True).exists():
+    platform = not (run.params or {}).get("scratch")  # a drill's scratch Worker is no switch of the platform's
+    if flag and platform and not run.dry_run and not RuntimeFlag.objects.filter(name=flag, enabled=True).exists():
         turned_on = "enable_read_only" if flag == "READ_ONLY_MODE" else "enable_maintenance"
         ControlRun.objects.filter(action=turned_on, undone_by__isnull=True).exclude(undo={}).update(undone_by=run)
     events.emit(
@@ -197,10 +198,12 @@ def control_state(control: Control) -> dict:
     impl = get_action(control.action)
     configured, why = impl.available()
     flag = getattr(impl, "flag", "")
-    state = ""
+    state, switching = "", None
     if flag:
         row = RuntimeFlag.objects.filter(name=flag).first()
         state = "on" if row and row.enabled else "off"
+        if row and row.switching:
+            switching = {"to": row.switching_to, "by": row.switching_by, "since": row.switching_since}
     return {
         "name": control.name,
         "action": control.action,
@@ -209,6 +212,7 @@ def control_state(control: Control) -> dict:
         "configured": configured,
         "hint": why,
         "state": state,
+        "switching": switching,
         "undo": control.undo,
     }
 
@@ -249,7 +253,7 @@ def left_on(*, incident: str) -> list[str]:
         for flag in RuntimeFlag.objects.filter(enabled=True, incident=incident)
     ]
     for run in open_undos(incident=incident):
-        if run.action not in ("enable_read_only", "enable_maintenance"):
+        if run.action not in ("enable_read_only", "enable_maintenance") or run.params.get("scratch"):
             lines.append(f"{run.undo.get('label', 'Undo')} ({run.name} #{run.id}) is offered at /controls/")
     return lines
 

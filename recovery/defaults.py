@@ -341,9 +341,11 @@ PLANS: dict[str, dict] = {
         "name": "Drill: detection and automated mitigation",
         "service": "api",
         "drill": True,
-        "description": "The runbook's scenario 2: inject errors into a scratch health endpoint the drill serves; "
-        "the error-rate rule fires, its chain runs (dry runs: the platform is not touched), the endpoint "
-        "recovers and the incident resolves by itself.",
+        "description": "The runbook's scenario 2: a scratch health endpoint the drill serves follows the scratch "
+        "Worker's live version (DRILL_CF_WORKER_NAME), which the drill marks bad; the error-rate rule fires, its "
+        "chain runs for real on the scratch Worker only (redeploy, roll back, maintenance as its secret), the "
+        "endpoint recovers because of what is deployed and the incident resolves by itself; the scratch Worker "
+        "is put back as it was. Without a scratch Worker: inconclusive.",
         "steps": [
             (
                 "scenario",

@@ -65,6 +65,13 @@ class RuntimeFlag(models.Model):
     enabled_at = models.DateTimeField(null=True, blank=True)
     incident = models.CharField(max_length=20, blank=True, help_text="The incident that turned it on.")
     overdue_alerted_at = models.DateTimeField(null=True, blank=True)
+    # A switch being changed now: claimed by a conditional update (``switch_claim`` empty → a token),
+    # held while the back ends are called with no transaction open, released when they answered. A
+    # claim older than ``SWITCH_CLAIM_TIMEOUT_S`` belonged to a process that was lost.
+    switch_claim = models.CharField(max_length=32, blank=True)
+    switching_to = models.CharField(max_length=3, blank=True)  # "on" / "off" while claimed
+    switching_by = models.CharField(max_length=150, blank=True)
+    switching_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -79,6 +86,10 @@ class RuntimeFlag(models.Model):
     @property
     def backends_on(self) -> list[str]:
         return sorted(name for name, state in (self.backends or {}).items() if state.get("on"))
+
+    @property
+    def switching(self) -> bool:
+        return bool(self.switch_claim)
 
 
 class ControlRunStatus(models.TextChoices):

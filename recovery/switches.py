@@ -11,14 +11,25 @@ of everything still knows what to put back. The back ends:
 
 A back end that fails does not stop the others; the run reports each, and it is ``partial``, not
 done, when any configured back end failed.
+
+Changing a switch claims its row (a conditional update into "being switched"), not a lock: the calls
+out run with no transaction open, each back end's answer is written as it comes, and a claim whose
+process was lost times out (``SWITCH_CLAIM_TIMEOUT_S``) and is reported by ``switch_claims_sweep``.
+Call ``switch_set`` outside a transaction (controls and mitigations do), or the claim waits for it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+from dataclasses import dataclass, field, replace
+
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from pitchey_incidents import events
 from pitchey_incidents.outcome import Outcome
 
 from . import runcontext, signals
@@ -52,8 +63,9 @@ def _flags(flag: str, on: bool, dry_run: bool, state: dict) -> Outcome:
 BACKENDS = {"flags": _flags, "cloudflare": _cloudflare, "postgres": _postgres}
 
 
-def _apply(flag: str, on: bool, dry_run: bool, states: dict) -> dict[str, dict]:
-    """Run every back end of the switch; one failing does not stop the next."""
+def _apply(flag: str, on: bool, dry_run: bool, states: dict, record=None) -> dict[str, dict]:
+    """Run every back end of the switch; one failing does not stop the next. ``record(backend,
+    result)`` keeps each result on the row as soon as it is known (False: the claim was lost)."""
     results: dict[str, dict] = {}
     for backend in SWITCHES[flag]:
         state = states.get(backend) or {}
@@ -69,6 +81,9 @@ def _apply(flag: str, on: bool, dry_run: bool, states: dict) -> dict[str, dict]:
             "output": outcome.output,
             "previous": _previous(state, outcome) if on else "",
         }
+        if record is not None and not record(backend, results[backend]):
+            results[backend]["ok"] = False
+            results[backend]["output"] += " (not recorded on the switch: another attempt took it over)"
     return results
 
 
@@ -97,37 +112,111 @@ def _summary(flag: str, on: bool, dry_run: bool, results: dict[str, dict]) -> Ou
 def switch_set(*, flag: str, on: bool, dry_run: bool = False) -> Outcome:
     """Turn ``flag`` on or off on each configured back end.
 
-    1. Lock the switch's row (two clicks, two workers: one at a time).
-    2. Run each back end, with what the row remembers (the database's previous setting).
-    3. Save per back end whether it is on; the flag is on while any back end is.
+    1. Claim the switch's row with a conditional update: an attempt while another is under way is
+       told so and sends nothing (a double click runs once); a claim older than
+       ``SWITCH_CLAIM_TIMEOUT_S`` was left by a lost process and is taken over, and the answer says so.
+    2. Run each back end with what the row remembers (the database's previous setting), with no
+       transaction open: a slow vendor holds no lock, and the banner and the state read on.
+    3. Record each back end's result on the row as soon as it answered (the flag is on while any
+       back end is), so a crash half-way leaves the row saying what was done; then release the claim.
     """
     if flag not in SWITCHES:
         return Outcome(False, f"unknown switch {flag!r}")
+    if dry_run:
+        row = RuntimeFlag.objects.filter(name=flag).first()
+        return _summary(flag, on, True, _apply(flag, on, True, (row.backends if row else None) or {}))
     context = runcontext.current()
+    claim = switch_claim(flag=flag, on=on, actor=context.actor)
+    if claim.busy:
+        return _busy(flag, claim)
+    try:
+        results = _apply(flag, on, False, claim.states, lambda name, r: _record(flag, claim.token, name, r, context))
+    finally:
+        RuntimeFlag.objects.filter(name=flag, switch_claim=claim.token).update(
+            switch_claim="", switching_to="", switching_by="", switching_since=None
+        )
+    summary = _summary(flag, on, False, results)
+    return replace(summary, output=f"{claim.took_over}; {summary.output}") if claim.took_over else summary
+
+
+@dataclass
+class Claim:
+    token: str = ""
+    states: dict = field(default_factory=dict)
+    busy: RuntimeFlag | None = None  # the row as another attempt holds it
+    took_over: str = ""  # what the stale claim taken over was
+
+
+def switch_claim(*, flag: str, on: bool, actor: str) -> Claim:
+    """Claim the switch for one attempt: a conditional update of ``switch_claim`` from empty (or
+    stale) to a fresh token; proceed only if one row changed."""
+    RuntimeFlag.objects.get_or_create(name=flag)
+    now = timezone.now()
+    stale = now - timezone.timedelta(seconds=settings.SWITCH_CLAIM_TIMEOUT_S)
+    before = RuntimeFlag.objects.get(name=flag)
+    token = uuid.uuid4().hex
+    free = Q(switch_claim="") | Q(switching_since__lt=stale)
+    claimed = RuntimeFlag.objects.filter(free, name=flag).update(
+        switch_claim=token, switching_to="on" if on else "off", switching_by=actor, switching_since=now, reason=""
+    )
+    if not claimed:
+        return Claim(busy=RuntimeFlag.objects.get(name=flag))
+    row = RuntimeFlag.objects.get(name=flag)
+    took_over = ""
+    if before.switch_claim and before.switch_claim != token:
+        took_over = (
+            f"took over: turning it {before.switching_to} (by {before.switching_by or 'unknown'} since "
+            f"{before.switching_since:%Y-%m-%d %H:%M:%S} UTC) never finished, its process was lost"
+        )
+    return Claim(token=token, states=row.backends or {}, took_over=took_over)
+
+
+def _busy(flag: str, claim: Claim) -> Outcome:
+    row = claim.busy
+    since = f"{row.switching_since:%Y-%m-%d %H:%M:%S} UTC" if row.switching_since else "just now"
+    return Outcome(
+        False,
+        f"{flag} is being turned {row.switching_to} by {row.switching_by or 'someone'} since {since}: "
+        "nothing was sent; wait for it to finish (see /controls/)",
+        {"in_progress": {"to": row.switching_to, "by": row.switching_by, "since": since}},
+    )
+
+
+def _record(flag: str, token: str, backend: str, result: dict, context: runcontext.RunContext) -> bool:
+    """One back end's result on the row, if this attempt still holds the claim (a short lock, no call out)."""
     with transaction.atomic():
-        RuntimeFlag.objects.get_or_create(name=flag)
-        row = RuntimeFlag.objects.select_for_update().get(name=flag)
-        results = _apply(flag, on, dry_run, row.backends or {})
-        if not dry_run:
-            _save(row, on, results, context)
-    return _summary(flag, on, dry_run, results)
-
-
-def _save(row: RuntimeFlag, on: bool, results: dict[str, dict], context: runcontext.RunContext) -> None:
-    was_on = row.enabled
-    row.backends = {name: {k: r[k] for k in ("on", "ok", "output", "previous")} for name, r in results.items()}
-    row.enabled = any(r["on"] for r in results.values())
-    row.changed_by = context.actor
-    if row.enabled and not was_on:
-        row.enabled_at, row.incident, row.overdue_alerted_at = timezone.now(), context.incident, None
-    if not row.enabled:
-        row.enabled_at, row.incident = None, ""
-    row.save()
+        row = RuntimeFlag.objects.select_for_update().filter(name=flag, switch_claim=token).first()
+        if row is None:
+            return False
+        was_on = row.enabled
+        row.backends = {**(row.backends or {}), backend: {k: result[k] for k in ("on", "ok", "output", "previous")}}
+        row.enabled = any(state.get("on") for state in row.backends.values())
+        row.changed_by = context.actor
+        if row.enabled and not was_on:
+            row.enabled_at, row.incident, row.overdue_alerted_at = timezone.now(), context.incident, None
+        if not row.enabled:
+            row.enabled_at, row.incident = None, ""
+        row.save()
+    return True
 
 
 def switches_on() -> list[RuntimeFlag]:
     """The switches on now (for the banner, the status page and the reminders)."""
     return list(RuntimeFlag.objects.filter(name__in=SWITCHES, enabled=True))
+
+
+def switches_shown() -> list[RuntimeFlag]:
+    """The switches on now or being changed now (the banner), in one query."""
+    return list(RuntimeFlag.objects.filter(Q(enabled=True) | ~Q(switch_claim=""), name__in=SWITCHES))
+
+
+def banner_state(rows: list[RuntimeFlag]) -> str:
+    """A short digest of what the banner shows: an open page that has seen it is told "no change"."""
+    seen = [
+        (r.name, r.enabled, str(r.enabled_at), r.backends_on, r.changed_by, r.incident, r.switching_to, r.switching_by)
+        for r in rows
+    ]
+    return hashlib.sha256(repr(seen).encode()).hexdigest()[:16]
 
 
 def switches_overdue() -> list[str]:
@@ -154,3 +243,24 @@ def switches_overdue() -> list[str]:
             transaction.on_commit(lambda flag=flag: signals.switch_overdue.send(sender=None, flag=flag))
             announced.append(row.name)
     return announced
+
+
+def switch_claims_sweep() -> list[str]:
+    """Claims older than ``SWITCH_CLAIM_TIMEOUT_S``: the process changing the switch was lost half-way.
+    Each is released (a conditional update on its token) and reported: a line on the row (``reason``)
+    and a ``control.stale`` event. The row already says which back ends answered before it was lost."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=settings.SWITCH_CLAIM_TIMEOUT_S)
+    reported = []
+    for row in RuntimeFlag.objects.filter(name__in=SWITCHES, switching_since__lt=cutoff).exclude(switch_claim=""):
+        note = (
+            f"turning {row.name} {row.switching_to} (by {row.switching_by or 'unknown'} since "
+            f"{row.switching_since:%Y-%m-%d %H:%M:%S} UTC) never finished: its process was lost. On now: "
+            f"{', '.join(row.backends_on) or 'nothing'}; check each back end, then run it again"
+        )
+        released = RuntimeFlag.objects.filter(id=row.id, switch_claim=row.switch_claim).update(
+            switch_claim="", switching_to="", switching_by="", switching_since=None, reason=note[:300]
+        )
+        if released:
+            events.emit("control.stale", f"switch:{row.name}", {"flag": row.name, "note": note})
+            reported.append(row.name)
+    return reported

@@ -37,6 +37,7 @@ def runs_sweep() -> None:
 
 @shared_task(name="recovery.tasks.controls_sweep")
 def controls_sweep() -> None:
-    """Switches left on too long (a P3), control runs whose process died (failed, on record)."""
+    """Switches left on too long (a P3), switches and control runs whose process died (reported, on record)."""
     switches.switches_overdue()
+    switches.switch_claims_sweep()
     controls.control_runs_sweep()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,7 +13,7 @@ from pathlib import Path
 import psycopg
 from django.utils import timezone
 
-from .. import pipeline, targets
+from .. import pgtools, pipeline, targets
 from .base import BackupFailed, Context, Engine, register, run_checked
 from .follow import Followed, compress_following
 
@@ -33,14 +32,6 @@ def pg_env(url: str) -> tuple[str, dict]:
     if password:
         env["PGPASSWORD"] = password
     return bare, env
-
-
-def tool_version(tool: str) -> str:
-    try:
-        out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def pg_row_counts(conn, known: dict[str, int] | None = None) -> dict[str, int]:
@@ -89,7 +80,7 @@ class PostgresEngine(Engine):
         ctx.info.update(
             {
                 "server_version": server,
-                "pg_dump_version": tool_version("pg_dump"),
+                "pg_dump_version": pgtools.version("pg_dump"),
                 "target": targets.redact_url(url),
             }
         )
@@ -120,7 +111,7 @@ class PostgresEngine(Engine):
                 "SELECT pg_export_snapshot(), current_setting('server_version'), pg_database_size(current_database())"
             ).fetchone()
             ctx.took_snapshot(snapshot_at)
-            argv = ["pg_dump", "-Fc", "-Z0", f"--snapshot={snapshot}", "-f", str(raw), "-d", bare]
+            argv = [pgtools.program("pg_dump"), "-Fc", "-Z0", f"--snapshot={snapshot}", "-f", str(raw), "-d", bare]
             complete, counts = _follow_counting(conn, _Dump(argv, env, raw, ctx, expected=size), raw, ctx)
             conn.rollback()
         return complete, counts, server
@@ -132,7 +123,7 @@ class PostgresEngine(Engine):
         for extra in ([], ["--no-role-passwords"]):
             try:
                 run_checked(
-                    ["pg_dumpall", "--globals-only", *extra, "-d", bare],
+                    [pgtools.program("pg_dumpall"), "--globals-only", *extra, "-d", bare],
                     env=env,
                     output=raw,
                     ctx=ctx,

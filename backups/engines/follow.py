@@ -26,7 +26,6 @@ block. Compressing the file after pg_dump has finished costs a second pass; so w
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import time
 from collections.abc import Callable
@@ -207,7 +206,9 @@ def _rehead(raw: Path, tmp: Path, frames, *, codec, level: int, head_len: int):
     return [frames[0]] + [(at, stored + shift) for at, stored in frames[1:]], out.size, out.sha.hexdigest()
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+# The C library as already loaded into this process (``find_library`` would run ``ldconfig -p``: a
+# process started at every import of this module, before each backup and restore).
+_libc = ctypes.CDLL(None, use_errno=True)
 _PUNCH_HOLE = 0x01 | 0x02  # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
 
 

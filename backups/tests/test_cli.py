@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -74,6 +75,47 @@ def test_progress_bar_on_a_terminal(backup_paths):
     assert proc.returncode == 0
     text = drawn.decode(errors="replace")
     assert "\r" in text and "[" in text and "%" in text and "MB" in text
+
+
+# Not loaded by a backup that prints a line: the web API's stack, outgoing HTTP, iCalendar, the recovery
+# actions and their providers. Each costs the fixed start-up of every backup and restore (docs/backups.md).
+NOT_AT_START = (
+    "rest_framework.serializers",
+    "drf_spectacular.utils",
+    "requests",
+    "icalendar",
+    "recovery.actions.builtin",
+    "recovery.providers.cloudflare",
+)
+LOADED = (
+    "import atexit, runpy, sys\n"
+    "atexit.register(lambda: print('LOADED', *sorted(sys.modules), file=sys.stderr))\n"
+    "sys.argv = ['manage.py', *sys.argv[1:]]\n"
+    "runpy.run_path('manage.py', run_name='__main__')\n"
+)
+
+
+def _loaded_by(env, *args: str) -> tuple[set[str], str]:
+    """The modules the command had loaded when it exited, and what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stderr.splitlines() if line.startswith("LOADED "))
+    return set(line.split()[1:]), done.stdout
+
+
+def test_a_backup_and_its_json_load_only_what_they_use(backup_paths):
+    (backup_paths / "media" / "a.txt").write_text("x" * 50_000)
+    env = _env(backup_paths)
+    loaded, _ = _loaded_by(env, "backup", "media", "--inline")
+    assert "backups.services" in loaded and "backups.restore" in loaded  # the check sees the real command
+    assert not [m for m in NOT_AT_START if m in loaded]
+    backup = Backup.objects.get()
+    assert backup.status == "succeeded"
+    # --json answers as the API does, loading its serializers then.
+    listed, out = _loaded_by(env, "backup", "list", "--json")
+    assert "rest_framework.serializers" in listed and json.loads(out)[0]["id"] == backup.id
 
 
 def test_backup_test_list_and_prune_commands(sqlite_target, capsys):

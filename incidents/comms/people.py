@@ -18,10 +18,11 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents.comms.models import (
@@ -32,8 +33,10 @@ from incidents.comms.models import (
     NotificationStatus,
     Urgency,
 )
+from pitchey_incidents.accounts import role_set
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.http import TransportError, request
+from pitchey_incidents.roles import ROLES, has_role, role_of
 
 # A new person, or one with no rules for an urgency, is paged by push and email at once.
 DEFAULT_KINDS = (ContactKind.PUSH, ContactKind.EMAIL)
@@ -180,24 +183,41 @@ def contact_method_add(*, user, kind: str, address: str, server: str = "", token
 def contact_method_send_code(method: ContactMethod) -> ContactMethod:
     """Send a test message with a fresh code; the method is paged once the code comes back."""
     code = f"{secrets.randbelow(10**6):06d}"
-    ContactMethod.objects.filter(pk=method.pk).update(verification_code=code, verification_sent_at=timezone.now())
-    method.refresh_from_db()
     msg = Message(
         subject=f"Pitchey Incidents verification code: {code}",
         body=f"Your verification code is {code}. Enter it on your profile to receive pages here.",
         priority="default",
     )
-    try:
-        deliver(method, msg, f"verify-{method.pk}-{code}")
-    except TransportError as exc:
-        raise DomainError(f"the test message could not be sent: {exc.message[:200]}", field="address") from None
+    with transaction.atomic():  # a code that could not be sent is not kept
+        ContactMethod.objects.filter(pk=method.pk).update(verification_code=code, verification_sent_at=timezone.now())
+        method.refresh_from_db()
+        try:
+            deliver(method, msg, f"verify-{method.pk}-{code}")
+        except TransportError as exc:
+            raise DomainError(f"the test message could not be sent: {exc.message[:200]}", field="address") from None
     return method
+
+
+def contact_method_create(*, actor, user, kind: str, address: str, server: str = "", token: str = "") -> ContactMethod:
+    """Add a method and send it a code, or nothing at all when the code cannot be sent. A Slack member
+    ID an admin adds is taken as verified (it maps that Slack user to the person): no code is sent."""
+    try:
+        with transaction.atomic():
+            method = contact_method_add(user=user, kind=kind, address=address, server=server, token=token)
+            if kind == ContactKind.SLACK and has_role(actor, "admin"):
+                ContactMethod.objects.filter(pk=method.pk).update(verified_at=timezone.now())
+                method.refresh_from_db()
+                return method
+            return contact_method_send_code(method)
+    except IntegrityError:  # the same address added at the same moment
+        raise DomainError("already added", field="address") from None
 
 
 def contact_method_verify(method: ContactMethod, code: str) -> ContactMethod:
     sent = method.verification_sent_at
     fresh = sent is not None and timezone.now() - sent < CODE_MAX_AGE
-    if not (method.verification_code and fresh and secrets.compare_digest(method.verification_code, code.strip())):
+    code = code.strip() if code.isascii() else ""  # compare_digest takes ASCII text only
+    if not (method.verification_code and fresh and code and secrets.compare_digest(method.verification_code, code)):
         raise DomainError("that code is not right, or it expired: send a new one", field="code")
     ContactMethod.objects.filter(pk=method.pk).update(
         verified_at=timezone.now(), verification_code="", failed_at=None, failure=""
@@ -222,6 +242,18 @@ def rule_add(*, user, urgency: str, method: ContactMethod, delay_s: int) -> Noti
     if not isinstance(delay_s, int) or not 0 <= delay_s <= 24 * 3600:
         raise DomainError("0 to 86400 seconds", field="delay_s")
     return NotificationRule.objects.create(user=user, urgency=urgency, method=method, delay_s=delay_s)
+
+
+def rules_replace(user, rules: list[dict]) -> None:
+    """The person's rules become ``rules`` (``{urgency, after_s, method}``, the method by id), or stay
+    as they were when one of them is refused."""
+    with transaction.atomic():
+        NotificationRule.objects.filter(user=user).delete()
+        for rule in rules:
+            method = ContactMethod.objects.filter(user=user, pk=rule["method"]).first()
+            if method is None:
+                raise DomainError(f"method {rule['method']} is not one of this person's contact methods", field="rules")
+            rule_add(user=user, urgency=rule["urgency"], method=method, delay_s=rule["after_s"])
 
 
 def effective_rules(user, urgency: str) -> list[tuple[ContactMethod, int]]:
@@ -256,3 +288,69 @@ def cancel_pages(incident_id: int) -> int:
             status=NotificationStatus.PENDING,
             context__while_triggered=True,
         ).update(status=NotificationStatus.CANCELLED, last_error="acknowledged before it was sent", lease_until=None)
+
+
+# --- people ---------------------------------------------------------------------------------------------
+
+
+def person_may_edit(actor, person) -> None:
+    """A person edits their own profile and methods; an admin edits anyone's."""
+    if actor.pk != person.pk and not has_role(actor, "admin"):
+        raise PermissionDenied("only an admin changes another person's profile")
+
+
+def person_create(*, username: str, role: str, name: str = ""):
+    """A new person with a role and no password (``createuser`` gives them a token)."""
+    username = (username or "").strip()
+    try:
+        UnicodeUsernameValidator()(username)
+    except ValidationError:
+        raise DomainError("letters, digits and @ . + - _ only", field="username") from None
+    if role not in ROLES:
+        raise DomainError(f"one of {', '.join(ROLES)}", field="role")
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        raise DomainError("already taken", field="username")
+    try:
+        with transaction.atomic():
+            user = User(username=username)
+            user.set_unusable_password()
+            _name_set(user, name)
+            user.save()
+            role_set(user, role)
+    except IntegrityError:  # taken at the same moment
+        raise DomainError("already taken", field="username") from None
+    return user
+
+
+def person_update(*, actor, person, name: str | None = None, role: str | None = None, rules: list | None = None):
+    """Change what was given: the name, the role (an admin only, never their own), the rules."""
+    person_may_edit(actor, person)
+    with transaction.atomic():
+        if role is not None and role != role_of(person):
+            _role_change(actor, person, role)
+        if name is not None:
+            _name_set(person, name)
+            person.save(update_fields=["first_name", "last_name"])
+        if rules is not None:
+            rules_replace(person, rules)
+    return person
+
+
+def _role_change(actor, person, role: str) -> None:
+    """An admin changes other people's roles; their own, another admin (so there is always one left)."""
+    if not has_role(actor, "admin"):
+        raise PermissionDenied("only an admin changes a role")
+    if actor.pk == person.pk:
+        raise PermissionDenied("another admin changes your own role")
+    if role not in ROLES:
+        raise DomainError(f"one of {', '.join(ROLES)}", field="role")
+    role_set(person, role)
+
+
+def _name_set(user, name: str) -> None:
+    """The whole name in ``first_name`` (what ``get_full_name`` shows), at most 150 characters."""
+    name = (name or "").strip()
+    if len(name) > 150:
+        raise DomainError("at most 150 characters", field="name")
+    user.first_name, user.last_name = name, ""

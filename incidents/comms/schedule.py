@@ -8,10 +8,10 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-import icalendar
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -27,16 +27,26 @@ from incidents.comms.models import (
 from incidents.comms.oncall import oncall_now, rotations_at
 from incidents.lifecycle.models import EscalationLevel, Incident
 from pitchey_incidents import jobs
-from pitchey_incidents.errors import DomainError
+from pitchey_incidents.errors import Conflict, DomainError
+from pitchey_incidents.roles import has_role
 
 MAX_SHIFTS = 500
+MAX_LEVELS = 20
+MAX_LEVEL_DELAY_S = 7 * 86400
+# Times further away than this are typing errors (and beyond what the calendar can show in every zone).
+MAX_YEARS_AWAY = 10
 
 
-def _user(username: str):
+def _user(username: str, field: str = "user"):
     user = get_user_model().objects.filter(username=(username or "").strip(), is_active=True).first()
     if user is None:
-        raise DomainError("no such person", field="user")
+        raise DomainError(f"no such person: {username}"[:200], field=field)
     return user
+
+
+def _near(when: datetime | None, field: str) -> None:
+    if when is not None and abs(when - timezone.now()) > timedelta(days=365 * MAX_YEARS_AWAY):
+        raise DomainError(f"within {MAX_YEARS_AWAY} years of now", field=field)
 
 
 # --- rotations, members, overrides, level targets ---------------------------------------------------
@@ -50,14 +60,31 @@ def rotation_save(
         raise DomainError("required, at most 80 characters", field="name")
     if handoff_at is None:
         raise DomainError("a date and time", field="handoff_at")
+    _near(handoff_at, "handoff_at")
     if not 1 <= shift_hours <= 24 * 28:
         raise DomainError("between 1 hour and 4 weeks", field="shift_hours")
     if OnCallRotation.objects.filter(name=name).exclude(pk=rotation.pk if rotation else None).exists():
         raise DomainError("another rotation has that name", field="name")
     rotation = rotation or OnCallRotation()
-    rotation.name, rotation.handoff_at, rotation.shift_s = name, handoff_at, int(shift_hours * 3600)
+    rotation.name, rotation.handoff_at, rotation.shift_s = name, handoff_at, round(shift_hours * 3600)
     rotation.handoff_notified_shift = None
     rotation.save()
+    return rotation
+
+
+def rotation_create(*, name: str, handoff_at: datetime | None, shift_s: int, members: list[str]) -> OnCallRotation:
+    """A rotation and its members, in the order given (the first is on call from the handoff)."""
+    users = [_user(username, field="members") for username in members]
+    if len({u.pk for u in users}) != len(users):
+        raise DomainError("someone is listed twice", field="members")
+    try:
+        with transaction.atomic():
+            rotation = rotation_save(name=name, handoff_at=handoff_at, shift_hours=shift_s / 3600)
+            OnCallMember.objects.bulk_create(
+                OnCallMember(rotation=rotation, user=user, position=position) for position, user in enumerate(users)
+            )
+    except IntegrityError:  # the same name at the same moment
+        raise DomainError("another rotation has that name", field="name") from None
     return rotation
 
 
@@ -88,13 +115,80 @@ def override_add(*, rotation: OnCallRotation, username: str, starts_at, ends_at)
         raise DomainError("the end must come after the start", field="ends_at")
     if ends_at - starts_at > timedelta(days=90):
         raise DomainError("at most 90 days", field="ends_at")
+    _near(starts_at, "starts_at")
+    _near(ends_at, "ends_at")
     return OnCallOverride.objects.create(rotation=rotation, user=user, starts_at=starts_at, ends_at=ends_at)
+
+
+def override_request(*, actor, rotation: OnCallRotation, username: str, starts_at, ends_at) -> OnCallOverride:
+    """A responder covers a rotation themselves; a commander sets anyone to cover."""
+    username = username or actor.get_username()
+    if username != actor.get_username() and not has_role(actor, "commander"):
+        raise PermissionDenied("only a commander sets someone else to cover")
+    if not has_role(actor, "responder"):
+        raise PermissionDenied("needs the responder role")
+    return override_add(rotation=rotation, username=username, starts_at=starts_at, ends_at=ends_at)
 
 
 def target_add(*, level: EscalationLevel, username: str = "", rotation: OnCallRotation | None = None):
     if rotation is not None:
         return EscalationTarget.objects.get_or_create(level=level, rotation=rotation, user=None)[0]
     return EscalationTarget.objects.get_or_create(level=level, user=_user(username), rotation=None)[0]
+
+
+def levels_replace(levels: list[dict], *, may_retime: bool) -> None:
+    """The escalation policy becomes ``levels`` (``{level, name, after_s, targets: [{user}|{rotation}]}``),
+    all at once or not at all. Levels are numbered 1, 2, 3… (an incident climbs one at a time), later
+    levels no sooner than earlier ones. Without ``may_retime`` only the targets may change."""
+    levels = sorted(levels, key=lambda spec: spec["level"])
+    _levels_check(levels)
+    targets = [_targets_of(spec) for spec in levels]
+    try:
+        with transaction.atomic():
+            current = list(EscalationLevel.objects.select_for_update().order_by("level"))
+            if not may_retime and [(lv.level, lv.name, lv.delay_s) for lv in current] != [
+                (spec["level"], spec["name"], spec["after_s"]) for spec in levels
+            ]:
+                raise PermissionDenied("only an admin changes the levels, their names and times")
+            EscalationLevel.objects.filter(level__gt=len(levels)).delete()
+            for spec, wanted in zip(levels, targets, strict=True):
+                level, _ = EscalationLevel.objects.update_or_create(
+                    level=spec["level"], defaults={"name": spec["name"], "delay_s": spec["after_s"]}
+                )
+                level.targets.all().delete()
+                EscalationTarget.objects.bulk_create(EscalationTarget(level=level, **target) for target in wanted)
+    except IntegrityError:  # another change to the levels at the same moment
+        raise Conflict("the escalation levels changed at the same moment: read them again") from None
+
+
+def _levels_check(levels: list[dict]) -> None:
+    if not 1 <= len(levels) <= MAX_LEVELS:
+        raise DomainError(f"1 to {MAX_LEVELS} levels", field="level")
+    if [spec["level"] for spec in levels] != list(range(1, len(levels) + 1)):
+        raise DomainError("levels are numbered 1, 2, 3… without gaps or repeats", field="level")
+    for before, after in zip(levels, levels[1:], strict=False):
+        if after["after_s"] < before["after_s"]:
+            raise DomainError(f"level {after['level']} comes before level {before['level']}", field="after_s")
+    for spec in levels:
+        if not spec["name"].strip():
+            raise DomainError(f"level {spec['level']}: required", field="name")
+        if not 0 <= spec["after_s"] <= MAX_LEVEL_DELAY_S:
+            raise DomainError(f"level {spec['level']}: 0 to {MAX_LEVEL_DELAY_S} seconds", field="after_s")
+
+
+def _targets_of(spec: dict) -> list[dict]:
+    """``{user}`` or ``{rotation}`` (by id) → model fields; each target once."""
+    found: dict[tuple, dict] = {}
+    for target in spec["targets"]:
+        if target.get("rotation") is not None:
+            rotation = OnCallRotation.objects.filter(pk=target["rotation"]).first()
+            if rotation is None:
+                raise DomainError(f"level {spec['level']}: no such rotation: {target['rotation']}", field="targets")
+            found[("rotation", rotation.pk)] = {"rotation": rotation, "user": None}
+        else:
+            user = _user(target["user"], field="targets")
+            found[("user", user.pk)] = {"user": user, "rotation": None}
+    return list(found.values())
 
 
 # --- shifts ----------------------------------------------------------------------------------------------
@@ -146,37 +240,6 @@ def feed_create(*, actor, user=None, rotation: OnCallRotation | None = None) -> 
 
 def feed_revoke(feed: CalendarFeed) -> None:
     CalendarFeed.objects.filter(pk=feed.pk, revoked_at=None).update(revoked_at=timezone.now())
-
-
-def feed_calendar(feed: CalendarFeed, *, days: int = 90) -> bytes:
-    """The feed as iCalendar: shifts from a week ago to ``days`` ahead."""
-    now = timezone.now()
-    start, end = now - timedelta(days=7), now + timedelta(days=days)
-    if feed.user_id:
-        shifts, name = person_shifts(feed.user, start, end), f"On call: {feed.user.get_username()}"
-    else:
-        shifts, name = rotation_shifts(feed.rotation, start, end), f"On call: {feed.rotation.name}"
-    cal = icalendar.Calendar()
-    cal.add("prodid", "-//Pitchey Incidents//On call//EN")
-    cal.add("version", "2.0")
-    cal.add("x-wr-calname", name)
-    cal.add("method", "PUBLISH")
-    site = settings.SITE_URL.rstrip("/")
-    for s in shifts:
-        event = icalendar.Event()
-        kind = "override" if "override" in s else "shift"
-        ident = s["override"].pk if "override" in s else int(s["start"].timestamp())
-        event.add("uid", f"{kind}-{s['rotation'].pk}-{ident}@{site.split('//')[-1]}")
-        event.add("dtstamp", now)
-        event.add("dtstart", s["start"])
-        event.add("dtend", s["end"])
-        cover = " (covering)" if "override" in s else ""
-        event.add("summary", f"On call: {s['rotation'].name} — {s['user'].get_username()}{cover}")
-        if s.get("covered_by"):
-            event.add("description", f"Covered by {', '.join(s['covered_by'])}")
-        event.add("url", f"{site}/people/oncall/")
-        cal.add_component(event)
-    return cal.to_ical()
 
 
 # --- handoff ---------------------------------------------------------------------------------------------

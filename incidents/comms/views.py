@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from incidents.comms import oncall, people, schedule
+from incidents.comms import ical, oncall, people, schedule
 from incidents.comms.links import LINK_ROLES, BadLink, button_actions, read_token
 from incidents.comms.models import (
     CalendarFeed,
@@ -70,7 +70,7 @@ def profile(request: HttpRequest, username: str | None = None) -> HttpResponse:
         return render(request, "incidents/comms/profile.html", _profile_context(person, flash=request.GET.get("done")))
     action = request.POST.get("do", "")
     try:
-        done = _profile_action(person, action, request.POST)
+        done = _profile_action(request.user, person, action, request.POST)
     except DomainError as exc:
         errors = {action: {exc.field or "form": exc.message}}
         context = _profile_context(person, errors=errors, values={action: request.POST})
@@ -86,17 +86,17 @@ def _method_of(person, post) -> ContactMethod:
     return method
 
 
-def _profile_action(person, action: str, post) -> str:
+def _profile_action(me, person, action: str, post) -> str:
     if action == "add-method":
-        method = people.contact_method_add(
+        method = people.contact_method_create(
+            actor=me,
             user=person,
             kind=post.get("kind", ""),
             address=post.get("address", ""),
             server=post.get("server", ""),
             token=post.get("token", ""),
         )
-        people.contact_method_send_code(method)
-        return "code-sent"
+        return "verified" if method.pageable else "code-sent"
     if action == "send-code":
         people.contact_method_send_code(_method_of(person, post))
         return "code-sent"
@@ -302,14 +302,10 @@ def _feed_revoke(me, post) -> str:
 
 
 def _override_add(me, post) -> str:
-    username = post.get("user") or me.get_username()
-    if username != me.get_username() and not has_role(me, "commander"):
-        raise PermissionDenied("only a commander sets someone else to cover")
-    if not has_role(me, "responder"):
-        raise PermissionDenied("needs the responder role")
-    schedule.override_add(
+    schedule.override_request(
+        actor=me,
         rotation=_rotation_of(post),
-        username=username,
+        username=post.get("user", ""),
         starts_at=_when(post.get("starts_at")),
         ends_at=_when(post.get("ends_at")),
     )
@@ -391,6 +387,6 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     feed = CalendarFeed.objects.filter(token=token, revoked_at=None).select_related("user", "rotation").first()
     if feed is None:
         return HttpResponse("No such calendar: the link was revoked or never existed.\n", status=404)
-    response = HttpResponse(schedule.feed_calendar(feed), content_type="text/calendar; charset=utf-8")
+    response = HttpResponse(ical.feed_calendar(feed), content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, max-age=300"
     return response

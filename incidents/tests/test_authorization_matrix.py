@@ -3,9 +3,10 @@
 The contract (README, "API"): ``viewer`` reads; ``responder`` also acknowledges,
 mitigates and posts updates (and works on post-mortems and their action items); ``commander`` also
 declares, escalates, resolves, changes severity, starts backups, restores, recovery runs and drills;
-``admin`` everything. Without credentials → 401; authenticated below the role → 403. Alert intake
-takes only its source's own secret, so an API token is a 401 there (and a method it does not serve
-a 405 for anyone).
+``admin`` everything. Anyone with a role edits their own profile and contact methods (an admin
+anyone's, which the people tests prove); only an admin adds people. Without credentials → 401;
+authenticated below the role → 403. Alert intake takes only its source's own secret, so an API token
+is a 401 there (and a method it does not serve a 405 for anyone).
 
 ``MATRIX`` is that table written out. Every URL the API serves must be in it (a new endpoint without
 a row fails here), and every cell is requested: a method the URL does not serve is a 403 below the
@@ -22,7 +23,7 @@ from pitchey_incidents.roles import ROLES
 
 pytestmark = pytest.mark.django_db
 
-V, R, C = "viewer", "responder", "commander"
+V, R, C, A = "viewer", "responder", "commander", "admin"
 SECRET = "source secret"  # alert intake: the alert source's bearer secret, never an API token
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 INC = "/api/v1/incidents/{pk}"
@@ -37,6 +38,15 @@ MATRIX: dict[str, dict[str, str]] = {
     "/api/v1/detect/": {"POST": C},
     "/api/v1/flags/": {"GET": V},
     "/api/v1/oncall/": {"GET": V},
+    "/api/v1/oncall/rotations/": {"GET": V, "POST": C},
+    "/api/v1/oncall/rotations/{pk}/overrides/": {"GET": V, "POST": R},
+    "/api/v1/escalation-levels/": {"GET": V, "PUT": C},
+    # A person edits their own (the service refuses another's unless the caller is an admin).
+    "/api/v1/people/": {"GET": V, "POST": A},
+    "/api/v1/people/{username}/": {"GET": V, "PATCH": V},
+    "/api/v1/people/{username}/contact-methods/": {"POST": V},
+    "/api/v1/people/{username}/contact-methods/{pk}/verify/": {"POST": V},
+    "/api/v1/people/{username}/contact-methods/{pk}/send-code/": {"POST": V},
     "/api/v1/actions/": {"GET": V},
     "/api/v1/controls/": {"GET": V},
     "/api/v1/controls/{name}/": {"POST": C},
@@ -110,7 +120,11 @@ def expected(row: dict[str, str], method: str, who: str | None) -> set[int] | st
 @pytest.mark.parametrize("path", sorted(MATRIX))
 def test_every_role_and_method_on(path, api, incident):
     url = path.format(
-        pk=incident.public_id if path.startswith(INC) else 999999, kind="generic", name="no_such_control", run_id=999999
+        pk=incident.public_id if path.startswith(INC) else 999999,
+        kind="generic",
+        name="no_such_control",
+        run_id=999999,
+        username="no-such-person",
     )
     wrong = []
     for who in WHO:

@@ -1,7 +1,8 @@
 """The emergency controls in real headless Chromium, by keyboard, against the production web server,
 a pgbench PostgreSQL target and the local Cloudflare server: read-only turned on from /controls/
 makes writes to the protected database fail and sets the Worker secret; the banner shows on every
-page until it is turned off; a double click runs a control once."""
+page until it is turned off, and a page left open shows it and drops it without a reload; a double
+click runs a control once."""
 
 import os
 from pathlib import Path
@@ -14,6 +15,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from incidents.tests.sse import session_cookie
 from pitchey_incidents.testing import CHROMIUM_ARGS, CHROMIUM_PATH, chromium_env, start_web
+from recovery.controls import control_run
 from recovery.models import ControlRun
 from recovery.tests.targets import write_once
 
@@ -37,6 +39,7 @@ def site(tmp_path, transactional_db, users, pg_protected, cf_server, monkeypatch
         CF_ZONE_ID=cf_server.zone,
         CF_WORKER_NAME=cf_server.worker,
         CLOUDFLARE_API_URL=cf_server.url + "/client/v4",
+        SWITCH_BANNER_POLL_S="1",
     )
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     yield base
@@ -44,17 +47,27 @@ def site(tmp_path, transactional_db, users, pg_protected, cf_server, monkeypatch
 
 
 @pytest.fixture
-def commander_page(site, users):
+def browser_as(site, users):
+    """``browser_as(role)`` → a new Chromium page logged in as that role's user."""
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(
             executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True, env=chromium_env()
         )
-        context = chromium.new_context(viewport={"width": 1280, "height": 900})
-        cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session_cookie(users["commander"]), "url": site}
-        context.add_cookies([cookie])
-        yield context.new_page()
+
+        def open_as(role: str):
+            context = chromium.new_context(viewport={"width": 1280, "height": 900})
+            cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session_cookie(users[role]), "url": site}
+            context.add_cookies([cookie])
+            return context.new_page()
+
+        yield open_as
         chromium.close()
         connections.close_all()  # the ORM's connections of Playwright's loop (see test_browser)
+
+
+@pytest.fixture
+def commander_page(browser_as):
+    return browser_as("commander")
 
 
 def test_read_only_from_the_page_stops_writes_sets_the_secret_and_shows_the_banner(
@@ -68,14 +81,14 @@ def test_read_only_from_the_page_stops_writes_sets_the_secret_and_shows_the_bann
     card.get_by_role("button", name="Preview").press("Enter")
     expect(card.locator(".control-answer")).to_contain_text("/workers/scripts/pitchey-api/secrets")
     expect(card.locator(".control-answer")).to_contain_text("(not sent)")
-    assert cf_server.secrets == {}
+    assert cf_server.secrets[cf_server.worker] == {}
     write_once(pg_protected)
     card.get_by_label("Yes: stop all writes to the platform").press("Space")
     card.get_by_role("button", name="Run: Enable read-only mode").press("Enter")
     expect(card.locator(".control-answer")).to_contain_text(
         "READ_ONLY_MODE is on (changed: flags, cloudflare, postgres)"
     )
-    assert cf_server.secrets == {"READ_ONLY_MODE": "true"}
+    assert cf_server.secrets[cf_server.worker] == {"READ_ONLY_MODE": "true"}
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         write_once(pg_protected)
     for path in ("/", "/controls/", "/backups/", "/recovery/", "/setup/"):
@@ -88,7 +101,7 @@ def test_read_only_from_the_page_stops_writes_sets_the_secret_and_shows_the_bann
     page.get_by_role("button", name="Turn read-only mode off").press("Enter")
     expect(page.locator("#control-read_only_off .control-answer")).to_contain_text("READ_ONLY_MODE is off")
     write_once(pg_protected)
-    assert cf_server.secrets == {"READ_ONLY_MODE": "false"}
+    assert cf_server.secrets[cf_server.worker] == {"READ_ONLY_MODE": "false"}
     page.goto(site + "/")
     expect(page.locator("[data-switch-banner]")).to_have_count(0)
 
@@ -103,3 +116,22 @@ def test_a_double_click_runs_a_control_once(site, commander_page, cf_server):
     page.wait_for_load_state("networkidle")
     assert ControlRun.objects.filter(name="maintenance_on").count() == 1
     assert [r["method"] for r in cf_server.requests] == ["PUT"]
+
+
+def test_an_open_page_shows_the_banner_when_a_switch_goes_on_elsewhere_and_drops_it_when_off(
+    site, browser_as, pg_protected, cf_server
+):
+    page = browser_as("viewer")
+    page.goto(site + "/")  # the dashboard, left open
+    page.evaluate("window.openSince = 'the first load'")  # gone if the page were loaded again
+    expect(page.locator("[data-switch-banner]")).to_have_count(0)
+    on = control_run(action="read_only_on", actor="alice", incident="INC-00042")  # elsewhere: the service
+    assert on.status == "succeeded", on.output
+    banner = page.locator("[data-switch-banner]")
+    expect(banner).to_contain_text("Read-only mode is ON (cloudflare, flags, postgres)", timeout=20_000)
+    expect(banner).to_contain_text("by alice for INC-00042")
+    assert page.evaluate("window.openSince") == "the first load"
+    off = control_run(action="read_only_off", actor="bob")
+    assert off.status == "succeeded", off.output
+    expect(page.locator("[data-switch-banner]")).to_have_count(0, timeout=20_000)
+    assert page.evaluate("window.openSince") == "the first load"

@@ -16,7 +16,7 @@ from incidents.detection.models import AssessmentRule, ChainState, DetectionCase
 from incidents.lifecycle import services as lifecycle
 from incidents.lifecycle.models import Incident, Mitigation, Status
 from pitchey_incidents.testing import wait_for
-from recovery.tests.fakes import FakeCloudflareScripts, FakeServer, HealthEndpoint
+from recovery.tests.fakes import FakeCloudflare, FakeServer, HealthEndpoint
 
 ACCOUNT, WORKER = "acct-drill", "pitchey-api"
 HTTP_RULES = ["API endpoint down", "Critical error rate (health endpoints)", "High error rate (health endpoints)"]
@@ -31,9 +31,9 @@ def only_http_probes() -> None:
 def platform(settings):
     """The platform's Worker on the local Cloudflare server: v3 is live and broken, v2 before it worked;
     its health endpoint answers 500 while v3 is live."""
-    cf = FakeCloudflareScripts({WORKER: ["v3", "v2"]}, account=ACCOUNT)
+    cf = FakeCloudflare({WORKER: ["v3", "v2"]}, account=ACCOUNT)
     health = HealthEndpoint(lambda: 500 if cf.live(WORKER) == "v3" else 200)
-    settings.CF_API_TOKEN, settings.CLOUDFLARE_API_URL, settings.CF_ACCOUNT_ID = "cf-token", cf.url, ACCOUNT
+    settings.CF_API_TOKEN, settings.CLOUDFLARE_API_URL, settings.CF_ACCOUNT_ID = "cf-token", cf.api_url, ACCOUNT
     settings.CF_WORKER_NAME, settings.PROVIDER_RETRY_BASE_S = WORKER, 0.01
     settings.SERVICE_HEALTH_URLS = {"api": health.url}
     settings.PROMETHEUS_URL = ""
@@ -42,11 +42,11 @@ def platform(settings):
     health.close()
 
 
-def worker_env(cf: FakeCloudflareScripts, health: HealthEndpoint) -> dict[str, str]:
+def worker_env(cf: FakeCloudflare, health: HealthEndpoint) -> dict[str, str]:
     """The worker's settings: the local Cloudflare and the health endpoint; beat's cadences in seconds."""
     return {
         "CF_API_TOKEN": "cf-token",
-        "CLOUDFLARE_API_URL": cf.url,
+        "CLOUDFLARE_API_URL": cf.api_url,
         "CF_ACCOUNT_ID": ACCOUNT,
         "CF_WORKER_NAME": WORKER,
         "SERVICE_HEALTH_URLS": f"api={health.url}",
@@ -57,7 +57,7 @@ def worker_env(cf: FakeCloudflareScripts, health: HealthEndpoint) -> dict[str, s
     }
 
 
-def deployed(cf: FakeCloudflareScripts) -> list[str]:
+def deployed(cf: FakeCloudflare) -> list[str]:
     return [r["body"]["versions"][0]["version_id"] for r in cf.posts(WORKER)]
 
 

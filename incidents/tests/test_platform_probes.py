@@ -16,7 +16,7 @@ from incidents.detection.tasks import health_sample as health_sample_task
 from pitchey_incidents.targets import libpq_url
 from pitchey_incidents.testing import database_url_for_subprocess, free_port, start_redis, wait_for
 from recovery.models import Service
-from recovery.tests.fakes import FakeCloudflareScripts, HealthEndpoint
+from recovery.tests.fakes import FakeCloudflare, HealthEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -90,8 +90,8 @@ def test_percentile_is_nearest_rank():
 
 @pytest.fixture
 def workers(settings):
-    cf = FakeCloudflareScripts({"pitchey-api": ["v1"]}, account="acct-1")
-    settings.CF_API_TOKEN, settings.CLOUDFLARE_API_URL, settings.CF_ACCOUNT_ID = "cf-token", cf.url, "acct-1"
+    cf = FakeCloudflare({"pitchey-api": ["v1"]}, account="acct-1")
+    settings.CF_API_TOKEN, settings.CLOUDFLARE_API_URL, settings.CF_ACCOUNT_ID = "cf-token", cf.api_url, "acct-1"
     settings.CF_WORKER_NAME, settings.PROVIDER_RETRY_BASE_S = "pitchey-api", 0.01
     yield cf
     cf.close()
@@ -99,14 +99,14 @@ def workers(settings):
 
 def test_workers_analytics_asks_graphql_for_the_worker_and_the_rule_fires_on_errors(workers):
     workers.analytics["pitchey-api"] = {"requests": 2000, "errors": 300, "cpuTimeP50": 800, "cpuTimeP99": 4200}
-    workers.rate_limit = 1  # the first call is refused with 429: retried
+    workers.rate_limited = 1  # the first call is refused with 429: retried
     probe = Probe.objects.get(name="workers-errors")
     report = detection.detection_run(mitigate=False, probes=[probe])
     check = report.checks[0]
     assert check.status == "degraded" and check.metrics["error_rate"] == 0.15
     assert check.metrics["cpu_time_p99_us"] == 4200 and "CPU p99 4.2 ms" in check.detail
     assert [i.rule for i in report.issues] == ["High Worker error rate"]
-    sent = [r for r in workers.server.requests if r["path"] == "/client/v4/graphql"]
+    sent = [r for r in workers.requests if r["path"] == "/client/v4/graphql"]
     assert len(sent) == 2 and sent[-1]["headers"]["Authorization"] == "Bearer cf-token"
     variables = sent[-1]["body"]["variables"]
     assert variables["accountTag"] == "acct-1" and variables["scriptName"] == "pitchey-api"

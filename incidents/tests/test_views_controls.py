@@ -5,20 +5,9 @@ import pytest
 
 from incidents.lifecycle import services
 from recovery.models import ControlRun, RuntimeFlag
+from recovery.tests.targets import CONTROL_NAMES as NAMES
 
 HX = {"HTTP_HX_REQUEST": "true"}
-NAMES = (
-    "read_only_on",
-    "read_only_off",
-    "maintenance_on",
-    "maintenance_off",
-    "purge_edge_cache",
-    "flush_app_cache",
-    "emergency_backup",
-    "scale_database",
-    "kill_idle_connections",
-    "rollback_deploy",
-)
 
 
 def flag(name="READ_ONLY_MODE"):
@@ -83,7 +72,7 @@ def test_running_read_only_reports_each_back_end_and_the_banner_shows_everywhere
     assert response.status_code == 200 and response["HX-Trigger"] == "controls-changed"
     assert 'data-backend="cloudflare"' in body and "READ_ONLY_MODE set to true" in body
     assert "set TARGET_DATABASE_URL" in body  # the back end that is not configured says what to set
-    assert cf_server.secrets == {"READ_ONLY_MODE": "true"} and flag()
+    assert cf_server.secrets[cf_server.worker] == {"READ_ONLY_MODE": "true"} and flag()
     incident = services.incident_declare(severity="P2", title="x", actor=users["commander"])
     for path in ("/", "/controls/", "/backups/", "/recovery/", "/setup/", incident.get_absolute_url()):
         page_body = page("viewer").get(path).content.decode()
@@ -161,3 +150,24 @@ def test_live_fragments_follow_control_events(page):
     body = page("viewer").get("/controls/").content.decode()
     assert 'hx-get="/controls/?fragment=state" hx-trigger="sse:control, controls-changed from:body"' in body
     assert 'hx-get="/controls/?fragment=backups" hx-trigger="sse:backup' in body
+
+
+def test_the_banner_alone_follows_the_switches_for_open_pages(page, cf_server, no_target):
+    viewer = page("viewer")
+    home = viewer.get("/").content.decode()
+    assert 'hx-get="/controls/banner/?seen=' in home and 'hx-trigger="every 10s, controls-changed from:body"' in home
+    seen = home.split("/controls/banner/?seen=", 1)[1].split('"', 1)[0]
+    assert viewer.get(f"/controls/banner/?seen={seen}").status_code == 204  # nothing changed
+    page("commander").post("/controls/", {"control": "read_only_on", "step": "run", "confirm": "yes"}, **HX)
+    changed = viewer.get(f"/controls/banner/?seen={seen}", **HX)
+    body = changed.content.decode()
+    assert changed.status_code == 200 and "<html" not in body and body.lstrip().startswith('<div id="switch-banner"')
+    assert "Read-only mode is ON</strong> (cloudflare, flags)" in body and cf_server.token not in body
+    again = body.split("/controls/banner/?seen=", 1)[1].split('"', 1)[0]
+    assert again != seen and viewer.get(f"/controls/banner/?seen={again}").status_code == 204
+
+
+@pytest.mark.parametrize("role", [None, "nobody"])
+def test_the_banner_alone_needs_a_role_and_never_answers_the_login_page(page, role):
+    response = page(role).get("/controls/banner/", **HX)
+    assert response.status_code == 403 and "data-switch-banner" not in response.content.decode()

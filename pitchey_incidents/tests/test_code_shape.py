@@ -27,6 +27,11 @@ ALLOWED_LOCAL_IMPORTS: dict[str, str] = {
     "backups/storage/__init__.py:s3_client": "boto3 costs commands that only use local storage a third of a second",
     "backups/storage/s3.py:put": "boto3's transfer manager, for the same reason",
     "pitchey_incidents/jobs.py:celery_app": "Celery loads on first use, not with Django",
+    "pitchey_incidents/http.py:request": "requests and urllib3 (about 100 modules) load on the first outgoing "
+    "request, not with every command: a backup or a restore sends none",
+    "backups/management/commands/backup.py:_as_json": "DRF and its imports (about 150 modules) load only "
+    "for --json: a backup or a restore that prints a line does without them",
+    "incidents/detection/probes/http.py:health_sample": "requests, as above: the detection drill loads this module",
     "pitchey_incidents/apps.py:ready": "Django's place to connect the login signal, once the models are loaded",
     "incidents/comms/models.py:unconfigured": "the same: the channel registry imports these models",
     "incidents/comms/inbound.py:pagerduty_webhook": "the PagerDuty channel imports this module's origin at its top",

@@ -19,6 +19,7 @@ class Param:
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
+    omit_unset: bool = False  # left out of the cleaned params when not given (a drills-only switch)
 
     def clean(self, raw: Any) -> Any:
         field_name = f"params.{self.name}"
@@ -87,7 +88,8 @@ class Action(ABC):
         unknown = sorted(set(raw) - known)
         if unknown:
             raise DomainError(f"unknown parameter {unknown[0]!r} for {self.name}", field="params")
-        return {p.name: p.clean(raw.get(p.name)) for p in self.params}
+        given = [p for p in self.params if not (p.omit_unset and raw.get(p.name) in (None, ""))]
+        return {p.name: p.clean(raw.get(p.name)) for p in given}
 
     def available(self) -> tuple[bool, str]:
         """Whether this action can run here (its target is configured), and why not."""

@@ -9,6 +9,11 @@ from pitchey_incidents.errors import DomainError
 from ..providers import REGISTRY
 from .base import Action, Param, register
 
+# Drills only: act on the scratch Worker (DRILL_CF_WORKER_NAME), never the platform's.
+SCRATCH = Param(
+    "scratch", "bool", default=False, help="Act on the scratch Worker DRILL_CF_WORKER_NAME (drills)", omit_unset=True
+)
+
 
 class ProviderAction(Action):
     """An action that runs ``provider.action`` with the cleaned params (renamed by ``param_map``)."""
@@ -58,6 +63,7 @@ _action(
     "cloudflare.redeploy_worker",
     description="Deploy the Worker's live version again as a new deployment at 100 % (the runbook's "
     "applyMitigation('restart_worker')). Our own Celery workers: python manage.py workers restart.",
+    params=[SCRATCH],
 )
 _action(
     "restart_database_endpoint",

@@ -11,7 +11,7 @@ from pitchey_incidents.outcome import Outcome
 from .. import runcontext, switches
 from ..providers import REGISTRY as PROVIDERS
 from .base import Action, Param, register
-from .builtin import ProviderAction
+from .builtin import SCRATCH, ProviderAction
 
 # Named compute sizes (the runbook's "xlarge" included) → Neon autoscaling limits, in compute units.
 COMPUTE_SIZES: dict[str, tuple[float, float]] = {
@@ -28,18 +28,41 @@ class SwitchAction(Action):
     destructive = False
 
     def run(self, params, *, dry_run=False):
+        if params.get("scratch"):  # a drill: the scratch Worker's secret only, no switch of the platform's
+            return self._scratch(dry_run=dry_run)
         return switches.switch_set(flag=self.flag, on=self.on, dry_run=dry_run)
+
+    def _scratch(self, *, dry_run: bool) -> Outcome:
+        cloudflare = PROVIDERS["cloudflare"]
+        if self.on:
+            outcome = cloudflare.run("set_secret", {"secret": self.flag, "scratch": True}, dry_run=dry_run)
+        else:
+            outcome = cloudflare.run("delete_secret", {"secret": self.flag, "scratch": True}, dry_run=dry_run)
+        changed = ["scratch Worker"] if outcome.ok and not dry_run else []
+        return Outcome(outcome.ok, outcome.output, (outcome.data or {}) | {"changed": changed}, skipped=outcome.skipped)
 
     def undo(self, params, outcome):
         if not self.on or not outcome.data.get("changed"):
             return {}
         name = "disable_read_only" if self.flag == "READ_ONLY_MODE" else "disable_maintenance"
-        return {"action": name, "params": {}, "label": f"Turn {self.flag} off"}
+        scratch = {"scratch": True} if params.get("scratch") else {}
+        where = " on the scratch Worker" if scratch else ""
+        return {"action": name, "params": scratch, "label": f"Turn {self.flag} off{where}"}
 
 
-def _switch(name: str, flag: str, on: bool, label: str, description: str) -> None:
-    attrs = {"name": name, "label": label, "description": description, "flag": flag, "on": on}
+def _switch(name: str, flag: str, on: bool, label: str, description: str, params=()) -> None:
+    attrs = {"name": name, "label": label, "description": description, "flag": flag, "on": on, "params": params}
     register(type(name, (SwitchAction,), attrs))
+
+
+# Drills only: maintenance mode as the scratch Worker's secret (set, then deleted), nothing of the platform's.
+SCRATCH_MAINTENANCE = Param(
+    "scratch",
+    "bool",
+    default=False,
+    help="Only the scratch Worker's MAINTENANCE_MODE secret (DRILL_CF_WORKER_NAME)",
+    omit_unset=True,
+)
 
 
 _BACKENDS = "the flag at /api/v1/flags/, the Cloudflare Worker secret"
@@ -57,9 +80,18 @@ _switch(
     "MAINTENANCE_MODE",
     True,
     "Enable maintenance mode",
-    f"Sets MAINTENANCE_MODE on {_BACKENDS}: the platform shows its maintenance page.",
+    f"Sets MAINTENANCE_MODE on {_BACKENDS}: the platform shows its maintenance page. With scratch (drills): "
+    "only the scratch Worker's secret.",
+    (SCRATCH_MAINTENANCE,),
 )
-_switch("disable_maintenance", "MAINTENANCE_MODE", False, "Disable maintenance mode", "Ends maintenance.")
+_switch(
+    "disable_maintenance",
+    "MAINTENANCE_MODE",
+    False,
+    "Disable maintenance mode",
+    "Ends maintenance. With scratch (drills): deletes the scratch Worker's secret.",
+    (SCRATCH_MAINTENANCE,),
+)
 
 
 @register
@@ -122,13 +154,19 @@ class RollbackDeploy(ProviderAction):
     name = "rollback_deploy"
     label = "Roll back the Worker deployment"
     description = "Deploy the previous Worker version at 100 % (the runbook's wrangler rollback)."
+    params = (SCRATCH,)
     provider, provider_action = "cloudflare", "rollback_worker"
 
     def undo(self, params, outcome):
         version = outcome.data.get("from")
         if not version:
             return {}
-        return {"action": "deploy_worker_version", "params": {"version_id": version}, "label": f"Forward to {version}"}
+        scratch = {"scratch": True} if params.get("scratch") else {}
+        return {
+            "action": "deploy_worker_version",
+            "params": {"version_id": version, **scratch},
+            "label": f"Forward to {version}" + (" (scratch Worker)" if scratch else ""),
+        }
 
 
 @register
@@ -136,7 +174,7 @@ class DeployWorkerVersion(ProviderAction):
     name = "deploy_worker_version"
     label = "Deploy a Worker version"
     description = "Deploy one Worker version at 100 % (a rollback's undo)."
-    params = (Param("version_id", required=True, help="The version to deploy"),)
+    params = (Param("version_id", required=True, help="The version to deploy"), SCRATCH)
     provider, provider_action = "cloudflare", "deploy_version"
 
 

@@ -101,6 +101,12 @@ class ControlRequestSerializer(serializers.Serializer):
     incident = serializers.CharField(required=False, allow_blank=True, default="", max_length=20)
 
 
+class SwitchingSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=["on", "off"])
+    by = serializers.CharField()
+    since = serializers.DateTimeField()
+
+
 class ControlStateSerializer(serializers.Serializer):
     name = serializers.CharField()
     action = serializers.CharField()
@@ -109,6 +115,7 @@ class ControlStateSerializer(serializers.Serializer):
     configured = serializers.BooleanField()
     hint = serializers.CharField()
     state = serializers.CharField(help_text="on / off for the switches, empty for the others")
+    switching = SwitchingSerializer(allow_null=True, help_text="A switch being turned on or off now, else null")
     undo = serializers.CharField(help_text="How a run of it is undone, in words")
 
 

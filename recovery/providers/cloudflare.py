@@ -120,6 +120,30 @@ class Cloudflare(ApiProvider):
     def _deployments(self, worker: str = "") -> list[dict]:
         return self._call("GET", self._script(worker) + "/deployments").get("deployments", [])
 
+    @staticmethod
+    def _target(scratch: bool) -> str:
+        """The Worker an action acts on: the platform's (``""``: ``CF_WORKER_NAME``), or with ``scratch``
+        only the drills' scratch Worker, never the real one."""
+        if not scratch:
+            return ""
+        if not settings.DRILL_CF_WORKER_NAME:
+            raise TransportError("no scratch Worker: set DRILL_CF_WORKER_NAME", permanent=True)
+        if settings.DRILL_CF_WORKER_NAME == settings.CF_WORKER_NAME:
+            raise TransportError("DRILL_CF_WORKER_NAME must not be the platform's Worker", permanent=True)
+        return settings.DRILL_CF_WORKER_NAME
+
+    @staticmethod
+    def _on(worker: str) -> str:
+        return f" on scratch Worker {worker}" if worker else ""
+
+    def live_version(self, worker: str = "") -> str:
+        """The Worker's live version (its newest deployment's main version); ``TransportError`` when refused."""
+        return self._live(worker)
+
+    def deployed_versions(self, worker: str = "") -> list[str]:
+        """The main version of each of the Worker's deployments, newest first."""
+        return [self._main_version(d) for d in self._deployments(worker)]
+
     def _deploy(self, version_id: str, worker: str = "") -> dict:
         body = self._deployment_body(version_id)
         path = self._script(worker) + "/deployments"
@@ -142,66 +166,97 @@ class Cloudflare(ApiProvider):
         earlier = (self._main_version(d) for d in deployments[1:])
         return live, next((v for v in earlier if v and v != live), "")
 
-    def do_rollback_worker(self, *, dry_run: bool) -> Outcome:
-        live, previous = self._live_and_previous(self._deployments())
+    def do_rollback_worker(self, *, dry_run: bool, scratch: bool = False) -> Outcome:
+        worker = self._target(scratch)
+        live, previous = self._live_and_previous(self._deployments(worker))
         if not previous:
-            return Outcome(False, "no previous deployment to roll back to")
+            return Outcome(False, f"no previous deployment{self._on(worker)} to roll back to")
+        data = {"from": live, "to": previous} | ({"worker": worker} if worker else {})
         if dry_run:
-            self._preview("POST", self._script() + "/deployments", self._deployment_body(previous))
-            return Outcome(True, f"would roll back from version {live} to {previous}", {"from": live, "to": previous})
-        result = self._deploy(previous)
-        return Outcome(
-            True, f"rolled back to version {previous}", {"from": live, "to": previous, "deployment": result.get("id")}
-        )
+            self._preview("POST", self._script(worker) + "/deployments", self._deployment_body(previous))
+            return Outcome(True, f"would roll back{self._on(worker)} from version {live} to {previous}", data)
+        data["deployment"] = self._deploy(previous, worker).get("id")
+        return Outcome(True, f"rolled back{self._on(worker)} to version {previous}", data)
 
-    def do_deploy_version(self, *, dry_run: bool, version_id: str) -> Outcome:
+    def do_deploy_version(self, *, dry_run: bool, version_id: str, scratch: bool = False) -> Outcome:
         """Deploy one version at 100 % (a rollback's undo: forward again to the version it replaced)."""
         if not version_id:
             return Outcome(False, "no version to deploy")
-        live = self._live("")
+        worker = self._target(scratch)
+        live = self._live(worker)
+        data = {"from": live, "to": version_id} | ({"worker": worker} if worker else {})
         if dry_run:
-            self._preview("POST", self._script() + "/deployments", self._deployment_body(version_id))
-            return Outcome(True, f"would deploy version {version_id} (live: {live})", {"from": live, "to": version_id})
-        result = self._deploy(version_id)
-        return Outcome(True, f"deployed version {version_id}", {"from": live, "to": version_id, "id": result.get("id")})
+            self._preview("POST", self._script(worker) + "/deployments", self._deployment_body(version_id))
+            return Outcome(True, f"would deploy version {version_id}{self._on(worker)} (live: {live})", data)
+        result = self._deploy(version_id, worker)
+        return Outcome(True, f"deployed version {version_id}{self._on(worker)}", data | {"id": result.get("id")})
 
-    def do_redeploy_worker(self, *, dry_run: bool) -> Outcome:
-        deployments = self._deployments()
+    def do_redeploy_worker(self, *, dry_run: bool, scratch: bool = False) -> Outcome:
+        worker = self._target(scratch)
+        deployments = self._deployments(worker)
         if not deployments:
-            return Outcome(False, "the Worker has no deployment")
+            return Outcome(False, f"{'scratch Worker ' + worker if worker else 'the Worker'} has no deployment")
         live = self._main_version(deployments[0])
+        data = {"version": live} | ({"worker": worker} if worker else {})
         if dry_run:
-            return Outcome(True, f"would redeploy version {live} at 100 %", {"version": live})
-        result = self._deploy(live)
-        return Outcome(True, f"redeployed version {live}", {"version": live, "deployment": result.get("id")})
+            return Outcome(True, f"would redeploy version {live}{self._on(worker)} at 100 %", data)
+        result = self._deploy(live, worker)
+        return Outcome(True, f"redeployed version {live}{self._on(worker)}", data | {"deployment": result.get("id")})
 
-    def do_set_secret(self, *, dry_run: bool, secret: str, value: str = "true") -> Outcome:
+    def do_set_secret(self, *, dry_run: bool, secret: str, value: str = "true", scratch: bool = False) -> Outcome:
         """Put a Worker secret; Cloudflare deploys a new version with it at once. When it refuses
         because the latest version is not the deployed one (10215), deploy the latest first."""
         if secret not in SECRET_NAMES:
             return Outcome(False, f"secret must be one of {', '.join(SECRET_NAMES)}")
+        worker = self._target(scratch)
         shown = "(hidden)" if secret == "DATABASE_URL" else value
-        path, body = self._script() + "/secrets", {"name": secret, "text": str(value), "type": "secret_text"}
+        body = {"name": secret, "text": str(value), "type": "secret_text"}
         if dry_run:
-            self._preview("PUT", path, body)
-            return Outcome(True, f"would set {secret}={shown}")
-        redeployed = ""
+            self._preview("PUT", self._script(worker) + "/secrets", body)
+            return Outcome(True, f"would set {secret}={shown}{self._on(worker)}")
+        redeployed = self._latest_first(worker, lambda: self._call("PUT", self._script(worker) + "/secrets", body))
+        note = f" (deployed the latest version {redeployed} first)" if redeployed else ""
+        data = {"secret": secret, "redeployed": redeployed} | ({"worker": worker} if worker else {})
+        return Outcome(True, f"{secret} set to {shown}{self._on(worker)}{note}", data)
+
+    def do_delete_secret(self, *, dry_run: bool, secret: str, scratch: bool = False) -> Outcome:
+        """Delete a Worker secret (Cloudflare deploys a new version without it); gone already is done."""
+        if secret not in SECRET_NAMES:
+            return Outcome(False, f"secret must be one of {', '.join(SECRET_NAMES)}")
+        worker = self._target(scratch)
+        path = self._script(worker) + f"/secrets/{secret}"
+        if dry_run:
+            self._preview("DELETE", path)
+            return Outcome(True, f"would delete {secret}{self._on(worker)}")
+        if secret not in self.secret_names(worker):
+            return Outcome(True, f"{secret} was not set{self._on(worker)}", {"secret": secret, "deleted": False})
+        redeployed = self._latest_first(worker, lambda: self._call("DELETE", path))
+        data = {"secret": secret, "deleted": True, "redeployed": redeployed} | ({"worker": worker} if worker else {})
+        return Outcome(True, f"{secret} deleted{self._on(worker)}", data)
+
+    def secret_names(self, worker: str = "") -> list[str]:
+        """The names of the Worker's secrets (Cloudflare never answers with their values)."""
+        answer = self._call("GET", self._script(worker) + "/secrets")
+        return sorted(s.get("name", "") for s in (answer if isinstance(answer, list) else []))
+
+    def _latest_first(self, worker: str, edit) -> str:
+        """Run a secret edit; on 10215 (the latest version is not deployed) deploy the latest, then again."""
         try:
-            self._call("PUT", path, body)
+            edit()
         except TransportError as exc:
             if not any(code in exc.message for code in LATEST_NOT_DEPLOYED):
                 raise
-            redeployed = self._deploy_latest()
-            self._call("PUT", path, body)
-        note = f" (deployed the latest version {redeployed} first)" if redeployed else ""
-        return Outcome(True, f"{secret} set to {shown}{note}", {"secret": secret, "redeployed": redeployed})
+            latest = self._deploy_latest(worker)
+            edit()
+            return latest
+        return ""
 
-    def _deploy_latest(self) -> str:
-        versions = self._call("GET", self._script() + "/versions").get("items", [])
+    def _deploy_latest(self, worker: str = "") -> str:
+        versions = self._call("GET", self._script(worker) + "/versions").get("items", [])
         if not versions:
             raise TransportError("the Worker has no version to deploy", permanent=True)
         latest = versions[0]["id"]
-        self._deploy(latest)
+        self._deploy(latest, worker)
         return latest
 
     @staticmethod
@@ -215,7 +270,13 @@ class Cloudflare(ApiProvider):
     def do_rollback_drill(self, *, dry_run: bool) -> Outcome:
         """Drill: roll the scratch Worker (``DRILL_CF_WORKER_NAME``) back to its previous version, check
         it is live, and forward again; without one, a dry run on the real Worker: its previous version
-        is found and exists. Inconclusive when neither Worker is configured."""
+        is found and exists. Inconclusive when neither Worker is configured, and refused (inconclusive,
+        nothing sent) when the scratch Worker named is the platform's own."""
+        if settings.DRILL_CF_WORKER_NAME and settings.DRILL_CF_WORKER_NAME == settings.CF_WORKER_NAME:
+            hint = "set DRILL_CF_WORKER_NAME to a scratch Worker of its own, not the platform's CF_WORKER_NAME"
+            what = "a scratch Worker that is not the platform's"
+            output = f"refused: DRILL_CF_WORKER_NAME is the platform's Worker {settings.CF_WORKER_NAME}; {hint}"
+            return Outcome(False, output, {"missing": {"what": what, "hint": hint}}, skipped=True)
         if settings.DRILL_CF_WORKER_NAME and settings.CF_ACCOUNT_ID:
             return self._scratch_rollback(settings.DRILL_CF_WORKER_NAME, dry_run=dry_run)
         if settings.CF_WORKER_NAME and settings.CF_ACCOUNT_ID:

@@ -1,5 +1,7 @@
 """The detection drill (the runbook's scenario 2): errors injected into a scratch endpoint the drill
-serves; the rule fires, the mitigation runs, the incident resolves. The incidents app owns detection and
+serves, whose health follows the scratch Worker's live version; the rule fires, the chain acts on the
+scratch Worker for real, the incident resolves, the scratch Worker is put back. Without a scratch Worker
+the step is skipped (the run inconclusive) and names what to set. The incidents app owns detection and
 registers the drill (``hooks.detection_drill``)."""
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ class Detection(Provider):
 
     def do_scenario(self, *, dry_run: bool) -> Outcome:
         if dry_run:
-            return Outcome(True, "would inject errors into a scratch endpoint and follow the incident to its end")
+            return Outcome(
+                True,
+                "would mark the scratch Worker's live version bad, follow the incident its errors open to its end, "
+                "and put the scratch Worker back",
+            )
         answer = hooks.get("detection_drill")()
         data, missing = answer["data"], answer.get("missing") or []
         if not answer["ok"]:

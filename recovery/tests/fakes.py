@@ -63,43 +63,88 @@ def cf_error(status: int, code: int, message: str, headers: dict | None = None) 
 
 
 class FakeCloudflare(FakeServer):
-    """Cloudflare API v4 as its spec says, with state: a Worker's versions, deployments (the first is
-    live) and secrets, a zone's purges; 403 on a wrong token, 429 with Retry-After when asked
-    (``rate_limit_next``), 10215 on a secret edit while the latest version is not deployed."""
+    """Cloudflare API v4 as its spec says, with state, for every test that talks to Cloudflare.
+
+    - Workers scripts (``scripts``: name → versions, newest first; each starts with a deployment of each
+      version, newest first, so the first version is live): ``GET …/deployments`` (the first is live),
+      ``POST …/deployments`` (``strategy: percentage``, versions of the script adding up to 100 %; an
+      unknown version is refused), ``GET …/versions`` (newest first) and ``…/versions/{id}``;
+    - secrets: ``GET``/``PUT …/secrets``, ``DELETE …/secrets/{name}``; an edit deploys a new version
+      with it at once, and is refused with 10215 while the latest version is not the deployed one;
+    - a zone's ``purge_cache`` (one kind per call); the GraphQL Analytics API's
+      ``workersInvocationsAdaptive`` (requests, errors, CPU time, from ``analytics``);
+    - every answer in the ``{success, errors, messages, result}`` envelope; 403 (10000) on a wrong
+      token, 404 on an unknown script, route or version; 429 with ``Retry-After`` while
+      ``rate_limited`` requests are due to be refused; a 500 on the next ``fail_secrets`` secret edits;
+      error 10220 (a deployment would drop a newer one's settings) on the next ``force_required``
+      deployments asked without ``?force=true``.
+    ``worker`` is the platform's Worker (the default script)."""
 
     def __init__(
-        self, *, token: str = "cf-token", account: str = "acct-1", zone: str = "zone-1", worker: str = "pitchey-api"
+        self,
+        scripts: dict[str, list[str]] | None = None,
+        *,
+        token: str = "cf-token",
+        account: str = "acct-1",
+        zone: str = "zone-1",
+        worker: str = "pitchey-api",
     ):
         self.token, self.account, self.zone, self.worker = token, account, zone, worker
-        self.versions = ["v1", "v2", "v3"]  # oldest first
-        self.deployments = [
-            {"id": "d-3", "versions": [{"version_id": "v3", "percentage": 100}]},
-            {"id": "d-2", "versions": [{"version_id": "v2", "percentage": 100}]},
-        ]
-        self.secrets: dict[str, str] = {}
+        scripts = scripts if scripts is not None else {worker: ["v3", "v2"]}
+        self.versions = {name: list(versions) for name, versions in scripts.items()}  # newest first
+        self.deployments = {
+            name: [{"id": f"d-{v}", "versions": [{"version_id": v, "percentage": 100}]} for v in versions]
+            for name, versions in scripts.items()
+        }
+        self.secrets: dict[str, dict[str, str]] = {name: {} for name in scripts}
+        self.analytics: dict[str, dict] = {}  # script → {requests, errors, cpuTimeP50, cpuTimeP99}
         self.purges: list[dict] = []
         self.rate_limited = 0
         self.fail_secrets = 0
+        self.force_required = 0
+        # A slow vendor on demand: while ``hold`` is an Event, a secret edit waits for it to be set
+        # (``held`` is set once one is waiting).
+        self.hold: threading.Event | None = None
+        self.held = threading.Event()
         super().__init__(self._handle)
+        self.api_url = self.url + "/client/v4"
+
+    def script_path(self, script: str = "") -> str:
+        return f"/client/v4/accounts/{self.account}/workers/scripts/{script or self.worker}"
 
     @property
     def script(self) -> str:
-        return f"/client/v4/accounts/{self.account}/workers/scripts/{self.worker}"
+        return self.script_path()
 
-    def live(self) -> str:
-        return self.deployments[0]["versions"][0]["version_id"]
+    def live(self, script: str = "") -> str:
+        return self.deployments[script or self.worker][0]["versions"][0]["version_id"]
+
+    def posts(self, script: str) -> list[dict]:
+        """The deployments and secret edits asked of one script."""
+        return [r for r in self.requests if r["method"] == "POST" and f"/scripts/{script}/" in r["path"]]
+
+    def changes(self, script: str) -> list[dict]:
+        """Every request that could change one script: anything but a GET."""
+        return [r for r in self.requests if r["method"] != "GET" and f"/scripts/{script}/" in r["path"]]
 
     def _handle(self, method, path, body, headers):
         if headers.get("Authorization") != f"Bearer {self.token}":
             return cf_error(403, 10000, "Authentication error")
-        if self.rate_limited:
+        if self.rate_limited > 0:
             self.rate_limited -= 1
             return cf_error(429, 971, "Please wait and consider throttling your request speed", {"Retry-After": "0"})
-        if method == "POST" and path == f"/client/v4/zones/{self.zone}/purge_cache":
+        route = path.split("?")[0]
+        if method == "POST" and route == "/client/v4/graphql":
+            return self._graphql(body or {})
+        if method == "POST" and route == f"/client/v4/zones/{self.zone}/purge_cache":
             return self._purge(body)
-        if path.startswith(self.script):
-            return self._worker(method, path[len(self.script) :], body)
-        return cf_error(404, 7003, "Could not route to this path")
+        prefix = f"/client/v4/accounts/{self.account}/workers/scripts/"
+        if not route.startswith(prefix):
+            return cf_error(404, 7003, "Could not route to this path")
+        script, _, rest = route[len(prefix) :].partition("/")
+        if script not in self.deployments:
+            return cf_error(404, 10007, "workers.api.error.script_not_found")
+        return self._worker(method, script, "/" + rest, body, path.partition("?")[2])
 
     def _purge(self, body):
         kinds = set(body or {}) & {"purge_everything", "files", "tags", "hosts", "prefixes"}
@@ -108,38 +153,84 @@ class FakeCloudflare(FakeServer):
         self.purges.append(body)
         return cf_answer({"id": f"purge-{len(self.purges)}"})
 
-    def _worker(self, method, rest, body):
-        if method == "PUT" and rest == "/secrets":
-            return self._secret(body)
+    def _worker(self, method, script, rest, body, query=""):
+        if rest == "/secrets" or rest.startswith("/secrets/"):
+            return self._secrets(method, script, rest, body)
         if method == "GET" and rest == "/deployments":
-            return cf_answer({"deployments": self.deployments})
+            return cf_answer({"deployments": self.deployments[script]})
+        if method == "POST" and rest == "/deployments":
+            return self._deploy(script, body or {}, forced="force=true" in query)
         if method == "GET" and rest == "/versions":
-            return cf_answer({"items": [{"id": v} for v in reversed(self.versions)]})
-        if method == "POST" and rest.split("?")[0] == "/deployments":
-            version = body["versions"][0]["version_id"]
-            if version not in self.versions or body["versions"][0]["percentage"] != 100:
-                return cf_error(400, 10021, "version not found")
-            self.deployments.insert(0, {"id": f"d-{len(self.deployments) + 1}", "versions": body["versions"]})
-            return cf_answer({"id": self.deployments[0]["id"]})
-        return cf_error(404, 10007, "workers.api.error.script_not_found")
+            return cf_answer({"items": [{"id": v} for v in self.versions[script]]})
+        if method == "GET" and rest.startswith("/versions/"):
+            version = rest.rsplit("/", 1)[-1]
+            if version not in self.versions[script]:
+                return cf_error(404, 10007, "version not found")
+            return cf_answer({"id": version})
+        return cf_error(404, 7003, "Could not route to this path")
 
-    def _secret(self, body):
+    def _deploy(self, script: str, body: dict, *, forced: bool):
+        versions = body.get("versions") or []
+        if self.force_required and not forced:
+            self.force_required -= 1
+            return cf_error(400, 10220, "this deployment would drop the settings of a newer one: use force=true")
+        if body.get("strategy") != "percentage" or sum(v.get("percentage", 0) for v in versions) != 100:
+            return cf_error(400, 10021, "versions must add up to 100 percent")
+        if any(v.get("version_id") not in self.versions[script] for v in versions):
+            return cf_error(400, 10007, "version not found")
+        deployments = self.deployments[script]
+        new = {"id": f"d{len(deployments) + 1}", "strategy": "percentage", "versions": versions}
+        deployments.insert(0, new)
+        return cf_answer(new)
+
+    def _secrets(self, method, script, rest, body):
+        if method == "GET" and rest == "/secrets":
+            return cf_answer([{"name": n, "type": "secret_text"} for n in sorted(self.secrets[script])])
+        if method not in ("PUT", "DELETE"):
+            return cf_error(404, 7003, "Could not route to this path")
+        gate = self.hold
+        if gate is not None:
+            self.held.set()
+            gate.wait(timeout=120)
         if self.fail_secrets:
             self.fail_secrets -= 1
             return cf_error(500, 10013, "workers.api.error.unknown")
-        if not body or body.get("type") != "secret_text" or not body.get("name"):
+        if method == "PUT" and (not body or body.get("type") != "secret_text" or not body.get("name")):
             return cf_error(400, 10021, "secret must have name, text and type secret_text")
-        if self.live() != self.versions[-1]:
-            return cf_error(
-                400,
-                10215,
-                "Secret edit failed. The latest version of the Worker isn't currently deployed.",
-            )
-        self.secrets[body["name"]] = body["text"]
-        new = f"v{len(self.versions) + 1}"  # a secret edit deploys a new version with it
-        self.versions.append(new)
-        self.deployments.insert(0, {"id": f"d-{new}", "versions": [{"version_id": new, "percentage": 100}]})
-        return cf_answer({"name": body["name"], "type": "secret_text"})
+        name = body["name"] if method == "PUT" else rest.rsplit("/", 1)[-1]
+        if method == "DELETE" and name not in self.secrets[script]:
+            return cf_error(404, 10056, "workers.api.error.secret_not_found")
+        if self.live(script) != self.versions[script][0]:
+            refused = "Secret edit failed. The latest version of the Worker isn't currently deployed."
+            return cf_error(400, 10215, refused)
+        if method == "PUT":
+            self.secrets[script][name] = body["text"]
+        else:
+            del self.secrets[script][name]
+        new = f"v{sum(len(v) for v in self.versions.values()) + 1}-{script}"  # the edit deploys a new version
+        self.versions[script].insert(0, new)
+        self.deployments[script].insert(0, {"id": f"d-{new}", "versions": [{"version_id": new, "percentage": 100}]})
+        return cf_answer({"name": name, "type": "secret_text"} if method == "PUT" else None)
+
+    def _graphql(self, body: dict):
+        variables = body.get("variables") or {}
+        if "workersInvocationsAdaptive" not in (body.get("query") or ""):
+            return 200, {"data": None, "errors": [{"message": "unknown field", "path": ["viewer"]}]}, {}
+        missing = [k for k in ("accountTag", "scriptName", "since", "until") if not variables.get(k)]
+        if missing:
+            return 200, {"data": None, "errors": [{"message": f"variable ${missing[0]} is required"}]}, {}
+        if variables["accountTag"] != self.account:
+            return 200, {"data": {"viewer": {"accounts": []}}, "errors": None}, {}
+        totals = self.analytics.get(variables["scriptName"])
+        groups = []
+        if totals:
+            groups = [
+                {
+                    "sum": {"requests": totals["requests"], "errors": totals["errors"], "subrequests": 0},
+                    "quantiles": {"cpuTimeP50": totals.get("cpuTimeP50", 0), "cpuTimeP99": totals.get("cpuTimeP99", 0)},
+                }
+            ]
+        return 200, {"data": {"viewer": {"accounts": [{"workersInvocationsAdaptive": groups}]}}, "errors": None}, {}
 
 
 class FakeNeon(FakeServer):
@@ -189,88 +280,6 @@ class FakeNeon(FakeServer):
             {"endpoint": {"id": self.endpoint, **self.compute}, "operations": [{"id": op, "status": "running"}]},
             {},
         )
-
-
-class FakeCloudflareScripts:
-    """Cloudflare API v4 as its spec says, for detection and its chains: several Workers scripts with
-    versions and deployments (the first deployment is live; a deployment names versions by id, an
-    unknown one is refused), the GraphQL Analytics API's ``workersInvocationsAdaptive`` (requests,
-    errors, CPU time), ``success: false`` envelopes with error codes, and 429 with ``Retry-After`` when
-    ``rate_limit`` requests are due to be refused. Bearer ``cf-token`` only."""
-
-    def __init__(self, scripts: dict[str, list[str]], *, account: str = "acct-drill"):
-        self.account = account
-        self.deployments = {
-            name: [{"id": f"d-{v}", "versions": [{"version_id": v, "percentage": 100}]} for v in versions]
-            for name, versions in scripts.items()
-        }
-        self.versions = {name: set(versions) for name, versions in scripts.items()}
-        self.analytics: dict[str, dict] = {}  # script → {requests, errors, cpuTimeP50, cpuTimeP99}
-        self.rate_limit = 0
-        self.server = FakeServer(self.answer)
-        self.url = self.server.url + "/client/v4"
-
-    def live(self, script: str) -> str:
-        return self.deployments[script][0]["versions"][0]["version_id"]
-
-    def answer(self, method, path, body, headers):
-        if headers.get("Authorization") != "Bearer cf-token":
-            return cf_error(403, 10000, "Authentication error")
-        if self.rate_limit > 0:
-            self.rate_limit -= 1
-            return cf_error(429, 971, "Please wait and consider throttling your request speed", {"Retry-After": "0"})
-        if method == "POST" and path == "/client/v4/graphql":
-            return self._graphql(body or {})
-        parts = path.split("?")[0].split("/")
-        script = parts[parts.index("scripts") + 1] if "scripts" in parts else ""
-        if script not in self.deployments:
-            return cf_error(404, 10007, "script not found")
-        if method == "GET" and path.endswith("/deployments"):
-            return cf_answer({"deployments": self.deployments[script]})
-        if method == "GET" and "/versions/" in path:
-            if parts[-1] not in self.versions[script]:
-                return cf_error(404, 10007, "version not found")
-            return cf_answer({"id": parts[-1]})
-        if method == "POST" and path.split("?")[0].endswith("/deployments"):
-            return self._deploy(script, body or {})
-        return cf_error(404, 7003, "no route")
-
-    def _deploy(self, script: str, body: dict):
-        versions = body.get("versions") or []
-        if body.get("strategy") != "percentage" or sum(v.get("percentage", 0) for v in versions) != 100:
-            return cf_error(400, 10021, "versions must add up to 100 percent")
-        if any(v.get("version_id") not in self.versions[script] for v in versions):
-            return cf_error(400, 10007, "version not found")
-        live = self.deployments[script]
-        new = {"id": f"d{len(live)}", "versions": versions}
-        live.insert(0, new)
-        return cf_answer(new)
-
-    def _graphql(self, body: dict):
-        variables = body.get("variables") or {}
-        if "workersInvocationsAdaptive" not in (body.get("query") or ""):
-            return 200, {"data": None, "errors": [{"message": "unknown field", "path": ["viewer"]}]}, {}
-        missing = [k for k in ("accountTag", "scriptName", "since", "until") if not variables.get(k)]
-        if missing:
-            return 200, {"data": None, "errors": [{"message": f"variable ${missing[0]} is required"}]}, {}
-        if variables["accountTag"] != self.account:
-            return 200, {"data": {"viewer": {"accounts": []}}, "errors": None}, {}
-        totals = self.analytics.get(variables["scriptName"])
-        groups = []
-        if totals:
-            groups = [
-                {
-                    "sum": {"requests": totals["requests"], "errors": totals["errors"], "subrequests": 0},
-                    "quantiles": {"cpuTimeP50": totals.get("cpuTimeP50", 0), "cpuTimeP99": totals.get("cpuTimeP99", 0)},
-                }
-            ]
-        return 200, {"data": {"viewer": {"accounts": [{"workersInvocationsAdaptive": groups}]}}, "errors": None}, {}
-
-    def posts(self, script: str) -> list[dict]:
-        return [r for r in self.server.requests if r["method"] == "POST" and f"/scripts/{script}/" in r["path"]]
-
-    def close(self) -> None:
-        self.server.close()
 
 
 class HealthEndpoint:

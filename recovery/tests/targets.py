@@ -16,6 +16,20 @@ from pitchey_incidents.testing import database_url_for_subprocess, start_redis
 from .fakes import FakeCloudflare, FakeNeon
 
 WRITE = "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 1"
+# Every runbook emergency command, written out here (not read from the code under test): the page
+# and the API must each offer exactly these, in this order.
+CONTROL_NAMES = (
+    "read_only_on",
+    "read_only_off",
+    "maintenance_on",
+    "maintenance_off",
+    "purge_edge_cache",
+    "flush_app_cache",
+    "emergency_backup",
+    "scale_database",
+    "kill_idle_connections",
+    "rollback_deploy",
+)
 
 
 def with_name(url: str, name: str, user: str = "") -> str:

@@ -3,9 +3,10 @@
 import pytest
 
 from recovery.actions import get_action
+from recovery.models import RuntimeFlag
 from recovery.providers import REGISTRY
 
-from .fakes import FakeServer
+from .fakes import FakeCloudflare, FakeServer
 
 PROJECT, ENDPOINT, ACCOUNT, ZONE, WORKER = "proj-1", "ep-1", "acct-1", "zone-1", "pitchey-api"
 
@@ -123,88 +124,59 @@ def test_neon_unconfigured_is_skipped(settings):
 
 
 SCRIPT = f"/client/v4/accounts/{ACCOUNT}/workers/scripts/{WORKER}"
-DEPLOYMENTS = {
-    "deployments": [
-        {"id": "d-live", "versions": [{"version_id": "v3", "percentage": 100}]},
-        {
-            "id": "d-prev",
-            "versions": [
-                {"version_id": "v2", "percentage": 90},
-                {"version_id": "v1", "percentage": 10},
-            ],
-        },
-    ]
-}
-
-
-def _cf_ok(result):
-    return 200, {"success": True, "errors": [], "messages": [], "result": result}, {}
-
-
-def _cloudflare_answer(state, method, path, body):
-    if method == "POST" and path == f"/client/v4/zones/{ZONE}/purge_cache":
-        state["purges"] += 1
-        if state["purges"] == 1:
-            return (
-                429,
-                {"success": False, "errors": [{"code": 971, "message": "rate limited"}]},
-                {"Retry-After": "0"},
-            )
-        return _cf_ok({"id": "purge-1"})
-    if method == "GET" and path == f"{SCRIPT}/deployments":
-        return _cf_ok(DEPLOYMENTS)
-    if method == "POST" and path == f"{SCRIPT}/deployments":
-        return 400, {"success": False, "errors": [{"code": 10220, "message": "use force"}], "result": None}, {}
-    if method == "POST" and path == f"{SCRIPT}/deployments?force=true":
-        state["deploys"] += 1
-        return _cf_ok({"id": "d-new"})
-    if method == "PUT" and path == f"{SCRIPT}/secrets":
-        return _cf_ok({"name": body["name"], "type": "secret_text"})
-    return 404, {"success": False, "errors": [{"code": 7003, "message": "no route"}]}, {}
+# The live deployment of v3; the one before it split v2 (90 %) and v1 (10 %).
+DEPLOYMENTS = [
+    {"id": "d-live", "versions": [{"version_id": "v3", "percentage": 100}]},
+    {
+        "id": "d-prev",
+        "versions": [
+            {"version_id": "v2", "percentage": 90},
+            {"version_id": "v1", "percentage": 10},
+        ],
+    },
+]
 
 
 @pytest.fixture
 def cloudflare(settings):
-    state = {"deploys": 0, "purges": 0}
-
-    def handler(method, path, body, headers):
-        if headers.get("Authorization") != "Bearer cf-token":
-            return 403, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}, {}
-        return _cloudflare_answer(state, method, path, body)
-
-    server = FakeServer(handler)
-    settings.CLOUDFLARE_API_URL = server.url + "/client/v4"
+    """The local Cloudflare server; each deployment needs ``?force=true`` (error 10220 without it)."""
+    server = FakeCloudflare({WORKER: ["v3", "v2", "v1"]}, account=ACCOUNT, zone=ZONE, worker=WORKER)
+    server.deployments[WORKER] = [dict(d) for d in DEPLOYMENTS]
+    server.force_required = 1000
+    settings.CLOUDFLARE_API_URL = server.api_url
     settings.CF_API_TOKEN, settings.CF_ACCOUNT_ID, settings.CF_ZONE_ID, settings.CF_WORKER_NAME = (
-        "cf-token",
+        server.token,
         ACCOUNT,
         ZONE,
         WORKER,
     )
     settings.PROVIDER_RETRY_BASE_S = 0.01
-    yield server, state
+    yield server
     server.close()
 
 
 def test_cloudflare_rollback_deploys_previous_version_at_100_with_force_on_10220(cloudflare):
-    server, state = cloudflare
+    server = cloudflare
     outcome = REGISTRY["cloudflare"].run("rollback_worker")
     assert outcome.ok, outcome.output
     assert outcome.data["from"] == "v3" and outcome.data["to"] == "v2"
     posts = [r for r in server.requests if r["method"] == "POST"]
     assert [p["path"].rsplit("/", 1)[-1] for p in posts] == ["deployments", "deployments?force=true"]
     assert posts[-1]["body"] == {"strategy": "percentage", "versions": [{"version_id": "v2", "percentage": 100}]}
-    assert state["deploys"] == 1
+    assert len(server.deployments[WORKER]) == 3 and server.live() == "v2"
 
 
 def test_cloudflare_purge_retries_429_and_sends_purge_everything(cloudflare):
-    server, state = cloudflare
+    server = cloudflare
+    server.rate_limited = 1
     outcome = REGISTRY["cloudflare"].run("purge_cache")
-    assert outcome.ok and state["purges"] == 2
+    purges = [r for r in server.requests if r["path"] == f"/client/v4/zones/{ZONE}/purge_cache"]
+    assert outcome.ok and len(purges) == 2 and server.purges == [{"purge_everything": True}]
     assert server.requests[-1]["body"] == {"purge_everything": True}
 
 
 def test_cloudflare_secret_shape_and_dry_run(cloudflare):
-    server, _ = cloudflare
+    server = cloudflare
     assert REGISTRY["cloudflare"].run("set_secret", {"secret": "MAINTENANCE_MODE"}, dry_run=True).ok
     assert server.requests == []
     outcome = REGISTRY["cloudflare"].run("set_secret", {"secret": "READ_ONLY_MODE", "value": "true"})
@@ -215,7 +187,7 @@ def test_cloudflare_secret_shape_and_dry_run(cloudflare):
 
 
 def test_cloudflare_auth_error_fails_without_retry(cloudflare, settings):
-    server, _ = cloudflare
+    server = cloudflare
     settings.CF_API_TOKEN = "wrong"
     outcome = REGISTRY["cloudflare"].run("redeploy_worker")
     assert not outcome.ok and "HTTP 403" in outcome.output and len(server.requests) == 1
@@ -231,14 +203,15 @@ def test_cloud_actions_are_in_the_registry(cloudflare):
 
 def test_restart_worker_redeploys_the_live_version_as_a_new_deployment(cloudflare):
     """The runbook's applyMitigation('restart_worker'): the platform's Worker, not our Celery pool."""
-    server, state = cloudflare
+    server = cloudflare
     action = get_action("restart_worker")
     assert action.clean({}) == {} and action.available() == (True, "")
     dry = action.run({}, dry_run=True)
     assert dry.ok and dry.output == "would redeploy version v3 at 100 %"
     assert [r["method"] for r in server.requests] == ["GET"]
     done = action.run({})
-    assert done.ok and done.data == {"version": "v3", "deployment": "d-new"}, done.output
+    assert done.ok and done.data == {"version": "v3", "deployment": server.deployments[WORKER][0]["id"]}, done.output
+    assert server.live() == "v3" and len(server.deployments[WORKER]) == 3
     posts = [r for r in server.requests if r["method"] == "POST"]
     assert posts[-1]["path"] == f"{SCRIPT}/deployments?force=true"
     assert posts[-1]["body"] == {"strategy": "percentage", "versions": [{"version_id": "v3", "percentage": 100}]}
@@ -257,3 +230,36 @@ def test_restart_actions_say_what_to_set_when_unconfigured(settings):
     settings.CF_API_TOKEN, settings.NEON_API_KEY = "", ""
     assert get_action("restart_worker").available() == (False, "set CF_API_TOKEN")
     assert get_action("restart_database_endpoint").available() == (False, "set NEON_API_KEY and NEON_PROJECT_ID")
+
+
+@pytest.fixture
+def with_scratch(settings):
+    """The platform's Worker and a scratch Worker on the local Cloudflare server."""
+    server = FakeCloudflare({WORKER: ["v3", "v2"], "scratch-api": ["s2", "s1"]}, account=ACCOUNT, zone=ZONE)
+    settings.CLOUDFLARE_API_URL, settings.CF_API_TOKEN, settings.CF_ACCOUNT_ID = server.api_url, server.token, ACCOUNT
+    settings.CF_WORKER_NAME, settings.DRILL_CF_WORKER_NAME, settings.PROVIDER_RETRY_BASE_S = WORKER, "scratch-api", 0.01
+    yield server
+    server.close()
+
+
+@pytest.mark.django_db
+def test_scratch_actions_act_on_the_scratch_worker_only_and_refuse_without_one(with_scratch, settings):
+    server = with_scratch
+    rollback = get_action("rollback_deploy")
+    outcome = rollback.run(rollback.clean({"scratch": True}))
+    assert outcome.ok and outcome.output == "rolled back on scratch Worker scratch-api to version s1", outcome.output
+    assert server.live("scratch-api") == "s1"
+    assert rollback.undo({"scratch": True}, outcome)["params"] == {"version_id": "s2", "scratch": True}
+    on = get_action("enable_maintenance").run({"scratch": True})  # 10215 first: the latest (s2) deployed first
+    assert on.ok and "deployed the latest version s2 first" in on.output and on.data["changed"] == ["scratch Worker"]
+    assert server.secrets == {WORKER: {}, "scratch-api": {"MAINTENANCE_MODE": "true"}}
+    assert not RuntimeFlag.objects.exists()  # no switch of the platform's: no row, no banner
+    off = get_action("disable_maintenance").run({"scratch": True})
+    assert off.ok and server.secrets["scratch-api"] == {} and off.data["deleted"] is True
+    assert [r for r in server.requests if f"/scripts/{WORKER}/" in r["path"]] == []  # the real Worker: never asked
+    for unsafe, why in (("", "set DRILL_CF_WORKER_NAME"), (WORKER, "must not be the platform's Worker")):
+        settings.DRILL_CF_WORKER_NAME = unsafe
+        sent = len(server.requests)
+        refused = get_action("restart_worker").run({"scratch": True})
+        assert not refused.ok and why in refused.output and len(server.requests) == sent
+    assert server.live(WORKER) == "v3" and server.secrets[WORKER] == {}

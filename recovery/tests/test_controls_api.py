@@ -4,28 +4,15 @@ import pytest
 
 from recovery.models import ControlRun, RuntimeFlag
 
-from .targets import write_once
+from .targets import CONTROL_NAMES, write_once
 
 pytestmark = pytest.mark.django_db
-
-NAMES = [
-    "read_only_on",
-    "read_only_off",
-    "maintenance_on",
-    "maintenance_off",
-    "purge_edge_cache",
-    "flush_app_cache",
-    "emergency_backup",
-    "scale_database",
-    "kill_idle_connections",
-    "rollback_deploy",
-]
 
 
 def test_lists_every_control_with_whether_it_is_configured(api, settings):
     settings.CF_API_TOKEN = ""
     answer = api("viewer").get("/api/v1/controls/").json()
-    assert [c["name"] for c in answer] == NAMES
+    assert [c["name"] for c in answer] == list(CONTROL_NAMES)
     purge = next(c for c in answer if c["name"] == "purge_edge_cache")
     assert purge["configured"] is False and "CF_API_TOKEN" in purge["hint"]
     assert next(c for c in answer if c["name"] == "read_only_on")["state"] == "off"

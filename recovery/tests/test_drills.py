@@ -20,14 +20,16 @@ from django.contrib.auth import get_user_model
 from backups import restore, targets
 from incidents.comms.models import ContactMethod
 from incidents.detection.models import AssessmentRule, Probe
-from incidents.lifecycle.models import Incident
+from incidents.lifecycle.models import Incident, Mitigation
 from incidents.tests.paging_servers import FakeNtfy, FakeTwilio, SmtpServer, body_of
 from incidents.tests.vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
 from pitchey_incidents.testing import free_port, start_redis
 from recovery import services
+from recovery.controls import open_undos
+from recovery.models import RuntimeFlag
 from recovery.providers.postgres import with_database
 
-from .fakes import FakeCloudflareScripts, FakeServer
+from .fakes import FakeCloudflare, FakeServer
 
 PROJECT, ACCOUNT = "proj-drill", "acct-drill"
 
@@ -244,13 +246,13 @@ def test_cache_drill_fills_flushes_and_rewarms_a_scratch_redis_only(settings, tm
 
 @pytest.fixture
 def cloudflare(settings):
-    cf = FakeCloudflareScripts({"pitchey-api": ["v2", "v1"], "pitchey-api-drill": ["s2", "s1"]})
+    cf = FakeCloudflare({"pitchey-api": ["v2", "v1"], "pitchey-api-drill": ["s2", "s1"]}, account=ACCOUNT)
     health = FakeServer(lambda method, path, body, headers: (200, {"ok": True}, {}))
-    settings.CF_API_TOKEN, settings.CLOUDFLARE_API_URL, settings.CF_ACCOUNT_ID = "cf-token", cf.url, ACCOUNT
+    settings.CF_API_TOKEN, settings.CLOUDFLARE_API_URL, settings.CF_ACCOUNT_ID = "cf-token", cf.api_url, ACCOUNT
     settings.CF_WORKER_NAME, settings.DRILL_CF_WORKER_NAME = "pitchey-api", "pitchey-api-drill"
     settings.SERVICE_HEALTH_URLS = {"api": health.url + "/health"}
     yield cf
-    cf.server.close()
+    cf.close()
     health.close()
 
 
@@ -271,7 +273,7 @@ def test_api_rollback_drill_dry_runs_the_real_worker_or_is_inconclusive(cloudfla
     run, steps = drill("api-rollback")
     assert run.status == "succeeded" and steps["rollback"].data["mode"] == "dry run"
     assert "would roll back from v2 to v1" in steps["rollback"].output
-    assert [r["method"] for r in cloudflare.server.requests] == ["GET", "GET"]  # deployments, the version
+    assert [r["method"] for r in cloudflare.requests] == ["GET", "GET"]  # deployments, the version
     settings.CF_WORKER_NAME = ""
     run, steps = drill("api-rollback")
     assert run.status == "inconclusive" and steps["rollback"].status == "skipped"
@@ -279,6 +281,17 @@ def test_api_rollback_drill_dry_runs_the_real_worker_or_is_inconclusive(cloudfla
     settings.CF_API_TOKEN = ""
     run, _ = drill("api-rollback")
     assert run.status == "inconclusive" and run.missing[0] == {"what": "Cloudflare", "hint": "set CF_API_TOKEN"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_rollback_drill_refuses_a_scratch_worker_that_is_the_platforms_own(cloudflare, settings):
+    settings.DRILL_CF_WORKER_NAME = "pitchey-api"
+    run, steps = drill("api-rollback")
+    assert run.status == "inconclusive" and steps["rollback"].status == "skipped"
+    assert "refused: DRILL_CF_WORKER_NAME is the platform's Worker pitchey-api" in steps["rollback"].output
+    assert "not the platform's CF_WORKER_NAME" in run.missing[0]["hint"]
+    assert [r for r in cloudflare.requests if r["method"] != "GET"] == []  # nothing deployed anywhere
+    assert cloudflare.deployments["pitchey-api"][0]["versions"][0]["version_id"] == "v2"
 
 
 # --- database-failover ------------------------------------------------------------------------------
@@ -490,33 +503,101 @@ def test_database_failover_drill_without_neon_is_inconclusive(settings):
 # --- detection ---------------------------------------------------------------------------------------
 
 
+SCRATCH = "pitchey-api-drill"
+
+
+def deployed(cf: FakeCloudflare, script: str) -> list[str]:
+    return [r["body"]["versions"][0]["version_id"] for r in cf.posts(script) if r["path"].endswith("/deployments")]
+
+
+def asked_of(cf: FakeCloudflare, script: str) -> list[dict]:
+    return [r for r in cf.requests if f"/scripts/{script}/" in r["path"]]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_detection_drill_injects_errors_and_follows_the_incident_to_its_resolution(cloudflare):
-    """The runbook's scenario 2 on a scratch endpoint the drill serves; the Worker is only read."""
+def test_detection_drill_rolls_the_scratch_worker_back_and_the_endpoint_recovers_because_of_it(cloudflare):
+    """The runbook's scenario 2 for real on the scratch Worker: its live version s2 is marked bad, the
+    endpoint answers 500 while s2 is live; the chain redeploys s2 (still 500), rolls back to s1 (200), the
+    incident resolves by itself; the scratch Worker is put forward to s2 again. The real one is never asked."""
     run, steps = drill("detection")
     step = steps["scenario"]
     assert run.status == "succeeded", step.output
     assert step.data["error_rate"] == 1.0 and step.data["outcome"] == "resolved"
-    assert [(m["action"], m["status"]) for m in step.data["mitigations"]] == [("restart_worker", "succeeded")]
-    assert "would redeploy version v2" in step.data["mitigations"][0]["output"]
-    assert cloudflare.posts("pitchey-api") == []  # a dry run: nothing deployed
+    assert (step.data["worker"], step.data["marked_bad"], step.data["live_at_end"]) == (SCRATCH, "s2", "s1")
+    assert [(m["action"], m["status"]) for m in step.data["mitigations"]] == [
+        ("restart_worker", "succeeded"),
+        ("rollback_deploy", "succeeded"),
+    ]
+    assert deployed(cloudflare, SCRATCH) == ["s2", "s1", "s2"]  # redeploy, roll back, forward again
+    assert cloudflare.live(SCRATCH) == "s2" and cloudflare.secrets[SCRATCH] == {}
+    assert asked_of(cloudflare, "pitchey-api") == [] and cloudflare.live("pitchey-api") == "v2"
+    assert step.data["restored"]["ok"] and f"scratch Worker {SCRATCH} restored as before the drill" in step.output
     incident = Incident.objects.get()
-    assert incident.public_id == step.data["incident"]
+    assert incident.public_id == step.data["incident"] and incident.title.startswith("[DR drill] ")
+    assert incident.severity == "P3"
     assert incident.status == "resolved" and incident.resolution == "Automated mitigation successful"
-    assert incident.title.startswith("[DR drill] ") and incident.severity == "P3"
-    kinds = list(incident.timeline.values_list("kind", flat=True))
-    assert kinds[:2] == ["declared", "automation"] and "mitigation_succeeded" in kinds and "resolved" in kinds
+    assert list(Mitigation.objects.filter(incident=incident).values_list("action", "params", "dry_run")) == [
+        ("restart_worker", {"scratch": True}, False),
+        ("rollback_deploy", {"scratch": True}, False),
+    ]
+    notes = list(incident.timeline.filter(kind="automation").values_list("message", flat=True))
+    assert notes[0].startswith("Automated chain started: restart_worker → rollback_deploy → enable_maintenance")
+    assert any(n.startswith("Verify after restart_worker: ") and "still failing" in n for n in notes), notes
+    assert any(n.startswith("Verify after rollback_deploy: ") for n in notes), notes
+    kinds = [k for k in incident.timeline.values_list("kind", flat=True) if k != "paged"]
+    assert kinds[0] == "declared" and kinds.count("mitigation_succeeded") == 2 and "escalated" not in kinds
+    assert kinds.index("resolved") < len(kinds) - 1 and notes[-1].startswith("DR drill clean-up: ")
+    assert open_undos(incident=incident.public_id) == []  # the forward again was the rollback's undo
+    assert not RuntimeFlag.objects.filter(enabled=True).exists()
     assert not Probe.objects.filter(name__startswith="drill-detection-").exists()  # scratch rows removed
     assert not AssessmentRule.objects.filter(name__startswith="[DR drill]").exists()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_detection_drill_without_cloudflare_is_inconclusive_and_names_what_to_set(settings):
-    settings.CF_API_TOKEN = ""
+def test_detection_drill_fails_when_the_chain_does_not_fix_the_endpoint_and_still_puts_the_worker_back(cloudflare):
+    """The rollback is refused (the scratch Worker's earlier version is gone): the redeploy and the
+    maintenance secret leave the endpoint failing; the chain escalates and the drill fails, not green."""
+    cloudflare.versions[SCRATCH].remove("s1")
+    run, steps = drill("detection")
+    step = steps["scenario"]
+    assert run.status == "failed" and step.data["outcome"] == "escalated", step.output
+    assert [(m["action"], m["status"]) for m in step.data["mitigations"]] == [
+        ("restart_worker", "succeeded"),
+        ("rollback_deploy", "failed"),
+        ("enable_maintenance", "succeeded"),
+    ]
+    secret_edits = [(r["method"], r["path"].rsplit("/scripts/", 1)[1]) for r in cloudflare.changes(SCRATCH)]
+    assert ("PUT", f"{SCRATCH}/secrets") in secret_edits and (
+        "DELETE",
+        f"{SCRATCH}/secrets/MAINTENANCE_MODE",
+    ) in secret_edits
+    assert cloudflare.live(SCRATCH) == "s2" and cloudflare.secrets[SCRATCH] == {}  # put back all the same
+    assert step.data["restored"]["ok"] and asked_of(cloudflare, "pitchey-api") == []
+    assert not RuntimeFlag.objects.filter(enabled=True).exists()  # the platform's maintenance never went on
+    assert Incident.objects.filter(title="DR drill detection failed").exists()  # a failed drill is loud
+    incident = Incident.objects.get(source="probe")
+    assert incident.escalation_level == 1 and incident.status == "resolved"
+    assert incident.resolution == "DR drill over: the automated chain did not resolve it"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detection_drill_without_a_scratch_worker_is_inconclusive_and_names_what_to_set(cloudflare, settings):
+    settings.DRILL_CF_WORKER_NAME = ""
     run, steps = drill("detection")
     step = steps["scenario"]
     assert run.status == "inconclusive" and step.status == "skipped", step.output
-    assert run.missing[0]["hint"] == "set CF_API_TOKEN" and "restart_worker" in run.missing[0]["what"]
-    # What could run still ran: the rule fired and the maintenance step (a dry run) let it resolve.
-    assert step.data["outcome"] == "resolved"
-    assert [m["action"] for m in step.data["mitigations"]] == ["enable_maintenance"]
+    assert run.missing[0]["what"] == "a scratch Cloudflare Worker for the chain to act on"
+    assert "set DRILL_CF_WORKER_NAME" in run.missing[0]["hint"]
+    # What it could prove, it did: the rule fired and opened an incident; no chain ran, nothing was asked.
+    assert step.data["error_rate"] == 1.0 and step.data["mitigations"] == [] and "the chain was not run" in step.output
+    incident = Incident.objects.get()
+    assert incident.public_id == step.data["incident"] and not incident.mitigations.exists()
+    assert incident.resolution == "DR drill over: no chain ran (no scratch Worker)"
+    assert cloudflare.requests == []
+    settings.DRILL_CF_WORKER_NAME = "pitchey-api"  # the platform's own Worker is no scratch Worker
+    run, _ = drill("detection")
+    assert run.status == "inconclusive" and cloudflare.requests == []
+    settings.DRILL_CF_WORKER_NAME, settings.CF_API_TOKEN = SCRATCH, ""
+    run, _ = drill("detection")
+    assert run.status == "inconclusive" and "DRILL_CF_WORKER_NAME" in run.missing[0]["hint"]
+    assert cloudflare.requests == []

@@ -26,7 +26,7 @@ def test_read_only_refuses_writes_on_the_target_and_sets_the_worker_secret(pg_pr
     assert run.status == "succeeded", run.output
     assert sorted(run.backends) == ["cloudflare", "flags", "postgres"]
     assert all(b["on"] for b in run.backends.values())
-    assert cf_server.secrets == {"READ_ONLY_MODE": "true"}
+    assert cf_server.secrets[cf_server.worker] == {"READ_ONLY_MODE": "true"}
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         write_once(pg_protected)
     with pytest.raises(psycopg.OperationalError):  # the old session was ended: it reconnects read-only
@@ -41,7 +41,7 @@ def test_read_only_refuses_writes_on_the_target_and_sets_the_worker_secret(pg_pr
     off = control_run(action="read_only_off", actor="bob")
     assert off.status == "succeeded", off.output
     write_once(pg_protected)  # writes succeed again
-    assert cf_server.secrets == {"READ_ONLY_MODE": "false"}
+    assert cf_server.secrets[cf_server.worker] == {"READ_ONLY_MODE": "false"}
     assert not flag().enabled and read_only_setting(pg_protected) == ""
     run.refresh_from_db()
     assert run.undone_by_id == off.id and not run.undo_available
@@ -50,7 +50,7 @@ def test_read_only_refuses_writes_on_the_target_and_sets_the_worker_secret(pg_pr
 def test_maintenance_sets_its_secret_and_leaves_the_database_alone(pg_protected, cf_server):
     run = control_run(action="maintenance_on", actor="alice")
     assert run.status == "succeeded" and sorted(run.backends) == ["cloudflare", "flags"]
-    assert cf_server.secrets == {"MAINTENANCE_MODE": "true"}
+    assert cf_server.secrets[cf_server.worker] == {"MAINTENANCE_MODE": "true"}
     write_once(pg_protected)
 
 
@@ -61,9 +61,10 @@ def test_partial_failure_reports_both_and_is_not_done(pg_protected, cf_server, u
     assert "failed: postgres" in run.output and "changed: flags, cloudflare" in run.output
     assert "must be owner" in run.backends["postgres"]["output"]
     assert run.backends["cloudflare"]["on"] and not run.backends["postgres"]["on"]
-    assert cf_server.secrets == {"READ_ONLY_MODE": "true"}
+    assert cf_server.secrets[cf_server.worker] == {"READ_ONLY_MODE": "true"}
     write_once(pg_protected)  # PostgreSQL was not switched, and nothing says it was
     assert flag().enabled and flag().backends_on == ["cloudflare", "flags"]
+    assert not flag().switching  # the claim is released: it can be run again
     assert run.undo_available  # what is on can be turned off
 
 
@@ -101,12 +102,13 @@ def test_dry_run_previews_every_request_and_changes_nothing(pg_protected, cf_ser
 
 
 def test_secret_edit_deploys_the_latest_version_first_and_retries_429(pg_protected, cf_server):
-    cf_server.deployments.insert(0, {"id": "d-rb", "versions": [{"version_id": "v2", "percentage": 100}]})
+    rolled_back = {"id": "d-rb", "versions": [{"version_id": "v2", "percentage": 100}]}
+    cf_server.deployments[cf_server.worker].insert(0, rolled_back)
     cf_server.rate_limited = 1
     run = control_run(action="maintenance_on", actor="alice")
     assert run.status == "succeeded", run.output
     assert "deployed the latest version v3 first" in run.output
-    assert cf_server.secrets == {"MAINTENANCE_MODE": "true"}
+    assert cf_server.secrets[cf_server.worker] == {"MAINTENANCE_MODE": "true"}
     puts = [r for r in run.requests if r["method"] in ("PUT", "POST")]
     assert [r["method"] for r in puts] == ["PUT", "POST", "PUT"]
 
@@ -137,7 +139,7 @@ def test_undo_after_a_restart_restores_the_previous_setting_from_rows(pg_protect
     assert done.returncode == 0, done.stderr + done.stdout
     assert read_only_setting(pg_protected) == "off"  # put back as it was, not RESET
     write_once(pg_protected)
-    assert not flag().enabled and cf_server.secrets["READ_ONLY_MODE"] == "false"
+    assert not flag().enabled and cf_server.secrets[cf_server.worker]["READ_ONLY_MODE"] == "false"
     assert ControlRun.objects.get(name="undo:read_only_on").actor == "cli:carol"
 
 

@@ -12,7 +12,6 @@ from pitchey_incidents.cli import DomainCommand, cli_actor
 from pitchey_incidents.timefmt import format_duration, format_timestamp
 
 from ... import selectors, services
-from ...api.serializers import BackupSerializer, RestoreSerializer
 from ...models import Backup, Kind, Status
 from ...pitr.restore import parse_target, restore_to_time, stop_restored
 from ...restore import RestoreError, restore_database
@@ -122,7 +121,7 @@ class Command(DomainCommand):
             self._unbar(bar)
         backup = selectors.backup_get(backup.id)
         if json:
-            self.stdout.write(_dumps(BackupSerializer(backup).data))
+            self.stdout.write(_as_json("backup", backup))
         elif backup.status == Status.QUEUED and not inline:
             self.stdout.write(f"📦 backup {backup.id} ({kind}) queued")
         else:
@@ -189,7 +188,7 @@ class Command(DomainCommand):
     def do_list(self, *, kind, json, **_):
         rows = list(selectors.backup_list(kind=kind)[:200])
         if json:
-            self.stdout.write(_dumps(BackupSerializer(rows, many=True).data))
+            self.stdout.write(_as_json("backup", rows, many=True))
             return
         if not rows:
             self.stdout.write("No backups.")
@@ -278,7 +277,7 @@ class Command(DomainCommand):
 
     def _show_restore(self, row, as_json: bool) -> None:
         if as_json:
-            self.stdout.write(_dumps(RestoreSerializer(row).data))
+            self.stdout.write(_as_json("restore", row))
         else:
             verb = "would be " if row.dry_run else ""
             for change in ("added", "replaced", "removed"):
@@ -386,3 +385,11 @@ def _protection(tier: str, copy: dict) -> list[str]:
 
 def _dumps(data) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+def _as_json(what: str, data, *, many: bool = False) -> str:
+    """A backup or restore row (or rows) as the API shows it."""
+    from ...api import serializers  # here, not at the top: DRF (about 150 modules) only for --json
+
+    serializer = {"backup": serializers.BackupSerializer, "restore": serializers.RestoreSerializer}[what]
+    return _dumps(serializer(data, many=many).data)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-import requests
 from django.utils import timezone
 
 from incidents.detection.models import HealthSample, Probe, ProbeStatus
@@ -16,6 +15,8 @@ from incidents.detection.probes.base import Outcome, ProbeCheck, Timer, describe
 
 def health_sample(probe: Probe) -> HealthSample:
     """One request to the probe's URL, kept as a row (a refused connection is a failed sample)."""
+    import requests  # here, not at the top: see ``pitchey_incidents.http.request``
+
     config = probe.config or {}
     expected = config.get("expect_status")
     try:

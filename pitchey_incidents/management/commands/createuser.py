@@ -3,13 +3,13 @@ from __future__ import annotations
 import sys
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from pitchey_incidents.accounts import role_set
 from pitchey_incidents.roles import ROLES
 
 
@@ -42,11 +42,8 @@ class Command(BaseCommand):
                 user.set_password(password)
             elif created:
                 user.set_unusable_password()
-            user.is_staff = role == "admin"
-            user.is_superuser = role == "admin"
             user.save()
-            user.groups.remove(*Group.objects.filter(name__in=ROLES))
-            user.groups.add(Group.objects.get(name=role))
+            role_set(user, role)
             token, _ = Token.objects.get_or_create(user=user)
         self.stderr.write(f"{'created' if created else 'updated'} {username} as {role}")
         self.stdout.write(token.key)

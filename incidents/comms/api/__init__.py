@@ -1,0 +1,1 @@
+"""The communications API: on call (rotations, overrides, escalation levels) and people."""
