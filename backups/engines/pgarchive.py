@@ -55,7 +55,7 @@ class Toc:
     def data_blocks(self, total_size: int) -> list[tuple[Entry, int, int]]:
         """``(entry, start, length)`` of every data block, in file order; the last one runs to the end."""
         placed = sorted((e for e in self.entries if e.data_pos is not None), key=lambda e: e.data_pos)
-        ends = [e.data_pos for e in placed[1:]] + [total_size]
+        ends = [e.data_pos for e in placed[1:]] + [total_size] if placed else []  # an empty database has none
         return [(e, e.data_pos, end - e.data_pos) for e, end in zip(placed, ends, strict=True)]
 
 

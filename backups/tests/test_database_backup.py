@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from backups import restore, selectors, services
+from backups import restore, selectors, services, targets
 from backups.engines import follow
 from backups.models import Status
 
@@ -234,3 +235,19 @@ def test_row_counts_come_from_the_server_not_from_the_manifest(pg_target, settin
     with restore.scratch_database(settings.BACKUP_SCRATCH_DATABASE_URL) as url:
         result = restore.restore_part(opener, part, url)
     assert result["tables"] == {"public.accounts": 500, "public.events": 3000, "public.empty_table": 0}
+
+
+def test_an_empty_database_backs_up_and_restores(settings, transactional_db):
+    """A database with no table at all (a new project's) has no data block in its dump."""
+    base = targets.database_url()
+    name = f"pitchey_empty_{secrets.token_hex(4)}"
+    settings.TARGET_DATABASE_URL = restore.create_database(base, name)
+    try:
+        backup = services.backup_start(kind="database", actor="tester", inline=True)
+        assert backup.status == Status.SUCCEEDED, backup.error
+        assert backup.verification["ok"] and backup.manifest["parts"][0]["tables"] == {}
+        with restore.scratch_database(base) as url:
+            assert restore.restore_database(backup=backup, database_url=url)["tables"] == {}
+    finally:
+        settings.TARGET_DATABASE_URL = ""
+        restore.drop_database(base, name)
