@@ -90,9 +90,8 @@ class Scratch:
 
 def scratch_worker() -> str:
     """The scratch Worker the chain may act on, or ``""`` when none is configured."""
-    name = settings.DRILL_CF_WORKER_NAME
     configured = settings.CF_API_TOKEN and settings.CF_ACCOUNT_ID
-    return name if name and configured and name != settings.CF_WORKER_NAME else ""
+    return settings.DRILL_CF_WORKER_NAME if configured and not get_provider("cloudflare").scratch_refusal() else ""
 
 
 def _scratch_state(worker: str) -> tuple[Scratch | None, str]:

@@ -121,15 +121,22 @@ class Cloudflare(ApiProvider):
         return self._call("GET", self._script(worker) + "/deployments").get("deployments", [])
 
     @staticmethod
-    def _target(scratch: bool) -> str:
+    def scratch_refusal() -> str:
+        """Why the drills' scratch Worker may not be acted on (unset, or the platform's own), else ``""``:
+        the one check behind every scratch action and drill."""
+        if not settings.DRILL_CF_WORKER_NAME:
+            return "no scratch Worker: set DRILL_CF_WORKER_NAME"
+        if settings.DRILL_CF_WORKER_NAME == settings.CF_WORKER_NAME:
+            return "DRILL_CF_WORKER_NAME must not be the platform's Worker"
+        return ""
+
+    def _target(self, scratch: bool) -> str:
         """The Worker an action acts on: the platform's (``""``: ``CF_WORKER_NAME``), or with ``scratch``
         only the drills' scratch Worker, never the real one."""
         if not scratch:
             return ""
-        if not settings.DRILL_CF_WORKER_NAME:
-            raise TransportError("no scratch Worker: set DRILL_CF_WORKER_NAME", permanent=True)
-        if settings.DRILL_CF_WORKER_NAME == settings.CF_WORKER_NAME:
-            raise TransportError("DRILL_CF_WORKER_NAME must not be the platform's Worker", permanent=True)
+        if why := self.scratch_refusal():
+            raise TransportError(why, permanent=True)
         return settings.DRILL_CF_WORKER_NAME
 
     @staticmethod
@@ -272,7 +279,7 @@ class Cloudflare(ApiProvider):
         it is live, and forward again; without one, a dry run on the real Worker: its previous version
         is found and exists. Inconclusive when neither Worker is configured, and refused (inconclusive,
         nothing sent) when the scratch Worker named is the platform's own."""
-        if settings.DRILL_CF_WORKER_NAME and settings.DRILL_CF_WORKER_NAME == settings.CF_WORKER_NAME:
+        if settings.DRILL_CF_WORKER_NAME and self.scratch_refusal():
             hint = "set DRILL_CF_WORKER_NAME to a scratch Worker of its own, not the platform's CF_WORKER_NAME"
             what = "a scratch Worker that is not the platform's"
             output = f"refused: DRILL_CF_WORKER_NAME is the platform's Worker {settings.CF_WORKER_NAME}; {hint}"
