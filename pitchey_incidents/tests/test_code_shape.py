@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -62,16 +63,42 @@ class LongFunction(NamedTuple):
         return f"{self.path}:{self.line} {self.name} ({self.lines} lines)"
 
 
+class ModuleFacts(NamedTuple):
+    """What the checks below need of one module, taken from one parse (the parse tree is not kept)."""
+
+    functions: tuple[tuple[int, str, int], ...]  # (line, name, lines) of every function, nested ones too
+    importing: frozenset[str]  # the functions with an import in them (in a nested function counts too)
+    reaches: tuple[tuple[int, str], ...]  # (line, name) of each private name imported or read off an import
+
+
+@cache
+def module_facts(path: Path, text: str) -> ModuleFacts:
+    """Each module is parsed once per run, however many of the checks read it."""
+    tree = ast.parse(text, filename=str(path))
+    functions, importing = [], set()
+    stack: list[tuple[ast.AST, tuple[str, ...]]] = [(tree, ())]
+    while stack:
+        node, enclosing = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            functions.append((node.lineno, node.name, node.end_lineno - node.lineno + 1))
+            enclosing = (*enclosing, node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            importing.update(enclosing)
+        stack.extend((child, enclosing) for child in ast.iter_child_nodes(node))
+    return ModuleFacts(tuple(sorted(functions)), frozenset(importing), tuple(_reaches(tree)))
+
+
+def _facts(path: Path) -> ModuleFacts:
+    return module_facts(path, path.read_text(encoding="utf-8"))
+
+
 def long_functions(root: Path, limit: int = MAX_FUNCTION_LINES) -> list[LongFunction]:
     """Every function (method, nested function) under ``root`` longer than ``limit`` lines."""
     found = []
     for path in sorted(root.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                lines = node.end_lineno - node.lineno + 1
-                if lines > limit:
-                    found.append(LongFunction(str(path.relative_to(root.parent)), node.lineno, node.name, lines))
+        for line, name, lines in _facts(path).functions:
+            if lines > limit:
+                found.append(LongFunction(str(path.relative_to(root.parent)), line, name, lines))
     return found
 
 
@@ -83,44 +110,40 @@ def test_no_function_is_longer_than_the_limit():
     assert not fixed, f"no longer over {MAX_FUNCTION_LINES} lines, remove from ALLOWED_LONG: {sorted(fixed)}"
 
 
-def _modules(root: Path, *, tests: bool = True) -> list[tuple[str, ast.Module]]:
+def _modules(root: Path, *, tests: bool = True) -> list[tuple[str, ModuleFacts]]:
     found = []
     for path in sorted(root.rglob("*.py")):
         if "migrations" in path.parts or (not tests and "tests" in path.parts):
             continue
-        found.append((str(path.relative_to(root.parent)), ast.parse(path.read_text(encoding="utf-8"))))
+        found.append((str(path.relative_to(root.parent)), _facts(path)))
     return found
 
 
 def local_imports(root: Path) -> list[str]:
     """``path:function`` of every function under ``root`` (migrations aside) with an import in it."""
-    found = []
-    for path, tree in _modules(root):
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
-                isinstance(inner, ast.Import | ast.ImportFrom) for inner in ast.walk(node)
-            ):
-                found.append(f"{path}:{node.name}")
-    return sorted(set(found))
+    return sorted({f"{path}:{name}" for path, facts in _modules(root) for name in facts.importing})
 
 
 def private_reaches(root: Path) -> list[str]:
     """``path:line name`` wherever code under ``root`` (tests aside) imports another module's private
     name or reads one off an imported name."""
+    return [f"{path}:{line} {name}" for path, facts in _modules(root, tests=False) for line, name in facts.reaches]
+
+
+def _reaches(tree: ast.Module) -> list[tuple[int, str]]:
     found = []
-    for path, tree in _modules(root, tests=False):
-        imported = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                for alias in node.names:
-                    name = alias.asname or alias.name.split(".")[0]
-                    imported.add(name)
-                    if isinstance(node, ast.ImportFrom) and _private(alias.name):
-                        found.append(f"{path}:{node.lineno} {alias.name}")
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and _private(node.attr):
-                if node.value.id in imported:
-                    found.append(f"{path}:{node.lineno} {node.value.id}.{node.attr}")
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                imported.add(name)
+                if isinstance(node, ast.ImportFrom) and _private(alias.name):
+                    found.append((node.lineno, alias.name))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and _private(node.attr):
+            if node.value.id in imported:
+                found.append((node.lineno, f"{node.value.id}.{node.attr}"))
     return found
 
 
