@@ -6,6 +6,7 @@ Every process started here is stopped by its fixture; every wait has a deadline.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -171,6 +172,18 @@ def start_worker(
     # still runs them where `make run` is tested.
     env = {"CELERY_SKIP_CHECKS": "1", **env}
     return Proc(argv, env=child_env(**env), log_path=tmp_path / f"worker-{name}.log", ready="ready.", timeout=60)
+
+
+def task_runs(worker: Proc, task: str) -> int:
+    """How many runs of ``task`` the worker's log shows finished."""
+    return len(re.findall(rf"Task {re.escape(task)}\[[\w-]+\] succeeded", worker.log()))
+
+
+def wait_for_task_runs(worker: Proc, task: str, *, runs: int = 2, timeout: float = 30.0) -> None:
+    """Wait until ``task`` has finished ``runs`` more times on ``worker``: with two, at least one whole run
+    started after this call, so it saw whatever the test had committed before calling."""
+    done = task_runs(worker, task)
+    wait_for(lambda: task_runs(worker, task) >= done + runs, timeout=timeout, message=f"{runs} more runs of {task}")
 
 
 def uvicorn_argv(port: int, *, workers: int = 1) -> list[str]:

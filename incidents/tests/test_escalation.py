@@ -14,18 +14,26 @@ from incidents.comms.services import escalation_fire_due
 from incidents.lifecycle import services
 from incidents.lifecycle.models import EscalationLevel
 from pitchey_incidents.errors import InvalidTransition
-from pitchey_incidents.testing import wait_for
+from pitchey_incidents.testing import wait_for, wait_for_task_runs
 
 
 def paged_levels(incident) -> list[int]:
     return [e.data["level"] for e in incident.timeline.filter(kind="paged").order_by("at", "id")]
 
 
+TICK = "incidents.tasks.escalation_fire_due"
+
+
 @pytest.fixture
 def second_levels(db):
-    """The runbook's four levels, with seconds instead of minutes."""
-    for level, delay in ((1, 0), (2, 1), (3, 4), (4, 6)):
+    """The runbook's first two levels a second apart; the last two an hour away, until the test makes
+    their timers due (so each comes due exactly when the test wants it, however slow the machine)."""
+    for level, delay in ((1, 0), (2, 1), (3, 3600), (4, 7200)):
         EscalationLevel.objects.filter(level=level).update(delay_s=delay)
+
+
+def make_due(incident, level: int) -> None:
+    EscalationTimer.objects.filter(incident=incident, level=level).update(due_at=timezone.now() - timedelta(seconds=1))
 
 
 @pytest.mark.django_db
@@ -92,15 +100,18 @@ def test_second_long_levels_fire_in_order_survive_a_worker_restart_and_stop_on_a
 
     wait_for(lambda: paged_levels(incident) == [1, 2], timeout=30, message="levels 1 and 2")
     wait_for(lambda: pages_settled(4), timeout=30, message="pages 1 and 2 on Slack and the webhook")
-    first.kill()  # level 3 is due 4 s after declaration; nothing is running when it comes due
+    first.kill()
     assert not EscalationTimer.objects.get(incident=incident, level=3).fired_at
-    worker(name="w2", beat=True, **env)
+    make_due(incident, 3)  # level 3 comes due while nothing is running
+    second = worker(name="w2", beat=True, **env)
     wait_for(lambda: paged_levels(incident) == [1, 2, 3], timeout=30, message="level 3 after the restart")
     services.incident_acknowledge(incident=incident, actor=users["responder"])
     level4 = EscalationTimer.objects.get(incident=incident, level=4)
     assert level4.cancelled_at and not level4.fired_at
-    wait_for(lambda: timezone.now() > level4.due_at + timedelta(seconds=1.5), timeout=20, message="level 4's time")
+    make_due(incident, 4)  # level 4's time comes after the acknowledgement: beat must leave it alone
+    wait_for_task_runs(second, TICK)
     assert paged_levels(incident) == [1, 2, 3]
+    assert not EscalationTimer.objects.get(incident=incident, level=4).fired_at
     times = [e.at for e in incident.timeline.filter(kind="paged").order_by("id")]
     assert times == sorted(times)
     wait_for(lambda: pages_settled(6), timeout=30, message="page 3 on Slack and the webhook")
