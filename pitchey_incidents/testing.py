@@ -98,22 +98,36 @@ class Proc:
     """A child process with its log file; ``stop()`` ends it, ``kill()`` sends SIGKILL."""
 
     def __init__(
-        self, argv: list[str], *, env: dict[str, str], log_path: Path, ready: str | None = None, timeout: float = 30.0
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        log_path: Path,
+        ready: str | None = None,
+        timeout: float = 30.0,
+        wait: bool = True,
     ):
+        """``ready``: what the process prints once it is ready, waited for up to ``timeout`` unless ``wait``
+        is false (then ``wait_ready()`` does it: processes started together get ready side by side)."""
         self.argv = argv
         self.log_path = log_path
+        self.ready, self.timeout = ready, timeout
         self._log = open(log_path, "ab")
         self.popen = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        if ready:
-            wait_for(
-                lambda: ready in self.log() or self.popen.poll() is not None,
-                timeout=timeout,
-                message=f"{argv[0]} to print {ready!r}",
-            )
-            if self.popen.poll() is not None:
-                raise AssertionError(f"{' '.join(argv[:3])} exited early:\n{self.log()[-3000:]}")
+        if ready and wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> Proc:
+        wait_for(
+            lambda: self.ready in self.log() or self.popen.poll() is not None,
+            timeout=self.timeout,
+            message=f"{self.argv[0]} to print {self.ready!r}",
+        )
+        if self.popen.poll() is not None:
+            raise AssertionError(f"{' '.join(self.argv[:3])} exited early:\n{self.log()[-3000:]}")
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -142,6 +156,7 @@ def start_worker(
     name: str = "w1",
     pool: str = "prefork",
     beat: bool = False,
+    wait: bool = True,
     **env: str,
 ) -> Proc:
     hostname = f"{name}-{os.getpid()}@%h"
@@ -171,7 +186,8 @@ def start_worker(
     # queries: a fifth of the start-up); they are tested through `manage.py check`, and the Procfile's worker
     # still runs them where `make run` is tested.
     env = {"CELERY_SKIP_CHECKS": "1", **env}
-    return Proc(argv, env=child_env(**env), log_path=tmp_path / f"worker-{name}.log", ready="ready.", timeout=60)
+    log_path = tmp_path / f"worker-{name}.log"
+    return Proc(argv, env=child_env(**env), log_path=log_path, ready="ready.", timeout=60, wait=wait)
 
 
 def task_runs(worker: Proc, task: str) -> int:
