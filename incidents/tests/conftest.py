@@ -5,12 +5,16 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from django.contrib.auth.hashers import make_password
+from django.db import connections
 from django.test import Client
+from playwright.sync_api import sync_playwright
 
 from backups.tests.pgcluster import pitr_source  # noqa: F401  (a fixture)
 from incidents.lifecycle import services
 from incidents.tests.vendors import FakePagerDuty, FakeReceiver, FakeSlack, FakeStatuspage
 from pitchey_incidents.celery import app
+from pitchey_incidents.testing import CHROMIUM_ARGS, CHROMIUM_PATH, chromium_env, start_web
 from recovery.tests.targets import cf_server, neon_server, pg_protected  # noqa: F401  (Cloudflare, Neon, PostgreSQL)
 
 
@@ -71,3 +75,39 @@ def incident(users):
     return services.incident_declare(
         severity="P1", title="High error rate on the API", services=["api"], actor=users["commander"]
     )
+
+
+# --- the browser tests: one web server per module; Chromium and a worker per test ---------------------
+
+
+@pytest.fixture
+def browser(transactional_db, monkeypatch):
+    """Headless Chromium for one test. Playwright's sync API keeps an event loop running in this thread
+    while it runs, and the ORM then keeps its connections per context: it starts after the test's
+    database is set up, and closes the connections the test opened before the database is reset."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the test's own ORM calls are plain sync
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True, env=chromium_env()
+        )
+        yield chromium
+        chromium.close()
+    connections.close_all()
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory, django_db_setup):
+    """The production web server on the test database, once for a module: it keeps nothing of a request
+    but its database rows, which every transactional test gets back as seeded."""
+    proc, base = start_web(tmp_path_factory.mktemp("web"))
+    yield base
+    proc.stop()
+
+
+@pytest.fixture
+def site(web_server, transactional_db, users, worker):
+    """The web server and a worker of this test's own; the commander can log in through the form."""
+    users["commander"].password = make_password("correct horse battery", hasher="pbkdf2_sha256")
+    users["commander"].save()
+    worker()
+    return web_server

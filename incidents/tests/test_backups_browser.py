@@ -7,6 +7,8 @@ event stream. Screenshots of a failing page go to ``test-artifacts/``."""
 from __future__ import annotations
 
 import os
+import shutil
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -14,7 +16,7 @@ from playwright.sync_api import expect
 
 from backups import services as backup_services
 from backups.models import Restore, Status
-from incidents.tests.test_browser import browser, logged_in_context  # noqa: F401
+from incidents.tests.test_browser import logged_in_context
 from incidents.tests.test_usability_browser import STRAY_FORMATS, screenshot_on_failure
 from pitchey_incidents import events
 from pitchey_incidents.testing import free_port, start_web
@@ -24,15 +26,28 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 MIB = 1 << 20
 
 
-@pytest.fixture
-def backups_site(tmp_path, transactional_db, users, worker, settings, monkeypatch):
-    """A media backup taken for real; the web server and a worker that restores at 1 MiB/s (so the
-    progress can be watched); point-in-time recovery switched on for the page (a source nobody serves)."""
-    media = tmp_path / "media"
-    media.mkdir()
-    env = {"BACKUP_DIR": str(tmp_path / "backups"), "MEDIA_DIR": str(media), "CONFIG_PATHS": ""}
+@pytest.fixture(scope="module")
+def backups_web(tmp_path_factory, django_db_setup):
+    """The web server, once for the module, with this module's backup and media folders (emptied before
+    each test) and point-in-time recovery switched on for the page (a source nobody serves)."""
+    root = tmp_path_factory.mktemp("backups-site")
+    env = {"BACKUP_DIR": str(root / "backups"), "MEDIA_DIR": str(root / "media"), "CONFIG_PATHS": ""}
     env |= {"R2_BUCKET": "", "R2_ARCHIVE_BUCKET": "", "PITR_AUTO": "0"}
-    settings.BACKUP_DIR, settings.MEDIA_DIR, settings.CONFIG_PATHS = tmp_path / "backups", str(media), []
+    nowhere = f"postgresql://replicator@127.0.0.1:{free_port()}/postgres"
+    proc, base = start_web(root, PITR_DATABASE_URL=nowhere, **env)
+    yield SimpleNamespace(base=base, root=root, env=env)
+    proc.stop()
+
+
+@pytest.fixture
+def backups_site(backups_web, transactional_db, users, worker, settings):
+    """A media backup taken for real, in empty folders; a worker that restores at 1 MiB/s (so the
+    progress can be watched)."""
+    backups, media = backups_web.root / "backups", backups_web.root / "media"
+    for folder in (backups, media):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+    settings.BACKUP_DIR, settings.MEDIA_DIR, settings.CONFIG_PATHS = backups, str(media), []
     settings.R2_BUCKET = settings.R2_ARCHIVE_BUCKET = ""
     settings.PITR_AUTO, settings.BACKUP_MAX_BYTES_PER_S = False, 0
     (media / "big.bin").write_bytes(os.urandom(6 * MIB))
@@ -42,15 +57,11 @@ def backups_site(tmp_path, transactional_db, users, worker, settings, monkeypatc
     assert backup.status == Status.SUCCEEDED, backup.error
     (media / "kept.txt").write_text("changed since")
     (media / "new.txt").write_text("added since")
-    worker(BACKUP_MAX_BYTES_PER_S=str(MIB), **env)
-    nowhere = f"postgresql://replicator@127.0.0.1:{free_port()}/postgres"
-    proc, base = start_web(tmp_path, PITR_DATABASE_URL=nowhere, **env)
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
-    yield base, backup, media
-    proc.stop()
+    worker(BACKUP_MAX_BYTES_PER_S=str(MIB), **backups_web.env)
+    return backups_web.base, backup, media
 
 
-def phone(browser, base: str, user):  # noqa: F811
+def phone(browser, base: str, user):
     page = logged_in_context(browser, base, user).new_page()
     page.set_viewport_size({"width": 390, "height": 844})
     return page
@@ -71,7 +82,7 @@ def fits(page, name: str) -> None:
         assert [m.group(0) for rx in STRAY_FORMATS for m in rx.finditer(text)] == [], name
 
 
-def test_a_restore_from_its_button_is_followed_live_until_it_succeeded(backups_site, browser, users):  # noqa: F811
+def test_a_restore_from_its_button_is_followed_live_until_it_succeeded(backups_site, browser, users):
     base, backup, media = backups_site
     expect.set_options(timeout=20_000)
     page = phone(browser, base, users["commander"])
@@ -111,7 +122,7 @@ def test_a_restore_from_its_button_is_followed_live_until_it_succeeded(backups_s
     assert (media / "kept.txt").read_text() == "as backed up" and not (media / "new.txt").exists()
 
 
-def test_the_restore_to_time_form_shows_its_errors_by_the_field(backups_site, browser, users):  # noqa: F811
+def test_the_restore_to_time_form_shows_its_errors_by_the_field(backups_site, browser, users):
     base, _, _ = backups_site
     expect.set_options(timeout=15_000)
     page = phone(browser, base, users["commander"])
@@ -147,8 +158,8 @@ def test_the_restore_to_time_form_shows_its_errors_by_the_field(backups_site, br
     fits(viewer, "backups-viewer")
 
 
-def test_a_recovery_runs_bar_and_steps_follow_the_event_stream(backups_site, browser, users):  # noqa: F811
-    base, _, _ = backups_site
+def test_a_recovery_runs_bar_and_steps_follow_the_event_stream(backups_web, transactional_db, browser, users):
+    base = backups_web.base  # the run's rows and events come from the test: no backup, no worker
     expect.set_options(timeout=15_000)
     run = RecoveryRun.objects.create(plan="media", status="running", requested_by="t", started_at=timezone.now())
     titles = ["Stop writes to media", "Restore media from backup", "Verify media checksums"]

@@ -11,16 +11,14 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
-from django.db import connections
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from incidents.lifecycle.models import Incident
 from incidents.lifecycle.selectors import severity_policies
 from incidents.tests.sse import session_cookie
 from pitchey_incidents.models import AuditEntry
-from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH, chromium_env, start_web
+from pitchey_incidents.testing import ARTIFACTS, CHROMIUM_PATH
 from pitchey_incidents.timefmt import format_duration
 from recovery.models import ControlRun
 
@@ -33,31 +31,6 @@ pytestmark = [
         reason="needs Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run does)",
     ),
 ]
-
-
-@pytest.fixture
-def site(tmp_path, transactional_db, users, worker, monkeypatch):
-    users["commander"].password = make_password("correct horse battery", hasher="pbkdf2_sha256")
-    users["commander"].save()
-    worker()
-    proc, base = start_web(tmp_path)
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls here are plain sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    yield base
-    proc.stop()
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True, env=chromium_env()
-        )
-        yield chromium
-        chromium.close()
-        # While Playwright's loop runs, the ORM keeps its connections per context: close the ones
-        # this test opened, or the test database cannot be dropped at the end of the run.
-        connections.close_all()
 
 
 def shot(page, name: str) -> None:
@@ -212,8 +185,9 @@ def _quiet_dashboard_and_dark_mode(commander, browser, users, base, incident):
     shot(dark, "incident-dark")
 
 
-def test_countdowns_count_from_the_server_clock_when_the_browser_clock_is_wrong(site, browser, users, incident):
+def test_countdowns_count_from_the_server_clock_when_the_browser_clock_is_wrong(web_server, browser, users, incident):
     """The browser believes it is March 2001; the page still counts from the server's time."""
+    site = web_server  # pages only: no worker needed
     expect.set_options(timeout=15_000)
     # The web server is a separate process on the machine's clock, so "now" here is that clock too (not
     # the `clock` fixture, which reaches only this process): the incident was declared 2 h 40 min ago.

@@ -10,11 +10,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from incidents.tests.sse import session_cookie
-from pitchey_incidents.testing import CHROMIUM_ARGS, CHROMIUM_PATH, chromium_env, start_web
+from pitchey_incidents.testing import CHROMIUM_PATH, start_web
 from recovery.controls import control_run
 from recovery.models import ControlRun
 from recovery.tests.targets import write_once
@@ -30,7 +29,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def site(tmp_path, transactional_db, users, pg_protected, cf_server, monkeypatch):
+def site(tmp_path, transactional_db, users, pg_protected, cf_server):
     proc, base = start_web(
         tmp_path,
         TARGET_DATABASE_URL=pg_protected,
@@ -41,28 +40,21 @@ def site(tmp_path, transactional_db, users, pg_protected, cf_server, monkeypatch
         CLOUDFLARE_API_URL=cf_server.url + "/client/v4",
         SWITCH_BANNER_POLL_S="1",
     )
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     yield base
     proc.stop()
 
 
 @pytest.fixture
-def browser_as(site, users):
+def browser_as(site, users, browser):
     """``browser_as(role)`` → a new Chromium page logged in as that role's user."""
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True, env=chromium_env()
-        )
 
-        def open_as(role: str):
-            context = chromium.new_context(viewport={"width": 1280, "height": 900})
-            cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session_cookie(users[role]), "url": site}
-            context.add_cookies([cookie])
-            return context.new_page()
+    def open_as(role: str):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session_cookie(users[role]), "url": site}
+        context.add_cookies([cookie])
+        return context.new_page()
 
-        yield open_as
-        chromium.close()
-        connections.close_all()  # the ORM's connections of Playwright's loop (see test_browser)
+    return open_as
 
 
 @pytest.fixture

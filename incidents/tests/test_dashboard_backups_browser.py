@@ -9,22 +9,18 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from backups.models import Backup, Status
-from incidents.tests.test_browser import browser, logged_in_context  # noqa: F401
+from incidents.tests.test_browser import logged_in_context
 from pitchey_incidents import events
-from pitchey_incidents.testing import start_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def dashboard(tmp_path, transactional_db, users, monkeypatch):
-    proc, base = start_web(tmp_path)
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
-    yield base
-    proc.stop()
+def dashboard(web_server, transactional_db, users):
+    return web_server
 
 
-def test_the_backup_panel_shows_the_last_event_of_a_burst(dashboard, browser, users):  # noqa: F811
+def test_the_backup_panel_shows_the_last_event_of_a_burst(dashboard, browser, users):
     expect.set_options(timeout=15_000)
     page = logged_in_context(browser, dashboard, users["viewer"]).new_page()
     page.goto(dashboard + "/")

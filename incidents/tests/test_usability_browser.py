@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from incidents.lifecycle import services
 from incidents.lifecycle.models import Mitigation
-from incidents.tests.test_browser import browser, logged_in_context, shot, site  # noqa: F401
+from incidents.tests.test_browser import logged_in_context, shot
 from pitchey_incidents.testing import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -38,7 +38,7 @@ def screenshot_on_failure(page, name: str):
         raise
 
 
-def test_mitigation_form_follows_the_action_three_times_and_submits_only_the_chosen_one(site, browser, users):  # noqa: F811
+def test_mitigation_form_follows_the_action_three_times_and_submits_only_the_chosen_one(site, browser, users):
     expect.set_options(timeout=15_000)
     incident = services.incident_declare(severity="P2", title="Slow queries", actor=users["commander"])
     page = logged_in_context(browser, site, users["commander"]).new_page()
@@ -74,7 +74,7 @@ def test_mitigation_form_follows_the_action_three_times_and_submits_only_the_cho
         assert re.search(r"enable.read.only", page.content(), re.I)
 
 
-def test_main_pages_fit_a_390_px_phone(site, browser, users):  # noqa: F811
+def test_main_pages_fit_a_390_px_phone(site, browser, users):
     """No horizontal scroll at 390 px on the dashboard, an incident, the controls, setup and the status
     page, with an open incident (long title, several services) so the tables have rows to stack."""
     incident = services.incident_declare(
