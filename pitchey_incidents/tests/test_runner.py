@@ -58,7 +58,7 @@ def test_a_process_that_dies_is_started_again_with_growing_backoff(tmp_path):
     crasher = f"{PY} -c \"import os; open('{pids}', 'a').write(f'{{os.getpid()}}\\n'); raise SystemExit(3)\""
     steady = f'{PY} -c "import time; time.sleep(600)"'
     proc, log = _runner(
-        tmp_path, f"crasher: {crasher}\nsteady: {steady}\n", RUN_RESTART_BASE_S="0.2", RUN_RESTART_MAX_S="0.8"
+        tmp_path, f"crasher: {crasher}\nsteady: {steady}\n", RUN_RESTART_BASE_S="0.1", RUN_RESTART_MAX_S="0.4"
     )
     try:
         wait_for(lambda: pids.exists() and len(pids.read_text().split()) >= 5, timeout=30, message="five starts")
@@ -66,7 +66,7 @@ def test_a_process_that_dies_is_started_again_with_growing_backoff(tmp_path):
         code = _ctrl_c(proc, within=15)
     out = log.read_text()
     delays = [float(d) for d in re.findall(r"crasher exited \(exit 3\); restarting in ([\d.]+) s", out)]
-    assert delays[:4] == [0.2, 0.4, 0.8, 0.8], out  # doubling, up to the cap
+    assert delays[:4] == [0.1, 0.2, 0.4, 0.4], out  # doubling, up to the cap
     assert len(re.findall(r"steady started", out)) == 1  # the others are left alone
     assert code == 0 and "steady stopped" in out
 
@@ -77,12 +77,12 @@ def test_ctrl_c_kills_what_ignores_sigterm_after_the_grace(tmp_path):
         f'{PY} -c "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); '
         f"open('{ready}', 'w').write('x'); time.sleep(600)\""
     )
-    proc, log = _runner(tmp_path, f"stubborn: {stubborn}\n", RUN_STOP_GRACE_S="1")
+    proc, log = _runner(tmp_path, f"stubborn: {stubborn}\n", RUN_STOP_GRACE_S="0.5")
     wait_for(ready.exists, timeout=30, message="the stubborn process to start")
     pid = int(re.search(r"stubborn started \(pid (\d+)\)", log.read_text()).group(1))
     assert _ctrl_c(proc, within=10) == 0
     out = log.read_text()
-    assert "stubborn did not stop within 1 s: killing it" in out and "stubborn stopped (exit -9)" in out
+    assert "stubborn did not stop within 0.5 s: killing it" in out and "stubborn stopped (exit -9)" in out
     assert not _alive(pid)
 
 
