@@ -92,7 +92,7 @@ def browser(transactional_db, monkeypatch):
         )
         yield chromium
         chromium.close()
-    connections.close_all()
+        connections.close_all()  # the connections of this test's contexts, while they are still its own
 
 
 @pytest.fixture(scope="module")
