@@ -149,6 +149,20 @@ def shipped(cluster: Cluster) -> str:
     return name
 
 
+def last_status(cluster: Cluster):
+    """When the server last heard from ``pg_receivewal`` where it stands (-infinity: not yet)."""
+    query = "SELECT coalesce(max(reply_time), '-infinity') FROM pg_stat_replication WHERE application_name = %s"
+    return cluster.sql(query, ("pg_receivewal",))[0][0]
+
+
+def reports_every_second(cluster: Cluster) -> None:
+    """Idle, the receiver still tells the server where it stands every second, not every 10 s: two
+    status reports in a row, each within 2.5 s."""
+    for _ in range(2):
+        before = last_status(cluster)
+        wait_for(lambda b=before: last_status(cluster) > b, timeout=2.5, message="the next status report")
+
+
 def received(cluster: Cluster) -> None:
     """Wait until everything the server has written so far is received."""
     written = server_now(cluster)
