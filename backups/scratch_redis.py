@@ -11,8 +11,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import redis as redis_lib
+from pitchey_incidents.redis import lib
+
+if TYPE_CHECKING:
+    import redis as redis_lib
 
 LOAD_TIMEOUT_S = 120
 KEYSPACE = re.compile(r"^db(\d+):keys=(\d+)", re.M)
@@ -57,6 +61,7 @@ def scratch_server(rdb: Path) -> Iterator[redis_lib.Redis]:
 
 
 def _loaded(proc: subprocess.Popen, port: int) -> redis_lib.Redis:
+    redis_lib = lib()  # on first use: a backup of anything else never loads the redis package
     client = redis_lib.Redis(host="127.0.0.1", port=port, socket_timeout=10)
     deadline = time.monotonic() + LOAD_TIMEOUT_S
     while time.monotonic() < deadline:

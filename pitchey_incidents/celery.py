@@ -1,58 +1,29 @@
 """Celery application; its configuration is the ``CELERY_*`` block of settings.
 
-Also: the patch that lets a worker outlive a Redis outage (below), and the consumer step that writes
-the workers' heartbeat rows (``pitchey_incidents/workers.py``).
+Also: the patch that lets a worker outlive a Redis outage (``redis_broker.py``, loaded with a Redis
+broker only), and the consumer step that writes the workers' heartbeat rows (``workers.py``).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 
-import redis
 from celery import Celery
+from django.conf import settings
 from kombu import Queue
-from kombu.transport import redis as kombu_redis
 
 from .queues import QUEUES
 from .workers import HeartbeatStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pitchey_incidents.settings")
 
-log = logging.getLogger(__name__)
-
-# A worker died for good when Redis went away while it held unacknowledged messages (a running task
-# under acks_late, or a countdown it was waiting on): on the connection loss Celery collects the
-# broker connection, which drops the transport's client, and closing a channel afterwards tries to
-# put its unacknowledged messages back through that transport: AttributeError("'NoneType' object has
-# no attribute 'hostname'") in kombu's redis QoS.restore_unacked → Channel._connparams, an
-# "Unrecoverable error", and the process exits. Upstream: celery/kombu#582 (the same AttributeError
-# from _connparams once the transport is gone) and celery/kombu#970 (restore_unacked on a closing
-# channel); still present in kombu 5.7.0. With the broker gone there is nothing to restore them
-# through: the messages stay in Redis's unacked set (restored after the visibility timeout, if Redis
-# kept them) and the rows they carry ids of are redispatched by the sweepers; so we skip, and say so.
-UNPATCHED_RESTORE_UNACKED = kombu_redis.QoS.restore_unacked
-
-
-def restore_unacked_or_leave(self: kombu_redis.QoS, client=None) -> None:
-    transport = self.channel.connection
-    try:
-        if client is not None or (transport is not None and transport.client is not None):
-            return UNPATCHED_RESTORE_UNACKED(self, client)
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:  # the broker is down: same answer
-        log.debug("restoring unacknowledged messages failed: %r", exc)
-    if self._delivered:
-        log.warning(
-            "broker connection gone: %d unacknowledged message(s) left to the broker's visibility timeout",
-            len(self._delivered),
-        )
-    self._delivered.clear()
-
-
-kombu_redis.QoS.restore_unacked = restore_unacked_or_leave
-
 app = Celery("pitchey_incidents")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in QUEUES]
 app.steps["consumer"].add(HeartbeatStep)
 app.autodiscover_tasks()
+
+# With a Redis broker only: the redis client and kombu's Redis transport cost a process 0.1 s of CPU
+# to import, which a command on the embedded defaults (the filesystem broker) does without.
+if settings.CELERY_BROKER_URL.split("://", 1)[0].split("+")[0] in ("redis", "rediss", "sentinel"):
+    from . import redis_broker  # noqa: E402, F401  (the patch for kombu's Redis transport)

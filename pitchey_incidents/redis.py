@@ -1,11 +1,40 @@
+"""Our Redis clients. The ``redis`` package is imported on first use, not with this module: it costs a
+process 0.07 s of CPU, which a command on the embedded defaults (no ``REDIS_URL``, the filesystem
+broker) never needs (docs/backups.md, "Where the time goes")."""
+
 from __future__ import annotations
 
 from functools import lru_cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import redis
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import redis
+
+
+def lib() -> ModuleType:
+    """The ``redis`` package."""
+    import redis  # here, not at the top: the cost above
+
+    return redis
 
 
 @lru_cache(maxsize=1)
 def client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    return lib().Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def ping(url: str, timeout: float) -> None:
+    """PING the server at ``url`` once, within ``timeout`` and with no retries; ``ConnectionError``
+    (an ``OSError``) when it does not answer."""
+    r = lib()
+    once = r.retry.Retry(r.backoff.NoBackoff(), 0)
+    conn = r.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=once)
+    try:
+        conn.ping()
+    except r.RedisError as exc:
+        raise ConnectionError(f"redis: {exc}") from exc
+    finally:
+        conn.close()

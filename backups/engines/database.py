@@ -80,7 +80,7 @@ class PostgresEngine(Engine):
         ctx.info.update(
             {
                 "server_version": server,
-                "pg_dump_version": pgtools.version("pg_dump"),
+                "pg_dump_version": _dump_version(followed),
                 "target": targets.redact_url(url),
             }
         )
@@ -170,6 +170,7 @@ def _follow_counting(
             raw,
             dest,
             finished=lambda: not dump.alive(),
+            pause=dump.wait,
             tmp_dir=ctx.workdir,
             compression=ctx.compression,
             level=ctx.level,
@@ -180,6 +181,13 @@ def _follow_counting(
     if "tables" not in counts_box:
         raise BackupFailed(f"row counts of the snapshot could not be read: {counts_box.get('error')}")
     return complete, counts_box["tables"]
+
+
+def _dump_version(followed: Followed) -> str:
+    """As ``pg_dump --version`` prints it: read from the archive's header rather than run again."""
+    if followed.dump_version:
+        return f"pg_dump (PostgreSQL) {followed.dump_version}"
+    return pgtools.version("pg_dump")
 
 
 class _Background:
@@ -225,6 +233,10 @@ class _Dump:
 
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def wait(self, seconds: float) -> None:
+        """Up to ``seconds``, returning at once when pg_dump has exited."""
+        self._thread.join(seconds)
 
     def finish(self):
         self._thread.join()

@@ -41,6 +41,7 @@ FRAME = 8 << 20  # uncompressed bytes per frame: the granularity of a restore's 
 READ = 1 << 20
 HEAD_LIMIT = 64 << 20  # a larger TOC (millions of objects) is compressed afterwards
 BEHIND, CAUGHT_UP = 4 * FRAME, FRAME // 2  # bytes not yet compressed that lower / raise the level
+POLL_S = 0.02  # between looks at the writer's file
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Followed:
     frames: list[tuple[int, int]] = field(default_factory=list)  # (uncompressed offset, stored offset)
     blocks: list[tuple[int, int, int]] = field(default_factory=list)  # (dump id, start, length)
     levels: dict[int, int] = field(default_factory=dict)  # level → uncompressed bytes
+    dump_version: str = ""  # the writer's, from the archive's header (when it was read)
 
     def describe(self) -> dict:
         out = self.stored.describe()
@@ -67,18 +69,20 @@ def compress_following(
     tmp_dir: Path,
     compression: str,
     level: int,
+    pause: Callable[[float], object] = time.sleep,
 ) -> Callable[[], Followed]:
     """Follow ``raw`` until ``finished()``; return a function that completes the artifact once the
-    writer has exited successfully (it must only be called then)."""
+    writer has exited successfully (it must only be called then). Between looks it calls
+    ``pause(seconds)``: a wait that returns as soon as the writer exits saves a small backup that much."""
     codec = pipeline.codec(compression)
-    toc = _wait_for_toc(raw, finished)
+    toc = _wait_for_toc(raw, finished, pause)
     if toc is None:
         return lambda: _from_scratch(raw, dest, tmp_dir=tmp_dir, compression=compression, level=level)
     tmp = tmp_dir / f"{dest.name}.part"
     with open(tmp, "wb") as fh, open(raw, "r+b") as src:  # writable: to punch out what is compressed
         framer = _Framer(raw, src, pipeline.HashingWriter(fh), codec)
         framer.frame(toc.end, level)
-        _follow(framer, finished, level)
+        _follow(framer, finished, level, pause)
         fh.flush()
         os.fsync(fh.fileno())
     sealed = _Sealed(tmp, toc, framer.pos, framer.frames, framer.levels, framer.out.size, framer.out.sha.hexdigest())
@@ -111,7 +115,7 @@ class _Framer:
         self.levels[at_level] = self.levels.get(at_level, 0) + end - self.frames[-1][0]
 
 
-def _follow(framer: _Framer, finished: Callable[[], bool], level: int) -> None:
+def _follow(framer: _Framer, finished: Callable[[], bool], level: int, pause: Callable[[float], object]) -> None:
     """Steps 2 to 4: compress what the writer appends until it has finished, at a level that keeps
     pace with it, punching out of its file what is compressed."""
     current = level
@@ -129,7 +133,7 @@ def _follow(framer: _Framer, finished: Callable[[], bool], level: int) -> None:
             _punch(framer.src.fileno(), start, framer.pos - start)
         if done:
             break
-        time.sleep(0.02)
+        pause(POLL_S)
 
 
 @dataclass(frozen=True)
@@ -161,10 +165,17 @@ def _complete(raw: Path, dest: Path, sealed: _Sealed, *, codec: pipeline.Codec, 
     pipeline.fsync_dir(dest.parent)
     blocks = [(entry.dump_id, start, length) for entry, start, length in final.data_blocks(sealed.pos)]
     stored = pipeline.Stored(dest, stored_size, sha256, sealed.pos, "")
-    return Followed(stored=stored, toc_size=toc.end, frames=frames, blocks=blocks, levels=sealed.levels)
+    return Followed(
+        stored=stored,
+        toc_size=toc.end,
+        frames=frames,
+        blocks=blocks,
+        levels=sealed.levels,
+        dump_version=final.dump_version,
+    )
 
 
-def _wait_for_toc(raw: Path, finished: Callable[[], bool]) -> pgarchive.Toc | None:
+def _wait_for_toc(raw: Path, finished: Callable[[], bool], pause: Callable[[float], object]) -> pgarchive.Toc | None:
     while True:
         done = finished()
         try:
@@ -179,7 +190,7 @@ def _wait_for_toc(raw: Path, finished: Callable[[], bool]) -> pgarchive.Toc | No
                 return None
         if done:
             return None
-        time.sleep(0.02)
+        pause(POLL_S)
 
 
 def _rehead(raw: Path, tmp: Path, frames, *, codec, level: int, head_len: int):

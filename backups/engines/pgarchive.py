@@ -51,6 +51,7 @@ class Toc:
     compressed: bool
     end: int  # the first byte after the table of contents: the data blocks start here
     entries: list[Entry] = field(default_factory=list)
+    dump_version: str = ""  # of the pg_dump that wrote it, as its --version prints it after "(PostgreSQL) "
 
     def data_blocks(self, total_size: int) -> list[tuple[Entry, int, int]]:
         """``(entry, start, length)`` of every data block, in file order; the last one runs to the end."""
@@ -95,16 +96,17 @@ def parse_toc(buf: bytes) -> Toc:
     r = _Reader(buf)
     if not buf.startswith(MAGIC[: len(buf)]):
         raise NotAnArchive("not a pg_dump custom-format archive")
-    version, compressed = _parse_header(r)
+    version, compressed, dump_version = _parse_header(r)
     count = r.int()
     if count < 0:
         raise NotAnArchive("archive table of contents is damaged")
     entries = [_parse_entry(r, version) for _ in range(count)]
-    return Toc(version=version, compressed=compressed, end=r.pos, entries=entries)
+    return Toc(version=version, compressed=compressed, end=r.pos, entries=entries, dump_version=dump_version)
 
 
-def _parse_header(r: _Reader) -> tuple[tuple[int, int, int], bool]:
-    """The archive's version and whether pg_dump compressed its data; sets the reader's sizes."""
+def _parse_header(r: _Reader) -> tuple[tuple[int, int, int], bool, str]:
+    """The archive's version, whether pg_dump compressed its data and pg_dump's version; sets the
+    reader's sizes."""
     r.raw(len(MAGIC))
     vmaj, vmin, vrev = r.byte(), r.byte(), r.byte()
     if not OLDEST <= (vmaj, vmin) <= NEWEST:
@@ -119,8 +121,8 @@ def _parse_header(r: _Reader) -> tuple[tuple[int, int, int], bool]:
         r.int()
     r.str()  # database name
     r.str()  # server version
-    r.str()  # pg_dump version
-    return (vmaj, vmin, vrev), compressed
+    dump_version = r.str() or ""
+    return (vmaj, vmin, vrev), compressed, dump_version
 
 
 def _parse_entry(r: _Reader, version: tuple[int, int, int]) -> Entry:

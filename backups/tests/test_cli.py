@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from backups.models import Backup
@@ -116,6 +117,12 @@ def test_a_backup_and_its_json_load_only_what_they_use(backup_paths):
     # --json answers as the API does, loading its serializers then.
     listed, out = _loaded_by(env, "backup", "list", "--json")
     assert "rest_framework.serializers" in listed and json.loads(out)[0]["id"] == backup.id
+    # On the embedded defaults (the filesystem broker, no REDIS_URL) nothing of Redis loads.
+    assert ("redis" in loaded) == settings.CELERY_BROKER_URL.startswith("redis")  # the check below sees it
+    embedded = env | {"CELERY_BROKER_URL": "filesystem://", "REDIS_URL": ""}
+    loaded, _ = _loaded_by(embedded, "backup", "media", "--inline")
+    assert Backup.objects.filter(status="succeeded").count() == 2
+    assert not [m for m in loaded if m == "redis" or m.startswith(("redis.", "kombu.transport.redis"))]
 
 
 def test_backup_test_list_and_prune_commands(sqlite_target, capsys):

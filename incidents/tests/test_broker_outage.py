@@ -17,7 +17,7 @@ from rest_framework.authtoken.models import Token
 from incidents.comms.models import Notification
 from incidents.lifecycle import selectors
 from incidents.lifecycle.models import Incident
-from pitchey_incidents import celery as celery_module
+from pitchey_incidents import redis_broker
 from pitchey_incidents.models import WorkerHeartbeat
 from pitchey_incidents.testing import free_port, start_redis, start_web, wait_for
 
@@ -73,12 +73,12 @@ def test_closing_channels_after_the_broker_went_away_does_not_kill_the_worker(tm
     AttributeError("'NoneType' object has no attribute 'hostname'"), which Celery does not expect and
     which made the worker exit. Patched, all that is left is the broker's connection error (from a
     channel that was waiting on the broker), which Celery expects and ignores."""
-    monkeypatch.setattr(kombu_redis.QoS, "restore_unacked", celery_module.UNPATCHED_RESTORE_UNACKED)
+    monkeypatch.setattr(kombu_redis.QoS, "restore_unacked", redis_broker.UNPATCHED_RESTORE_UNACKED)
     unexpected = _hostname_errors(tmp_path, "kombu")
     assert unexpected and all(isinstance(e, AttributeError) and "hostname" in str(e) for e in unexpected)
     monkeypatch.undo()
 
-    assert kombu_redis.QoS.restore_unacked is celery_module.restore_unacked_or_leave
+    assert kombu_redis.QoS.restore_unacked is redis_broker.restore_unacked_or_leave
     assert _hostname_errors(tmp_path, "patched") == []
 
 

@@ -27,6 +27,8 @@ ALLOWED_LOCAL_IMPORTS: dict[str, str] = {
     "backups/storage/__init__.py:s3_client": "boto3 costs commands that only use local storage a third of a second",
     "backups/storage/s3.py:put": "boto3's transfer manager, for the same reason",
     "pitchey_incidents/jobs.py:celery_app": "Celery loads on first use, not with Django",
+    "pitchey_incidents/redis.py:lib": "the redis package (0.07 s of CPU) loads on first use: a command on the "
+    "embedded defaults never talks to Redis",
     "pitchey_incidents/http.py:request": "requests and urllib3 (about 100 modules) load on the first outgoing "
     "request, not with every command: a backup or a restore sends none",
     "backups/management/commands/backup.py:_as_json": "DRF and its imports (about 150 modules) load only "
