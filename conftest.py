@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from backups.tests.pgcluster import pitr_cluster  # noqa: F401  (a fixture: one PITR cluster per test process)
 from pitchey_incidents import testdb
 from pitchey_incidents.roles import ROLES
 

@@ -126,15 +126,15 @@ def _claim(backup_id: int) -> Backup | None | str:
     """queued → running, holding a lock on every target; ``"busy"`` when a target is held."""
     try:
         with transaction.atomic():
-            now = timezone.now()
-            claimed = Backup.objects.filter(id=backup_id, status=Status.QUEUED).update(
-                status=Status.RUNNING, started_at=now, heartbeat_at=now, error=""
-            )
+            claimed = Backup.objects.filter(id=backup_id, status=Status.QUEUED).update(status=Status.RUNNING, error="")
             if not claimed:
                 return None
             backup = Backup.objects.get(id=backup_id)
             for key in targets.target_keys(backup.kind):
                 TargetLock.objects.create(target=key[:255], backup=backup)
+            # Stamped once every lock is held: one that waited for a finishing backup's lock starts after it.
+            backup.started_at = backup.heartbeat_at = timezone.now()
+            backup.save(update_fields=["started_at", "heartbeat_at"])
             events.emit("backup.running", backup.subject, {"backup": backup.id, "kind": backup.kind})
             return backup
     except IntegrityError:

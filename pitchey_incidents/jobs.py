@@ -163,7 +163,7 @@ def workers_restart(names: list[str] | None = None, *, dry_run: bool = False) ->
     A maintenance command (``manage.py workers restart``), never a runbook mitigation."""
     app = celery_app()
     destination = names or settings.CELERY_WORKER_NAMES or None
-    replies = app.control.ping(destination=destination, timeout=3) or []
+    replies = app.control.ping(destination=destination, timeout=settings.WORKERS_PING_TIMEOUT_S) or []
     found = sorted(name for reply in replies for name in reply)
     if not found:
         return Outcome(False, "no worker answered")

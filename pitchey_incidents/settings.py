@@ -349,6 +349,7 @@ ALLOWED_COMMANDS = {
 }
 COMMAND_TIMEOUT_S = env_float("COMMAND_TIMEOUT_S", 60.0)
 CELERY_WORKER_NAMES = env_list("CELERY_WORKER_NAMES", [])
+WORKERS_PING_TIMEOUT_S = env_float("WORKERS_PING_TIMEOUT_S", 3.0)  # `workers restart` waits this for answers
 
 # --- Outside services: each enabled when its credentials are set ---------------------------------
 SLACK_WEBHOOK = env_str("SLACK_WEBHOOK")

@@ -36,6 +36,9 @@ from .slot import Slot, connect, read_slot, record_gap, slot_guard, stream_row
 log = logging.getLogger(__name__)
 
 BASE_RETRY_S = 300  # after a failed base backup, the receiver tries again this much later
+# pg_receivewal reports a finished segment to the server at its next status packet (every 10 s by
+# default): until then the slot, and the RPO read from it, stay that far behind what is on our disk.
+STATUS_INTERVAL_S = 1
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -112,6 +115,7 @@ class WalReceiver:
             stream.save(update_fields=["detail"])
         url, env = tool_env(source_url())
         argv = [pg_bin("pg_receivewal"), "-D", str(self.spool), "-S", self.slot, "-d", url, "--synchronous", "-n"]
+        argv += ["--status-interval", str(STATUS_INTERVAL_S)]
         with open(self._log_path(), "ab") as err:
             self.child = subprocess.Popen(
                 argv, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err, preexec_fn=_die_with_parent

@@ -1,7 +1,10 @@
 """A real, throwaway PostgreSQL cluster for the point-in-time recovery tests: ``initdb`` into a
 temporary folder, started on a free port with ``wal_level = replica`` and a replication role.
-Run as the ``postgres`` OS user when the tests run as root (PostgreSQL refuses root). Also the
-``pitr_source`` fixture (imported by the conftests that use it) and helpers around it."""
+Run as the ``postgres`` OS user when the tests run as root (PostgreSQL refuses root). One cluster
+serves a whole test process (``pitr_cluster``, registered in the root conftest: its own temporary
+folder and port, so test processes running at once never share one); ``pitr_source`` (imported by
+the conftests that use it) resets it before each test to the state a new one starts in. Helpers
+around it."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.db import connection
+from psycopg import sql
 
 from backups.models import Backup, Kind, Status, WalStream
 from backups.pitr.restore import stop_restored
@@ -59,6 +63,27 @@ class Cluster:
             conn.execute("CREATE ROLE replicator LOGIN REPLICATION")
         return self
 
+    def reset(self) -> Cluster:
+        """Back to the state ``start`` left: no other session and no replication slot, every database
+        but the templates dropped and ``postgres`` created again from ``template1``, every role but
+        ``postgres`` dropped and ``replicator`` created again; no restored server or its folder."""
+        _stop_restores(self.root / "restores")
+        with psycopg.connect(self.url(db="template1"), autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE pid <> pg_backend_pid() AND backend_type IN ('client backend', 'walsender')"
+            )
+            for (slot,) in conn.execute("SELECT slot_name FROM pg_replication_slots").fetchall():
+                wait_for(lambda s=slot: _dropped_slot(conn, s), timeout=30, message=f"slot {slot} dropped")
+            for (name,) in conn.execute("SELECT datname FROM pg_database WHERE NOT datistemplate").fetchall():
+                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            roles = conn.execute("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND rolname <> 'postgres'")
+            for (name,) in roles.fetchall():
+                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+            conn.execute("CREATE DATABASE postgres")
+            conn.execute("CREATE ROLE replicator LOGIN REPLICATION")
+        return self
+
     def sql(self, query: str, params=None):
         with psycopg.connect(self.url(), autocommit=True) as conn:
             cur = conn.execute(query, params)
@@ -73,12 +98,38 @@ class Cluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _dropped_slot(conn, slot: str) -> bool:
+    """Drop ``slot``, ending the walsender that holds it; False while it is still in use."""
+    conn.execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+    try:
+        conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    except psycopg.errors.ObjectInUse:
+        return False
+    return True
+
+
+def _stop_restores(folder: Path) -> None:
+    """Every server restored under ``folder`` stopped, and the folder removed."""
+    for datadir in folder.glob("restore-*"):
+        if not datadir.name.endswith("-wal"):
+            stop_restored(datadir)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pitr_cluster():
+    """The test process's cluster, started on first use and stopped (its folder removed) at the end."""
+    cluster = Cluster().start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-def pitr_source(settings, transactional_db, tmp_path):
-    """A cluster as the PITR target, with a ``ledger`` table; every restored server stopped after."""
+def pitr_source(pitr_cluster, settings, transactional_db, tmp_path):
+    """The cluster as the PITR target, reset, with a ``ledger`` table; every restored server stopped after."""
     settings.BACKUP_DIR = tmp_path / "backups"
     settings.R2_BUCKET = settings.R2_ARCHIVE_BUCKET = ""
-    cluster = Cluster().start()
+    cluster = pitr_cluster.reset()
     settings.PITR_DATABASE_URL = cluster.url("replicator")
     settings.PITR_SLOT = "pitr_test"
     settings.PITR_SPOOL_DIR = tmp_path / "spool"
@@ -86,10 +137,7 @@ def pitr_source(settings, transactional_db, tmp_path):
     settings.PITR_RESTORE_TIMEOUT_S = 120
     cluster.sql("CREATE TABLE ledger (id int PRIMARY KEY, note text)")
     yield cluster
-    for datadir in (cluster.root / "restores").glob("restore-*"):
-        if not datadir.name.endswith("-wal"):
-            stop_restored(datadir)
-    cluster.stop()
+    _stop_restores(cluster.root / "restores")
 
 
 class Running:
@@ -147,6 +195,20 @@ def shipped(cluster: Cluster) -> str:
         message=f"segment {name} shipped",
     )
     return name
+
+
+def last_status(cluster: Cluster):
+    """When the server last heard from ``pg_receivewal`` where it stands (-infinity: not yet)."""
+    query = "SELECT coalesce(max(reply_time), '-infinity') FROM pg_stat_replication WHERE application_name = %s"
+    return cluster.sql(query, ("pg_receivewal",))[0][0]
+
+
+def reports_every_second(cluster: Cluster) -> None:
+    """Idle, the receiver still tells the server where it stands every second, not every 10 s: two
+    status reports in a row, each within 2.5 s."""
+    for _ in range(2):
+        before = last_status(cluster)
+        wait_for(lambda b=before: last_status(cluster) > b, timeout=2.5, message="the next status report")
 
 
 def received(cluster: Cluster) -> None:

@@ -24,7 +24,18 @@ from backups.restore import RestoreError
 from backups.selectors import rpo_status
 from pitchey_incidents.testing import Proc, child_env, wait_for
 
-from .pgcluster import Cluster, Running, after, base_backup_done, received, rows, server_now, shipped, write
+from .pgcluster import (
+    Cluster,
+    Running,
+    after,
+    base_backup_done,
+    received,
+    reports_every_second,
+    rows,
+    server_now,
+    shipped,
+    write,
+)
 
 
 @pytest.mark.postgres
@@ -234,6 +245,7 @@ def test_a_time_after_the_last_wal_received_is_refused_never_reported_reached(pi
         write(pitr_source, 1)
         shipped(pitr_source)
         received(pitr_source)
+        reports_every_second(pitr_source)  # the slot and the RPO never stay behind a segment that ended
     beyond = server_now(pitr_source) + timedelta(hours=1)  # nothing was committed after it yet
     with pytest.raises(RestoreError) as refused:
         restore_to_time(to_time=beyond)

@@ -50,11 +50,11 @@ def test_sigkill_mid_restore_is_swept_and_the_previous_content_stays(worker, bac
     assert Restore.objects.get(id=row.id).status == Status.RUNNING and staging.exists()
     assert tree(media) == before  # the live folder was never touched
 
-    wait_for(lambda: restores.restores_sweep(heartbeat_timeout_s=2)["failed"], timeout=30, message="the sweep")
+    wait_for(lambda: restores.restores_sweep(heartbeat_timeout_s=1)["failed"], timeout=30, message="the sweep")
     row.refresh_from_db()
     assert row.status == Status.FAILED and "heartbeat stopped" in row.error and "untouched" in row.error
     assert tree(media) == before and leftovers(media.parent) == [] and row.journal == []
-    assert restores.restores_sweep(heartbeat_timeout_s=2)["failed"] == 0
+    assert restores.restores_sweep(heartbeat_timeout_s=1)["failed"] == 0
     # The next restore runs normally.
     again = restores.restore_start(backup=backup, actor="t", inline=True)
     again.refresh_from_db()

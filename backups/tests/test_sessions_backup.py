@@ -49,7 +49,9 @@ def session_store(settings, tmp_path):
     folder = tmp_path / "session-store"
     folder.mkdir()
     port = free_port()
-    proc = _start_redis(folder, port, "--requirepass", PASSWORD, "--save", "")
+    # Redis 7 holds a snapshot for a replica (redis-cli --rdb) back 5 s by default, in case more
+    # replicas want it: this store sends it at once.
+    proc = _start_redis(folder, port, "--requirepass", PASSWORD, "--save", "", "--repl-diskless-sync-delay", "0")
     client = redis.Redis(port=port, password=PASSWORD)
     client.mset({f"session:{i}": json.dumps({"user": i}) for i in range(500)})
     client.expire("session:1", 3600)

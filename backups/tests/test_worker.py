@@ -62,14 +62,14 @@ def test_sigkill_mid_backup_is_swept_as_failed_and_cleaned(worker, backup_paths)
     assert _status(backup.id) == "running"
     assert TargetLock.objects.filter(backup_id=backup.id).exists()
 
-    wait_for(lambda: services.backups_sweep(heartbeat_timeout_s=2)["failed"], timeout=30, message="the sweep")
+    wait_for(lambda: services.backups_sweep(heartbeat_timeout_s=1)["failed"], timeout=30, message="the sweep")
     backup.refresh_from_db()
     assert backup.status == Status.FAILED and "heartbeat stopped" in backup.error
     assert not work.exists()
     assert not [p for p in (backup_paths / "backups").rglob("*") if p.is_file()]
     assert not TargetLock.objects.exists() and not backup.locations.exists()
     # Sweeping again changes nothing; the target is free for the next backup.
-    assert services.backups_sweep(heartbeat_timeout_s=2)["failed"] == 0
+    assert services.backups_sweep(heartbeat_timeout_s=1)["failed"] == 0
     again = services.backup_start(kind="media", actor="t", inline=True)
     assert again.status == Status.SUCCEEDED
     assert _status(backup.id) == "failed"

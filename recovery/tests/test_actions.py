@@ -135,7 +135,8 @@ def test_run_command_only_runs_configured_commands(settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_workers_restart_command_restarts_a_real_workers_pool(worker):
+def test_workers_restart_command_restarts_a_real_workers_pool(worker, settings):
+    settings.WORKERS_PING_TIMEOUT_S = 1  # a ping nobody answers (every worker, or nobody@nowhere) waits it out
     proc = worker(name="restartme", concurrency=1)
     # A worker that has started may not yet listen for control messages: wait until it answers a ping.
     wait_for(

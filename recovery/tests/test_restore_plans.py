@@ -199,12 +199,16 @@ def test_the_drill_restores_our_own_database_and_media_into_scratch_with_nothing
     assert not list((fresh / "backups" / ".tmp").iterdir())
 
 
-def test_the_drill_on_a_sqlite_database_restores_into_a_scratch_sqlite_file(fresh, settings):
-    path = fresh / "own.sqlite3"
+def _sqlite_target(settings, path: Path, rows: int) -> None:
+    """A SQLite database of ``rows`` notes as the protected database."""
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE notes (id integer primary key, body text)")
-        conn.executemany("INSERT INTO notes (body) VALUES (?)", [(f"note {i}",) for i in range(250)])
+        conn.executemany("INSERT INTO notes (body) VALUES (?)", [(f"note {i}",) for i in range(rows)])
     settings.TARGET_DATABASE_URL = f"sqlite:///{path}"
+
+
+def test_the_drill_on_a_sqlite_database_restores_into_a_scratch_sqlite_file(fresh, settings):
+    _sqlite_target(settings, fresh / "own.sqlite3", 250)
     drill = _drill_and_check("a scratch SQLite file")
     assert "1 tables, 250 rows match" in drill.steps.get(name="restore_database").output
 
@@ -212,7 +216,14 @@ def test_the_drill_on_a_sqlite_database_restores_into_a_scratch_sqlite_file(fres
 # --- User Sessions in the backup-restore drill --------------------------------------------------------
 
 
-def test_the_drill_loads_the_sessions_snapshot_into_a_scratch_redis_server(fresh, session_store):  # noqa: F811
+@pytest.fixture
+def small_database(fresh, settings):
+    """The drill restores a database too: a small SQLite one here, where the sessions are what is
+    tested (restoring our own database is tested above, and takes seconds)."""
+    _sqlite_target(settings, fresh / "own.sqlite3", 10)
+
+
+def test_the_drill_loads_the_sessions_snapshot_into_a_scratch_redis_server(small_database, session_store):  # noqa: F811
     drill, steps, said = _backup_restore_drill(("database", "config", "media", "sessions"))
     step = steps["restore_sessions"]
     assert drill.status == "succeeded" and said.startswith("exit 0"), said
@@ -222,7 +233,7 @@ def test_the_drill_loads_the_sessions_snapshot_into_a_scratch_redis_server(fresh
     assert session_store.dbsize() == 501  # the protected store was only read
 
 
-def test_a_sessions_snapshot_that_does_not_hold_its_manifests_keys_fails_the_drill(fresh, session_store):  # noqa: F811
+def test_a_sessions_snapshot_that_does_not_hold_its_manifests_keys_fails_the_drill(small_database, session_store):  # noqa: F811
     backup = backup_services.backup_start(kind="sessions", actor="t", inline=True)
     manifest = backup.manifest
     manifest["parts"][0]["keys"] = {"0": 999}
@@ -234,7 +245,7 @@ def test_a_sessions_snapshot_that_does_not_hold_its_manifests_keys_fails_the_dri
     )
 
 
-def test_with_a_session_store_but_no_snapshot_yet_the_drill_is_inconclusive_and_says_so(fresh, session_store):  # noqa: F811
+def test_with_a_session_store_but_no_snapshot_yet_the_drill_is_inconclusive_and_says_so(small_database, session_store):  # noqa: F811
     drill, steps, said = _backup_restore_drill()
     assert drill.status == "inconclusive" and said.startswith("exit 3"), said
     assert steps["restore_sessions"].status == "skipped"
