@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -48,7 +50,10 @@ def seeded_rows_restored_quickly():
 
 
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(settings.BROKER_DIR, ignore_errors=True)
+    # This test process's own folders (settings.py names them ``…-test-<pid>``), never one the environment named.
+    for folder in (settings.BROKER_DIR, settings.BACKUP_DIR, settings.PITR_SPOOL_DIR, settings.PITR_RESTORE_DIR):
+        if Path(folder).name.endswith(f"-test-{os.getpid()}"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def make_user(username: str, role: str | None) -> User:

@@ -84,6 +84,10 @@ def child_env(**extra: str) -> dict[str, str]:
             "CELERY_QUEUE_PREFIX": settings.CELERY_QUEUE_PREFIX,
             "BROKER_DIR": str(settings.BROKER_DIR),
             "VAR_DIR": str(settings.VAR_DIR),
+            # This test process's own folders (settings.py: one per test process), not the checkout's var/.
+            "BACKUP_DIR": str(settings.BACKUP_DIR),
+            "PITR_SPOOL_DIR": str(settings.PITR_SPOOL_DIR),
+            "PITR_RESTORE_DIR": str(settings.PITR_RESTORE_DIR),
             "SECRET_KEY": settings.SECRET_KEY,
             "DEBUG": "0",
             "PYTHONUNBUFFERED": "1",
