@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from pitchey_incidents import testdb
 from pitchey_incidents.roles import ROLES
+from pitchey_incidents.testing import parallel_worker_env
 
 
 def pytest_collection_modifyitems(config, items):
@@ -47,6 +48,18 @@ def seeded_rows_restored_quickly():
     with pytest.MonkeyPatch.context() as patch:
         testdb.install(patch)
         yield
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    """A parallel run (pytest-xdist): each worker gets Redis databases of its own for the broker and
+    REDIS_URL, in its environment before it reads the settings; the processes its tests start inherit them.
+    Its test database (``…_gw0``), folders and queue prefix are its own already."""
+    for index, spec in enumerate(specs):
+        try:
+            spec.env.update(parallel_worker_env(index, len(specs)))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_sessionfinish(session, exitstatus):
