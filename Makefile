@@ -44,10 +44,17 @@ run: install
 	$(BIN)/python manage.py bootstrap
 	@exec $(BIN)/python -m pitchey_incidents.localenv exec -- $(BIN)/python -m pitchey_incidents.runner Procfile
 
+# The suite runs on every core, at most 4 (pytest-xdist; each worker has its own test database, Redis
+# databases, folders and queue prefix: see conftest.py). worksteal: each worker starts on its half of the
+# suite in file order and one that runs dry takes half of what another has left, so the slow tests never
+# leave a core idle at the end. `make test PYTEST_ARGS=-n0` runs it in one process.
+PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist worksteal
+PYTEST_ARGS ?=
+
 # The import contracts (pyproject.toml, [tool.importlinter]) first: a broken layer fails in seconds.
 test: install
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # The suite on another date: under libfaketime two years ahead, then a year back; no test may depend on
 # today. Workers and servers the tests start inherit the fake wall clock (the monotonic clock stays real:
@@ -64,7 +71,7 @@ test-any-date: install
 	  echo "== pytest under faketime $$offset ($$(faketime -f "$$offset" date -u '+%F %T UTC'))"; \
 	  PATH=$(CURDIR)/scripts/faketime/bin:$$PATH PYTHONPATH=$(CURDIR)/scripts/faketime$${PYTHONPATH:+:$$PYTHONPATH} \
 	    $(if $(FAKETIME_PG),scripts/faketime/with-postgres "$$offset") \
-	    faketime --exclude-monotonic -f "$$offset" $(BIN)/pytest $(PYTEST_ARGS) || failed="$$failed $$offset"; \
+	    faketime --exclude-monotonic -f "$$offset" $(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS) || failed="$$failed $$offset"; \
 	done; \
 	[ -z "$$failed" ] || { echo "test-any-date: failed under faketime$$failed"; exit 1; }
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -16,6 +18,7 @@ from rest_framework.test import APIClient
 from backups.tests.pgcluster import pitr_cluster  # noqa: F401  (a fixture: one PITR cluster per test process)
 from pitchey_incidents import testdb
 from pitchey_incidents.roles import ROLES
+from pitchey_incidents.testing import parallel_worker_env
 
 
 def pytest_collection_modifyitems(config, items):
@@ -48,8 +51,23 @@ def seeded_rows_restored_quickly():
         yield
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    """A parallel run (pytest-xdist): each worker gets Redis databases of its own for the broker and
+    REDIS_URL, in its environment before it reads the settings; the processes its tests start inherit them.
+    Its test database (``…_gw0``), folders and queue prefix are its own already."""
+    for index, spec in enumerate(specs):
+        try:
+            spec.env.update(parallel_worker_env(index, len(specs)))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(settings.BROKER_DIR, ignore_errors=True)
+    # This test process's own folders (settings.py names them ``…-test-<pid>``), never one the environment named.
+    for folder in (settings.BROKER_DIR, settings.BACKUP_DIR, settings.PITR_SPOOL_DIR, settings.PITR_RESTORE_DIR):
+        if Path(folder).name.endswith(f"-test-{os.getpid()}"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def make_user(username: str, role: str | None) -> User:

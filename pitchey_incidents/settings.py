@@ -24,6 +24,14 @@ CHECKOUT_ID = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
 
 DEBUG = env_bool("DEBUG", False)
 TESTING = "pytest" in sys.modules or env_bool("TESTING", False)
+
+
+def _state_dir(name: str) -> str:
+    """A folder under VAR_DIR; under test, one per test process (``name-test-<pid>``): test runs side by side,
+    and the workers of one parallel run, never share files (the test session removes them at its end)."""
+    return str(VAR_DIR / (name if not TESTING else f"{name}-test-{os.getpid()}"))
+
+
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not (DEBUG or TESTING):
@@ -127,7 +135,7 @@ STREAM_SETUP_WAIT_S = env_float("STREAM_SETUP_WAIT_S", 15.0)  # then 503 with Re
 STREAM_RETRY_AFTER_S = env_int("STREAM_RETRY_AFTER_S", 3, minimum=1)
 
 # --- Broker and Redis ---------------------------------------------------------------------------
-BROKER_DIR = Path(env_str("BROKER_DIR", str(VAR_DIR / ("broker" if not TESTING else f"broker-test-{os.getpid()}"))))
+BROKER_DIR = Path(env_str("BROKER_DIR", _state_dir("broker")))
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 REDIS_URL = env_url("REDIS_URL", "")
 # Key prefix on Redis (or a per-checkout broker folder) so that parallel test runs never share work.
@@ -294,7 +302,7 @@ TARGET_DATABASE_URL = env_str("TARGET_DATABASE_URL", "")  # default: our own dat
 TARGET_REDIS_URL = env_url("TARGET_REDIS_URL", "")
 MEDIA_DIR = env_str("MEDIA_DIR", "")
 CONFIG_PATHS = env_list("CONFIG_PATHS", [], sep=":")
-BACKUP_DIR = Path(env_str("BACKUP_DIR", str(VAR_DIR / "backups")))
+BACKUP_DIR = Path(env_str("BACKUP_DIR", _state_dir("backups")))
 PROMETHEUS_URL = env_url("PROMETHEUS_URL", "")
 # Detection (docs/detection.md): probe history kept, intake limit. HTTP probes: SERVICE_HEALTH_URLS.
 PROBE_HISTORY_DAYS = env_int("PROBE_HISTORY_DAYS", 14, minimum=1)
@@ -333,8 +341,8 @@ BACKUP_OBJECT_LOCK = {
 PITR_DATABASE_URL = env_str("PITR_DATABASE_URL", "")
 PITR_AUTO = env_bool("PITR_AUTO", True)
 PITR_SLOT = env_str("PITR_SLOT", "pitchey_pitr")
-PITR_SPOOL_DIR = Path(env_str("PITR_SPOOL_DIR", str(VAR_DIR / "wal-spool")))
-PITR_RESTORE_DIR = Path(env_str("PITR_RESTORE_DIR", str(VAR_DIR / "pitr")))
+PITR_SPOOL_DIR = Path(env_str("PITR_SPOOL_DIR", _state_dir("wal-spool")))
+PITR_RESTORE_DIR = Path(env_str("PITR_RESTORE_DIR", _state_dir("pitr")))
 PITR_RESTORE_TIMEOUT_S = env_int("PITR_RESTORE_TIMEOUT_S", 3600, minimum=10)
 PITR_RESTORE_WAL_AHEAD = env_int("PITR_RESTORE_WAL_AHEAD", 8, minimum=1)  # segments fetched ahead of replay
 PITR_SLOT_WARN_BYTES = env_int("PITR_SLOT_WARN_BYTES", 1 << 30, minimum=1)

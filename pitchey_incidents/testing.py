@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from django.conf import settings
@@ -85,12 +86,70 @@ def child_env(**extra: str) -> dict[str, str]:
             "CELERY_QUEUE_PREFIX": settings.CELERY_QUEUE_PREFIX,
             "BROKER_DIR": str(settings.BROKER_DIR),
             "VAR_DIR": str(settings.VAR_DIR),
+            # This test process's own folders (settings.py: one per test process), not the checkout's var/.
+            "BACKUP_DIR": str(settings.BACKUP_DIR),
+            "PITR_SPOOL_DIR": str(settings.PITR_SPOOL_DIR),
+            "PITR_RESTORE_DIR": str(settings.PITR_RESTORE_DIR),
             "SECRET_KEY": settings.SECRET_KEY,
             "DEBUG": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )
     env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+# --- Parallel runs (pytest-xdist: ``make test``) --------------------------------------------------------
+REDIS_DATABASES = 16  # a Redis server's databases when its configuration cannot be read (Redis's default)
+
+
+def redis_db(url: str) -> int | None:
+    """The database number a ``redis://`` URL names (0 when none); None for any other URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        return None
+    path = parts.path.strip("/")
+    return int(path) if path.isdigit() else int(dict(parse_qsl(parts.query)).get("db") or 0)
+
+
+def with_redis_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "db"])
+    return urlunsplit(parts._replace(path=f"/{db}", query=query))
+
+
+def redis_databases(url: str) -> int:
+    """How many databases the Redis server at ``url`` has (``CONFIG GET databases``, else Redis's default)."""
+    try:
+        with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) as client:
+            return int(client.config_get("databases").get("databases") or REDIS_DATABASES)
+    except (redis.RedisError, ValueError):
+        return REDIS_DATABASES
+
+
+def parallel_worker_env(index: int, workers: int, *, databases: int | None = None) -> dict[str, str]:
+    """The environment of parallel test worker ``index`` of ``workers``, set before it reads the settings
+    (and inherited by every process its tests start): the Celery broker and ``REDIS_URL`` on Redis databases
+    of its own (the configured ones, moved up ``index`` times the span they cover), and a scratch database
+    of its own for the cache drill (``DRILL_REDIS_DB``, counting down from the configured one past every
+    database the workers use). ValueError when the server has too few databases for that."""
+    urls = {name: getattr(settings, name) for name in ("CELERY_BROKER_URL", "REDIS_URL")}
+    bases = {name: db for name, url in urls.items() if (db := redis_db(url)) is not None}
+    if not bases:
+        return {}  # the embedded broker and no Redis: folders and queues are per process already
+    databases = databases or redis_databases(next(urls[name] for name in bases))
+    span = max(bases.values()) - min(bases.values()) + 1
+    used = {db + worker * span for db in bases.values() for worker in range(workers)}
+    scratch = [db for db in range(min(settings.DRILL_REDIS_DB, databases - 1), -1, -1) if db not in used]
+    if max(used) >= databases or (len(scratch) < workers and not settings.DRILL_REDIS_URL):
+        raise ValueError(
+            f"{workers} parallel test workers need Redis databases {min(used)}-{max(used)} and {workers} "
+            f"scratch ones, and the server has {databases}: use a lower database number in "
+            "CELERY_BROKER_URL/REDIS_URL, or fewer workers (-n)"
+        )
+    env = {name: with_redis_db(urls[name], db + index * span) for name, db in bases.items()}
+    if not settings.DRILL_REDIS_URL:
+        env["DRILL_REDIS_DB"] = str(scratch[index])
     return env
 
 

@@ -18,6 +18,9 @@ from pitchey_incidents import localenv
 from pitchey_incidents.testing import ROOT, free_port, wait_for
 
 PY = str(ROOT / ".venv" / "bin" / "python")
+# Longer than make run's 8 s: on a busy machine (the suite runs on every core) the worker on the embedded broker
+# can take most of 8 s to stop by itself. What is checked is that each process stops by itself, not how fast.
+STOP_GRACE_S = 20
 
 
 def test_localenv_fills_only_what_the_environment_leaves_unset(tmp_path):
@@ -158,7 +161,8 @@ def test_every_readme_command_works_after_make_run_and_ctrl_c_stops_all(tmp_path
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
         run = subprocess.Popen(
-            ["make", "run"], cwd=ROOT, env={**env, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT,
+            ["make", "run"], cwd=ROOT, env={**env, "PORT": str(port), "RUN_STOP_GRACE_S": str(STOP_GRACE_S)},
+            stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     try:
@@ -178,6 +182,6 @@ def test_every_readme_command_works_after_make_run_and_ctrl_c_stops_all(tmp_path
     assert "killing it" not in output, output[-3000:]
     assert re.search(r"worker stopped \(exit 0\)", output) and re.search(r"beat stopped \(exit 0\)", output)
     assert re.search(r"web stopped \(exit (0|-15)\)", output)
-    assert took < 12, f"Ctrl-C took {took:.1f} s"  # the runner kills what is left after 8 s
+    assert took < STOP_GRACE_S + 4, f"Ctrl-C took {took:.1f} s"  # the runner kills what is left after the grace
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2)
