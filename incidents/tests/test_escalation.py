@@ -23,8 +23,9 @@ def paged_levels(incident) -> list[int]:
 
 @pytest.fixture
 def second_levels(db):
-    """The runbook's four levels, with seconds instead of minutes."""
-    for level, delay in ((1, 0), (2, 1), (3, 4), (4, 6)):
+    """The runbook's four levels, with seconds instead of minutes. Level 3 comes due while no worker runs;
+    level 4 so late that the test acknowledges first, however slowly a worker starts on a busy machine."""
+    for level, delay in ((1, 0), (2, 1), (3, 6), (4, 120)):
         EscalationLevel.objects.filter(level=level).update(delay_s=delay)
 
 
@@ -92,13 +93,15 @@ def test_second_long_levels_fire_in_order_survive_a_worker_restart_and_stop_on_a
 
     wait_for(lambda: paged_levels(incident) == [1, 2], timeout=30, message="levels 1 and 2")
     wait_for(lambda: pages_settled(4), timeout=30, message="pages 1 and 2 on Slack and the webhook")
-    first.kill()  # level 3 is due 4 s after declaration; nothing is running when it comes due
+    first.kill()  # level 3 is due 6 s after declaration; nothing is running when it comes due
     assert not EscalationTimer.objects.get(incident=incident, level=3).fired_at
     worker(name="w2", beat=True, **env)
     wait_for(lambda: paged_levels(incident) == [1, 2, 3], timeout=30, message="level 3 after the restart")
     services.incident_acknowledge(incident=incident, actor=users["responder"])
     level4 = EscalationTimer.objects.get(incident=incident, level=4)
     assert level4.cancelled_at and not level4.fired_at
+    EscalationTimer.objects.filter(pk=level4.pk).update(due_at=timezone.now())  # due now, and cancelled
+    level4.refresh_from_db()
     wait_for(lambda: timezone.now() > level4.due_at + timedelta(seconds=1.5), timeout=20, message="level 4's time")
     assert paged_levels(incident) == [1, 2, 3]
     times = [e.at for e in incident.timeline.filter(kind="paged").order_by("id")]
