@@ -17,6 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from incidents.comms import people
+from incidents.comms import tasks as comms_tasks
 from incidents.comms.checks import escalation_levels_reach_someone
 from incidents.comms.models import (
     ContactMethod,
@@ -29,8 +30,9 @@ from incidents.comms.services import escalation_fire_due, notification_deliver
 from incidents.lifecycle import services
 from incidents.lifecycle.models import EscalationLevel
 from incidents.tests.paging_servers import FakeNtfy, FakeTwilio, SmtpServer, body_of
+from pitchey_incidents.celery import app
 from pitchey_incidents.errors import DomainError
-from pitchey_incidents.testing import wait_for
+from pitchey_incidents.testing import wait_for, wait_for_task_runs
 
 
 @pytest.fixture
@@ -221,10 +223,12 @@ def test_a_p0_pushes_and_emails_the_on_call_person_and_the_email_link_stops_ever
     for method, delay in ((push, 0), (email, 0), (sms, 120)):  # the SMS so late that the ack comes first
         people.rule_add(user=person, urgency="high", method=method, delay_s=delay)
     primary_rotation(person)
-    worker(beat=True, **paging.env, ESCALATION_TICK_S="0.3", NOTIFICATION_SWEEP_S="1")
+    proc = worker(beat=True, **paging.env, ESCALATION_TICK_S="0.3", NOTIFICATION_SWEEP_S="1")
     incident = services.incident_declare(severity="P0", title="Database Outage", actor=users["commander"])
     wait_for(lambda: len(paging.ntfy.messages("resp-phone")) == 2, timeout=30, message="the push")
     wait_for(lambda: len(paging.smtp.to("resp@example.com")) == 2, timeout=30, message="the email")
+    sms_page = Notification.objects.get(incident=incident, target=f"method-{sms.pk}")
+    wait_for(lambda: held_delivery(sms_page.id), timeout=10, message="the SMS page held by the worker for its time")
     mail = paging.smtp.to("resp@example.com")[-1]
     assert incident.public_id in mail["Subject"] and "you are paged" in mail["Subject"]
     link = re.search(r"Acknowledge: (\S+)", body_of(mail)).group(1)
@@ -234,10 +238,22 @@ def test_a_p0_pushes_and_emails_the_on_call_person_and_the_email_link_stops_ever
     assert incident.status == "acknowledged" and incident.timeline.filter(kind="acknowledged", actor="responder")
     rows = Notification.objects.filter(incident=incident, channel="person")
     assert sorted(rows.values_list("status", flat=True)) == ["cancelled", "sent", "sent"]
-    rows.filter(status="cancelled").update(next_attempt_at=timezone.now())  # due now, and cancelled
-    due = rows.get(status="cancelled").next_attempt_at
-    wait_for(lambda: timezone.now() > due + timedelta(seconds=1.5), timeout=20, message="the SMS rule's time")
+    assert rows.get(status="cancelled") == sms_page
+    # The SMS page's time comes: the worker runs the delivery it holds, now rather than in two minutes.
+    rows.filter(id=sms_page.id).update(next_attempt_at=timezone.now())
+    delivery = comms_tasks.notification_deliver.apply_async(args=[sms_page.id])
+    wait_for(lambda: f"[{delivery.id}] succeeded" in proc.log(), timeout=20, message="the SMS page's delivery")
     assert len(paging.twilio.sms()) == 1  # the verification code only: no page after the ack
+
+
+def held_delivery(notification_id: int) -> str | None:
+    """The id of the delivery of this outbox row that a worker holds until its countdown ends, if any."""
+    for entries in (app.control.inspect(timeout=2, limit=1).scheduled() or {}).values():
+        for entry in entries:
+            request = entry["request"]
+            if request["name"] == "incidents.tasks.notification_deliver" and list(request["args"]) == [notification_id]:
+                return request["id"]
+    return None
 
 
 def paged_by_push_and_email(users):
@@ -304,7 +320,7 @@ def test_unacknowledged_it_climbs_the_levels_on_beat_reaching_each_person_throug
     primary_rotation(users["responder"])
     EscalationTarget.objects.create(level=EscalationLevel.objects.get(level=2), user=users["commander"])
     EscalationTarget.objects.create(level=EscalationLevel.objects.get(level=3), user=users["admin"])
-    worker(beat=True, **paging.env, ESCALATION_TICK_S="0.3", NOTIFICATION_SWEEP_S="1")
+    proc = worker(beat=True, **paging.env, ESCALATION_TICK_S="0.3", NOTIFICATION_SWEEP_S="1")
     incident = services.incident_declare(severity="P0", title="Database Outage", actor=users["commander"])
     wait_for(lambda: len(paging.ntfy.messages("resp-phone")) == 2, timeout=30, message="level 1's push")
     wait_for(lambda: len(paging.smtp.to("cmd@example.com")) == 2, timeout=30, message="level 2's email")
@@ -312,7 +328,7 @@ def test_unacknowledged_it_climbs_the_levels_on_beat_reaching_each_person_throug
     services.incident_acknowledge(incident=incident, actor=users["commander"])
     level3 = incident.escalation_timers.get(level=3)
     assert level3.cancelled_at and not level3.fired_at
-    incident.escalation_timers.filter(level=3).update(due_at=timezone.now())  # due now, and cancelled
-    level3.refresh_from_db()
-    wait_for(lambda: timezone.now() > level3.due_at + timedelta(seconds=1.5), timeout=30, message="level 3's time")
+    incident.escalation_timers.filter(level=3).update(due_at=timezone.now() - timedelta(seconds=1))  # its time
+    wait_for_task_runs(proc, "incidents.tasks.escalation_fire_due")  # two beat ticks that saw it due
+    assert not incident.escalation_timers.get(level=3).fired_at
     assert len(paging.ntfy.messages("admin-phone")) == 1  # the verification code only
