@@ -13,6 +13,7 @@ from django.conf import settings
 from kombu import Queue
 
 from .queues import QUEUES
+from .redis import is_redis
 from .workers import HeartbeatStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pitchey_incidents.settings")
@@ -25,5 +26,5 @@ app.autodiscover_tasks()
 
 # With a Redis broker only: the redis client and kombu's Redis transport cost a process 0.1 s of CPU
 # to import, which a command on the embedded defaults (the filesystem broker) does without.
-if settings.CELERY_BROKER_URL.split("://", 1)[0].split("+")[0] in ("redis", "rediss", "sentinel"):
+if is_redis(settings.CELERY_BROKER_URL):
     from . import redis_broker  # noqa: E402, F401  (the patch for kombu's Redis transport)

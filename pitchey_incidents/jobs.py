@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .outcome import Outcome
-from .redis import ping
+from .redis import is_redis, ping
 
 if TYPE_CHECKING:
     from celery import Celery, Task
@@ -125,7 +125,7 @@ def _broker_answers(url: str, timeout: float) -> None:
     scheme = url.split("://", 1)[0]
     if scheme.startswith("filesystem") or scheme == "memory":
         return
-    if scheme in ("redis", "rediss"):
+    if is_redis(url):
         ping(url, timeout)
         return
     parts = urlsplit(url)

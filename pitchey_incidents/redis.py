@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     import redis
 
 
+def is_redis(url: str) -> bool:
+    """Whether ``url`` (a broker's, say) names a Redis server."""
+    return url.split("://", 1)[0] in ("redis", "rediss")
+
+
 def lib() -> ModuleType:
     """The ``redis`` package."""
     import redis  # here, not at the top: the cost above
