@@ -20,6 +20,10 @@ from pitchey_incidents import testdb
 from pitchey_incidents.roles import ROLES
 from pitchey_incidents.testing import parallel_worker_env
 
+# Fixtures that create databases or roles on this test's PostgreSQL server (recovery/tests/targets.py):
+# a test that uses one, directly or through another fixture, needs PostgreSQL as if it were marked.
+POSTGRES_FIXTURES = frozenset({"pg_protected", "unprivileged_role"})
+
 
 def pytest_collection_modifyitems(config, items):
     # Transactional tests flush the database afterwards; serialized rollback restores what the
@@ -37,7 +41,7 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://… (.ci/run does)")
     for item in items:
-        if "postgres" in item.keywords:
+        if "postgres" in item.keywords or POSTGRES_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(skip)
 
 

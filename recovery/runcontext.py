@@ -45,10 +45,13 @@ def running(*, actor: str, incident: str = "") -> Iterator[RunContext]:
 def mask_url(url: str) -> str:
     """A URL without its password (and without a query string, where tokens hide)."""
     parts = urlsplit(url)
+    hidden_query = bool(parts.query) and bool(SECRET_KEY.search(parts.query))
+    if not parts.password and not hidden_query:
+        return url  # as written: rebuilding turns sqlite:////var/db (a path) into sqlite://var/db (a host)
     netloc = parts.netloc
     if parts.password:
         netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
-    return urlunsplit(parts._replace(netloc=netloc, query="" if SECRET_KEY.search(parts.query) else parts.query))
+    return urlunsplit(parts._replace(netloc=netloc, query="" if hidden_query else parts.query))
 
 
 def mask_body(body: Any) -> Any:

@@ -153,6 +153,7 @@ def neon(settings):
     server.close()
 
 
+@pytest.mark.postgres  # the target comes back as this test's own database, by a PostgreSQL URL
 @pytest.mark.django_db
 def test_database_down_restarts_the_neon_endpoint_and_resolves_when_the_database_answers(neon, settings):
     """The database chain's first step against the local Neon server; the target "comes back" with it."""

@@ -130,6 +130,7 @@ def test_workers_analytics_errors_are_no_finding_and_unconfigured_says_what_to_s
 # --- PostgreSQL target, Redis on a shared server -----------------------------------------------------
 
 
+@pytest.mark.postgres  # probes this test's own database
 def test_postgres_probe_reports_connections_and_the_longest_open_transaction(settings):
     url = database_url_for_subprocess()
     settings.TARGET_DATABASE_URL = url

@@ -150,6 +150,17 @@ def test_rollback_deploys_the_previous_version_and_undo_goes_forward(cf_server):
     assert cf_server.live() == "v3"
 
 
+def test_a_dry_run_names_the_target_as_written_without_its_password(settings, tmp_path):
+    settings.TARGET_DATABASE_URL = f"sqlite:///{tmp_path}/app.sqlite3"  # an absolute path: four slashes
+    dry = control_run(action="emergency_backup", actor="alice", dry_run=True)
+    assert dry.output == f"would back up sqlite:///{tmp_path}/app.sqlite3"
+    settings.TARGET_DATABASE_URL = "postgresql://app:hunter2@db.internal:5432/app?sslmode=require"
+    dry = control_run(action="emergency_backup", actor="alice", dry_run=True)
+    assert dry.output == "would back up postgresql://app:****@db.internal:5432/app?sslmode=require"
+    assert "hunter2" not in str(dry.requests) and not Backup.objects.exists()
+
+
+@pytest.mark.postgres  # the target is this test's own database: a PostgreSQL URL
 def test_emergency_backup_queues_a_database_backup(settings):
     dry = control_run(action="emergency_backup", actor="alice", dry_run=True)
     assert dry.ok and dry.output.startswith("would back up postgresql://") and not Backup.objects.exists()

@@ -68,6 +68,7 @@ def test_partial_failure_reports_both_and_is_not_done(pg_protected, cf_server, u
     assert run.undo_available  # what is on can be turned off
 
 
+@pytest.mark.postgres  # the guard compares PostgreSQL URLs: this tool's own database is one
 def test_our_own_database_is_never_switched(cf_server, settings):
     settings.TARGET_DATABASE_URL = database_url_for_subprocess().replace("127.0.0.1", "localhost")
     run = control_run(action="read_only_on", actor="alice")
