@@ -134,7 +134,16 @@ def _outage(began: float, failed_before: dict) -> float:
         failed = _reconnects_failed(list(failed_before))
         return all(failed[proc] >= failed_before[proc] + FAILED_RECONNECTS for proc in failed_before)
 
-    wait_for(over, timeout=OUTAGE_S + 60, interval=0.2, message="the outage to run its course")
+    try:
+        wait_for(over, timeout=OUTAGE_S + 60, interval=0.2, message="the outage to run its course")
+    except AssertionError as exc:  # say which worker never noticed, with what it last logged
+        failed = _reconnects_failed(list(failed_before))
+        tails = "\n".join(
+            f"--- {proc.log_path.name}: {failed[proc] - failed_before[proc]} failed reconnects since the kill\n"
+            + proc.log()[-2000:]
+            for proc in failed_before
+        )
+        raise AssertionError(f"{exc}\n{tails}") from None
     return time.monotonic() - began
 
 
