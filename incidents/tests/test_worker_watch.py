@@ -4,14 +4,18 @@ without waiting for the missing worker."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from incidents.comms.models import Notification
 from incidents.detection.workers import workers_check
 from incidents.lifecycle import services
 from incidents.lifecycle.models import Incident
+from pitchey_incidents import workers
 from pitchey_incidents.models import QueueAlarm, WorkerHeartbeat
 from pitchey_incidents.queues import QUEUES
+from pitchey_incidents.testing import start_redis
 from pitchey_incidents.workers import heartbeat_write
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +115,43 @@ def test_heartbeats_are_one_row_per_worker_and_queue(clock):
     beat(clock, host="w2@box", queues=["long"])
     rows = {(h.hostname, h.queue): h.seen_at for h in WorkerHeartbeat.objects.all()}
     assert rows == {("w1@box", q): clock.now for q in QUEUES} | {("w2@box", "long"): clock.now}
+
+
+@pytest.mark.django_db(transaction=True)  # a beat closes its database connection, as a worker's does
+def test_a_worker_whose_broker_does_not_answer_writes_no_heartbeat_until_it_does(tmp_path, clock, caplog):
+    """The consumer may not have noticed its connection died; the beat asks the broker itself."""
+    (tmp_path / "first").mkdir(), (tmp_path / "again").mkdir()
+    server, url = start_redis(tmp_path / "first")
+    beater = workers._Beater("w1@box", url)
+    beater.queues = ["critical", "default"]
+    try:
+        beater.beat()
+        assert set(WorkerHeartbeat.objects.values_list("queue", "seen_at")) == {
+            ("critical", clock.now),
+            ("default", clock.now),
+        }
+        first = clock.now
+        server.kill()
+        clock.advance(seconds=10)
+        with caplog.at_level(logging.WARNING, logger="pitchey_incidents.workers"):
+            beater.beat()
+            beater.beat()
+        assert set(WorkerHeartbeat.objects.values_list("seen_at", flat=True)) == {first}
+        held = [r.getMessage() for r in caplog.records if "heartbeat held" in r.getMessage()]
+        assert len(held) == 1 and "the broker does not answer" in held[0]  # once per outage
+
+        server, _ = start_redis(tmp_path / "again", port=int(url.rsplit(":", 1)[1].split("/")[0]))
+        clock.advance(seconds=10)
+        beater.beat()
+        assert set(WorkerHeartbeat.objects.values_list("seen_at", flat=True)) == {clock.now}
+    finally:
+        server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_filesystem_broker_is_not_asked(clock, monkeypatch):
+    monkeypatch.setattr(workers.our_redis, "ping", lambda *a, **k: pytest.fail("pinged a folder"))
+    beater = workers._Beater("w1@box", "filesystem://localhost//")
+    beater.queues = ["critical"]
+    beater.beat()
+    assert WorkerHeartbeat.objects.get().seen_at == clock.now
