@@ -36,3 +36,9 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    @property
+    def default_connection_params(self) -> dict:
+        """No host: a folder has none (kombu's virtual transports default to ``localhost``, and every
+        look at the connection's details warned "No hostname was supplied")."""
+        return {"port": self.default_port}

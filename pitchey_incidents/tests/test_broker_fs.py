@@ -5,6 +5,7 @@ failed to decode it, and the task was lost with the worker.)"""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -84,3 +85,15 @@ def test_celery_publishes_and_consumes_through_it(tmp_path):
         assert message.headers["task"] == "pitchey_incidents.tests.nothing"
         assert json.loads(message.body)[0] == ["x" * 4096]
         queue.close()
+
+
+def test_the_embedded_broker_has_no_host_to_warn_about(tmp_path, caplog):
+    """kombu warned "No hostname was supplied" whenever a worker or ``make run`` looked at the
+    connection's details: a folder has no host."""
+    folders = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path), "control_folder": str(tmp_path)}
+    with (
+        caplog.at_level(logging.WARNING, logger="kombu"),
+        Connection("filesystem://", transport=Transport, transport_options=folders) as conn,
+    ):
+        assert conn.info()["hostname"] is None and conn.as_uri()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("kombu")] == []
