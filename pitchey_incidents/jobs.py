@@ -112,7 +112,7 @@ def broker_reachable(timeout: float | None = None) -> bool:
     url = settings.CELERY_BROKER_URL
     timeout = settings.BROKER_CHECK_TIMEOUT_S if timeout is None else timeout
     try:
-        _broker_answers(url, timeout)
+        broker_answers(url, timeout)
     except (OSError, ValueError) as exc:
         _broker_down_until = time.monotonic() + BROKER_BACKOFF_S
         log.warning("broker unreachable (%s)", exc.__class__.__name__)
@@ -121,7 +121,9 @@ def broker_reachable(timeout: float | None = None) -> bool:
     return True
 
 
-def _broker_answers(url: str, timeout: float) -> None:
+def broker_answers(url: str, timeout: float) -> None:
+    """Ask the broker at ``url`` once (Redis a PING, another broker a TCP connect; nothing for the
+    embedded ones); ``OSError`` or ``ValueError`` when it does not answer."""
     scheme = url.split("://", 1)[0]
     if scheme.startswith("filesystem") or scheme == "memory":
         return

@@ -4,11 +4,11 @@ make of them.
 Every worker runs ``HeartbeatStep`` (a consumer step, added in ``pitchey_incidents/celery.py``). While
 its broker connection is up it writes one ``WorkerHeartbeat`` row per queue it consumes, every
 ``WORKER_HEARTBEAT_S``; the step stops when the connection is lost and starts again when it is back, so
-a worker cut off from the broker stops saying it consumes anything. With a Redis broker each beat also
-asks the broker itself (one PING): a consumer can miss that its connection died (its socket no longer
-polled: celery/celery#8030, kombu's "worker silently stops consuming" reports), and a worker that only
-thinks it is connected must not say it consumes. ``queue_status()`` turns the rows into "no worker has
-been seen for N s" per queue.
+a worker cut off from the broker stops saying it consumes anything. Each beat also asks the broker
+itself, as the broker check does (``jobs.broker_answers``: Redis a PING): a consumer can miss that its
+connection died (its socket no longer polled: celery/celery#8030, kombu's "worker silently stops
+consuming" reports), and a worker that only thinks it is connected must not say it consumes.
+``queue_status()`` turns the rows into "no worker has been seen for N s" per queue.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from . import redis as our_redis
+from . import jobs
 from .queues import QUEUES
 from .timefmt import format_duration
 
@@ -43,14 +43,14 @@ def heartbeat_write(*, hostname: str, queues: list[str], pid: int, started_at: d
 
 
 class _Beater(threading.Thread):
-    """Writes the heartbeat while ``connected`` is set and a Redis broker answers; a failed write is
-    logged and tried again."""
+    """Writes the heartbeat while ``connected`` is set and the broker answers; a failed write is logged
+    and tried again."""
 
     def __init__(self, hostname: str, broker_url: str = ""):
         super().__init__(name="heartbeat", daemon=True)
         self.hostname, self.pid, self.started_at = hostname, os.getpid(), timezone.now()
         self.queues: list[str] = []
-        self.broker_url = broker_url  # the consumer's connection, set again at every (re)connect
+        self.broker_url = broker_url  # the worker's broker, set again at every (re)connect
         self.connected, self.stopping = threading.Event(), threading.Event()
         self.broker_silent = False  # said once per outage, not at every beat
 
@@ -61,13 +61,9 @@ class _Beater(threading.Thread):
                 self.stopping.wait(settings.WORKER_HEARTBEAT_S)
 
     def broker_answers(self) -> bool:
-        if not self.broker_url.startswith("redis://"):
-            # The filesystem broker is a folder: nothing to lose a connection to. TLS (rediss://) and
-            # Sentinel take options beyond the URL that a PING of ours would not share with the consumer.
-            return True
         try:
-            our_redis.ping(self.broker_url, timeout=max(0.2, min(2.0, settings.WORKER_HEARTBEAT_S)))
-        except ConnectionError as exc:
+            jobs.broker_answers(self.broker_url, timeout=max(0.2, min(2.0, settings.WORKER_HEARTBEAT_S)))
+        except (OSError, ValueError) as exc:
             if not self.broker_silent:
                 log.warning("worker heartbeat held: the broker does not answer (%s)", exc)
             self.broker_silent = True
@@ -103,7 +99,9 @@ class HeartbeatStep(bootsteps.StartStopStep):
             self.beater = _Beater(c.hostname)
             self.beater.start()
         self.beater.queues = sorted({q.name for q in c.task_consumer.queues})
-        self.beater.broker_url = c.connection.as_uri(include_password=True) if c.connection else ""
+        # The configured URL: the connection's own spelling names a transport class instead (the
+        # embedded broker's comes back as "pitchey_incidents.broker_fs:Transport://…").
+        self.beater.broker_url = c.app.conf.broker_url or ""
         self.beater.connected.set()
 
     def stop(self, c) -> None:

@@ -5,6 +5,7 @@ without waiting for the missing worker."""
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,10 +13,10 @@ from incidents.comms.models import Notification
 from incidents.detection.workers import workers_check
 from incidents.lifecycle import services
 from incidents.lifecycle.models import Incident
-from pitchey_incidents import workers
+from pitchey_incidents import jobs, workers
 from pitchey_incidents.models import QueueAlarm, WorkerHeartbeat
 from pitchey_incidents.queues import QUEUES
-from pitchey_incidents.testing import start_redis
+from pitchey_incidents.testing import start_redis, wait_for
 from pitchey_incidents.workers import heartbeat_write
 
 pytestmark = pytest.mark.django_db
@@ -120,8 +121,7 @@ def test_heartbeats_are_one_row_per_worker_and_queue(clock):
 @pytest.mark.django_db(transaction=True)  # a beat closes its database connection, as a worker's does
 def test_a_worker_whose_broker_does_not_answer_writes_no_heartbeat_until_it_does(tmp_path, clock, caplog):
     """The consumer may not have noticed its connection died; the beat asks the broker itself."""
-    (tmp_path / "first").mkdir(), (tmp_path / "again").mkdir()
-    server, url = start_redis(tmp_path / "first")
+    server, url = start_redis(tmp_path)
     beater = workers._Beater("w1@box", url)
     beater.queues = ["critical", "default"]
     try:
@@ -140,6 +140,7 @@ def test_a_worker_whose_broker_does_not_answer_writes_no_heartbeat_until_it_does
         held = [r.getMessage() for r in caplog.records if "heartbeat held" in r.getMessage()]
         assert len(held) == 1 and "the broker does not answer" in held[0]  # once per outage
 
+        (tmp_path / "again").mkdir()
         server, _ = start_redis(tmp_path / "again", port=int(url.rsplit(":", 1)[1].split("/")[0]))
         clock.advance(seconds=10)
         beater.beat()
@@ -150,8 +151,37 @@ def test_a_worker_whose_broker_does_not_answer_writes_no_heartbeat_until_it_does
 
 @pytest.mark.django_db(transaction=True)
 def test_the_filesystem_broker_is_not_asked(clock, monkeypatch):
-    monkeypatch.setattr(workers.our_redis, "ping", lambda *a, **k: pytest.fail("pinged a folder"))
+    monkeypatch.setattr(jobs, "ping", lambda *a, **k: pytest.fail("pinged a folder"))
     beater = workers._Beater("w1@box", "filesystem://localhost//")
     beater.queues = ["critical"]
     beater.beat()
     assert WorkerHeartbeat.objects.get().seen_at == clock.now
+
+
+def test_a_worker_on_the_embedded_broker_heartbeats_every_queue(worker, tmp_path):
+    """``make run``'s worker: the folder broker answers the beat's question without a network."""
+    worker(name="fs", queues="critical,default", CELERY_BROKER_URL="filesystem://", BROKER_DIR=str(tmp_path / "b"))
+    wait_for(
+        lambda: {q for _, q in WorkerHeartbeat.objects.values_list("hostname", "queue")} == {"critical", "default"},
+        timeout=30,
+        message="a heartbeat on each queue",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_asks_the_configured_broker_not_the_connections_spelling_of_it(settings):
+    """kombu spells the embedded broker's connection "pitchey_incidents.broker_fs:Transport://localhost//",
+    which the broker check would take for a TCP broker on localhost:5672; the step hands the beat the
+    configured URL."""
+    step = workers.HeartbeatStep(SimpleNamespace())
+    consumer = SimpleNamespace(
+        hostname="w1@box",
+        task_consumer=SimpleNamespace(queues=[SimpleNamespace(name="critical")]),
+        app=SimpleNamespace(conf=SimpleNamespace(broker_url="filesystem://")),
+        connection=SimpleNamespace(as_uri=lambda **_: "pitchey_incidents.broker_fs:Transport://localhost//"),
+    )
+    step.start(consumer)
+    try:
+        assert step.beater.broker_url == "filesystem://" and step.beater.broker_answers()
+    finally:
+        step.shutdown(consumer)
