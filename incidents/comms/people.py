@@ -171,46 +171,65 @@ def _clean_address(kind: str, address: str, server: str) -> tuple[str, str]:
     return address, (server or "").strip() if kind == ContactKind.PUSH else ""
 
 
-def contact_method_add(*, user, kind: str, address: str, server: str = "", token: str = "") -> ContactMethod:
+def _new_method(*, user, kind: str, address: str, server: str, token: str) -> ContactMethod:
+    """A contact method checked and not yet saved (``DomainError`` naming the field otherwise)."""
     address, server = _clean_address(kind, address, server)
     if ContactMethod.objects.filter(user=user, kind=kind, address=address).exists():
         raise DomainError("already added", field="address")
-    return ContactMethod.objects.create(
+    return ContactMethod(
         user=user, kind=kind, address=address, server=server, token=token.strip() if kind == ContactKind.PUSH else ""
     )
 
 
-def contact_method_send_code(method: ContactMethod) -> ContactMethod:
-    """Send a test message with a fresh code; the method is paged once the code comes back."""
+def contact_method_add(*, user, kind: str, address: str, server: str = "", token: str = "") -> ContactMethod:
+    """Add a method without sending it anything (it is not paged until verified)."""
+    method = _new_method(user=user, kind=kind, address=address, server=server, token=token)
+    method.save()
+    return method
+
+
+def _send_code(method: ContactMethod) -> str:
+    """Send ``method`` (saved or not yet) a test message with a fresh code; return the code.
+
+    Called outside any transaction: a mail server or gateway may take its full timeout to answer,
+    and a transaction held meanwhile would hold its row locks (on SQLite, every writer) as long."""
     code = f"{secrets.randbelow(10**6):06d}"
     msg = Message(
         subject=f"Pitchey Incidents verification code: {code}",
         body=f"Your verification code is {code}. Enter it on your profile to receive pages here.",
         priority="default",
     )
-    with transaction.atomic():  # a code that could not be sent is not kept
-        ContactMethod.objects.filter(pk=method.pk).update(verification_code=code, verification_sent_at=timezone.now())
-        method.refresh_from_db()
-        try:
-            deliver(method, msg, f"verify-{method.pk}-{code}")
-        except TransportError as exc:
-            raise DomainError(f"the test message could not be sent: {exc.message[:200]}", field="address") from None
+    try:
+        deliver(method, msg, f"verify-{method.user_id}-{secrets.token_hex(6)}")
+    except TransportError as exc:
+        raise DomainError(f"the test message could not be sent: {exc.message[:200]}", field="address") from None
+    return code
+
+
+def contact_method_send_code(method: ContactMethod) -> ContactMethod:
+    """Send a test message with a fresh code; the method is paged once the code comes back. The code
+    is kept only once it was sent (a code that could not be sent leaves the method as it was)."""
+    code = _send_code(method)
+    ContactMethod.objects.filter(pk=method.pk).update(verification_code=code, verification_sent_at=timezone.now())
+    method.refresh_from_db()
     return method
 
 
 def contact_method_create(*, actor, user, kind: str, address: str, server: str = "", token: str = "") -> ContactMethod:
-    """Add a method and send it a code, or nothing at all when the code cannot be sent. A Slack member
-    ID an admin adds is taken as verified (it maps that Slack user to the person): no code is sent."""
+    """Add a method and send it a code, or nothing at all when the code cannot be sent: the code goes
+    out first, then the method is saved with it. A Slack member ID an admin adds is taken as verified
+    (it maps that Slack user to the person): no code is sent."""
+    method = _new_method(user=user, kind=kind, address=address, server=server, token=token)
+    if kind == ContactKind.SLACK and has_role(actor, "admin"):
+        method.verified_at = timezone.now()
+    else:
+        method.verification_code, method.verification_sent_at = _send_code(method), timezone.now()
     try:
         with transaction.atomic():
-            method = contact_method_add(user=user, kind=kind, address=address, server=server, token=token)
-            if kind == ContactKind.SLACK and has_role(actor, "admin"):
-                ContactMethod.objects.filter(pk=method.pk).update(verified_at=timezone.now())
-                method.refresh_from_db()
-                return method
-            return contact_method_send_code(method)
+            method.save()
     except IntegrityError:  # the same address added at the same moment
         raise DomainError("already added", field="address") from None
+    return method
 
 
 def contact_method_verify(method: ContactMethod, code: str) -> ContactMethod:

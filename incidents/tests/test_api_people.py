@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 
+import psycopg
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 
 from incidents.comms import people
 from incidents.comms.models import ContactMethod, EscalationTarget, Notification, NotificationRule
@@ -303,3 +305,51 @@ def test_the_profile_page_adds_methods_the_same_way(page, users, vendors, settin
     refused = page("responder").post("/people/me/", {"do": "add-method", "kind": "email", "address": "r@example.com"})
     assert refused.status_code == 400 and "could not be sent" in refused.content.decode()
     assert list(ContactMethod.objects.values_list("kind", flat=True)) == ["slack"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_code_goes_out_with_no_transaction_open(api, users, smtp, monkeypatch, clock):
+    """A mail server may take its whole timeout to answer. Meanwhile the request's session has no
+    transaction open (the server says so), and another session writes the method's row, which a
+    transaction left open around the send would keep locked."""
+    table = ContactMethod._meta.db_table
+    db = connection.settings_dict  # this test's own database
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        request_pid = cursor.fetchone()[0]  # the API client runs in this thread, on this connection
+    seen = []
+    real = people.SENDERS["email"]
+
+    def sender(method, msg, ref):
+        params = {"host": db["HOST"], "port": db["PORT"] or 5432, "user": db["USER"], "password": db["PASSWORD"]}
+        with psycopg.connect(**params, dbname=db["NAME"], autocommit=True) as other:
+            other.execute("SET lock_timeout = '2s'")  # a lock held by the sender fails this, not hangs it
+            state = other.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", [request_pid]).fetchone()[0]
+            rows = other.execute(f"UPDATE {table} SET failure = failure WHERE address = %s", [method.address])
+            seen.append((state, rows.rowcount))
+        return real(method, msg, ref)
+
+    monkeypatch.setitem(people.SENDERS, "email", sender)
+    added = api("responder").post(f"{PEOPLE}responder/contact-methods/", {"kind": "email", "address": "r@example.com"})
+    assert added.status_code == 201 and seen == [("idle", 0)]  # not saved before its code went out
+    method = ContactMethod.objects.get(pk=added.json()["id"])
+    assert method.verification_code == code_in(smtp.to("r@example.com")[0])
+
+    again = api("responder").post(f"{PEOPLE}responder/contact-methods/{method.pk}/send-code/")
+    assert again.status_code == 200 and seen[1] == ("idle", 1)  # the row was written meanwhile, not locked
+    method.refresh_from_db()
+    assert method.verification_code == code_in(smtp.to("r@example.com")[1])
+    verify = f"{PEOPLE}responder/contact-methods/{method.pk}/verify/"
+    assert api("responder").post(verify, {"code": method.verification_code}).json()["verified"] is True
+
+
+def test_a_new_code_that_cannot_be_sent_leaves_the_old_one_good(api, users, smtp, settings, clock):
+    added = api("responder").post(f"{PEOPLE}responder/contact-methods/", {"kind": "email", "address": "r@example.com"})
+    first = code_in(smtp.to("r@example.com")[0])
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 5  # nothing listens
+    method_url = f"{PEOPLE}responder/contact-methods/{added.json()['id']}/"
+    refused = api("responder").post(method_url + "send-code/")
+    assert refused.status_code == 400 and "could not be sent" in refused.json()["address"][0]
+    assert ContactMethod.objects.get().verification_code == first
+    assert api("responder").post(method_url + "verify/", {"code": first}).json()["verified"] is True
