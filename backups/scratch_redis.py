@@ -6,13 +6,13 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pitchey_incidents.ports import free_port
 from pitchey_incidents.redis import lib
 
 if TYPE_CHECKING:
@@ -24,12 +24,6 @@ KEYSPACE = re.compile(r"^db(\d+):keys=(\d+)", re.M)
 
 class ScratchRedisError(Exception):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def key_counts(client: redis_lib.Redis) -> dict[str, int]:

@@ -21,6 +21,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from .ports import free_port  # noqa: F401  (the tests' ports; re-exported)
+
 ROOT = Path(__file__).resolve().parent.parent  # (benchmarks import this module before Django is set up)
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots the browser tests save (gitignored)
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
@@ -55,12 +57,6 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def database_url_for_subprocess() -> str:

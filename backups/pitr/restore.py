@@ -12,7 +12,9 @@ are already being fetched."""
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
+import socket
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -26,6 +28,7 @@ from django.utils.dateparse import parse_datetime
 from pitchey_incidents import events
 from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import Conflict, DomainError
+from pitchey_incidents.ports import free_port
 
 from .. import manifest as mf
 from .. import pipeline
@@ -38,7 +41,6 @@ from .feed import SegmentSource, WalFeed, WalPlan
 from .server import (
     SEGMENT,
     as_server_user,
-    free_port,
     give_to_server_user,
     pg_bin,
     segment_after,
@@ -89,10 +91,11 @@ def restore_to_time(
     ``RestoreError`` when the target cannot be reached (naming the missing segment). ``reporter``
     hears the steps: base backup (parts), replay (segments taken). ``phases_s`` says how long the
     checks before it, the base backup and the replay took."""
+    if port is not None and not port_is_free(port):
+        raise DomainError(f"port {port} is in use on 127.0.0.1: give another, or none for a free one", field="port")
     base = base_backup_for(to_time)
-    port = port or free_port()
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
-    datadir = Path(datadir or Path(settings.PITR_RESTORE_DIR) / f"restore-{stamp}-{port}")
+    datadir = Path(datadir or Path(settings.PITR_RESTORE_DIR) / f"restore-{stamp}-{secrets.token_hex(3)}")
     if datadir.exists() and any(datadir.iterdir()):
         raise RestoreError(f"{datadir} is not empty")
     started = time.monotonic()
@@ -102,8 +105,8 @@ def restore_to_time(
         plan, outcome = _bring_up(base, datadir, port, to_time, timeout, reporter or pipeline.Reporter())
     return _result(base, to_time, plan, outcome) | {
         "datadir": str(datadir),
-        "port": port,
-        "url": connection_url(port),
+        "port": outcome["port"],
+        "url": connection_url(outcome["port"]),
         "duration_s": round(time.monotonic() - started, 3),
         "phases_s": {"checks": round(checked - started, 3)} | outcome["phases_s"],
         "stop": f"{pg_bin('pg_ctl')} stop -D {datadir}",
@@ -111,22 +114,26 @@ def restore_to_time(
 
 
 def _bring_up(
-    base: Backup, datadir: Path, port: int, to_time: datetime | None, timeout: float | None, reporter: pipeline.Reporter
+    base: Backup,
+    datadir: Path,
+    port: int | None,
+    to_time: datetime | None,
+    timeout: float | None,
+    reporter: pipeline.Reporter,
 ) -> tuple[WalPlan, dict]:
-    """The WAL fetched from the start (ahead of replay), the base backup laid out, recovery
-    configured, postgres started and waited for while it replays; on any failure the new data
-    directory is removed. Raises ``RestoreError`` when the target is not reached."""
+    """WAL fetched ahead of replay, the base backup laid out, postgres started (``_start_on_a_port``)
+    and waited for; on failure the data directory goes. ``RestoreError``: the target not reached."""
     feed = WalFeed(wal_sources(base), datadir.with_name(datadir.name + "-wal"), ahead=settings.PITR_RESTORE_WAL_AHEAD)
     try:
         feed.start()
         started = time.monotonic()
         _lay_out_base(base, datadir, reporter)
         laid_out = time.monotonic()
-        _configure(datadir, feed.restore_command, port, to_time)
+        _configure(datadir, feed.restore_command, to_time)
         give_to_server_user(datadir)
         reporter.start("replay", len(feed.sources))
-        outcome = _start_and_wait(
-            datadir, timeout or settings.PITR_RESTORE_TIMEOUT_S, lambda: reporter.set(feed.handed())
+        outcome = _start_on_a_port(
+            datadir, port, timeout or settings.PITR_RESTORE_TIMEOUT_S, lambda: reporter.set(feed.handed())
         )
         outcome["phases_s"] = {
             "base_backup": round(laid_out - started, 3),
@@ -292,7 +299,7 @@ def wal_sources(base: Backup) -> list[SegmentSource]:
     return sources
 
 
-def _configure(datadir: Path, restore_command: str, port: int, to_time: datetime | None) -> None:
+def _configure(datadir: Path, restore_command: str, to_time: datetime | None) -> None:
     """Recovery settings appended to postgresql.auto.conf (later lines win), and recovery.signal."""
     if not (datadir / "postgresql.conf").exists():  # Debian keeps it in /etc: a minimal one
         (datadir / "postgresql.conf").write_text("# written by the point-in-time restore\n")
@@ -300,7 +307,6 @@ def _configure(datadir: Path, restore_command: str, port: int, to_time: datetime
         (datadir / "pg_hba.conf").write_text("local all all peer\nhost all all 127.0.0.1/32 scram-sha-256\n")
     (datadir / "standby.signal").unlink(missing_ok=True)
     lines = [
-        f"port = {port}",
         "listen_addresses = '127.0.0.1'",
         "unix_socket_directories = ''",
         "archive_mode = off",
@@ -316,6 +322,36 @@ def _configure(datadir: Path, restore_command: str, port: int, to_time: datetime
     (datadir / "recovery.signal").write_text("")
     for stale in ("postmaster.pid", "postmaster.opts"):
         (datadir / stale).unlink(missing_ok=True)
+
+
+PORT_TRIES = 5
+PORT_TAKEN = "could not create any TCP/IP sockets"  # the server's FATAL when its port is taken
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens on (or holds) 127.0.0.1:``port`` now."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as postgres binds it
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _start_on_a_port(datadir: Path, port: int | None, timeout: float, progress=lambda: None) -> dict:
+    """``_start_and_wait`` on ``port``; without one, on a port picked just before the server starts,
+    and on another should something take it first (the base backup may take minutes to lay out).
+    The outcome says which port the server listens on."""
+    for _ in range(1 if port else PORT_TRIES):
+        chosen = port or free_port()
+        with open(datadir / "postgresql.auto.conf", "a") as fh:  # later lines win
+            fh.write(f"port = {chosen}\n")
+        outcome = _start_and_wait(datadir, timeout, progress)
+        if not (outcome["failed"] and PORT_TAKEN in outcome["log"]):
+            return outcome | {"port": chosen}
+        (datadir / "restore.log").rename(datadir / f"restore-port-{chosen}-taken.log")
+    raise RestoreError(f"the restored server could not listen on 127.0.0.1:{chosen}: the port is taken")
 
 
 def _start_and_wait(datadir: Path, timeout: float, progress=lambda: None) -> dict:

@@ -8,7 +8,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 from pathlib import Path
 
 from django.conf import settings
@@ -85,10 +84,3 @@ def segment_after(name: str, segment_size: int = DEFAULT_SEGMENT_SIZE) -> str:
     per_id = (1 << 32) // segment_size
     segno = segment_number(name, segment_size) + 1
     return f"{name[:8]}{segno // per_id:08X}{segno % per_id:08X}"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now, for a restored server."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -22,8 +22,9 @@ from psycopg import sql
 
 from backups.models import Backup, Kind, Status, WalStream
 from backups.pitr.restore import stop_restored
-from backups.pitr.server import as_server_user, free_port, give_to_server_user, pg_bin
+from backups.pitr.server import as_server_user, give_to_server_user, pg_bin
 from backups.pitr.stream import WalReceiver
+from pitchey_incidents.ports import free_port
 from pitchey_incidents.testing import wait_for
 
 CONF = """

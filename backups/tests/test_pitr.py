@@ -8,6 +8,7 @@ import io
 import os
 import re
 import signal
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -18,10 +19,13 @@ from django.core.management import call_command
 
 from backups import pipeline
 from backups.models import Backup, Kind, Status, WalStream
+from backups.pitr import restore as pitr_restore_module
 from backups.pitr.restore import restore_to_time, stop_restored
 from backups.pitr.slot import _drop
 from backups.restore import RestoreError
 from backups.selectors import rpo_status
+from pitchey_incidents.errors import DomainError
+from pitchey_incidents.ports import free_port
 from pitchey_incidents.testing import Proc, child_env, wait_for
 
 from .pgcluster import (
@@ -82,11 +86,37 @@ def test_restore_to_a_second_between_two_writes_sees_exactly_the_rows_committed_
 
 
 @pytest.mark.postgres
-def test_a_time_before_every_base_backup_is_refused(pitr_source):
+def test_a_time_before_every_base_backup_and_a_port_in_use_are_refused_a_port_taken_meanwhile_is_left(
+    pitr_source, monkeypatch
+):
     with Running():
         base = wait_for(base_backup_done, timeout=120, message="the first base backup")
+        write(pitr_source, 1)
+        received(pitr_source)
     with pytest.raises(RestoreError, match="no base backup finished before"):
         restore_to_time(to_time=base.snapshot_at - timedelta(minutes=5))
+
+    restores = pitr_source.root / "restores"
+    with socket.socket() as taken:  # something else listens there
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        with pytest.raises(DomainError, match=f"port {busy} is in use") as refused:
+            restore_to_time(to_time=None, port=busy)
+        assert refused.value.field == "port"
+        assert not restores.exists() or not any(restores.iterdir())  # refused before anything is written
+
+        # Free when a port is picked, taken by the time the server starts: the server gets another.
+        picks = iter([busy])
+        monkeypatch.setattr(pitr_restore_module, "free_port", lambda: next(picks, None) or free_port())
+        latest = restore_to_time(to_time=None)
+    assert latest["complete"] and latest["port"] != busy and f":{latest['port']}/" in latest["url"]
+    assert rows(latest["url"]) == [1]
+    assert (
+        "could not create any TCP/IP sockets"
+        in (Path(latest["datadir"]) / f"restore-port-{busy}-taken.log").read_text()
+    )
+    stop_restored(Path(latest["datadir"]))
 
 
 def three_segments(cluster: Cluster) -> list[str]:
