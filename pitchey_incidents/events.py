@@ -2,11 +2,17 @@
 
 The database row is the truth. After commit a wake-up is published on Redis (when configured) so
 that live streams read the new rows at once; without Redis they poll the table briefly.
+
+A wake-up is one try, never a wait: it is published from the request (or task) that made the
+change, after its commit. While Redis does not answer, the first failure mutes wake-ups for
+``WAKE_MUTE_S``, so an alert storm during a Redis outage costs one connection timeout, not one per
+event; the streams meanwhile find the rows by their own polls.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +23,9 @@ from .redis import client
 
 log = logging.getLogger(__name__)
 WAKE_CHANNEL = "pitchey:events"
+WAKE_MUTE_S = 5.0  # after a failed wake-up, none is tried for this long
+_muted_until = 0.0
+_clock = time.monotonic
 
 
 def emit(kind: str, subject: str, data: dict[str, Any] | None = None) -> Event:
@@ -32,12 +41,14 @@ def audit(*, actor: str, action: str, target: str = "", dry_run: bool = False, d
 
 
 def _wake(event_id: int) -> None:
-    if not settings.REDIS_URL:
+    global _muted_until
+    if not settings.REDIS_URL or _clock() < _muted_until:
         return
     try:
         client().publish(WAKE_CHANNEL, str(event_id))
     except Exception as exc:  # a missed wake-up only delays the stream until its next poll
-        log.warning("event wake-up not published: %s", exc)
+        _muted_until = _clock() + WAKE_MUTE_S
+        log.warning("event wake-up not published (none tried for %g s): %s", WAKE_MUTE_S, exc)
 
 
 def latest_id() -> int:

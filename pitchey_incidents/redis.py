@@ -26,20 +26,33 @@ def lib() -> ModuleType:
     return redis
 
 
+def once() -> redis.retry.Retry:
+    """No retries: each command is tried once (see ``connect``)."""
+    r = lib()
+    return r.retry.Retry(r.backoff.NoBackoff(), 0)
+
+
+def connect(url: str, timeout: float) -> redis.Redis:
+    """A client of ``url`` that tries each command once, within ``timeout`` (to connect, and to
+    answer). redis-py's default retries a failed connection ten times, backing off in between:
+    over 4 s for a refused connection and over 20 s for a host that does not answer, spent in
+    the request, probe or check that asked."""
+    return lib().Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=once())
+
+
 @lru_cache(maxsize=1)
 def client() -> redis.Redis:
-    return lib().Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    """The app's Redis (``REDIS_URL``)."""
+    return connect(settings.REDIS_URL, 2)
 
 
 def ping(url: str, timeout: float) -> None:
     """PING the server at ``url`` once, within ``timeout`` and with no retries; ``ConnectionError``
     (an ``OSError``) when it does not answer."""
-    r = lib()
-    once = r.retry.Retry(r.backoff.NoBackoff(), 0)
-    conn = r.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=once)
+    conn = connect(url, timeout)
     try:
         conn.ping()
-    except r.RedisError as exc:
+    except lib().RedisError as exc:
         raise ConnectionError(f"redis: {exc}") from exc
     finally:
         conn.close()

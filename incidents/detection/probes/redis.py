@@ -6,10 +6,9 @@ the rate is skewed by them; give the protected cache a server of its own for an 
 
 from __future__ import annotations
 
-import redis as redis_lib
-
 from incidents.detection.models import ProbeStatus
 from incidents.detection.probes.base import Outcome, ProbeCheck, Timer, register, thresholds
+from pitchey_incidents.redis import connect
 from pitchey_incidents.targets import target_redis_url
 
 
@@ -22,7 +21,7 @@ class RedisCheck(ProbeCheck):
         if not url:
             return Outcome.graded(ProbeStatus.SKIPPED, "no Redis target (set TARGET_REDIS_URL or REDIS_URL)")
         timeout = float(config.get("timeout_s", 3))
-        client = redis_lib.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        client = connect(url, timeout)  # one try: a server that does not answer is down within the timeout
         try:
             with Timer() as t:
                 client.ping()
