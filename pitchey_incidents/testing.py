@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -313,3 +314,28 @@ def start_redis(tmp_path: Path, port: int | None = None) -> tuple[Proc, str]:
 
     wait_for(up, timeout=20, message="redis-server to answer PING")
     return proc, url
+
+
+class ClosingServer:
+    """Accepts connections on a free loopback port, counts them and closes each at once: a server
+    that refuses every client, to count how often a client tries."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"redis://127.0.0.1:{self.sock.getsockname()[1]}/0"
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self):
+        self.sock.close()

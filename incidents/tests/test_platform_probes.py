@@ -9,12 +9,12 @@ import pytest
 import redis
 
 from incidents.detection import services as detection
-from incidents.detection.models import HealthSample, Probe, ProbeKind
+from incidents.detection.models import HealthSample, Probe, ProbeKind, ProbeStatus
 from incidents.detection.probes import get_check
 from incidents.detection.probes.http import percentile
 from incidents.detection.tasks import health_sample as health_sample_task
 from pitchey_incidents.targets import libpq_url
-from pitchey_incidents.testing import database_url_for_subprocess, free_port, start_redis, wait_for
+from pitchey_incidents.testing import ClosingServer, database_url_for_subprocess, free_port, start_redis, wait_for
 from recovery.models import Service
 from recovery.tests.fakes import FakeCloudflare, HealthEndpoint
 
@@ -167,3 +167,12 @@ def test_redis_probe_on_a_shared_server_names_the_databases_that_skew_the_hit_ra
         assert "shared_with" not in get_check("redis").run(probe).data
     finally:
         proc.stop()
+
+
+@pytest.mark.django_db
+def test_the_redis_probe_tries_once_and_says_down(settings):
+    slammer = ClosingServer()
+    settings.TARGET_REDIS_URL = slammer.url
+    outcome = get_check("redis").run(Probe.objects.get(name="cache"))
+    slammer.close()
+    assert outcome.status == ProbeStatus.DOWN and slammer.accepted == 1  # redis-py's default: eleven

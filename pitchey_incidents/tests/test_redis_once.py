@@ -4,46 +4,17 @@ TCP server that closes every connection it accepts, and a real redis-server."""
 
 from __future__ import annotations
 
-import socket
-import threading
-
 import pytest
 import redis
 
-from incidents.detection.models import Probe, ProbeStatus
-from incidents.detection.probes.base import get_check
 from pitchey_incidents import events
 from pitchey_incidents import redis as our_redis
-from pitchey_incidents.testing import start_redis
-
-
-class Slammer:
-    """Accepts connections on a free loopback port, counts them and closes each at once."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = f"redis://127.0.0.1:{self.sock.getsockname()[1]}/0"
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-    def close(self):
-        self.sock.close()
+from pitchey_incidents.testing import ClosingServer, start_redis
 
 
 @pytest.fixture
 def slammer():
-    server = Slammer()
+    server = ClosingServer()
     yield server
     server.close()
 
@@ -91,10 +62,3 @@ def test_wake_ups_during_an_outage_cost_one_try_then_resume(app_redis, slammer, 
         listener.close()
     finally:
         proc.stop()
-
-
-@pytest.mark.django_db
-def test_the_redis_probe_tries_once_and_says_down(slammer, settings):
-    settings.TARGET_REDIS_URL = slammer.url
-    outcome = get_check("redis").run(Probe.objects.get(name="cache"))
-    assert outcome.status == ProbeStatus.DOWN and slammer.accepted == 1
