@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis as redis_lib
 from django.conf import settings
 
+from pitchey_incidents.redis import connect
 from pitchey_incidents.targets import target_redis_url
 
 from .. import runcontext
@@ -18,7 +19,7 @@ from .base import Outcome, Provider, register
 def _client(url: str, db: int | None) -> redis_lib.Redis:
     if db is not None:  # the URL's own /N would win over a db= keyword, so replace it in the URL
         url = urlunsplit(urlsplit(url)._replace(path=f"/{int(db)}"))
-    return redis_lib.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    return connect(url, 5)  # one try: a health check or flush of a Redis that does not answer fails in 5 s
 
 
 @register

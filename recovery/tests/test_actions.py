@@ -12,9 +12,10 @@ from django.db import connection
 from pitchey_incidents import jobs
 from pitchey_incidents.errors import DomainError
 from pitchey_incidents.targets import libpq_url
-from pitchey_incidents.testing import database_url_for_subprocess, start_redis, wait_for
+from pitchey_incidents.testing import ClosingServer, database_url_for_subprocess, start_redis, wait_for
 from recovery.actions import REGISTRY, get_action
 from recovery.models import RuntimeFlag
+from recovery.providers.base import get_provider
 
 
 @pytest.fixture
@@ -61,6 +62,17 @@ def test_purge_cache_without_a_target_says_so(settings):
     ok, why = action.available()
     assert not ok and "TARGET_REDIS_URL" in why
     assert not action.run({}).ok
+
+
+def test_a_redis_health_check_tries_once(settings):
+    refusing = ClosingServer()  # accepts every connection and closes it
+    settings.TARGET_REDIS_URL = refusing.url
+    try:
+        outcome = get_provider("redis").do_health(dry_run=False)
+    finally:
+        refusing.close()
+    assert not outcome.ok and "redis unreachable" in outcome.output
+    assert refusing.accepted == 1  # redis-py's default would have tried eleven times, backing off
 
 
 @pytest.fixture
