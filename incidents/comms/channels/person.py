@@ -62,6 +62,21 @@ def message_for(ctx: dict, kind: str = "page") -> people.Message:
     )
 
 
+def _still_needed(notification, *, lock: str) -> None:
+    """``PageNotNeeded`` when the page's incident is closed, or acknowledged and the page was only
+    for while it was triggered."""
+    if notification.incident_id is None:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT status FROM {Incident._meta.db_table} WHERE id = %s{lock}", [notification.incident_id])
+        row = cursor.fetchone()
+    status = row[0] if row else None
+    if status not in ("triggered", "acknowledged", "mitigating", "monitoring"):
+        raise PageNotNeeded("the incident is closed")
+    if notification.context.get("while_triggered") and status != "triggered":
+        raise PageNotNeeded("acknowledged before it was sent")
+
+
 @register
 class Person(Channel):
     name = "person"
@@ -77,22 +92,16 @@ class Person(Channel):
             raise TransportError("the contact method was removed or is not verified", permanent=True)
         with in_zone_of(method.user):  # moments in the person's own time zone
             msg = message_for(ctx, notification.kind)
-        with transaction.atomic():
-            if notification.incident_id is not None:
-                # SQLite has no row locks (and serialises writers anyway): a plain read there.
-                lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        f"SELECT status FROM {Incident._meta.db_table} WHERE id = %s{lock}",
-                        [notification.incident_id],
-                    )
-                    row = cursor.fetchone()
-                status = row[0] if row else None
-                if status not in ("triggered", "acknowledged", "mitigating", "monitoring"):
-                    raise PageNotNeeded("the incident is closed")
-                if ctx.get("while_triggered") and status != "triggered":
-                    raise PageNotNeeded("acknowledged before it was sent")
-            return people.deliver(method, msg, f"notification-{notification.id}")
+        ref = f"notification-{notification.id}"
+        if connection.vendor != "postgresql":
+            # SQLite has no row locks, and a transaction there takes the write lock as it begins
+            # (transaction_mode IMMEDIATE): held for the whole send, it would stop every writer of the
+            # platform (alerts, acknowledgements, other pages) for as long as the vendor takes. A plain read.
+            _still_needed(notification, lock="")
+            return people.deliver(method, msg, ref)
+        with transaction.atomic():  # an acknowledgement of the incident waits for this send
+            _still_needed(notification, lock=" FOR SHARE")
+            return people.deliver(method, msg, ref)
 
     def failed(self, notification, exc: TransportError) -> None:
         """The method itself is at fault (an invalid number, a removed topic): stop using it, show
