@@ -7,7 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from pitchey_incidents.testing import free_port, start_redis  # noqa: F401  (start_redis: used by the detection tests)
+from pitchey_incidents.testing import start_redis  # noqa: F401  (start_redis: used by the detection tests)
 
 
 class FakePrometheus:
@@ -46,7 +46,7 @@ class FakePrometheus:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

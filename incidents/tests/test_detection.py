@@ -247,7 +247,7 @@ def test_http_endpoint_probe_from_service_health_urls(settings):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Health)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         settings.PROMETHEUS_URL = settings.TARGET_REDIS_URL = settings.REDIS_URL = ""

@@ -15,8 +15,6 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from pitchey_incidents.testing import free_port
-
 Answer = tuple[int, dict[str, str], bytes]
 
 
@@ -64,9 +62,9 @@ class FakeVendor:
         self.held = threading.Event()  # set when a request is being held
         self.release = threading.Event()
         self.lock = threading.Lock()
-        self.port = free_port()
         handler = type("Handler", (_Handler,), {"vendor": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)  # the kernel's free port, no race
+        self.port = self.server.server_address[1]
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()

@@ -6,8 +6,6 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from pitchey_incidents.testing import free_port
-
 
 class FakeServer:
     """Records every request; ``handler(method, path, body, headers) -> (status, body, headers)``."""
@@ -39,8 +37,8 @@ class FakeServer:
             def log_message(self, *args):
                 pass
 
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # the kernel's free port, no race
+        self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.port}"
