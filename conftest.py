@@ -18,11 +18,15 @@ from rest_framework.test import APIClient
 from backups.tests.pgcluster import pitr_cluster  # noqa: F401  (a fixture: one PITR cluster per test process)
 from pitchey_incidents import testdb
 from pitchey_incidents.roles import ROLES
-from pitchey_incidents.testing import parallel_worker_env
+from pitchey_incidents.testing import install_exit_cleanup, parallel_worker_env
 
 # Fixtures that create databases or roles on this test's PostgreSQL server (recovery/tests/targets.py):
 # a test that uses one, directly or through another fixture, needs PostgreSQL as if it were marked.
 POSTGRES_FIXTURES = frozenset({"pg_protected", "unprivileged_role"})
+
+
+def pytest_configure(config):
+    install_exit_cleanup()  # servers, workers and clusters a test started do not outlive a killed run
 
 
 def pytest_collection_modifyitems(config, items):

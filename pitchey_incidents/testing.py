@@ -5,6 +5,7 @@ Every process started here is stopped by its fixture; every wait has a deadline.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import signal
@@ -150,6 +151,44 @@ def parallel_worker_env(index: int, workers: int, *, databases: int | None = Non
     return env
 
 
+# What a test process started and has not stopped yet (servers, workers, clusters): each with what
+# ends it at once. A test stops its own; these run only when the test process itself goes first.
+_LEFT_RUNNING: dict[int, Callable[[], None]] = {}
+
+
+def left_running(key: object, end: Callable[[], None]) -> None:
+    """Note that ``end()`` must run should this test process exit before it ends ``key`` itself."""
+    _LEFT_RUNNING[id(key)] = end
+
+
+def ended(key: object) -> None:
+    _LEFT_RUNNING.pop(id(key), None)
+
+
+def end_what_is_left() -> None:
+    while _LEFT_RUNNING:
+        _, end = _LEFT_RUNNING.popitem()
+        try:
+            end()
+        except Exception:  # the rest still gets its turn
+            pass
+
+
+def install_exit_cleanup() -> None:
+    """At exit, and on SIGTERM (a CI timeout, say, which Python would otherwise die of without a
+    word), end what this process's tests left running; then SIGTERM ends the process as it would
+    have. The servers run in sessions of their own, so a signal to pytest alone never reaches them."""
+    atexit.register(end_what_is_left)
+
+    def on_sigterm(signum, frame):
+        end_what_is_left()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+
 class Proc:
     """A child process with its log file; ``stop()`` ends it, ``kill()`` sends SIGKILL."""
 
@@ -172,6 +211,7 @@ class Proc:
         self.popen = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
+        left_running(self, self._kill_group)
         if ready and wait:
             self.wait_ready()
 
@@ -188,11 +228,18 @@ class Proc:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
     def kill(self) -> None:
         """SIGKILL the whole process group (the worker and its pool children), as a crash would."""
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait(timeout=10)
+        ended(self)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.popen.poll() is None:
@@ -201,6 +248,7 @@ class Proc:
                 self.popen.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+        ended(self)
         self._log.close()
 
 

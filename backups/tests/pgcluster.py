@@ -25,7 +25,7 @@ from backups.pitr.restore import stop_restored
 from backups.pitr.server import as_server_user, give_to_server_user, pg_bin
 from backups.pitr.stream import WalReceiver
 from pitchey_incidents.ports import free_port
-from pitchey_incidents.testing import wait_for
+from pitchey_incidents.testing import ended, left_running, wait_for
 
 CONF = """
 listen_addresses = '127.0.0.1'
@@ -60,6 +60,7 @@ class Cluster:
         with open(self.datadir / "postgresql.conf", "a") as fh:
             fh.write(CONF + f"port = {self.port}\n")
         self._run(pg_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.datadir), "-l", str(self.root / "log"))
+        left_running(self, self.stop)
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute("CREATE ROLE replicator LOGIN REPLICATION")
         return self
@@ -91,12 +92,14 @@ class Cluster:
             return cur.fetchall() if cur.description else None
 
     def stop(self) -> None:
+        _stop_restores(self.root / "restores")
         subprocess.run(
             as_server_user([pg_bin("pg_ctl"), "stop", "-m", "immediate", "-D", str(self.datadir)]),
             capture_output=True,
             stdin=subprocess.DEVNULL,
         )
         shutil.rmtree(self.root, ignore_errors=True)
+        ended(self)
 
 
 def _dropped_slot(conn, slot: str) -> bool:
