@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 from pitchey_incidents import events
 from pitchey_incidents.actors import actor_name
 from pitchey_incidents.errors import Conflict, DomainError
-from pitchey_incidents.ports import free_port
+from pitchey_incidents.ports import free_port, port_is_free
 
 from .. import manifest as mf
 from .. import pipeline
@@ -326,17 +325,6 @@ def _configure(datadir: Path, restore_command: str, to_time: datetime | None) ->
 
 PORT_TRIES = 5
 PORT_TAKEN = "could not create any TCP/IP sockets"  # the server's FATAL when its port is taken
-
-
-def port_is_free(port: int) -> bool:
-    """Nothing listens on (or holds) 127.0.0.1:``port`` now."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as postgres binds it
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _start_on_a_port(datadir: Path, port: int | None, timeout: float, progress=lambda: None) -> dict:

@@ -6,13 +6,12 @@ an ntfy server that holds the request; meanwhile this test takes the database's 
 
 from __future__ import annotations
 
-import json
+import re
 import sqlite3
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from incidents.tests.paging_servers import FakeNtfy
 from pitchey_incidents.testing import ROOT, child_env
 
 SEND = """
@@ -31,41 +30,10 @@ print("sent", Person().send(row)["id"])
 """
 
 
-class HeldNtfy:
-    """ntfy's publish API that answers each request only once the test lets it go."""
-
-    def __init__(self):
-        self.arrived, self.release = threading.Event(), threading.Event()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.arrived.set()
-                outer.release.wait(timeout=60)
-                body = json.dumps({"id": "held1", "event": "message", "topic": "oncall-topic"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_page_on_the_wire_holds_no_write_lock_on_sqlite(tmp_path):
     db = tmp_path / "app.sqlite3"
-    ntfy = HeldNtfy()
+    ntfy = FakeNtfy()
+    ntfy.hold_next()  # the page's request waits until the test lets it go
     env = child_env(
         DATABASE_URL=f"sqlite:///{db}",
         CELERY_BROKER_URL="filesystem://",
@@ -81,7 +49,7 @@ def test_a_page_on_the_wire_holds_no_write_lock_on_sqlite(tmp_path):
             [*manage, "shell", "-c", SEND], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         try:
-            assert ntfy.arrived.wait(timeout=120), "the page never reached the ntfy server"
+            assert ntfy.held.wait(timeout=120), "the page never reached the ntfy server"
             with sqlite3.connect(db, timeout=2, isolation_level=None) as other:  # the page is on the wire now
                 other.execute("BEGIN IMMEDIATE")  # the write lock: "database is locked" if the sender held it
                 other.execute("UPDATE auth_user SET first_name = 'on call' WHERE username = 'oncall'")
@@ -90,6 +58,7 @@ def test_a_page_on_the_wire_holds_no_write_lock_on_sqlite(tmp_path):
             out, _ = child.communicate(timeout=120)
         finally:
             child.kill()
-        assert child.returncode == 0 and "sent held1" in out.decode(), out.decode()[-2000:]
+        assert child.returncode == 0 and re.search(r"^sent [0-9a-f]{12}$", out.decode(), re.M), out.decode()[-2000:]
+        assert [m["title"] for m in ntfy.messages("oncall-topic")] == ["You are on call: primary"]
     finally:
         ntfy.close()

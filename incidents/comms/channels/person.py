@@ -3,10 +3,13 @@
 ``target`` is ``method-<id>``. A page queued while the incident was unacknowledged is sent only
 while it still is: the incident row is share-locked from that check until the send returns, so an
 acknowledgement (which locks the row for update) commits either before the check (the page is
-cancelled) or after the send.
+cancelled) or after the send. On SQLite, which has no row locks, the check is a plain read and the
+send holds no transaction (see ``Person.send``).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
@@ -92,16 +95,14 @@ class Person(Channel):
             raise TransportError("the contact method was removed or is not verified", permanent=True)
         with in_zone_of(method.user):  # moments in the person's own time zone
             msg = message_for(ctx, notification.kind)
-        ref = f"notification-{notification.id}"
-        if connection.vendor != "postgresql":
-            # SQLite has no row locks, and a transaction there takes the write lock as it begins
-            # (transaction_mode IMMEDIATE): held for the whole send, it would stop every writer of the
-            # platform (alerts, acknowledgements, other pages) for as long as the vendor takes. A plain read.
-            _still_needed(notification, lock="")
-            return people.deliver(method, msg, ref)
-        with transaction.atomic():  # an acknowledgement of the incident waits for this send
-            _still_needed(notification, lock=" FOR SHARE")
-            return people.deliver(method, msg, ref)
+        # PostgreSQL: the incident's row is share-locked until the send returns, so an acknowledgement
+        # waits for it. SQLite has no row locks, and a transaction there takes the write lock as it
+        # begins (transaction_mode IMMEDIATE): held for the whole send, it would stop every writer of
+        # the platform (alerts, acknowledgements, other pages) as long as the vendor takes. A plain read.
+        locking = connection.vendor == "postgresql"
+        with transaction.atomic() if locking else contextlib.nullcontext():
+            _still_needed(notification, lock=" FOR SHARE" if locking else "")
+            return people.deliver(method, msg, f"notification-{notification.id}")
 
     def failed(self, notification, exc: TransportError) -> None:
         """The method itself is at fault (an invalid number, a removed topic): stop using it, show
